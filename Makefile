@@ -1,0 +1,25 @@
+# Two commands do all the set-up (see README.md):
+#   make demo   create .venv, install tfaffect, run the flagship recipe on the embedded SynthAffect data
+#   make test   create .venv, install tfaffect with its test extra, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test clean-venv
+
+$(VENV)/.installed-test: pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed-test
+	$(PY) recipes/affwildnet.py
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+import sys
+
+from tfaffect.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: raw dataset layouts -> per-video records -> sharded TFRecords -> tf.data pipelines."""
