@@ -1,0 +1,53 @@
+"""The published numbers are checked against the paper texts themselves (../shared/papers)."""
+
+import pathlib
+import re
+
+import pytest
+
+from tfaffect import published
+
+PAPER_FILES = {"kollias2019": "kollias2019_affwild_affwildnet.txt"}
+PAPERS_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "papers"
+
+
+def _table_block(paper: str, table_name: str) -> list[str]:
+    path = PAPERS_DIR / PAPER_FILES[paper]
+    if not path.exists():
+        pytest.skip(f"paper text not found at {path} (shared/ is beside the checkout in CI)")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{table_name}:"))
+    block, seen_table = [], False
+    for line in lines[start + 1:]:
+        if line.startswith("|"):
+            block.append(line)
+            seen_table = True
+        elif seen_table and line.strip():
+            break
+    return block
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(x) for x in re.findall(r"(?<![\w.])\d*\.\d+|(?<![\w.])\d+(?![\w.])", text)]
+
+
+@pytest.mark.parametrize("result", published.RESULTS, ids=lambda r: f"{r.table}-{r.row}")
+def test_every_published_value_is_in_the_papers_table(result):
+    block = _table_block(result.paper, result.table)
+    values = set(_numbers(" ".join(block)))
+    for key, value in result.metrics.items():
+        assert value in values, f"{result.table} {result.row}: {key}={value} not in the table"
+    # Rows laid out as `| name | v | a | ... |` must match cell by cell, in order.
+    for line in block:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == result.row:
+            assert _numbers(" ".join(cells[1:])) == list(result.metrics.values())
+
+
+def test_lookup_and_errors():
+    row = published.lookup("kollias2019", "Table 12", "best CNN-GRU")
+    assert row.metrics["ccc_valence"] == 0.57
+    with pytest.raises(KeyError, match="rows:"):
+        published.lookup("kollias2019", "Table 12", "no such row")
+    with pytest.raises(KeyError, match="known tables"):
+        published.table("kollias2019", "Table 99")

@@ -1,0 +1,104 @@
+"""The papers' published numbers, kept as data so reports can put ours beside them.
+
+Every entry is typed in from the paper's table named in it (``../shared/papers/``). Metric keys are
+``<metric>_<dimension>`` (``ccc_valence``, ``mse_arousal``, ``pcc_valence``) or ``accuracy_<class>`` /
+``accuracy``. Nothing here is computed; nothing here was measured by tfaffect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+from typing import Mapping
+
+PAPERS = MappingProxyType({
+    "kollias2019": "Kollias et al. 2019, Deep Affect Prediction in-the-wild: Aff-Wild Database and "
+                   "Challenge, Deep Architectures, and Beyond (IJCV)",
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedResult:
+    paper: str
+    table: str
+    row: str
+    dataset: str
+    metrics: Mapping[str, float]
+    note: str = ""
+
+    def __post_init__(self):
+        if self.paper not in PAPERS:
+            raise ValueError(f"unknown paper key {self.paper!r}")
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
+
+
+def _va(ccc_v, ccc_a, mse_v=None, mse_a=None, *, prefix="ccc"):
+    out = {f"{prefix}_valence": ccc_v, f"{prefix}_arousal": ccc_a}
+    if mse_v is not None:
+        out.update(mse_valence=mse_v, mse_arousal=mse_a)
+    return out
+
+
+_K = "kollias2019"
+_AW = "Aff-Wild test"
+_EXPR = ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise")
+
+RESULTS: tuple[PublishedResult, ...] = (
+    PublishedResult(_K, "Table 5", "CNN-M", _AW, _va(0.15, 0.10, 0.13, 0.14),
+                    "challenge baseline, MSE loss"),
+    PublishedResult(_K, "Table 9", "VGG Face", _AW, _va(0.51, 0.33, 0.10, 0.08)),
+    PublishedResult(_K, "Table 9", "VGG-16", _AW, _va(0.40, 0.30, 0.13, 0.11)),
+    PublishedResult(_K, "Table 9", "ResNet-50", _AW, _va(0.43, 0.30, 0.11, 0.11)),
+    PublishedResult(_K, "Table 10", "With Landmarks", _AW, _va(0.51, 0.33, 0.10, 0.08),
+                    "best CNN (VGG Face)"),
+    PublishedResult(_K, "Table 10", "Without Landmarks", _AW, _va(0.44, 0.32, 0.12, 0.11),
+                    "best CNN (VGG Face)"),
+    PublishedResult(_K, "Table 11", "1 Annotator", _AW, _va(0.39, 0.27, 0.15, 0.13)),
+    PublishedResult(_K, "Table 11", "Mean of Annotators", _AW, _va(0.51, 0.33, 0.10, 0.08)),
+    PublishedResult(_K, "Table 12", "best CNN-GRU", _AW, _va(0.57, 0.43, 0.08, 0.06),
+                    "AffWildNet: 2 hidden layers, 128 units"),
+    PublishedResult(_K, "Table 12", "best CNN-LSTM", _AW, _va(0.52, 0.38, 0.10, 0.09),
+                    "2 hidden layers, 128 units"),
+    PublishedResult(_K, "Table 13", "best CNN", _AW, _va(0.51, 0.33, 0.10, 0.08)),
+    PublishedResult(_K, "Table 13", "best CNN-RNN", _AW, _va(0.57, 0.43, 0.08, 0.06)),
+    *(PublishedResult(_K, "Table 14", f"{units} units, {layers} layer{'s' * (layers > 1)}", _AW,
+                      _va(v, a), "CNN-GRU; CCC only")
+      for units, layers, v, a in ((100, 1, 0.44, 0.36), (100, 2, 0.50, 0.41),
+                                  (128, 1, 0.53, 0.40), (128, 2, 0.57, 0.43),
+                                  (150, 1, 0.46, 0.39), (150, 2, 0.51, 0.41))),
+    PublishedResult(_K, "Table 15", "Fine-tuned AffWildNet", "RECOLA test", _va(0.526, 0.273)),
+    PublishedResult(_K, "Table 15", "ResNet-GRU", "RECOLA test", _va(0.462, 0.209)),
+    PublishedResult(_K, "Table 16", "best of [29]", "AFEW-VA 5-fold",
+                    _va(0.407, 0.445, prefix="pcc"), "Kossaifi et al. 2017"),
+    PublishedResult(_K, "Table 16", "Fine-tuned AffWildNet", "AFEW-VA 5-fold",
+                    _va(0.514, 0.575, prefix="pcc")),
+    PublishedResult(_K, "Table 17", "only CNN", "AFEW-VA 5-fold", _va(0.44, 0.474)),
+    PublishedResult(_K, "Table 17", "Fine-tuned AffWildNet", "AFEW-VA 5-fold", _va(0.515, 0.556)),
+    *(PublishedResult(_K, "Table 18", row, "EmotiW 2017 validation",
+                      {**{f"accuracy_{c}": x for c, x in zip(_EXPR, accs)}, "accuracy": total})
+      for row, *accs, total in (
+          ("VGG-16", 0.327, 0.424, 0.102, 0.093, 0.476, 0.138, 0.133, 0.263),
+          ("VGG-16 + RNN", 0.431, 0.559, 0.026, 0.07, 0.444, 0.259, 0.044, 0.293),
+          ("ResNet", 0.31, 0.153, 0.077, 0.023, 0.534, 0.207, 0.067, 0.211),
+          ("ResNet + RNN", 0.431, 0.237, 0.077, 0.07, 0.587, 0.155, 0.089, 0.261),
+          ("VGG-Face + RNN", 0.552, 0.593, 0.026, 0.047, 0.794, 0.259, 0.111, 0.384),
+          ("fine-tuned AffWildNet", 0.569, 0.627, 0.051, 0.023, 0.746, 0.709, 0.111, 0.454))),
+)
+
+
+def table(paper: str, table_name: str) -> list[PublishedResult]:
+    """All rows of one paper table, in the paper's order."""
+    rows = [r for r in RESULTS if r.paper == paper and r.table == table_name]
+    if not rows:
+        known = sorted({r.table for r in RESULTS if r.paper == paper})
+        raise KeyError(f"no published rows for {paper} {table_name!r}; known tables: {known}")
+    return rows
+
+
+def lookup(paper: str, table_name: str, row: str) -> PublishedResult:
+    """One published row, e.g. ``lookup("kollias2019", "Table 12", "best CNN-GRU")``."""
+    for r in table(paper, table_name):
+        if r.row == row:
+            return r
+    rows = [r.row for r in table(paper, table_name)]
+    raise KeyError(f"{paper} {table_name} has no row {row!r}; rows: {rows}")
