@@ -1,0 +1,171 @@
+"""Dataset-level evaluation: run a model over prepared data, map predictions back to frames, score.
+
+The challenge protocol (Kollias 2019, section 4.1; original code ``concordance_cc2``): CCC and MSE per
+dimension over **all frames of all videos concatenated**, invalid frames (NaN labels) left out. Per-video
+means are reported beside it, because they weigh short videos differently and people ask for both.
+
+Window models are evaluated on windows that cover every frame (:func:`tfaffect.data.pipeline.make_dataset`
+with ``training=False``); a frame that lies in several windows gets the mean of its predictions
+(stride-1 sliding windows, Li 2017 section 3.1.2).
+
+Frames without a face (Li 2017's FACE vs ALL protocol): ``protocol="face"`` scores only frames that
+had a face; ``protocol="all"`` scores every labelled frame, the predictions of frames without a face
+replaced by linear interpolation between the nearest frames with a face in the same video (held
+constant beyond the first/last such frame).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from tfaffect import metrics
+
+log = logging.getLogger(__name__)
+
+VA_COLUMNS = ("valence", "arousal")
+
+
+def collect_predictions(predict_batch, batches: Iterable, *, progress: bool = True) -> pd.DataFrame:
+    """Per-frame predictions of a whole evaluation pass, averaged over the windows a frame lies in.
+
+    Args:
+        predict_batch: ``x -> {"va": [B, (T,) 2], ...}`` (e.g. ``model.predict_on_batch``).
+        batches: elements ``(x, y, sample_weight, index)`` from ``make_dataset(..., training=False,
+            with_index=True)``.
+
+    Returns one row per (video, frame), sorted, with columns ``video_id, frame, has_face``, the labels
+    (``valence_true``, ``arousal_true`` as NaN where invalid; ``expression_true`` -1 where invalid) and
+    the predictions (``valence``, ``arousal``; ``p_<k>`` expression probabilities where the model has them).
+    """
+    from tqdm.auto import tqdm
+
+    parts = []
+    for x, y, weight, index in tqdm(batches, desc="evaluate", unit="batch", disable=not progress):
+        out = predict_batch(x)
+        frame = np.asarray(index["frame"])
+        keep = frame.reshape(-1) >= 0  # -1 marks padding of videos shorter than a window
+        video = np.broadcast_to(np.asarray(index["video_id"]).reshape(frame.shape[0], *([1] * (frame.ndim - 1))),
+                                frame.shape)
+        cols = {"video_id": video.reshape(-1)[keep].astype(str), "frame": frame.reshape(-1)[keep],
+                "has_face": np.asarray(index["has_face"]).reshape(-1)[keep].astype(bool)}
+        if "va" in y:
+            va_true = np.asarray(y["va"], np.float64).reshape(-1, 2)[keep]
+            va_true[np.asarray(weight["va"]).reshape(-1)[keep] == 0] = np.nan
+            cols["valence_true"], cols["arousal_true"] = va_true[:, 0], va_true[:, 1]
+        if "expression" in y:
+            expr = np.asarray(y["expression"]).reshape(-1)[keep].astype(np.int64)
+            expr[np.asarray(weight["expression"]).reshape(-1)[keep] == 0] = -1
+            cols["expression_true"] = expr
+        if "va" in out:
+            va = np.asarray(out["va"], np.float64).reshape(-1, 2)[keep]
+            cols["valence"], cols["arousal"] = va[:, 0], va[:, 1]
+        if "expression" in out:
+            probs = np.asarray(out["expression"], np.float64)
+            probs = probs.reshape(-1, probs.shape[-1])[keep]
+            cols.update({f"p_{k}": probs[:, k] for k in range(probs.shape[1])})
+        parts.append(pd.DataFrame(cols))
+    if not parts:
+        raise ValueError("the evaluation data gave no batch: is the split empty?")
+    frames = pd.concat(parts, ignore_index=True)
+    keys = ["video_id", "frame"]
+    labels = frames.groupby(keys, sort=True).first()
+    predicted = [c for c in frames.columns if c in VA_COLUMNS or c.startswith("p_")]
+    labels[predicted] = frames.groupby(keys, sort=True)[predicted].mean()
+    return labels.reset_index()
+
+
+def fill_missing_faces(frames: pd.DataFrame) -> pd.DataFrame:
+    """Predictions of frames without a face replaced by linear interpolation within each video (Li 2017, ALL)."""
+    predicted = [c for c in frames.columns if c in VA_COLUMNS or c.startswith("p_")]
+    out = frames.copy()
+    for _, rows in out.groupby("video_id", sort=False):
+        face = rows["has_face"].to_numpy()
+        if face.all():
+            continue
+        if not face.any():
+            log.warning("video %s has no frame with a face: its predictions are kept as the model gave them",
+                        rows["video_id"].iloc[0])
+            continue
+        t = rows["frame"].to_numpy()
+        for column in predicted:
+            values = rows[column].to_numpy()
+            out.loc[rows.index[~face], column] = np.interp(t[~face], t[face], values[face])
+    return out
+
+
+def score_va(frames: pd.DataFrame, *, protocol: str = "face") -> dict:
+    """Dataset-level and per-video-mean CCC / MSE / PCC per dimension, plus the mean CCC.
+
+    ``protocol``: ``"face"`` (frames with a face) or ``"all"`` (every labelled frame, missing faces
+    interpolated; Li 2017). Returns a flat dict (JSON-ready) with frame and video counts.
+    """
+    if protocol not in ("face", "all"):
+        raise ValueError(f"protocol must be 'face' or 'all', got {protocol!r}")
+    if protocol == "all":
+        frames = fill_missing_faces(frames)
+    else:
+        frames = frames[frames["has_face"]]
+    true = frames[["valence_true", "arousal_true"]].to_numpy(np.float64)
+    pred = frames[list(VA_COLUMNS)].to_numpy(np.float64)
+    result = {"protocol": protocol, "frames": int(np.isfinite(true).all(axis=1).sum()),
+              "videos": int(frames["video_id"].nunique())}
+    for name, fn in (("ccc", metrics.ccc), ("mse", metrics.mse), ("pcc", metrics.pcc)):
+        values = fn(true, pred)
+        result.update({f"{name}_{dim}": float(v) for dim, v in zip(VA_COLUMNS, values)})
+    result["ccc_mean"] = (result["ccc_valence"] + result["ccc_arousal"]) / 2
+    per_video = per_video_scores(frames)
+    for column in per_video.columns:
+        if column != "frames":
+            result[f"video_mean_{column}"] = float(per_video[column].mean())
+    return result
+
+
+def per_video_scores(frames: pd.DataFrame) -> pd.DataFrame:
+    """CCC and MSE per dimension for each video with at least one labelled frame (index: video id)."""
+    rows = {}
+    for video, group in frames.groupby("video_id", sort=True):
+        true = group[["valence_true", "arousal_true"]].to_numpy(np.float64)
+        if not np.isfinite(true).any():
+            continue
+        pred = group[list(VA_COLUMNS)].to_numpy(np.float64)
+        row = {"frames": int(np.isfinite(true).all(axis=1).sum())}
+        for name, fn in (("ccc", metrics.ccc), ("mse", metrics.mse)):
+            row.update({f"{name}_{dim}": float(v) for dim, v in zip(VA_COLUMNS, fn(true, pred))})
+        rows[video] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("video_id")
+
+
+def score_expression(frames: pd.DataFrame, *, num_classes: int = 7) -> dict:
+    """Accuracy, macro and weighted F1 and the ABAW 2020 expression score over frames with a face."""
+    frames = frames[frames["has_face"]]
+    probs = frames[[f"p_{k}" for k in range(num_classes)]].to_numpy()
+    true = frames["expression_true"].to_numpy()
+    return {"expression_frames": int((true >= 0).sum()),
+            "accuracy": metrics.accuracy(true, probs, num_classes=num_classes),
+            "f1_macro": metrics.f1(true, probs, average="macro", num_classes=num_classes),
+            "f1_weighted": metrics.f1(true, probs, average="weighted", num_classes=num_classes),
+            "expression_score": metrics.abaw1_expression_score(true, probs, num_classes=num_classes)}
+
+
+def evaluate(predict_batch, batches: Iterable, *, protocols: Iterable[str] = ("face",),
+             progress: bool = True) -> tuple[dict, pd.DataFrame]:
+    """Collect predictions and score every task present. Returns ``(metrics, per-frame table)``."""
+    frames = collect_predictions(predict_batch, batches, progress=progress)
+    result: dict = {}
+    if "valence" in frames and "valence_true" in frames:
+        for protocol in protocols:
+            scores = score_va(frames, protocol=protocol)
+            prefix = "" if protocol == "face" else "all_"
+            result.update({prefix + k: v for k, v in scores.items() if k != "protocol"})
+    if "p_0" in frames and "expression_true" in frames:
+        result.update(score_expression(frames))
+    return result, frames
+
+
+def flatten_for_csv(result: Mapping) -> pd.DataFrame:
+    """A metrics dict as a one-column table (metric, value), the CSV people open in a spreadsheet."""
+    return pd.DataFrame({"metric": list(result), "value": list(result.values())})
