@@ -1,0 +1,60 @@
+"""Registry-driven tests: every registered model is built tiny, run, and round-tripped through .keras files."""
+
+import keras
+import numpy as np
+import pytest
+
+from tfaffect.errors import ConfigError
+from tfaffect.models import MODELS, build_model, example_inputs, model_names, register_model
+
+BATCH, TIME = 2, 3
+
+
+def _expected_va_shape(model):
+    """[B, 2] for frame models (image rank 4), [B, T, 2] for sequence models (image rank 5)."""
+    return (BATCH, 2) if len(model.input["image"].shape) == 4 else (BATCH, TIME, 2)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_tiny_forward_and_keras_file_round_trip(name, tmp_path):
+    model = build_model(name, tiny=True)
+    inputs = example_inputs(model, BATCH, TIME)
+    assert inputs["image"].dtype == np.uint8
+    outputs = model(inputs, training=False)
+    assert set(outputs) == {"va"}
+    assert tuple(outputs["va"].shape) == _expected_va_shape(model)
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(outputs["va"])))
+
+    path = tmp_path / f"{name}.keras"
+    keras.saving.save_model(model, path)
+    restored = keras.saving.load_model(path)
+    assert type(restored) is type(model)
+    assert restored.get_config() == model.get_config()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(inputs, training=False)["va"]),
+                                  keras.ops.convert_to_numpy(outputs["va"]))
+
+
+def test_registry_has_the_kollias_2019_models():
+    assert {"cnn_m", "vgg16_cnn", "vggface_cnn", "resnet50_cnn", "affwildnet_vggface_gru",
+            "affwildnet_vggface_lstm", "affwildnet_resnet50_gru"} <= set(model_names())
+    assert all(entry.description for entry in MODELS.values())
+
+
+def test_overrides_win_over_tiny_config():
+    model = build_model("affwildnet_vggface_gru", tiny=True, units=5, num_layers=1)
+    config = model.get_config()
+    assert (config["units"], config["num_layers"], config["image_size"]) == (5, 1, 32)
+
+
+def test_unknown_name_and_duplicate_registration_raise_config_error():
+    with pytest.raises(ConfigError, match="affwildnet_vggface_gru"):
+        build_model("no_such_model")
+    with pytest.raises(ConfigError, match="already registered"):
+        register_model("cnn_m", tiny={})(lambda **kwargs: None)
+
+
+def test_example_inputs_follow_the_input_spec():
+    model = build_model("affwildnet_vggface_gru", tiny=True, landmarks=True)
+    inputs = example_inputs(model, batch_size=4, time_steps=5)
+    assert inputs["image"].shape == (4, 5, 32, 32, 3) and inputs["image"].dtype == np.uint8
+    assert inputs["landmarks"].shape == (4, 5, 68, 2) and inputs["landmarks"].dtype == np.float32

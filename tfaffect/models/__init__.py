@@ -1,0 +1,17 @@
+"""Keras 3 models (``keras`` / ``keras.ops`` only, so they also run under ``KERAS_BACKEND=jax``).
+
+Every model takes a dict ``{"image": uint8 RGB, ["landmarks": float32]}`` and returns
+``{"va": ...}`` (index 0 valence, 1 arousal); preprocessing happens inside the model. Build
+models by name through :func:`build_model` (see :mod:`tfaffect.models.registry`) or directly from
+their classes; variants are constructor arguments.
+"""
+
+from tfaffect.models.affwild import AffWildCNN, AffWildNet
+from tfaffect.models.backbones import BACKBONES, build_backbone
+from tfaffect.models.cnn_m import CNNM
+from tfaffect.models.registry import MODELS, ModelEntry, build_model, example_inputs, model_names, register_model
+
+__all__ = [
+    "AffWildCNN", "AffWildNet", "BACKBONES", "CNNM", "MODELS", "ModelEntry",
+    "build_backbone", "build_model", "example_inputs", "model_names", "register_model",
+]

@@ -1,0 +1,88 @@
+"""The Aff-Wild challenge baseline: CNN-M (Chatfield 2014) as in Kollias 2019, section 4.1.1 and Table 4.
+
+Input size: the paper does not give the baseline's input size. Section 3.3 says the face crops
+were resized to 224x224x3 "since many of the pre-trained networks ... operate on" that size and
+that smaller sizes such as 96x96x3 were also tried. The default here is 96, the size of the
+released Aff-Wild models (dkollias/Aff-Wild-models) and of the shared data pipeline; pass
+``image_size=224`` for the other size the paper names. At 96 the last pooling output is
+3x3x512 = 4608 values; at 224 it is 7x7x512 = 25088.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from tfaffect.errors import ConfigError
+from tfaffect.models.layers import PACKAGE, ConfigurableModel, scale_uint8_to_unit_range
+
+DEFAULT_IMAGE_SIZE = 96  # original AffWildNet code (FORMATS.md "Aff-Wild"); Kollias 2019 section 3.3 names 224 and 96
+
+# (filters, kernel, stride, padding) of conv 1-5 and (pool size, stride, padding) of the pool after
+# it (None: no pool), Kollias 2019, Table 4 (TensorFlow notation: filter [k, k, c_in, c_out],
+# strides [1, s, s, 1]).
+_CONV_LAYERS = (
+    ((96, 7, 2, "valid"), (3, 2, "valid")),   # conv 1 [7, 7, 3, 96]; max pool [1, 3, 3, 1] / 2, 'VALID'
+    ((256, 5, 2, "same"), (3, 2, "same")),    # conv 2 [5, 5, 96, 256]; max pool [1, 3, 3, 1] / 2, 'SAME'
+    ((512, 3, 1, "same"), None),              # conv 3 [3, 3, 256, 512]
+    ((512, 3, 1, "same"), None),              # conv 4 [3, 3, 512, 512]
+    ((512, 3, 1, "same"), (2, 2, "same")),    # conv 5 [3, 3, 512, 512]; max pool [1, 2, 2, 1] / 2, 'SAME'
+)
+
+# Conv 1 (7x7, VALID, stride 2) followed by pool 1 (3x3, VALID) needs a conv-1 output of at least 3.
+MIN_IMAGE_SIZE = 11
+
+
+def fc_initializers() -> dict:
+    """Kernel/bias initialisers of CNN-M's FC layers: truncated normal, mean 0, variance 0.1; biases 1 (section 4.1.1).
+
+    "Variance equal to 0.1" is the variance of the normal before truncation (TF's
+    ``truncated_normal(stddev=...)`` convention, re-drawing beyond two standard deviations, as
+    ``keras.initializers.TruncatedNormal`` does), so stddev = sqrt(0.1).
+    """
+    return {
+        "kernel_initializer": keras.initializers.TruncatedNormal(mean=0.0, stddev=math.sqrt(0.1)),  # section 4.1.1
+        "bias_initializer": keras.initializers.Constant(1.0),  # section 4.1.1
+    }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CNNM(ConfigurableModel):
+    """CNN-M baseline regressor: frames ``{"image": uint8 [B, S, S, 3]}`` -> ``{"va": [B, 2]}`` (0 valence, 1 arousal).
+
+    Layers (Kollias 2019, Table 4): conv -> batch norm -> ReLU for conv 1-5 (the paper: "the
+    activation function in the convolutional and batch normalisation layers is the ReLU one"),
+    max pooling after conv 1, 2 and 5, then FC ``fc_units`` with ReLU and FC 2 linear, both
+    initialised as :func:`fc_initializers`. Inputs are scaled ``(x - 128) / 128`` inside the model.
+
+    Not fixed by the paper: the conv layers have no bias (Table 4 lists only the filter, in
+    ``tf.nn.conv2d`` notation, and the paper mentions biases for the FC layers only; batch norm's
+    offset makes a conv bias redundant anyway); batch-norm momentum and epsilon are Keras defaults.
+
+    Args:
+        image_size: input side S (default 96, see the module docstring).
+        fc_units: units of the first FC layer (4096, Table 4).
+    """
+
+    def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE, fc_units: int = 4096, **kwargs):  # Table 4
+        image_size, fc_units = int(image_size), int(fc_units)
+        if image_size < MIN_IMAGE_SIZE:
+            raise ConfigError(f"CNN-M needs image_size >= {MIN_IMAGE_SIZE}, got {image_size}")
+        image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
+        x = scale_uint8_to_unit_range()(image)
+        for index, ((filters, kernel, stride, padding), pool) in enumerate(_CONV_LAYERS, start=1):
+            x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False,
+                                    name=f"conv{index}")(x)
+            x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
+            x = keras.layers.ReLU(name=f"relu{index}")(x)
+            if pool is not None:
+                size, pool_stride, pool_padding = pool
+                x = keras.layers.MaxPooling2D(size, strides=pool_stride, padding=pool_padding,
+                                              name=f"pool{index}")(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Dense(fc_units, activation="relu", name="fc1", **fc_initializers())(x)  # Table 4, fc 1
+        va = keras.layers.Dense(2, name="va", **fc_initializers())(x)  # Table 4, fc 2: linear, 2 units
+        kwargs.setdefault("name", "cnn_m")
+        super().__init__({"image": image}, {"va": va},
+                         {"image_size": image_size, "fc_units": fc_units}, **kwargs)
