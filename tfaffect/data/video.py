@@ -1,0 +1,168 @@
+"""Decode videos and still images into RGB ``uint8`` arrays with OpenCV.
+
+Frames are numbered from 0 (the ``VideoRecord`` convention) and carry a timestamp in seconds: the
+container's presentation time (``CAP_PROP_POS_MSEC`` after reading the frame) where the container
+gives one, otherwise ``index / fps``. A video that ends before the frame count its header announced
+is reported as truncated with a :class:`~tfaffect.errors.VideoError` naming the file and the first
+frame that could not be read; frames already yielded stay valid.
+
+Containers whose header only *estimates* the frame count (some MKV/WebM files without a frame
+index) may announce more frames than they hold; such a file is reported as truncated as well, which
+errs on the side of never passing a short stream off as complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from tfaffect.errors import VideoError
+
+log = logging.getLogger(__name__)
+
+_JPEG_SOI = b"\xff\xd8"
+_JPEG_EOI = b"\xff\xd9"
+_JPEG_SOS = b"\xff\xda"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"IEND"
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoInfo:
+    """What the container announces about a video (before decoding it)."""
+
+    path: str
+    num_frames: int
+    """Frame count from the header; 0 when the container does not announce one."""
+    fps: float
+    """Frames per second from the header; 0.0 when the container does not announce a rate."""
+    width: int
+    height: int
+
+
+def _open(path: str | os.PathLike) -> tuple[str, cv2.VideoCapture]:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise VideoError("no such video file", path)
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError("OpenCV cannot open this file as a video (unknown format, or corrupt header)", path)
+    return path, capture
+
+
+def _info(path: str, capture: cv2.VideoCapture) -> VideoInfo:
+    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return VideoInfo(
+        path=path,
+        num_frames=int(count) if math.isfinite(count) and count > 0 else 0,
+        fps=float(fps) if math.isfinite(fps) and fps > 0 else 0.0,
+        width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+    )
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read the header of ``path``; :class:`VideoError` naming the file if it cannot be opened."""
+    path, capture = _open(path)
+    try:
+        return _info(path, capture)
+    finally:
+        capture.release()
+
+
+def frame_timestamp(position_msec: float, index: int, fps: float) -> float:
+    """Timestamp in seconds of frame ``index``.
+
+    ``position_msec`` is OpenCV's ``CAP_PROP_POS_MSEC`` read right after decoding the frame (its
+    presentation time). OpenCV reports 0 when the container has no timestamps, so a non-positive
+    value for a frame after the first falls back to ``index / fps``; ``NaN`` when the frame rate is
+    unknown too.
+    """
+    if math.isfinite(position_msec) and (position_msec > 0 or index == 0):
+        return position_msec / 1000.0
+    if fps > 0:
+        return index / fps
+    return math.nan
+
+
+def iter_frames(path: str | os.PathLike, *, start: int = 0,
+                stop: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(index, timestamp_s, rgb)`` for frames ``start <= index < stop`` of a video.
+
+    ``rgb`` is a ``uint8`` array ``[H, W, 3]`` in RGB order. Frames before ``start`` are decoded
+    and discarded rather than reached by seeking, because OpenCV's seek lands on the nearest
+    keyframe in some codecs and would silently shift every index. Raises :class:`VideoError`
+    naming the file and frame when the stream ends before ``min(stop, announced frame count)``.
+    A stream that holds more frames than announced is read to its end (``stop`` permitting).
+    """
+    if start < 0 or (stop is not None and stop < start):
+        raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
+    path, capture = _open(path)
+    try:
+        info = _info(path, capture)
+        if info.fps == 0.0:
+            log.warning("%s: no frame rate in the header; timestamps come from the container or are NaN", path)
+        announced = info.num_frames if stop is None else min(stop, info.num_frames)
+        index = 0
+        while stop is None or index < stop:
+            if index < start:
+                ok, frame = capture.grab(), None
+            else:
+                ok, frame = capture.read()
+                ok = ok and frame is not None
+            if not ok:
+                if index < announced:
+                    raise VideoError(f"stream ended after {index} of {info.num_frames} announced frames "
+                                     "(truncated or corrupt video)", path, frame=index)
+                return
+            if index >= start:
+                timestamp = frame_timestamp(capture.get(cv2.CAP_PROP_POS_MSEC), index, info.fps)
+                yield index, timestamp, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+
+
+def _check_complete(data: bytes, path: str) -> None:
+    """Raise :class:`VideoError` when a JPEG or PNG file is cut short.
+
+    OpenCV decodes a truncated JPEG with only a warning on stderr (the missing rows come out
+    grey), so the byte stream is checked: a JPEG must have its end-of-image marker (FF D9) after
+    its last start-of-scan marker (FF DA; byte stuffing keeps both out of the entropy-coded data,
+    and an embedded EXIF thumbnail's markers come before the main image's scan), and a PNG must
+    contain its IEND chunk.
+    """
+    if data.startswith(_JPEG_SOI):
+        if data.rfind(_JPEG_EOI) < data.rfind(_JPEG_SOS):
+            raise VideoError("truncated JPEG: no end-of-image marker after the last scan", path)
+    elif data.startswith(_PNG_SIGNATURE):
+        if data.rfind(_PNG_IEND) < 0:
+            raise VideoError("truncated PNG: no IEND chunk", path)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode a JPEG/PNG (any format OpenCV reads) into RGB ``uint8`` ``[H, W, 3]``.
+
+    The EXIF orientation tag is ignored, so pixel coordinates (landmarks, boxes) refer to the
+    stored pixel grid, as with ``tf.io.decode_jpeg``. Raises :class:`VideoError` naming the file
+    when it is missing, truncated or cannot be decoded.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise VideoError(f"cannot read image file ({e.strerror or e})", path) from e
+    _check_complete(data, path)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise VideoError("OpenCV cannot decode this image (corrupt or unsupported format)", path)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
