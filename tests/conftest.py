@@ -2,7 +2,11 @@ import os
 
 import pytest
 
+import tempfile
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# hypothesis writes a cache in the working directory even with database=None: keep tests out of the tree
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "tfaffect-hypothesis"))
 
 
 def pytest_addoption(parser):
