@@ -1,8 +1,7 @@
 import os
+import tempfile
 
 import pytest
-
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # hypothesis writes a cache in the working directory even with database=None: keep tests out of the tree
