@@ -1,0 +1,578 @@
+"""Train a :class:`~tfaffect.training.recipe.Recipe` with Keras ``fit``: run directory, logs, resume.
+
+:func:`train` is generic: any compilable Keras model and any ``tf.data`` dataset of batched
+``(x, y, sample_weight)`` dicts. A run directory holds::
+
+    config.json           resolved recipe fields + derived values (steps per epoch, LR boundaries)
+    provenance.json       per session: UTC start, command line, git SHA + dirty flag, versions, devices
+    train.log             the log lines of every session
+    training_log.csv      Keras CSVLogger (epoch 0-based, appended across sessions)
+    tensorboard/          Keras TensorBoard logs
+    checkpoints/epoch_NNN.weights.h5   per-epoch model + optimizer weights (NNN 1-based)
+    backup/               keras BackupAndRestore state while a run is unfinished
+    history.csv           one row per epoch (1-based), written at the end
+    metrics.json          final validation metrics, best epoch, wall time, frames/s
+    model.keras           the final model
+
+Re-running with the same run directory resumes an interrupted run from its last finished epoch
+(model, optimizer and random-generator states, and the shuffle order of a finite training
+dataset), and returns the stored metrics of a finished one. Files are written atomically.
+
+This module is TensorFlow-specific (tf.data, tf.distribute); models it trains use keras only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import io
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+import tfaffect
+from tfaffect.data.tfrecord import write_json_atomic
+from tfaffect.errors import ConfigError
+from tfaffect.training.recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+# Columns the trainer adds to each epoch's logs (CSV, history, TensorBoard) beside Keras's metrics.
+EXTRA_KEYS = ("lr", "epoch_time_s", "train_time_s", "train_frames")
+
+
+# --------------------------------------------------------------------------------------------------
+# Small helpers.
+
+def _write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``
+    (the text twin of :func:`tfaffect.data.tfrecord.write_json_atomic`)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def utc_timestamp() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def default_run_dir(recipe: Recipe, root: str | os.PathLike = "runs") -> Path:
+    """``runs/<recipe name>/<UTC timestamp>``, with a ``-2``, ``-3`` ... suffix if it exists."""
+    base = Path(root) / type(recipe).recipe_name() / utc_timestamp()
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def git_info(path: str | os.PathLike | None) -> dict[str, Any]:
+    """``{"sha": ..., "dirty": ...}`` of the checkout holding ``path``; ``"unknown"`` outside one.
+
+    ``dirty`` is true when tracked files differ from the commit (untracked files are ignored).
+    """
+    folder = Path(path) if path is not None else Path(tfaffect.__file__).parent
+    if folder.is_file():
+        folder = folder.parent
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=30, check=True).stdout.strip()
+
+    try:
+        sha = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": "unknown", "dirty": None}
+    return {"sha": sha, "dirty": dirty}
+
+
+def environment_info(strategy=None) -> dict[str, Any]:
+    """Versions and devices, for provenance.json."""
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "tfaffect": tfaffect.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+        "devices": [f"{d.device_type}:{d.name}" for d in tf.config.list_physical_devices()],
+        "replicas": getattr(strategy, "num_replicas_in_sync", 1),
+        "dtype_policy": keras.config.dtype_policy().name,
+    }
+
+
+def _read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+# --------------------------------------------------------------------------------------------------
+# Callbacks.
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """``keras.callbacks.BackupAndRestore`` that makes a resumed run repeat the uninterrupted one.
+
+    Keras's callback restores model and optimizer weights and the epoch. This one also
+
+    * saves and restores the random-generator states of the model's layers (``Dropout`` and
+      augmentation layers draw from ``keras.random.SeedGenerator`` variables that ``save_weights``
+      leaves out: without them a resumed run drops different units);
+    * replays the training dataset's shuffle order: a ``tf.data`` ``shuffle`` draws a new order each
+      time an iterator of it is made, so it makes (and discards) one iterator of ``replay_dataset``
+      per restored epoch. That is exact when the dataset given to fit makes one iterator of it per
+      epoch (see ``_prepare_train``); pass ``None`` when fit keeps one iterator across epochs
+      (``steps_per_epoch`` on an infinite stream), which restarts from the stream's beginning;
+    * writes the weights and the metadata under temporary names and renames them into place, so a
+      kill during a save leaves the previous epoch's state.
+
+    Overrides Keras's ``_save_model`` / ``_load_model`` (present since Keras 3.0); the resume test
+    in tests/training fails if a Keras release changes them.
+    """
+
+    METADATA_KEY = "random_states"
+
+    def __init__(self, backup_dir, replay_dataset=None):
+        super().__init__(backup_dir=str(backup_dir), save_freq="epoch", delete_checkpoint=False)
+        self.replay_dataset = replay_dataset
+        self.restored_epoch = 0
+
+    def _random_state_variables(self):
+        weights = {id(v) for v in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in weights]
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        tmp_weights = os.path.join(self.backup_dir, "latest.tmp.weights.h5")
+        self.model.save_weights(tmp_weights, overwrite=True)
+        metadata = {
+            "epoch": self._current_epoch,
+            "batch": self._last_batch_seen,
+            self.METADATA_KEY: [ops.convert_to_numpy(v).tolist() for v in self._random_state_variables()],
+        }
+        tmp_metadata = self._training_metadata_path + ".tmp"
+        with open(tmp_metadata, "w", encoding="utf-8") as f:
+            json.dump(metadata, f)
+        os.replace(tmp_weights, self._weights_path)
+        os.replace(tmp_metadata, self._training_metadata_path)
+
+    def _load_model(self):
+        super()._load_model()
+        if not os.path.exists(self._training_metadata_path):
+            return
+        metadata = _read_json(Path(self._training_metadata_path))
+        self.restored_epoch = int(metadata["epoch"])
+        states = metadata.get(self.METADATA_KEY, [])
+        variables = self._random_state_variables()
+        if len(states) != len(variables):
+            raise ConfigError(f"{self._training_metadata_path}: {len(states)} random states saved, the "
+                              f"model has {len(variables)}: the run directory belongs to another model")
+        for variable, state in zip(variables, states):
+            variable.assign(np.asarray(state, dtype=variable.dtype))
+        if self.replay_dataset is not None:
+            for _ in range(self.restored_epoch):
+                iter(self.replay_dataset)  # advances the reshuffle seed as one epoch did
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Adds timing columns to each epoch's logs and writes one log line per epoch.
+
+    Columns: ``lr`` (the rate of the epoch's first step), ``epoch_time_s`` (train + validation),
+    ``train_time_s``, ``train_frames`` (steps x batch size x frames per example, nominal: a short
+    last batch counts as full). Place it before CSVLogger so the columns reach the CSV.
+    """
+
+    def __init__(self, epochs: int, frames_per_step: int):
+        super().__init__()
+        self.epochs = epochs
+        self.frames_per_step = frames_per_step
+        self.first_epoch: Optional[int] = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+            if epoch > 0:
+                log.info("resumed from backup: epochs 1-%d restored, continuing at epoch %d/%d",
+                         epoch, epoch + 1, self.epochs)
+        self._lr = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self._start = time.perf_counter()
+        self._train_time = None
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+
+    def on_test_begin(self, logs=None):
+        if self._train_time is None:
+            self._train_time = time.perf_counter() - self._start
+
+    def on_epoch_end(self, epoch, logs=None):
+        total = time.perf_counter() - self._start
+        train_time = total if self._train_time is None else self._train_time
+        metrics = " ".join(f"{k}={v:.6g}" for k, v in logs.items() if k not in EXTRA_KEYS)
+        logs.update(lr=self._lr, epoch_time_s=total, train_time_s=train_time,
+                    train_frames=self._steps * self.frames_per_step)
+        log.info("epoch %d/%d: %s lr=%.3g (%.1f s, %.0f frames/s)", epoch + 1, self.epochs, metrics,
+                 self._lr, total, logs["train_frames"] / max(train_time, 1e-9))
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves ``epoch_NNN.weights.h5`` (1-based, model + optimizer) atomically after each epoch;
+    keeps the newest ``keep`` files (all when ``None``)."""
+
+    def __init__(self, directory: Path, keep: Optional[int] = None):
+        super().__init__()
+        self.directory = Path(directory)
+        self.keep = keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / checkpoint_name(epoch + 1)
+        tmp = self.directory / f"tmp{os.getpid()}.weights.h5"
+        self.model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+        if self.keep is not None:
+            for old in sorted(self.directory.glob("epoch_*.weights.h5"))[:-self.keep]:
+                old.unlink()
+
+
+def _tensorboard(log_dir: Path) -> list:
+    """A TensorBoard callback, or none (with a warning) where the tensorboard package is missing."""
+    try:
+        import tensorboard  # noqa: F401  (tf.summary needs it; TF 2.21 does not depend on it)
+    except ImportError:
+        log.warning("package tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False)]
+
+
+def checkpoint_name(epoch: int) -> str:
+    """File name of the checkpoint after 1-based ``epoch``."""
+    return f"epoch_{epoch:03d}.weights.h5"
+
+
+# --------------------------------------------------------------------------------------------------
+# Strategy, datasets.
+
+def make_strategy(name: str):
+    """The ``tf.distribute`` strategy for ``Recipe.distribute`` (``None`` on a non-TF backend)."""
+    if keras.backend.backend() != "tensorflow":
+        if name != "default":
+            raise ConfigError(f"distribute={name!r} needs KERAS_BACKEND=tensorflow "
+                              f"(backend is {keras.backend.backend()})")
+        return None
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _worker_dir(strategy, run_dir: Path) -> Path:
+    """The chief writes ``run_dir``; other multi-worker tasks write ``run_dir/workers/<task>``."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if task_type in (None, "chief"):
+        return run_dir
+    task_id = resolver.task_id
+    if task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict():
+        return run_dir
+    return run_dir / "workers" / f"{task_type}-{task_id}"
+
+
+def _frames_per_example(dataset) -> int:
+    """Frames in one example: T of a window-mode ``x["image"]`` ([B, T, H, W, 3]), else 1."""
+    spec = dataset.element_spec
+    x = spec[0] if isinstance(spec, tuple) else spec
+    image = x.get("image") if isinstance(x, dict) else None
+    if image is not None and image.shape.rank == 5 and image.shape[1] is not None:
+        return int(image.shape[1])
+    return 1
+
+
+def _prepare_train(recipe: Recipe, dataset):
+    """Cap and wrap the training dataset; return ``(fit_dataset, steps_per_epoch, fit_steps, replay)``.
+
+    An infinite dataset goes to fit as it is, with ``fit_steps`` steps per epoch (fit keeps one
+    iterator across epochs). A finite one is cut with ``take`` and wrapped so that its iterator is
+    made only when an epoch pulls its first batch: Keras also makes iterators it never reads (one at
+    the end of each epoch), and each made iterator advances the reshuffle seed of a ``shuffle``
+    inside. Wrapped, the seed advances exactly once per epoch, and ``replay`` (the unwrapped dataset)
+    lets :class:`ResumableBackup` advance it once per restored epoch.
+    """
+    cardinality = int(dataset.cardinality())
+    if cardinality == tf.data.INFINITE_CARDINALITY:
+        steps = recipe.steps_per_epoch(None)
+        if steps is None:
+            raise ConfigError(f"{type(recipe).__name__}: the training dataset is infinite; define "
+                              f"train_examples() or set max_steps_per_epoch")
+        return dataset, steps, steps, None
+    known = None if cardinality == tf.data.UNKNOWN_CARDINALITY else cardinality
+    if known == 0:
+        raise ConfigError(f"{type(recipe).__name__}: the training dataset is empty")
+    steps = recipe.steps_per_epoch(known)
+    if recipe.max_steps_per_epoch is not None and (known is None or steps < known):
+        dataset = dataset.take(recipe.max_steps_per_epoch)
+    wrapped = tf.data.Dataset.range(1).flat_map(lambda _: dataset).with_options(dataset.options())
+    if known is not None:
+        wrapped = wrapped.apply(tf.data.experimental.assert_cardinality(steps))
+    return wrapped, steps, None, dataset
+
+
+def _prepare_validation(recipe: Recipe, dataset):
+    """Cap the validation dataset; return ``(dataset, validation_steps)``."""
+    if dataset is None:
+        return None, None
+    if int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY:
+        if recipe.max_validation_steps is None:
+            raise ConfigError(f"{type(recipe).__name__}: the validation dataset is infinite; "
+                              f"set max_validation_steps")
+        return dataset, recipe.max_validation_steps
+    if recipe.max_validation_steps is not None:
+        dataset = dataset.take(recipe.max_validation_steps)
+    return dataset, None
+
+
+# --------------------------------------------------------------------------------------------------
+# Run directory bookkeeping.
+
+def _check_existing(run_dir: Path, config: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """Refuse a run directory of another config; return its metrics if the run is finished."""
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        return None
+    stored = _read_json(config_path)
+    if stored.get("recipe") != config["recipe"]:
+        raise ConfigError(f"{config_path}: run of recipe {stored.get('recipe')!r}, not "
+                          f"{config['recipe']!r}; pass another --run-dir")
+    old, new = stored.get("fields", {}), config["fields"]
+    changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+               if old.get(k) != new.get(k)]
+    if changed:
+        raise ConfigError(f"{config_path}: the run there has another configuration ("
+                          + "; ".join(changed) + "); resume it with the same options or pass another --run-dir")
+    metrics_path = run_dir / "metrics.json"
+    return _read_json(metrics_path) if metrics_path.exists() else None
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    """Rows of the CSVLogger file, one per epoch (the last row wins if an epoch was repeated)."""
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        epoch = int(row.pop("epoch"))
+        by_epoch[epoch] = {k: float(v) for k, v in row.items() if v not in ("", "NA", None)}
+    return [{"epoch": e + 1, **by_epoch[e]} for e in sorted(by_epoch)]
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def summarize(rows: list[dict[str, Any]], recipe: Recipe, run_dir: Path, sessions: int,
+              session_wall_time_s: float) -> dict[str, Any]:
+    """metrics.json content from the per-epoch rows (``epoch`` 1-based)."""
+    if not rows:
+        raise ConfigError(f"{run_dir}: no finished epoch in training_log.csv")
+    last = rows[-1]
+    skip = ("epoch", *EXTRA_KEYS)
+    val = {k: v for k, v in last.items() if k.startswith("val_")}
+    train_metrics = {k: v for k, v in last.items() if k not in skip and not k.startswith("val_")}
+    monitor = recipe.monitor
+    best_epoch = best_value = None
+    candidates = [r for r in rows if monitor in r and math.isfinite(r[monitor])]
+    if candidates:
+        pick = min if recipe.monitor_mode == "min" else max
+        best = pick(candidates, key=lambda r: r[monitor])
+        best_epoch, best_value = int(best["epoch"]), best[monitor]
+    else:
+        log.warning("monitor %r is not among the logged quantities %s: no best epoch",
+                    monitor, sorted(k for k in last if k not in skip))
+    checkpoint = None
+    if best_epoch is not None and (run_dir / "checkpoints" / checkpoint_name(best_epoch)).exists():
+        checkpoint = f"checkpoints/{checkpoint_name(best_epoch)}"
+    train_time = sum(r.get("train_time_s", 0.0) for r in rows)
+    frames = sum(r.get("train_frames", 0.0) for r in rows)
+    return {
+        "recipe": type(recipe).recipe_name(),
+        "run_dir": str(run_dir),
+        "epochs": len(rows),
+        "final": val or train_metrics,
+        "final_train": train_metrics,
+        "monitor": monitor,
+        "monitor_mode": recipe.monitor_mode,
+        "best_epoch": best_epoch,
+        "best_value": best_value,
+        "best_checkpoint": checkpoint,
+        "wall_time_s": sum(r.get("epoch_time_s", 0.0) for r in rows),
+        "session_wall_time_s": session_wall_time_s,
+        "train_frames_per_s": frames / train_time if train_time > 0 else None,
+        "sessions": sessions,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The entry point.
+
+@contextlib.contextmanager
+def _session_log(run_dir: Path):
+    """Copy the package's log records (INFO and up) to ``run_dir/train.log`` while training."""
+    package_logger = logging.getLogger("tfaffect")
+    saved_level = package_logger.level
+    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    package_logger.addHandler(handler)
+    if package_logger.getEffectiveLevel() > logging.INFO:
+        package_logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package_logger.removeHandler(handler)
+        handler.close()
+        package_logger.setLevel(saved_level)
+
+
+@contextlib.contextmanager
+def _process_settings(recipe: Recipe):
+    """Seeds, op determinism and the dtype policy for the run (the policy is restored after)."""
+    saved_policy = keras.config.dtype_policy()
+    keras.utils.set_random_seed(recipe.seed)
+    if recipe.deterministic:
+        if keras.backend.backend() == "tensorflow":
+            tf.config.experimental.enable_op_determinism()
+        else:
+            log.warning("deterministic=True only switches TF op determinism; backend is %s",
+                        keras.backend.backend())
+    if recipe.mixed_precision:
+        keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(saved_policy)
+
+
+def _record_session(run_dir: Path, config: dict[str, Any], recipe: Recipe, strategy,
+                    resuming: bool) -> int:
+    """Write config.json and append this session to provenance.json; return the session count."""
+    config_path = run_dir / "config.json"
+    if config_path.exists() and _read_json(config_path).get("derived") != config["derived"]:
+        log.warning("%s: derived values change from %s to %s (did the data change?)", config_path,
+                    _read_json(config_path).get("derived"), config["derived"])
+    write_json_atomic(config_path, config)
+    path = run_dir / "provenance.json"
+    sessions = _read_json(path)["sessions"] if path.exists() else []
+    sessions.append({"started_utc": utc_timestamp(), "argv": sys.argv, "resuming": resuming,
+                     "git": git_info(type(recipe).source_file()),
+                     "environment": environment_info(strategy)})
+    write_json_atomic(path, {"sessions": sessions})
+    return len(sessions)
+
+
+def _build_and_compile(recipe: Recipe, strategy, steps_per_epoch: Optional[int]) -> keras.Model:
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = recipe.build_model()
+        compile_args = recipe.compile_args(recipe.learning_rate_schedule(steps_per_epoch))
+        if compile_args.get("metrics"):
+            log.warning("%s.compile_args: `metrics` ignore sample_weight, so invalid frames count in "
+                        "them; use `weighted_metrics`", type(recipe).__name__)
+        model.compile(**compile_args, jit_compile=recipe.jit_compile)
+    return model
+
+
+def _finish(model: keras.Model, recipe: Recipe, run_dir: Path, sessions: int,
+            session_wall_time_s: float) -> dict[str, Any]:
+    """Write history.csv, model.keras and metrics.json; drop the backup; return the metrics."""
+    rows = _read_log(run_dir / "training_log.csv")
+    _write_text_atomic(run_dir / "history.csv", _csv_text(rows))
+    tmp_model = run_dir / f"tmp{os.getpid()}.keras"
+    model.save(tmp_model)
+    os.replace(tmp_model, run_dir / "model.keras")
+    metrics = summarize(rows, recipe, run_dir, sessions, session_wall_time_s)
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    log.info("finished %s: %s (best epoch %s), %.1f s", metrics["recipe"],
+             " ".join(f"{k}={v:.6g}" for k, v in metrics["final"].items()),
+             metrics["best_epoch"], metrics["wall_time_s"])
+    return metrics
+
+
+def train(recipe: Recipe, run_dir: str | os.PathLike | None = None, *,
+          verbose: Optional[int] = None) -> dict[str, Any]:
+    """Train ``recipe``; return the content of metrics.json (plus ``run_dir``).
+
+    ``run_dir`` defaults to ``runs/<recipe>/<UTC timestamp>``; an existing run directory of the same
+    configuration is resumed (or, when finished, its metrics are returned without training).
+    ``verbose`` is Keras's: 1 (progress bar) on a terminal, 2 (one line per epoch) otherwise.
+    Logs INFO lines (one per epoch) to the ``tfaffect`` logger and to ``run_dir/train.log``.
+    """
+    started = time.perf_counter()
+    recipe.validate()
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    with _process_settings(recipe):
+        strategy = make_strategy(recipe.distribute)
+        run_dir = _worker_dir(strategy, run_dir)
+        config = {"recipe": type(recipe).recipe_name(), "class": type(recipe).__qualname__,
+                  "fields": recipe.to_dict()}
+        finished = _check_existing(run_dir, config)
+        if finished is not None:
+            log.info("%s: run already finished (metrics.json); nothing to do", run_dir)
+            return {**finished, "run_dir": str(run_dir)}
+
+        train_ds, val_ds = recipe.datasets()
+        train_ds, steps_per_epoch, fit_steps, replay_ds = _prepare_train(recipe, train_ds)
+        val_ds, validation_steps = _prepare_validation(recipe, val_ds)
+        config["derived"] = recipe.derived(steps_per_epoch)
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with _session_log(run_dir):
+            resuming = (run_dir / "backup" / "training_metadata.json").exists()
+            sessions = _record_session(run_dir, config, recipe, strategy, resuming)
+            log.info("%s run %s in %s (%s steps per epoch)", "resuming" if resuming else "starting",
+                     config["recipe"], run_dir, steps_per_epoch)
+            if resuming and fit_steps is not None:
+                log.warning("the training stream is infinite: the resumed run restarts it from its "
+                            "beginning, so it will not repeat the uninterrupted run exactly")
+            model = _build_and_compile(recipe, strategy, steps_per_epoch)
+            callbacks = [
+                EpochLog(recipe.epochs, recipe.batch_size * _frames_per_example(train_ds)),
+                keras.callbacks.CSVLogger(str(run_dir / "training_log.csv"), append=True),
+                *_tensorboard(run_dir / "tensorboard"),
+                EpochCheckpoint(run_dir / "checkpoints", keep=recipe.keep_checkpoints),
+                ResumableBackup(run_dir / "backup", replay_dataset=replay_ds),
+                *recipe.callbacks(run_dir),  # last: they see the epoch already saved
+            ]
+            model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs,
+                      steps_per_epoch=fit_steps, validation_steps=validation_steps,
+                      callbacks=callbacks, verbose=verbose,
+                      shuffle=False)  # the recipe shuffles its tf.data dataset itself
+            return _finish(model, recipe, run_dir, sessions, time.perf_counter() - started)
