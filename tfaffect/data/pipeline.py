@@ -1,0 +1,413 @@
+"""tf.data pipelines over prepared shards: frames or sequence windows -> balance -> decode -> augment -> batch.
+
+One entry point, :func:`make_dataset`, gives elements ``(x, y, sample_weight)`` in the data contract
+shared with the models and the trainer:
+
+* ``x["image"]``: uint8 RGB ``[B, H, W, 3]`` (frames) or ``[B, T, H, W, 3]`` (windows); a frame
+  without a face is all zeros. ``x["landmarks"]`` (only with ``landmarks=True``): float32
+  ``[B, (T,) 68, 2]``, (x, y) divided by the crop size; zeros where the landmarks are unknown.
+* ``y["va"]``: float32 ``[B, (T,) 2]`` (valence, arousal); ``y["expression"]``: int32 ``[B, (T,)]``.
+  Invalid frames hold 0 and ``sample_weight[key]`` (float32 ``[B, (T,)]``) is 0 for them, 1 otherwise.
+
+How elements are cut (each video lies whole in one shard, frames in order; see
+:mod:`tfaffect.data.tfrecord`). A shard is read as a whole, its labels parsed at once, and the
+elements are chosen *before* any JPEG is decoded:
+
+* ``mode="frames"``: one frame per element. In training only frames with a face are used (the
+  others have no image to learn from; the manifest counts them); in evaluation every frame is.
+* ``mode="windows"``: ``seq_len`` consecutive frames of one video, starting at frames 0, S, 2S, ...
+  (stride ``S``); a window never crosses a video boundary. Training uses the windows that fit
+  (a video shorter than ``seq_len`` gives none; logged). Evaluation covers every frame: the starts
+  0, S, 2S, ... plus a tail window aligned to the end of the video, and a video shorter than
+  ``seq_len`` gives one window padded by repeating its last frame (padding has frame index -1 and
+  weight 0). With ``stride=1`` each frame lies in up to ``seq_len`` windows and the predictions are
+  averaged per frame (Li 2017, section 3.1.2); with ``stride=seq_len`` each frame lies in one
+  window, except the frames the tail window repeats.
+
+Balanced sampling (training only) draws from one endless stream per class with
+``tf.data.Dataset.sample_from_datasets``; each stream reads only the shards that hold its class
+(manifest histograms) and repeats, so the proportions hold to the last batch of every epoch (never
+``rejection_resample``; DESIGN.md, known traps). A window's class is the class of its **last frame**
+(the current frame of a causal window: Do 2020, section II.C, feeds "the current frame and the block
+of previous consecutive frames"); elements whose class is undefined (label invalid) are not drawn in
+balanced mode. The streams stop together if one class turns out to have no usable element (e.g.
+its frames lie only in videos shorter than ``seq_len``) rather than shifting the proportions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfaffect.data.tfrecord import (QUADRANTS, decode_face, load_manifest, normalise_landmarks, parse_examples,
+                                   split_shards, va_quadrant, verify_shards)
+from tfaffect.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+KOLLIAS_QUADRANT_TARGETS = (0.43, 0.24, 0.19, 0.14)
+"""Proportions of (+v,+a), (-v,+a), (+v,-a), (-v,-a) frames after re-sampling (Kollias 2019, section 4.2)."""
+
+MIRROR_68 = (
+    tuple(range(16, -1, -1))                      # jaw 0-16 reversed
+    + tuple(range(26, 16, -1))                    # brows 17-21 <-> 26-22
+    + (27, 28, 29, 30)                            # nose bridge stays
+    + (35, 34, 33, 32, 31)                        # nostrils 31-35 reversed
+    + (45, 44, 43, 42, 47, 46)                    # right eye 36-41 <-> left eye 45-42, 47-46
+    + (39, 38, 37, 36, 41, 40)
+    + (54, 53, 52, 51, 50, 49, 48)                # outer lips 48-54 reversed
+    + (59, 58, 57, 56, 55)                        # outer lower lip 55-59 reversed
+    + (64, 63, 62, 61, 60)                        # inner lips 60-64 reversed
+    + (67, 66, 65)                                # inner lower lip 65-67 reversed
+)
+"""Index that point ``k`` takes after a horizontal flip, in the usual 68-point (iBUG/Multi-PIE) order."""
+
+SHUFFLE_FRAMES = 4096
+"""Shuffle buffer in frames (divided by the window length for windows). Not fixed by the papers;
+chosen so a batch mixes many videos while the buffer stays a few tens of MB of JPEG bytes."""
+
+GATHER_FRAMES = 256
+"""Elements are cut from a shard in chunks of about this many frames (one gather per column per chunk
+instead of per element). Not fixed by the papers; a speed/memory trade-off measured here."""
+
+CYCLE_LENGTH = 4
+"""Shards read at once per stream. Not fixed by the papers; enough to mix videos, few enough to
+keep memory (one whole shard each) small."""
+
+
+def _class_names(balance: str, manifest: Mapping) -> tuple[str, ...]:
+    return tuple(manifest["expression_classes"]) if balance == "expression" else QUADRANTS
+
+
+def _resolve_targets(balance: str, targets, manifest: Mapping) -> np.ndarray:
+    names = _class_names(balance, manifest)
+    if targets is None:
+        if balance == "quadrant":
+            targets = KOLLIAS_QUADRANT_TARGETS
+        else:
+            # Do 2020 ("balance emotion sampling") does not give proportions; equal ones are chosen
+            # because that is what balanced means without further information.
+            targets = [1.0] * len(names)
+    if isinstance(targets, Mapping):
+        unknown = set(targets) - set(names)
+        if unknown:
+            raise ConfigError(f"targets: unknown classes {sorted(unknown)}; known: {', '.join(names)}")
+        targets = [targets.get(name, 0.0) for name in names]
+    targets = np.asarray(targets, np.float64)
+    if targets.shape != (len(names),) or (targets < 0).any() or targets.sum() <= 0:
+        raise ConfigError(f"targets for balance={balance!r} must be {len(names)} non-negative weights "
+                          f"({', '.join(names)}) with a positive sum, got {targets.tolist()}")
+    return targets / targets.sum()
+
+
+class _Cut:
+    """How a shard is cut into elements: window length, stride, evaluation coverage, class filter."""
+
+    def __init__(self, length: int, stride: int, evaluation: bool, faces_only: bool, landmarks: bool):
+        self.length, self.stride, self.evaluation, self.faces_only = length, stride, evaluation, faces_only
+        self.columns = ("image", "valence", "arousal", "va_valid", "expression", "has_face") + (
+            ("landmarks", "landmarks_valid") if landmarks else ())
+
+    def elements(self, serialized: tf.Tensor, balance: str | None, cls: int, seed: tf.Tensor | None
+                 ) -> tf.data.Dataset:
+        """Dataset of the elements of one shard (``serialized``: all its records, in file order)."""
+        cols = parse_examples(serialized)
+        frame, num_frames = cols["frame"], cols["num_frames"]
+        length, stride = self.length, self.stride
+        is_start = (frame % stride == 0) & (frame + length <= num_frames)
+        if self.evaluation:
+            is_start |= (frame == num_frames - length) | ((num_frames < length) & (frame == 0))
+        if self.faces_only:
+            is_start &= cols["has_face"] > 0
+        positions = tf.range(tf.shape(frame, out_type=tf.int64)[0], dtype=tf.int64)
+        # Frames that window starting at p really holds (fewer than length only for a short video in evaluation).
+        valid_length = tf.minimum(num_frames - frame, length)
+        if balance is not None:
+            last = positions + valid_length - 1
+            last = tf.minimum(last, tf.size(frame, out_type=tf.int64) - 1)
+            is_start &= tf.gather(_element_class(cols, balance), last) == cls
+        starts = tf.boolean_mask(positions, is_start)
+        if seed is not None:
+            starts = tf.gather(starts, tf.argsort(tf.random.stateless_uniform(tf.shape(starts), seed)))
+
+        def windows(chunk):  # [k] starts -> k elements, gathered in one vectorised call per column
+            offsets = tf.range(length, dtype=tf.int64)
+            n = tf.gather(valid_length, chunk)[:, None]
+            index = chunk[:, None] + tf.minimum(offsets, n - 1)
+            real = offsets < n
+            out = {key: tf.gather(cols[key], index) for key in self.columns}
+            out["video_id"] = tf.gather(cols["video_id"], chunk)
+            out["frame"] = tf.where(real, tf.gather(frame, index), -1)
+            out["va_valid"] = tf.where(real, out["va_valid"], 0)
+            out["expression"] = tf.where(real, out["expression"], -1)
+            return out
+
+        chunk = max(1, GATHER_FRAMES // length)
+        return tf.data.Dataset.from_tensor_slices(starts).batch(chunk).map(windows).unbatch()
+
+
+def _element_class(cols: Mapping[str, tf.Tensor], balance: str) -> tf.Tensor:
+    """Class of each frame for balancing; -1 where its label is invalid."""
+    if balance == "expression":
+        return cols["expression"]
+    return tf.where(cols["va_valid"] > 0, va_quadrant(cols["valence"], cols["arousal"]), -1)
+
+
+def _stream(data_dir: str, shards: Sequence[Mapping], cut: _Cut, *, training: bool, seed: int,
+            balance: str | None = None, cls: int = -1, shuffle_buffer: int = 1) -> tf.data.Dataset:
+    """Elements of the given shards; training: shards and elements shuffled, endless; else in order, once."""
+    paths = [os.path.join(data_dir, s["file"]) for s in shards]
+    counts = [s["frames"] for s in shards]
+    files = tf.data.Dataset.from_tensor_slices((paths, tf.constant(counts, tf.int64)))
+
+    def shard_elements(path, count, element_seed=None):
+        # One element: all records of the shard, so labels are parsed in one vectorised call.
+        records = tf.data.TFRecordDataset(path).batch(count)
+        return records.flat_map(lambda serialized: cut.elements(serialized, balance, cls, element_seed))
+
+    if not training:
+        return files.flat_map(shard_elements)
+    # A fresh seed per shard visit (rerandomized every epoch) shuffles the elements inside the shard.
+    visit_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    files = tf.data.Dataset.zip(files, visit_seeds).shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    elements = files.interleave(lambda file, visit_seed: shard_elements(*file, visit_seed),
+                                cycle_length=min(CYCLE_LENGTH, len(paths)), num_parallel_calls=tf.data.AUTOTUNE)
+    return elements.shuffle(shuffle_buffer, seed=seed).repeat()
+
+
+def _decode(element: Mapping[str, tf.Tensor], seed: tf.Tensor | None, *, stored: int, crop: int,
+            image_size: int, flip: bool) -> dict[str, tf.Tensor]:
+    """Decode one element's JPEGs (after the sampling decision), crop, resize and flip them.
+
+    ``seed`` (training) draws one crop offset and one flip decision per element, so every frame of
+    a window gets the same; without it the crop is centred and nothing is flipped (Li 2017,
+    section 3.1.2: "During testing, the center crop is used and no mirroring is applied"). The
+    offset and the decision are returned with the element so that :func:`_finish` moves the
+    landmarks the same way.
+    """
+    length = element["image"].shape[0]
+    if seed is not None:
+        offset = tf.random.stateless_uniform([2], seed, 0, stored - crop + 1, dtype=tf.int32)
+    else:
+        offset = tf.fill([2], (stored - crop) // 2)
+    if seed is not None and flip:
+        mirrored = tf.random.stateless_uniform([], seed + 1) < 0.5
+    else:
+        mirrored = tf.constant(False)
+    # decode_face decodes as OpenCV does (what prediction on videos sees). Whole image, then crop:
+    # tf.io.decode_and_crop_jpeg differs at the crop border (chroma upsampling) and was not faster
+    # on 112-128 px faces here.
+    frames = [decode_face(element["image"][t], stored)[offset[1]:offset[1] + crop, offset[0]:offset[0] + crop]
+              for t in range(length)]  # length is static: the decodes run in parallel, no while loop
+    images = tf.ensure_shape(tf.stack(frames), [length, crop, crop, 3])
+    if crop != image_size:
+        resized = tf.image.resize(images, [image_size, image_size], antialias=True)
+        images = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    images = tf.cond(mirrored, lambda: tf.reverse(images, axis=[2]), lambda: images)
+    return {**element, "image": images, "offset": offset, "mirrored": mirrored}
+
+
+def _finish(batch: Mapping[str, tf.Tensor], *, stored: int, crop: int, image_size: int, landmarks: bool,
+            tasks: Sequence[str], squeeze: bool, with_index: bool):
+    """A batch of decoded elements -> (x, y, sample_weight[, index]); ``squeeze`` drops the time axis."""
+    def shape(t):
+        return t[:, 0] if squeeze else t
+
+    x = {"image": shape(batch["image"])}
+    if landmarks:
+        # Stored points are in units of the stored side; take them to pixels of the crop, then to
+        # units of the output side; a flip maps pixel x to (side - 1 - x) and swaps left/right points.
+        offset = tf.cast(batch["offset"], tf.float32)[:, None, None, :]
+        points = normalise_landmarks(batch["landmarks"] * stored - offset, crop, image_size)
+        flipped = tf.gather(tf.stack([(image_size - 1) / image_size - points[..., 0], points[..., 1]], axis=-1),
+                            MIRROR_68, axis=-2)
+        points = tf.where(batch["mirrored"][:, None, None, None], flipped, points)
+        x["landmarks"] = shape(points * tf.cast(batch["landmarks_valid"] > 0, tf.float32)[..., None, None])
+    y, weight = {}, {}
+    if "va" in tasks:
+        va_valid = batch["va_valid"] > 0
+        va = tf.stack([batch["valence"], batch["arousal"]], axis=-1)
+        y["va"] = shape(tf.where(va_valid[..., None], va, 0.0))
+        weight["va"] = shape(tf.cast(va_valid, tf.float32))
+    if "expression" in tasks:
+        expression_valid = batch["expression"] >= 0
+        y["expression"] = shape(tf.cast(tf.where(expression_valid, batch["expression"], 0), tf.int32))
+        weight["expression"] = shape(tf.cast(expression_valid, tf.float32))
+    if not with_index:
+        return x, y, weight
+    index = {"video_id": batch["video_id"], "frame": shape(batch["frame"]),
+             "has_face": shape(tf.cast(batch["has_face"], tf.int32))}
+    return x, y, weight, index
+
+
+def num_elements(data_dir: str | os.PathLike, split: str, *, mode: str = "frames", seq_len: int | None = None,
+                 stride: int | None = None, training: bool = True, manifest: Mapping | None = None) -> int:
+    """How many elements one pass over ``split`` has: the size of an epoch (steps = this / batch size).
+
+    Same arguments as :func:`make_dataset`. Balanced sampling has the same epoch size as unbalanced.
+    """
+    manifest = load_manifest(data_dir) if manifest is None else manifest
+    length, stride = _window_args(mode, seq_len, stride, training)
+    shards = split_shards(manifest, split)
+    if mode == "frames":
+        frames = sum(s["frames"] for s in shards)
+        return frames - sum(s["histogram"]["no_face"] for s in shards) if training else frames
+    total = 0
+    for shard in shards:
+        for _, n in shard["videos"]:
+            if n >= length:
+                total += (n - length) // stride + 1 + int(not training and (n - length) % stride != 0)
+            elif not training and n > 0:
+                total += 1
+    return total
+
+
+def _window_args(mode: str, seq_len: int | None, stride: int | None, training: bool) -> tuple[int, int]:
+    if mode == "frames":
+        if seq_len not in (None, 1) or stride not in (None, 1):
+            raise ConfigError("seq_len and stride apply to mode='windows' only")
+        return 1, 1
+    if mode != "windows":
+        raise ConfigError(f"mode must be 'frames' or 'windows', got {mode!r}")
+    if seq_len is None or seq_len < 1:
+        raise ConfigError(f"mode='windows' needs seq_len >= 1, got {seq_len!r}")
+    if stride is None:
+        # Li 2017, section 3.1.2: training stride "half of the input length"; testing stride 1.
+        stride = max(1, seq_len // 2) if training else 1
+    if stride < 1 or (not training and stride > seq_len):
+        raise ConfigError(f"stride must be >= 1 (and <= seq_len in evaluation, so every frame is covered), "
+                          f"got {stride} for seq_len {seq_len}")
+    return seq_len, stride
+
+
+def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, training: bool,
+                 mode: str = "frames", seq_len: int | None = None, stride: int | None = None,
+                 balance: str | None = None, targets: Sequence[float] | Mapping[str, float] | None = None,
+                 image_size: int | None = None, crop: int | None = None, flip: bool = False,
+                 landmarks: bool = False, tasks: Sequence[str] = ("va", "expression"), with_index: bool = False,
+                 repeat: bool | None = None, seed: int = 0, verify: bool = True) -> tf.data.Dataset:
+    """The tf.data pipeline a recipe trains or evaluates on (see the module docstring for the cuts).
+
+    Args:
+        data_dir: a directory written by ``tfaffect prepare`` (has ``manifest.json``).
+        split: ``"train"``, ``"validation"``, ... (a split of the manifest).
+        batch_size: elements per batch. Training drops the last partial batch; evaluation keeps it.
+        training: shuffle (shards, elements), random crop and flip, endless by default; otherwise a
+            deterministic pass in manifest order that covers every frame.
+        mode: ``"frames"`` (``x["image"]`` ``[B, H, W, 3]``) or ``"windows"`` (``[B, T, H, W, 3]``).
+        seq_len: window length T (windows mode), e.g. 80 for AffWildNet (original code, FORMATS.md).
+        stride: step between window starts. Default: ``seq_len // 2`` in training, 1 in evaluation
+            (Li 2017, section 3.1.2). Evaluation needs ``stride <= seq_len``.
+        balance: ``None``, ``"expression"`` (Do 2020, section I: "balance emotion sampling") or
+            ``"quadrant"`` (Kollias 2019, section 4.2); training only. An element's class is that of
+            its last frame.
+        targets: proportions per class for ``balance`` (a sequence in class order, or a mapping from
+            class name, see ``QUADRANTS`` / the manifest's ``expression_classes``); normalised to
+            sum 1. Default: :data:`KOLLIAS_QUADRANT_TARGETS` for quadrants, equal for expressions.
+        image_size: side of the images the model gets; default: ``crop`` if given, else the stored size.
+        crop: side of the square cut out of the stored image (random in training, centred in
+            evaluation; e.g. stored 128 -> crop 112, Li 2017), then resized to ``image_size``.
+            Default: no crop (the whole stored image).
+        flip: random horizontal flip with probability 0.5 in training (Kahou 2015, section 2.1.3; Li
+            2017, section 3.1.2), the same for all frames of a window; landmarks are mirrored with it.
+        landmarks: also give ``x["landmarks"]`` (AffWildNet with landmarks, Kollias 2019 section 4.2).
+        tasks: which label keys ``y`` and ``sample_weight`` hold: ``"va"``, ``"expression"``.
+        with_index: add a 4th dict ``{"video_id": [B], "frame": [B, (T)], "has_face": [B, (T)]}``
+            so predictions can be mapped back to frames (frame -1: padding) and averaged per frame.
+        repeat: ``None``: endless in training, one pass in evaluation. ``False`` in training gives
+            one epoch of :func:`num_elements` elements (balanced too); ``True`` repeats evaluation.
+        seed: seeds every random choice (shuffles, crops, flips, class draws).
+        verify: check the shards' SHA-256 against the manifest before reading (sizes are always
+            checked); a bad shard raises :class:`~tfaffect.errors.ShardError` naming it.
+    """
+    data_dir = os.fspath(data_dir)
+    manifest = load_manifest(data_dir)
+    length, stride = _window_args(mode, seq_len, stride, training)
+    shards = split_shards(manifest, split)
+    verify_shards(data_dir, split=split, checksums=verify, manifest=manifest)
+    unknown_tasks = set(tasks) - {"va", "expression"}
+    if unknown_tasks or not tasks:
+        raise ConfigError(f"tasks must be a non-empty subset of ('va', 'expression'), got {tuple(tasks)}")
+    if balance not in (None, "expression", "quadrant"):
+        raise ConfigError(f"balance must be None, 'expression' or 'quadrant', got {balance!r}")
+    if balance is not None and not training:
+        raise ConfigError("balance applies to training only; evaluation reads every frame once")
+    stored = int(manifest["image_size"])
+    crop = stored if crop is None else int(crop)
+    if not 0 < crop <= stored:
+        raise ConfigError(f"crop must be in 1..{stored} (the stored image size), got {crop}")
+    image_size = crop if image_size is None else int(image_size)
+    if batch_size < 1 or image_size < 1:
+        raise ConfigError(f"batch_size and image_size must be >= 1, got {batch_size} and {image_size}")
+    if landmarks and sum(s["histogram"]["landmarks_invalid"] for s in shards) == sum(s["frames"] for s in shards):
+        log.warning("%s/%s: landmarks requested but no frame has them (x['landmarks'] will be zeros)",
+                    data_dir, split)
+    if mode == "windows" and training:
+        short = sum(n for s in shards for _, n in s["videos"] if n < length)
+        if short:
+            log.warning("%s/%s: %d frames lie in videos shorter than seq_len=%d and give no training window",
+                        data_dir, split, short, length)
+    if mode == "frames" and training:
+        no_face = sum(s["histogram"]["no_face"] for s in shards)
+        if no_face:
+            log.info("%s/%s: %d frames without a face are not used for training", data_dir, split, no_face)
+
+    cut = _Cut(length, stride, evaluation=not training, faces_only=training and mode == "frames",
+               landmarks=landmarks)
+    buffer = max(1, SHUFFLE_FRAMES // length)
+    if balance is None:
+        elements = _stream(data_dir, shards, cut, training=training, seed=seed, shuffle_buffer=buffer)
+    else:
+        elements = _balanced(data_dir, shards, cut, manifest, balance, targets, seed, buffer)
+    epoch = num_elements(data_dir, split, mode=mode, seq_len=length if mode == "windows" else None,
+                         stride=stride if mode == "windows" else None, training=training, manifest=manifest)
+    if training and repeat is False:
+        elements = elements.take(epoch)
+    elif not training and repeat:
+        elements = elements.repeat()
+
+    sizes = dict(stored=stored, crop=crop, image_size=image_size)
+    if training:
+        draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+        elements = tf.data.Dataset.zip(elements, draws).map(
+            lambda element, draw: _decode(element, draw, flip=flip, **sizes), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        elements = elements.map(lambda element: _decode(element, None, flip=False, **sizes),
+                                num_parallel_calls=tf.data.AUTOTUNE)
+    batches = elements.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
+    batches = batches.map(lambda batch: _finish(batch, landmarks=landmarks, tasks=tasks, squeeze=mode == "frames",
+                                                with_index=with_index, **sizes))
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _balanced(data_dir: str, shards: Sequence[Mapping], cut: _Cut, manifest: Mapping, balance: str, targets,
+              seed: int, buffer: int) -> tf.data.Dataset:
+    """Endless stream drawing class ``c`` with probability ``targets[c]`` from per-class endless streams."""
+    weights = _resolve_targets(balance, targets, manifest)
+    names = _class_names(balance, manifest)
+    key = "expression" if balance == "expression" else "quadrant"
+    streams, used = [], []
+    for cls, weight in enumerate(weights):
+        if weight == 0:
+            continue
+        holding = [s for s in shards if s["histogram"][key][cls] > 0]
+        if not holding:
+            raise ConfigError(f"balance={balance!r}: class {names[cls]!r} has target {weight:.3f} but no frame "
+                              f"of split {shards[0]['split'] if shards else '?'} in {data_dir} has it; give it "
+                              "target 0")
+        stream = _stream(data_dir, holding, cut, training=True, seed=seed + 7919 * (cls + 1),  # one seed per class
+                         balance=balance, cls=cls, shuffle_buffer=max(1, buffer // len(weights)))
+        streams.append(stream)
+        used.append(weight)
+    # stop_on_empty_dataset: a class with frames but no usable element (e.g. only in videos shorter
+    # than seq_len) ends the stream instead of silently shifting the proportions. A new iteration
+    # (an epoch of a repeat=False dataset) draws classes afresh.
+    return tf.data.Dataset.sample_from_datasets(streams, weights=list(used), seed=seed, stop_on_empty_dataset=True,
+                                                rerandomize_each_iteration=True)
+
+
+__all__ = ["KOLLIAS_QUADRANT_TARGETS", "MIRROR_68", "make_dataset", "num_elements"]

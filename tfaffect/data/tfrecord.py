@@ -1,0 +1,543 @@
+"""Sharded TFRecords: ONE per-frame feature spec, an atomic and resumable sharded writer, a
+manifest, and readers that name the shard when it is truncated or corrupt.
+
+One ``tf.train.Example`` per frame (:data:`FEATURE_SPEC`, versioned by :data:`SPEC_VERSION`):
+
+=================  =========  ==========================================================================
+key                type       meaning
+=================  =========  ==========================================================================
+image              bytes      JPEG of the face crop, ``image_size`` x ``image_size`` RGB; empty: no face
+video_id           bytes      the :class:`~tfaffect.data.formats.base.VideoRecord`'s ``video_id``
+split              bytes      ``train`` / ``validation`` / ``test`` / ...
+frame              int64      frame index in the video, 0-based
+num_frames         int64      number of frames of the video
+timestamp          float      seconds from the start of the video; -1 when unknown
+valence, arousal   float      in [-1, 1]; 0 when ``va_valid`` is 0
+va_valid           int64      1 when both valence and arousal are annotated
+expression         int64      index into the manifest's ``expression_classes`` (``EXPRESSIONS_7``); -1 invalid
+aus                float[K]   action units, K fixed per dataset (manifest ``num_aus``, may be 0); -1 invalid
+landmarks          float[136] 68 (x, y) pairs divided by the crop size (:func:`normalise_landmarks`); 0 if invalid
+landmarks_valid    int64      1 when the 68 landmarks are known
+has_face           int64      1 when ``image`` holds a face
+clip_label         int64      one label for the whole clip (AFEW); -1 if none
+=================  =========  ==========================================================================
+
+A prepared directory holds the shards (``<split>-00000-of-00012.tfrecord``) and ``manifest.json``.
+Each video lies entirely in one shard with its frames in order (the pipeline's windows rely on it);
+which video goes to which shard is computed up front from the record list (:func:`plan_shards`), so
+two runs over the same data write byte-identical shards. A shard is written under a temporary name
+(``*.tfrecord.tmp-<pid>``) and renamed when complete; after each shard ``manifest.partial.json``
+records it with its SHA-256, which is what lets an interrupted run resume without rewriting
+finished shards and without ever exposing half a shard. Readers go through ``manifest.json`` only,
+which is written (atomically) last.
+
+``manifest.json``: ``spec_version``, ``dataset``, ``image_size``, ``frames_per_shard``, ``options``
+(JPEG quality, where the faces came from), ``num_aus``, ``au_names``, ``expression_classes``,
+``fingerprint`` (of all of these and the shard plan), ``shards`` (in writing order: ``file``,
+``split``, ``frames``, ``videos`` as ``[video_id, num_frames]`` in file order, ``bytes``, ``sha256``,
+``histogram``) and ``splits`` (per split: ``frames``, ``videos``, ``shards``, ``histogram``). A
+histogram counts ``expression`` per class, ``expression_invalid``, ``quadrant`` per
+:data:`QUADRANTS`, ``va_invalid``, ``no_face`` and ``landmarks_invalid`` frames. Nothing in it
+depends on the time or the machine, so an interrupted-and-resumed run gives the same file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import logging
+import os
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfaffect import EXPRESSIONS_7
+from tfaffect.data.formats.base import VideoRecord
+from tfaffect.errors import ConfigError, DataError, MissingResourceError, ShardError, VideoError
+
+log = logging.getLogger(__name__)
+
+SPEC_VERSION = 1
+"""Bumped whenever :data:`FEATURE_SPEC` changes meaning; readers refuse other versions."""
+
+MANIFEST_NAME = "manifest.json"
+PROGRESS_NAME = "manifest.partial.json"
+NUM_LANDMARKS = 68
+QUADRANTS = ("+v+a", "-v+a", "+v-a", "-v-a")
+"""Valence/arousal quadrants in the order Kollias 2019 (section 4.2) lists their proportions."""
+
+FEATURE_SPEC: dict[str, tf.io.FixedLenFeature | tf.io.FixedLenSequenceFeature] = {
+    "image": tf.io.FixedLenFeature([], tf.string, default_value=b""),
+    "video_id": tf.io.FixedLenFeature([], tf.string),
+    "split": tf.io.FixedLenFeature([], tf.string),
+    "frame": tf.io.FixedLenFeature([], tf.int64),
+    "num_frames": tf.io.FixedLenFeature([], tf.int64),
+    "timestamp": tf.io.FixedLenFeature([], tf.float32),
+    "valence": tf.io.FixedLenFeature([], tf.float32),
+    "arousal": tf.io.FixedLenFeature([], tf.float32),
+    "va_valid": tf.io.FixedLenFeature([], tf.int64),
+    "expression": tf.io.FixedLenFeature([], tf.int64),
+    # Variable across datasets, fixed within one: parse_example pads nothing when all rows agree.
+    "aus": tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True),
+    "landmarks": tf.io.FixedLenFeature([2 * NUM_LANDMARKS], tf.float32),
+    "landmarks_valid": tf.io.FixedLenFeature([], tf.int64),
+    "has_face": tf.io.FixedLenFeature([], tf.int64),
+    "clip_label": tf.io.FixedLenFeature([], tf.int64),
+}
+"""The one feature spec of a per-frame example (see the module docstring for the meaning of each key)."""
+
+LABEL_SPEC = {key: value for key, value in FEATURE_SPEC.items() if key != "image"}
+""":data:`FEATURE_SPEC` without the image: parses the labels of a record without touching its JPEG."""
+
+
+# ----------------------------------------------------------------------------- encode / parse
+
+
+def _bytes(value: bytes) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _ints(*values: int) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+
+def _floats(values) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(values, np.float32).ravel().tolist()))
+
+
+def encode_frame(record: VideoRecord, i: int, jpeg: bytes, *, landmarks: np.ndarray | None = None,
+                 timestamp: float | None = None, num_aus: int = 0) -> bytes:
+    """Serialize frame ``i`` (0-based) of ``record`` as a ``tf.train.Example`` (:data:`FEATURE_SPEC`).
+
+    ``jpeg`` is the encoded face crop, ``b""`` when the frame has no face. ``landmarks`` are the 68
+    (x, y) points already divided by the crop size, or ``None`` / non-finite when unknown.
+    ``timestamp`` is in seconds (``None`` or NaN: unknown, stored as -1). ``num_aus`` is the
+    dataset's AU count; a record without AUs stores -1 in all of them. Serialization is
+    deterministic (sorted map keys), so equal inputs give equal bytes.
+    """
+    if not 0 <= i < record.num_frames:
+        raise IndexError(f"{record.video_id}: frame {i} outside 0..{record.num_frames - 1}")
+    va_valid = bool(record.va_valid[i])
+    expression = int(record.expression[i]) if record.expression is not None else -1
+    if record.aus is not None:
+        if record.aus.shape[1] != num_aus:
+            raise DataError(f"{record.aus.shape[1]} action units, the dataset has {num_aus}",
+                            record.video_path or record.video_id, frame=i)
+        aus = record.aus[i]
+    else:
+        aus = np.full(num_aus, -1.0, np.float32)
+    points = None if landmarks is None else np.asarray(landmarks, np.float32).reshape(NUM_LANDMARKS, 2)
+    points_valid = points is not None and bool(np.isfinite(points).all())
+    if timestamp is None or not np.isfinite(timestamp):
+        timestamp = -1.0
+    feature = {
+        "image": _bytes(jpeg),
+        "video_id": _bytes(record.video_id.encode("utf-8")),
+        "split": _bytes(record.split.encode("utf-8")),
+        "frame": _ints(i),
+        "num_frames": _ints(record.num_frames),
+        "timestamp": _floats([timestamp]),
+        "valence": _floats([record.valence[i] if va_valid else 0.0]),
+        "arousal": _floats([record.arousal[i] if va_valid else 0.0]),
+        "va_valid": _ints(va_valid),
+        "expression": _ints(expression),
+        "aus": _floats(aus),
+        "landmarks": _floats(points if points_valid else np.zeros((NUM_LANDMARKS, 2))),
+        "landmarks_valid": _ints(points_valid),
+        "has_face": _ints(len(jpeg) > 0),
+        "clip_label": _ints(-1 if record.clip_label is None else record.clip_label),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)
+
+
+def parse_examples(serialized: tf.Tensor, *, with_image: bool = True) -> dict[str, tf.Tensor]:
+    """Parse one serialized example (scalar) or a batch (``[N]``) into a dict of tensors.
+
+    ``with_image=False`` parses the labels only (:data:`LABEL_SPEC`); with it, ``"image"`` is the
+    still-encoded JPEG (decode with :func:`decode_face` once you know you need the pixels).
+    ``"landmarks"`` comes out as ``[..., 68, 2]``.
+    """
+    serialized = tf.convert_to_tensor(serialized, tf.string)
+    spec = FEATURE_SPEC if with_image else LABEL_SPEC
+    if serialized.shape.rank == 0:
+        parsed = tf.io.parse_single_example(serialized, spec)
+    else:
+        parsed = tf.io.parse_example(serialized, spec)
+    parsed["landmarks"] = tf.reshape(parsed["landmarks"], tf.concat(
+        [tf.shape(parsed["landmarks"])[:-1], [NUM_LANDMARKS, 2]], axis=0))
+    return parsed
+
+
+def decode_face(jpeg: tf.Tensor, size: int) -> tf.Tensor:
+    """Decode one stored JPEG into uint8 ``[size, size, 3]``; an empty string (no face) gives zeros.
+
+    ``INTEGER_ACCURATE`` gives the same pixels as OpenCV's ``imdecode``; TensorFlow's default DCT does not.
+    """
+    return tf.cond(
+        tf.strings.length(jpeg) > 0,
+        lambda: tf.ensure_shape(tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_ACCURATE"), [size, size, 3]),
+        lambda: tf.zeros([size, size, 3], tf.uint8))
+
+
+def normalise_landmarks(points, source_size, size: int):
+    """Pixel ``(x, y)`` points of an image of ``source_size`` (``(w, h)`` or one side) -> the
+    :data:`FEATURE_SPEC` landmark units of that image resized to ``size`` x ``size``: pixel
+    coordinates in the resized image divided by ``size``.
+
+    Pixel coordinates follow OpenCV (integer values at pixel centres, as in
+    :mod:`tfaffect.data.faces` and SynthAffect) and resizing maps pixel centres onto pixel centres
+    (half-pixel convention of ``cv2.resize`` and ``tf.image.resize``): ``x' = (x + 0.5) * size / w
+    - 0.5``. Without resizing (``source_size == size``) this is ``x / size``. Plain arithmetic, so
+    numpy arrays and tensors both work.
+    """
+    return (points + 0.5) / source_size - 0.5 / size
+
+
+def va_quadrant(valence, arousal) -> tf.Tensor:
+    """Quadrant index in :data:`QUADRANTS` order: 0 (+v,+a), 1 (-v,+a), 2 (+v,-a), 3 (-v,-a).
+
+    Order as listed in Kollias 2019, section 4.2. A value of exactly 0 counts as positive: not
+    fixed by the paper; chosen so that every annotated frame falls into exactly one quadrant.
+    Works on numpy arrays and tensors alike (returns an int64 tensor).
+    """
+    return (tf.cast(tf.convert_to_tensor(valence) < 0, tf.int64)
+            + 2 * tf.cast(tf.convert_to_tensor(arousal) < 0, tf.int64))
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` via a temporary name and ``os.replace`` (never half a file)."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_manifest(data_dir: str | os.PathLike) -> dict:
+    """Read ``<data_dir>/manifest.json``.
+
+    :class:`MissingResourceError` when there is none (not prepared, or a preparation that has not
+    finished), :class:`ShardError` when it is unreadable or of another :data:`SPEC_VERSION`.
+    """
+    path = os.path.join(os.fspath(data_dir), MANIFEST_NAME)
+    if not os.path.isfile(path):
+        raise MissingResourceError(
+            f"{path} not found: {os.fspath(data_dir)!r} is not a prepared dataset (or its preparation did "
+            "not finish). Run `tfaffect prepare --dataset NAME --root RAW_DIR --out DIR` and pass DIR "
+            "(for SynthAffect: `tfaffect synth --out RAW_DIR`, then --dataset affwild2).")
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ShardError(f"unreadable manifest ({exc})", path) from None
+    if manifest.get("spec_version") != SPEC_VERSION:
+        raise ShardError(f"spec version {manifest.get('spec_version')!r}, this tfaffect reads {SPEC_VERSION}; "
+                         "prepare the dataset again", path)
+    return manifest
+
+
+def split_shards(manifest: Mapping, split: str | None = None) -> list[dict]:
+    """The manifest's shard entries of ``split`` (all for ``None``), in the order they were written."""
+    if split is not None and split not in manifest["splits"]:
+        raise ConfigError(f"no split {split!r} in this prepared dataset (it has {', '.join(manifest['splits'])})")
+    return [s for s in manifest["shards"] if split is None or s["split"] == split]
+
+
+def verify_shards(data_dir: str | os.PathLike, *, split: str | None = None, checksums: bool = True,
+                  manifest: Mapping | None = None) -> None:
+    """Check every shard of ``split`` against the manifest; :class:`ShardError` naming the first bad one.
+
+    Always checks presence and size (a truncated shard is caught at once); with ``checksums``
+    also the SHA-256 (any changed byte).
+    """
+    data_dir = os.fspath(data_dir)
+    manifest = load_manifest(data_dir) if manifest is None else manifest
+    for entry in split_shards(manifest, split):
+        path = os.path.join(data_dir, entry["file"])
+        if not os.path.isfile(path):
+            raise ShardError("shard listed in the manifest is missing; prepare the dataset again", path)
+        size = os.path.getsize(path)
+        if size != entry["bytes"]:
+            raise ShardError(f"{size} bytes, the manifest says {entry['bytes']}: truncated or overwritten; "
+                             "prepare the dataset again", path)
+        if checksums and sha256_file(path) != entry["sha256"]:
+            raise ShardError("SHA-256 differs from the manifest: the shard is corrupt; prepare the dataset again",
+                             path)
+
+
+def read_shard(path: str | os.PathLike, *, with_image: bool = True) -> Iterator[dict[str, np.ndarray]]:
+    """Yield the parsed examples of one shard as dicts of numpy values, in file order.
+
+    A truncated or corrupt record (``tf.errors.DataLossError``, whose message names no file) is
+    re-raised as :class:`ShardError` naming the shard and how many records were read before it.
+    """
+    path = os.fspath(path)
+    dataset = tf.data.TFRecordDataset(path).batch(256).map(lambda s: parse_examples(s, with_image=with_image))
+    count = 0
+    try:
+        for batch in dataset.as_numpy_iterator():
+            n = len(batch["frame"])
+            for k in range(n):
+                yield {key: value[k] for key, value in batch.items()}
+            count += n
+    except tf.errors.DataLossError as exc:
+        raise ShardError(f"truncated or corrupt record after {count} readable records ({exc.message.strip()})",
+                         path) from None
+    except tf.errors.NotFoundError:
+        raise ShardError("shard file not found", path) from None
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardPlan:
+    """One shard to write: its file name, split and the indices (into the record list) of its videos."""
+
+    file: str
+    split: str
+    records: tuple[int, ...]
+
+
+def plan_shards(records: Sequence[VideoRecord], frames_per_shard: int) -> list[ShardPlan]:
+    """Assign whole videos to shards, deterministically, from the record list alone.
+
+    Splits appear in the order of their first record; within a split videos keep their order and
+    fill a shard until the next video would take it past ``frames_per_shard`` (a video longer than
+    that gets a shard of its own). Files are named ``<split>-<index>-of-<count>.tfrecord``.
+    """
+    if frames_per_shard < 1:
+        raise ValueError(f"frames_per_shard must be >= 1, got {frames_per_shard}")
+    by_split: dict[str, list[list[int]]] = {}
+    filled: dict[str, int] = {}
+    for index, record in enumerate(records):
+        shards = by_split.setdefault(record.split, [[]])
+        if shards[-1] and filled[record.split] + record.num_frames > frames_per_shard:
+            shards.append([])
+            filled[record.split] = 0
+        shards[-1].append(index)
+        filled[record.split] = filled.get(record.split, 0) + record.num_frames
+    plan = []
+    for split, shards in by_split.items():
+        for k, members in enumerate(shards):
+            plan.append(ShardPlan(f"{split}-{k:05d}-of-{len(shards):05d}.tfrecord", split, tuple(members)))
+    return plan
+
+
+EncodedFrame = tuple[bytes, "np.ndarray | None", "float | None"]
+"""``(jpeg, landmarks, timestamp)`` of one frame, as :func:`encode_frame` takes them."""
+
+FrameSource = Callable[[VideoRecord], Iterable[EncodedFrame]]
+"""Gives, for one record, an :data:`EncodedFrame` for each of its frames in order;
+:mod:`tfaffect.data.prepare` builds one per kind of dataset."""
+
+
+def _empty_histogram(num_classes: int) -> dict:
+    return {"expression": [0] * num_classes, "expression_invalid": 0, "quadrant": [0] * len(QUADRANTS),
+            "va_invalid": 0, "no_face": 0, "landmarks_invalid": 0}
+
+
+def _add_histogram(total: dict, part: Mapping) -> None:
+    for key, value in part.items():
+        if isinstance(value, list):
+            total[key] = [a + b for a, b in zip(total[key], value)]
+        else:
+            total[key] += value
+
+
+def _record_histogram(record: VideoRecord, has_face: np.ndarray, landmarks_valid: np.ndarray,
+                      num_classes: int) -> dict:
+    hist = _empty_histogram(num_classes)
+    expression_valid = record.expression_valid
+    if expression_valid.any():
+        hist["expression"] = np.bincount(record.expression[expression_valid], minlength=num_classes).tolist()
+    hist["expression_invalid"] = int((~expression_valid).sum())
+    va_valid = record.va_valid
+    if va_valid.any():
+        quadrant = va_quadrant(record.valence[va_valid], record.arousal[va_valid]).numpy()
+        hist["quadrant"] = np.bincount(quadrant, minlength=len(QUADRANTS)).tolist()
+    hist["va_invalid"] = int((~va_valid).sum())
+    hist["no_face"] = int((~has_face).sum())
+    hist["landmarks_invalid"] = int((~landmarks_valid).sum())
+    return hist
+
+
+def _dataset_facts(records: Sequence[VideoRecord]) -> dict:
+    """AU count/names and expression classes, which must agree across the records of one dataset."""
+    au_widths = {r.aus.shape[1] for r in records if r.aus is not None}
+    au_names = {tuple(r.au_names) for r in records if r.au_names is not None}
+    classes = {tuple(r.expression_classes) for r in records if r.expression_classes is not None}
+    for what, values in (("AU counts", au_widths), ("AU names", au_names), ("expression classes", classes)):
+        if len(values) > 1:
+            raise DataError(f"records disagree on {what}: {sorted(values)}")
+    classes_list = list(classes.pop()) if classes else list(EXPRESSIONS_7)
+    for r in records:
+        if r.expression is not None and r.expression.size and r.expression.max() >= len(classes_list):
+            raise DataError(f"expression label {int(r.expression.max())} outside the {len(classes_list)} classes",
+                            r.video_path or r.video_id)
+    return {"num_aus": au_widths.pop() if au_widths else 0,
+            "au_names": list(au_names.pop()) if au_names else [],
+            "expression_classes": classes_list}
+
+
+def _write_shard(out_dir: str, plan: ShardPlan, records: Sequence[VideoRecord], frame_source: FrameSource,
+                 facts: Mapping, on_frame: Callable[[], None]) -> dict:
+    """Write one shard under a temporary name, rename it when complete; return its manifest entry."""
+    final = os.path.join(out_dir, plan.file)
+    tmp = f"{final}.tmp-{os.getpid()}"
+    num_classes = len(facts["expression_classes"])
+    hist = _empty_histogram(num_classes)
+    videos = []
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for index in plan.records:
+                record = records[index]
+                has_face = np.zeros(record.num_frames, bool)
+                landmarks_valid = np.zeros(record.num_frames, bool)
+                where = record.video_path or record.video_id
+                count = 0
+                for jpeg, landmarks, timestamp in frame_source(record):
+                    if count == record.num_frames:
+                        raise VideoError(f"more frames than the {record.num_frames} of the annotations", where,
+                                         frame=count)
+                    writer.write(encode_frame(record, count, jpeg, landmarks=landmarks, timestamp=timestamp,
+                                              num_aus=facts["num_aus"]))
+                    has_face[count] = len(jpeg) > 0
+                    landmarks_valid[count] = landmarks is not None and bool(np.isfinite(landmarks).all())
+                    count += 1
+                    on_frame()
+                if count < record.num_frames:
+                    raise VideoError(f"only {count} frames, the annotations have {record.num_frames}", where,
+                                     frame=count)
+                _add_histogram(hist, _record_histogram(record, has_face, landmarks_valid, num_classes))
+                videos.append([record.video_id, record.num_frames])
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        entry = {"file": plan.file, "split": plan.split, "frames": sum(n for _, n in videos), "videos": videos,
+                 "bytes": os.path.getsize(tmp), "sha256": sha256_file(tmp), "histogram": hist}
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return entry
+
+
+def write_dataset(records: Sequence[VideoRecord], out_dir: str | os.PathLike, frame_source: FrameSource, *,
+                  dataset: str, image_size: int, frames_per_shard: int, options: Mapping | None = None,
+                  progress: bool | None = None) -> dict:
+    """Write ``records`` as sharded TFRecords plus ``manifest.json`` into ``out_dir``; return the manifest.
+
+    ``frame_source(record)`` yields ``(jpeg, landmarks, timestamp)`` per frame (see
+    :data:`FrameSource`); it must give exactly ``record.num_frames`` frames, else a
+    :class:`DataError` naming the video. ``options`` (e.g. the JPEG quality) go into the manifest
+    as they are. ``progress``: tqdm bar (``None``: only on a terminal).
+
+    Resumable: shards that a previous run with the same plan and options finished (listed in
+    ``manifest.partial.json`` or ``manifest.json`` and matching their SHA-256) are kept; others
+    are rewritten, and temporary files a killed run left behind are removed. Assumes the source data did
+    not change in between, and one writer per directory at a time.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    records = list(records)
+    facts = _dataset_facts(records)
+    plan = plan_shards(records, frames_per_shard)
+    header = {"spec_version": SPEC_VERSION, "dataset": dataset, "image_size": int(image_size),
+              "frames_per_shard": int(frames_per_shard), "options": dict(options or {}), **facts}
+    fingerprint = hashlib.sha256(json.dumps(
+        [header, [(p.file, p.split, [(records[i].video_id, records[i].num_frames) for i in p.records])
+                  for p in plan]], sort_keys=True).encode()).hexdigest()
+
+    done = _finished_shards(out_dir, fingerprint)
+    for pattern in ("*.tfrecord.tmp-*", f"{MANIFEST_NAME}.tmp-*", f"{PROGRESS_NAME}.tmp-*"):
+        for stale in glob.glob(os.path.join(glob.escape(out_dir), pattern)):
+            log.info("removing %s, left over from an interrupted run", stale)
+            os.remove(stale)
+    total = sum(records[i].num_frames for p in plan for i in p.records)
+    entries = []
+    with tqdm(total=total, unit="frame", desc=f"prepare {dataset}", disable=None if progress is None else not progress,
+              dynamic_ncols=True) as bar:
+        for shard in plan:
+            entry = done.get(shard.file)
+            if entry is not None:
+                log.info("%s: complete from a previous run (checksum verified), skipped", shard.file)
+                bar.update(entry["frames"])
+            else:
+                entry = _write_shard(out_dir, shard, records, frame_source, facts, lambda: bar.update(1))
+                done[shard.file] = entry
+                write_json_atomic(os.path.join(out_dir, PROGRESS_NAME), {"fingerprint": fingerprint, "done": done})
+            entries.append(entry)
+
+    manifest = {**header, "fingerprint": fingerprint, "shards": entries, "splits": {}}
+    for entry in entries:
+        split = manifest["splits"].setdefault(entry["split"], {
+            "frames": 0, "videos": 0, "shards": 0, "histogram": _empty_histogram(len(facts["expression_classes"]))})
+        split["frames"] += entry["frames"]
+        split["videos"] += len(entry["videos"])
+        split["shards"] += 1
+        _add_histogram(split["histogram"], entry["histogram"])
+    write_json_atomic(os.path.join(out_dir, MANIFEST_NAME), manifest)
+    if os.path.exists(os.path.join(out_dir, PROGRESS_NAME)):
+        os.remove(os.path.join(out_dir, PROGRESS_NAME))
+    return manifest
+
+
+def _finished_shards(out_dir: str, fingerprint: str) -> dict[str, dict]:
+    """Shard entries a previous run with this fingerprint completed and whose files still verify.
+
+    A ``manifest.json`` of a different plan is removed first, so readers never pair it with shards
+    that this run is about to rewrite.
+    """
+    candidates: dict[str, dict] = {}
+    manifest_path = os.path.join(out_dir, MANIFEST_NAME)
+    for name in (MANIFEST_NAME, PROGRESS_NAME):
+        path = os.path.join(out_dir, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                previous = json.load(f)
+        except (OSError, ValueError):
+            previous = {}
+        if previous.get("fingerprint") != fingerprint:
+            if name == MANIFEST_NAME:
+                log.warning("%s describes another preparation; replacing it", manifest_path)
+                os.remove(manifest_path)
+            continue
+        shards = previous["shards"] if name == MANIFEST_NAME else previous["done"].values()
+        for entry in shards:
+            candidates[entry["file"]] = entry
+    finished = {}
+    for file, entry in candidates.items():
+        path = os.path.join(out_dir, file)
+        if os.path.isfile(path) and os.path.getsize(path) == entry["bytes"] and sha256_file(path) == entry["sha256"]:
+            finished[file] = entry
+    return finished
+
+
+__all__ = ["SPEC_VERSION", "FEATURE_SPEC", "LABEL_SPEC", "QUADRANTS", "MANIFEST_NAME", "PROGRESS_NAME", "ShardPlan",
+           "EncodedFrame", "FrameSource", "encode_frame", "parse_examples", "decode_face", "normalise_landmarks",
+           "va_quadrant", "sha256_file", "write_json_atomic", "load_manifest", "split_shards", "verify_shards",
+           "read_shard", "plan_shards", "write_dataset"]
