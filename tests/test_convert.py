@@ -1,0 +1,275 @@
+"""`tfaffect convert`: the released AffWildNet TF1 checkpoint and keras-vggface VGG16 weights.
+
+The must-show: the ORIGINAL TF1 graph (tests/tf1_affwildnet.py, TF1's own GRUCell) with random
+weights is run on random frames and saved as a TF1 checkpoint; the converted Keras model gives the
+same valence/arousal to < 1e-5.
+"""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf1_affwildnet import build_vggface_gru, initialize, random_values, rnn_cell_impl
+from tfaffect import cli
+from tfaffect.convert import (VGG_CONV_LAYERS, VGGFACE_H5_LAYERS, affwildnet_tf1_variable_names,
+                              convert_affwildnet_tf1, load_vggface_h5, tf1_gru_to_keras)
+from tfaffect.errors import ConfigError, DataError, MissingResourceError
+from tfaffect.models.backbones import build_backbone
+
+# TF1's legacy GRUCell warns that it is deprecated each time the original graph is built.
+pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated and will be removed:UserWarning")
+
+v1 = tf.compat.v1
+BATCH, SEQ_LEN, SIZE = 2, 4, 96
+
+
+def write_tf1_checkpoint(prefix, arrays: dict) -> str:
+    """A TF1 ``Saver`` checkpoint holding ``arrays`` under their names; returns its prefix."""
+    with tf.Graph().as_default():
+        variables = {name: v1.Variable(value, name=name.replace("/", "_")) for name, value in arrays.items()}
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            return v1.train.Saver(variables).save(session, str(prefix))
+
+
+# --------------------------------------------------------------------------------------------------
+# The GRU mapping alone, against TF1's own GRUCell.
+
+def tf1_gru_sequence(inputs: np.ndarray, units: int, rng: np.random.Generator):
+    """Run TF1's GRUCell over ``inputs`` [B, T, D] with random weights; return (outputs, {name: value})."""
+    with tf.Graph().as_default():
+        x = v1.placeholder(tf.float32, inputs.shape)
+        outputs, _ = v1.nn.dynamic_rnn(rnn_cell_impl.GRUCell(units), x, dtype=tf.float32)
+        values = {variable: rng.normal(0.0, 0.7, tuple(variable.shape)).astype(np.float32)
+                  for variable in v1.global_variables()}
+        with v1.Session() as session:
+            initialize(session, values)
+            result = session.run(outputs, {x: inputs})
+    return result, {variable.name.split(":")[0]: value for variable, value in values.items()}
+
+
+def keras_gru(inputs, kernel, recurrent_kernel, bias):
+    layer = keras.layers.GRU(kernel.shape[1] // 3, return_sequences=True, reset_after=False)
+    layer.build(inputs.shape)
+    layer.set_weights([kernel, recurrent_kernel, bias])
+    return keras.ops.convert_to_numpy(layer(inputs))
+
+
+def test_tf1_gru_cell_equals_keras_gru_reset_after_false():
+    rng = np.random.default_rng(1)
+    inputs = rng.normal(size=(2, 6, 5)).astype(np.float32)
+    expected, values = tf1_gru_sequence(inputs, 3, rng)
+    cell = "rnn/gru_cell"
+    assert sorted(values) == [f"{cell}/candidate/bias", f"{cell}/candidate/kernel",
+                              f"{cell}/gates/bias", f"{cell}/gates/kernel"]
+    converted = tf1_gru_to_keras(values[f"{cell}/gates/kernel"], values[f"{cell}/gates/bias"],
+                                 values[f"{cell}/candidate/kernel"], values[f"{cell}/candidate/bias"], 5)
+    np.testing.assert_allclose(keras_gru(inputs, *converted), expected, atol=1e-6)
+
+    # Negative control: TF1's [r, u] taken as Keras's [z, r] without swapping gives other numbers,
+    # so the test above can tell the two orders apart.
+    gates, candidate = values[f"{cell}/gates/kernel"], values[f"{cell}/candidate/kernel"]
+    stacked = np.concatenate([gates, candidate], axis=1)
+    unswapped = (stacked[:5], stacked[5:], np.concatenate([values[f"{cell}/gates/bias"],
+                                                            values[f"{cell}/candidate/bias"]]))
+    assert np.max(np.abs(keras_gru(inputs, *unswapped) - expected)) > 1e-2
+
+
+# --------------------------------------------------------------------------------------------------
+# The whole released network.
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """The original graph with random weights: its checkpoint prefix, uint8 frames, its output [B, T, 2], variable names."""
+    rng = np.random.default_rng(0)
+    graph, images, prediction, global_step = build_vggface_gru(BATCH, SEQ_LEN, SIZE)
+    frames = rng.integers(0, 256, size=(BATCH, SEQ_LEN, SIZE, SIZE, 3), dtype=np.uint8)
+    scaled = (frames.astype(np.float32) - 128.0) / 128.0  # original eval_script.py, before the network
+    with graph.as_default(), v1.Session(graph=graph) as session:
+        values = random_values(v1.global_variables(), rng)
+        initialize(session, values)
+        output = session.run(prediction, {images: scaled.reshape(BATCH * SEQ_LEN, SIZE, SIZE, 3)})
+        prefix = v1.train.Saver().save(session, str(tmp_path_factory.mktemp("tf1") / "model.ckpt"),
+                                       global_step=0)
+        names = sorted(variable.name.split(":")[0] for variable in values)
+    return prefix, frames, output.reshape(BATCH, SEQ_LEN, 2), names
+
+
+@pytest.fixture(scope="module")
+def converted(released, tmp_path_factory):
+    out = tmp_path_factory.mktemp("converted")
+    return convert_affwildnet_tf1(released[0], out=out), out
+
+
+def predict(model, frames):
+    return keras.ops.convert_to_numpy(model({"image": frames}, training=False)["va"])
+
+
+def test_converted_model_reproduces_the_original_graph(released, converted):
+    _, frames, expected, _ = released
+    got = predict(converted[0], frames)
+    # The comparison means something only if the output depends on the frames and the time step.
+    assert np.std(expected) > 0.05
+    assert np.max(np.abs(np.diff(expected, axis=1))) > 1e-3
+    assert np.max(np.abs(got - expected)) < 1e-5
+
+
+def test_saved_model_keras_reloads_with_the_same_outputs(released, converted):
+    _, frames, expected, _ = released
+    restored = keras.saving.load_model(converted[1] / "model.keras")
+    assert restored.get_config()["reset_after"] is False
+    assert np.max(np.abs(predict(restored, frames) - expected)) < 1e-5
+
+
+def test_metadata_records_every_variable_and_the_preprocessing(released, converted):
+    names = released[3]
+    metadata = json.loads((converted[1] / "metadata.json").read_text())
+    assert sorted(metadata["variable_map"]) == [name for name in names if name != "global_step"]
+    assert sorted(metadata["variable_map"]) == sorted(affwildnet_tf1_variable_names())
+    assert metadata["skipped_training_state"] == ["global_step"]
+    assert metadata["source"]["checkpoint"] == released[0]
+    assert metadata["variable_map"]["conv_13/weights"]["to"] == ["vggface/block5_conv3/kernel"]
+    assert metadata["variable_map"]["rnn_1/weights_rnn"]["to"] == ["va/kernel"]
+    assert "(x - 128) / 128" in metadata["input_preprocessing"]["scaling"]
+    assert metadata["input_preprocessing"]["sequence_length"] == 80
+    assert metadata["model"]["config"]["fc_units"] == [4096]
+    assert not [p.name for p in converted[1].iterdir() if p.name.startswith(".tmp")]
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors.
+
+def test_missing_checkpoint_says_what_to_pass(tmp_path):
+    with pytest.raises(MissingResourceError, match="checkpoint prefix"):
+        convert_affwildnet_tf1(tmp_path / "model.ckpt-0")
+
+
+def test_unreadable_checkpoint_names_the_path(tmp_path):
+    (tmp_path / "model.ckpt-0.index").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="model.ckpt-0"):
+        convert_affwildnet_tf1(tmp_path / "model.ckpt-0")
+
+
+def test_missing_and_unexpected_variables_are_named(tmp_path):
+    prefix = write_tf1_checkpoint(tmp_path / "model.ckpt", {
+        "conv_1/weights": np.zeros((3, 3, 3, 64), np.float32), "conv_1/biases": np.zeros(64, np.float32),
+        "conv_1/weights/Adam": np.zeros((3, 3, 3, 64), np.float32), "conv_14/weights": np.zeros(3, np.float32)})
+    with pytest.raises(DataError) as error:
+        convert_affwildnet_tf1(prefix)
+    message = str(error.value)
+    assert prefix in message
+    assert "missing variable(s): conv_2/weights, conv_2/biases" in message
+    assert "rnn_1/rnn/multi_rnn_cell/cell_1/gru_cell/candidate/kernel" in message
+    assert "unexpected variable(s): conv_14/weights" in message
+    assert "Adam" not in message  # optimizer slots are training state, skipped
+
+
+def test_resnet_checkpoint_gets_a_hint(tmp_path):
+    prefix = write_tf1_checkpoint(tmp_path / "model.ckpt",
+                                  {"resnet_v1_50/conv1/weights": np.zeros((7, 7, 3, 64), np.float32)})
+    with pytest.raises(DataError, match="looks like the ResNet-GRU checkpoint"):
+        convert_affwildnet_tf1(prefix)
+    with pytest.raises(ConfigError, match="resnet_v1_50"):
+        convert_affwildnet_tf1(prefix, backbone="resnet50")
+
+
+def test_wrong_shape_is_named(tmp_path):
+    prefix = write_tf1_checkpoint(tmp_path / "model.ckpt",
+                                  {name: np.zeros(1, np.float32) for name in affwildnet_tf1_variable_names()})
+    with pytest.raises(DataError, match=r"variable conv_1/weights has shape \[1\], the model expects \[3, 3, 3, 64\]"):
+        convert_affwildnet_tf1(prefix)
+
+
+def test_cli_reports_errors_with_status_1(tmp_path, capsys):
+    assert cli.main(["convert", "affwildnet-tf1", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 1
+    assert "TF1 checkpoint not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# keras-vggface VGG16 H5 files.
+
+VGG_SHAPES = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
+              (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
+
+
+def write_vggface_h5(path, rng, *, full_model=False, skip=(), kernel_shape=None) -> dict:
+    """A keras-vggface VGG16 weight file (Keras 2 HDF5 layout) with random weights; returns {layer: (kernel, bias)}."""
+    weights = {}
+    with h5py.File(path, "w") as handle:
+        root = handle.create_group("model_weights") if full_model else handle
+        layer_names = []
+        for block in range(1, 6):
+            for name in [n for n in VGGFACE_H5_LAYERS if n.startswith(f"conv{block}_")] + [f"pool{block}"]:
+                layer_names.append(name)
+                group = root.create_group(name)
+                if name.startswith("pool") or name in skip:
+                    group.attrs["weight_names"] = np.array([], dtype="S")
+                    continue
+                c_in, c_out = VGG_SHAPES[VGGFACE_H5_LAYERS.index(name)]
+                shape = kernel_shape or (3, 3, c_in, c_out)
+                kernel = rng.normal(size=shape).astype(np.float32)
+                bias = rng.normal(size=c_out).astype(np.float32)
+                group.attrs["weight_names"] = np.array([f"{name}/kernel:0", f"{name}/bias:0"], dtype="S")
+                group.create_dataset(f"{name}/kernel:0", data=kernel)
+                group.create_dataset(f"{name}/bias:0", data=bias)
+                weights[name] = (kernel, bias)
+        root.attrs["layer_names"] = np.array(layer_names, dtype="S")
+    return weights
+
+
+@pytest.fixture(scope="module")
+def vgg_backbone():
+    return build_backbone("vggface", 32)
+
+
+def test_load_vggface_h5_copies_every_conv_layer(vgg_backbone, tmp_path):
+    weights = write_vggface_h5(tmp_path / "vggface.h5", np.random.default_rng(2))
+    layer_map = load_vggface_h5(vgg_backbone, tmp_path / "vggface.h5")
+    assert layer_map == dict(zip(VGGFACE_H5_LAYERS, VGG_CONV_LAYERS))
+    for index, (h5_name, layer_name) in enumerate(layer_map.items()):
+        kernel, bias = vgg_backbone.get_layer(layer_name).get_weights()
+        expected = weights[h5_name][0][:, :, ::-1, :] if index == 0 else weights[h5_name][0]  # BGR -> RGB
+        np.testing.assert_array_equal(kernel, expected)
+        np.testing.assert_array_equal(bias, weights[h5_name][1])
+
+
+def test_load_vggface_h5_verbatim_and_full_model_layout(vgg_backbone, tmp_path):
+    weights = write_vggface_h5(tmp_path / "vggface.h5", np.random.default_rng(3), full_model=True)
+    load_vggface_h5(vgg_backbone, tmp_path / "vggface.h5", bgr_input=False)
+    np.testing.assert_array_equal(vgg_backbone.get_layer("block1_conv1").get_weights()[0], weights["conv1_1"][0])
+
+
+def test_load_vggface_h5_errors_name_file_and_layer(vgg_backbone, tmp_path):
+    before = vgg_backbone.get_layer("block1_conv1").get_weights()[0]
+    write_vggface_h5(tmp_path / "missing.h5", np.random.default_rng(4), skip=("conv5_3",))
+    with pytest.raises(DataError, match=r"missing.h5: layer conv5_3 has no kernel"):
+        load_vggface_h5(vgg_backbone, tmp_path / "missing.h5")
+    write_vggface_h5(tmp_path / "theano.h5", np.random.default_rng(5), kernel_shape=(64, 3, 3, 3))
+    with pytest.raises(DataError, match=r"theano.h5: layer conv1_1 kernel has shape \[64, 3, 3, 3\]"):
+        load_vggface_h5(vgg_backbone, tmp_path / "theano.h5")
+    # Nothing was assigned by the failed loads (the first one failed only at the last layer).
+    np.testing.assert_array_equal(vgg_backbone.get_layer("block1_conv1").get_weights()[0], before)
+    with pytest.raises(MissingResourceError):
+        load_vggface_h5(vgg_backbone, tmp_path / "absent.h5")
+    with pytest.raises(ConfigError, match="no VGG backbone"):
+        load_vggface_h5(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), tmp_path / "missing.h5")
+
+
+def test_cli_vggface_h5_writes_backbone_weights(tmp_path, capsys):
+    weights = write_vggface_h5(tmp_path / "vggface.h5", np.random.default_rng(6))
+    out = tmp_path / "out"
+    assert cli.main(["convert", "vggface-h5", str(tmp_path / "vggface.h5"), "--out", str(out), "--keep-bgr"]) == 0
+    assert "vggface.weights.h5" in capsys.readouterr().out
+    loaded = build_backbone("vggface", 64, weights=out / "vggface.weights.h5")  # the models' own loader
+    for h5_name, layer_name in zip(VGGFACE_H5_LAYERS, VGG_CONV_LAYERS):
+        kernel, bias = loaded.get_layer(layer_name).get_weights()
+        np.testing.assert_array_equal(kernel, weights[h5_name][0])
+        np.testing.assert_array_equal(bias, weights[h5_name][1])
+    assert json.loads((out / "metadata.json").read_text())["bgr_input_reversed_to_rgb"] is False

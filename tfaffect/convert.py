@@ -1,0 +1,485 @@
+"""Convert published weights into tfaffect's Keras models (`tfaffect convert`).
+
+Two sources are supported:
+
+``affwildnet-tf1``: :func:`convert_affwildnet_tf1`
+    The released AffWildNet VGG-Face-GRU checkpoint (dkollias/Aff-Wild-models, folder
+    ``affwildnet-vggface-gru``; a TensorFlow 1 ``tf.train.Saver`` checkpoint). The checkpoint is
+    read with ``tf.train.load_checkpoint`` (no TF1 graph is built) and every variable is copied
+    into :class:`~tfaffect.models.AffWildNet` with ``reset_after=False``. The original graph
+    (``affwildnet/vggface_gru.py`` there) names its variables, in order:
+
+    ==========================================================  ==============================  ===========
+    checkpoint variable                                         tfaffect weight                 transform
+    ==========================================================  ==============================  ===========
+    ``conv_1`` .. ``conv_13`` ``/weights`` [3, 3, in, out]      ``vggface/block1_conv1`` ..     none
+    ``/biases``                                                 ``block5_conv3`` kernel, bias
+    ``linear_1/weights`` [4608, 4096], ``/biases``              ``fc1`` kernel, bias            none
+    ``rnn_1/rnn/multi_rnn_cell/cell_k/gru_cell/`` ``gates/      ``rnn{k+1}`` kernel,            GRU, below
+    {kernel,bias}``, ``candidate/{kernel,bias}``                recurrent_kernel, bias
+    ``rnn_1/weights_rnn`` [128, 2], ``rnn_1/biases_rnn``        ``va`` kernel, bias             none
+    ==========================================================  ==============================  ===========
+
+    The conv kernels are HWIO in both. ``linear_1`` reads the last pooling output
+    ``[N, 3, 3, 512]`` reshaped row-major to ``[N, 4608]``, which is what Keras's ``Flatten``
+    does in channels-last layout, so its kernel is copied as is. The original pools with 'SAME'
+    padding, Keras's VGG16 with 'VALID': identical for 96x96 inputs (every map side is even).
+
+    GRU (TF1 ``tf.nn.rnn_cell.GRUCell``, ``GRUCell.call``)::
+
+        [r, u] = sigmoid([x, h] @ G + g)        G: gates/kernel [in+units, 2*units], g: gates/bias
+        c      = tanh([x, r * h] @ C + b)       C: candidate/kernel [in+units, units], b: candidate/bias
+        h'     = u * h + (1 - u) * c
+
+    Keras's ``GRU(reset_after=False)`` computes ``z = sigmoid(x W_z + h U_z + b_z)``,
+    ``r = sigmoid(x W_r + h U_r + b_r)``, ``hh = tanh(x W_h + (r * h) U_h + b_h)``,
+    ``h' = z * h + (1 - z) * hh`` with ``kernel = [W_z | W_r | W_h]`` ([in, 3*units]),
+    ``recurrent_kernel = [U_z | U_r | U_h]`` and ``bias = [b_z | b_r | b_h]``. So the update gate
+    ``z`` is TF1's ``u`` (the second half of ``G``'s columns), ``r`` the first half, the input rows
+    of ``G``/``C`` (the first ``in``) go to ``kernel`` and the state rows to ``recurrent_kernel``
+    (:func:`tf1_gru_to_keras`). The reset gate multiplies the state before the candidate matmul,
+    which is Keras's ``reset_after=False``, not its default.
+
+    Only the VGG-Face variant is converted. The released ResNet-GRU (``affwildnet-resnet-gru``)
+    uses TF-slim's ``resnet_v1_50`` whose layout (stride in the 3x3 conv of the last unit of
+    each block, no conv biases) differs from the ``keras.applications`` ResNet-50 that
+    :mod:`tfaffect.models.backbones` builds, so its weights have no place to go; see
+    :data:`RESNET_UNSUPPORTED`.
+
+``vggface-h5``: :func:`load_vggface_h5`
+    VGG-Face conv weights in the layout of the widely used keras-vggface VGG16 file (a Keras 2
+    HDF5 weight file with layers ``conv1_1`` .. ``conv5_3``), copied into the VGG backbone; the
+    command saves them as a ``vggface.weights.h5`` that ``backbone_weights=`` accepts.
+
+Both commands write atomically (temporary name, then ``os.replace``) into ``--out`` and add a
+``metadata.json`` that records the source, the variable map and the input preprocessing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfaffect import __version__
+from tfaffect.data.tfrecord import write_json_atomic
+from tfaffect.errors import ConfigError, DataError, MissingResourceError, TfaffectError
+from tfaffect.models.affwild import DEFAULT_IMAGE_SIZE, AffWildNet
+from tfaffect.models.backbones import build_backbone
+
+logger = logging.getLogger(__name__)
+
+VGG_CONV_LAYERS = tuple(f"block{block}_conv{index}"
+                        for block, count in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+                        for index in range(1, count + 1))
+"""The 13 conv layers of VGG-16 "D" / VGG-Face (Kollias 2019, Table 7, blocks 1-5) as ``keras.applications.VGG16`` names them."""
+
+TF1_CONV_SCOPES = tuple(f"conv_{index}" for index in range(1, len(VGG_CONV_LAYERS) + 1))
+"""The same layers' variable scopes in the original code (``conv_1`` .. ``conv_13``, dkollias/Aff-Wild-models
+``affwildnet/vggface_gru.py``: ``get_unique_name_`` numbers layers of one kind from 1)."""
+
+VGGFACE_H5_LAYERS = tuple(f"conv{block}_{index}"
+                          for block, count in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+                          for index in range(1, count + 1))
+"""The same layers in keras-vggface's VGG16 weight files (``conv1_1`` .. ``conv5_3``)."""
+
+TF1_FC_SCOPE = "linear_1"  # original code: the first (only) 'linear' layer, FC 4096 + ReLU
+TF1_RNN_SCOPE = "rnn_1"  # original code: the first (only) 'rnn' layer
+TF1_GRU_CELL = TF1_RNN_SCOPE + "/rnn/multi_rnn_cell/cell_{index}/gru_cell"
+"""Scope of GRU layer ``index`` (0-based): ``dynamic_rnn`` opens ``rnn``, ``MultiRNNCell`` ``multi_rnn_cell/cell_k``,
+``GRUCell`` ``gru_cell`` with ``gates/{kernel,bias}`` and ``candidate/{kernel,bias}`` inside."""
+TF1_OUTPUT_WEIGHTS = TF1_RNN_SCOPE + "/weights_rnn"  # original code: output projection [128, 2]
+TF1_OUTPUT_BIASES = TF1_RNN_SCOPE + "/biases_rnn"
+
+RELEASED_AFFWILDNET = {
+    # The released VGG-Face-GRU (dkollias/Aff-Wild-models affwildnet/vggface_gru.py); Kollias 2019, Table 8 agrees.
+    "backbone": "vggface",
+    "cell": "gru",  # vggface_gru.py: tf.nn.rnn_cell.GRUCell
+    "num_layers": 2,  # vggface_gru.py: layer ('rnn', '36', 2, 128, 2, False); Kollias 2019, Table 8
+    "units": 128,  # vggface_gru.py: the same layer; Kollias 2019, Table 8
+    "fc_units": (4096,),  # vggface_gru.py: layer ('linear', '33', 4096, True); Kollias 2019, Table 8, block 2
+    "image_size": DEFAULT_IMAGE_SIZE,  # 96, original code (affwildnet/readme)
+}
+"""Keyword arguments of the :class:`~tfaffect.models.AffWildNet` the released checkpoint fills (plus ``reset_after=False``)."""
+
+SEQUENCE_LENGTH = 80  # original code (affwildnet/readme, eval_script.py): trained and evaluated on sequences of 80
+
+TRAINING_STATE_SUFFIXES = ("/Adam", "/Adam_1", "/Momentum", "/RMSProp", "/RMSProp_1", "/Adagrad",
+                           "/ExponentialMovingAverage")
+"""Optimizer slot and moving-average variables a TF1 ``tf.train.Saver`` writes beside the model's variables."""
+TRAINING_STATE_NAMES = ("global_step", "beta1_power", "beta2_power")
+"""Optimizer bookkeeping variables a TF1 ``tf.train.Saver`` writes. Both kinds are skipped and listed in
+``metadata.json``: the original evaluation restores only the model's own variables (``eval_script.py``:
+``slim.assign_from_checkpoint_fn`` over the graph's ``tf.global_variables()``, which hold no optimizer state)."""
+
+RESNET_UNSUPPORTED = (
+    "converting the released AffWildNet ResNet-GRU is not supported: it uses TF-slim resnet_v1_50 "
+    "(stride in the 3x3 conv of the last unit of each block, no conv biases), while tfaffect's resnet50 "
+    "backbone is the keras.applications layout (stride in the first 1x1 conv of the first unit, conv biases), "
+    "so the slim weights have no place to go; convert the VGG-Face-GRU checkpoint (--backbone vggface)")
+
+PREPROCESSING = {
+    "input": "uint8 RGB frames, dict key 'image', shape [batch, time, 96, 96, 3]",
+    "resize": "the original code decodes each JPEG as RGB and resizes it to 96x96 with "
+              "tf.image.resize_images (bilinear) before scaling; do the same before calling the model",
+    "scaling": "(x - 128) / 128, done inside the model (original eval_script.py scales the same way outside)",
+    "sequence_length": SEQUENCE_LENGTH,
+    "output": "'va' [batch, time, 2], index 0 valence, 1 arousal, linear (no tanh)",
+}
+"""What ``metadata.json`` says about the converted AffWildNet's inputs and outputs (original code, FORMATS.md "Aff-Wild")."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The GRU weight layout.
+
+def tf1_gru_to_keras(gates_kernel, gates_bias, candidate_kernel, candidate_bias,
+                     input_dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TF1 ``GRUCell`` weights -> ``(kernel, recurrent_kernel, bias)`` of Keras ``GRU(reset_after=False)``.
+
+    Args:
+        gates_kernel: ``gates/kernel`` ``[input_dim + units, 2 * units]``, columns ``[r | u]``.
+        gates_bias: ``gates/bias`` ``[2 * units]``.
+        candidate_kernel: ``candidate/kernel`` ``[input_dim + units, units]``.
+        candidate_bias: ``candidate/bias`` ``[units]``.
+        input_dim: size of the cell's input (the rows of the kernels above it are the state's).
+
+    Returns:
+        ``kernel`` ``[input_dim, 3 * units]`` and ``recurrent_kernel`` ``[units, 3 * units]`` with
+        columns ``[z | r | h]`` (Keras's order; ``z`` is TF1's ``u``), and ``bias`` ``[3 * units]``.
+        The derivation is in the module docstring.
+    """
+    gates_kernel, gates_bias = np.asarray(gates_kernel), np.asarray(gates_bias)
+    candidate_kernel, candidate_bias = np.asarray(candidate_kernel), np.asarray(candidate_bias)
+    units = candidate_kernel.shape[1]
+    reset, update = gates_kernel[:, :units], gates_kernel[:, units:]
+    stacked = np.concatenate([update, reset, candidate_kernel], axis=1)  # [input_dim + units, 3 * units]
+    bias = np.concatenate([gates_bias[units:], gates_bias[:units], candidate_bias])
+    return stacked[:input_dim], stacked[input_dim:], bias
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading the checkpoint.
+
+def _is_training_state(name: str) -> bool:
+    return name in TRAINING_STATE_NAMES or name.endswith(TRAINING_STATE_SUFFIXES)
+
+
+def affwildnet_tf1_variable_names(num_layers: int = RELEASED_AFFWILDNET["num_layers"]) -> list[str]:
+    """The model variables the released VGG-Face-GRU checkpoint holds, in conversion order."""
+    names = [f"{scope}/{kind}" for scope in TF1_CONV_SCOPES for kind in ("weights", "biases")]
+    names += [f"{TF1_FC_SCOPE}/weights", f"{TF1_FC_SCOPE}/biases"]
+    for index in range(num_layers):
+        cell = TF1_GRU_CELL.format(index=index)
+        names += [f"{cell}/gates/kernel", f"{cell}/gates/bias", f"{cell}/candidate/kernel", f"{cell}/candidate/bias"]
+    return names + [TF1_OUTPUT_WEIGHTS, TF1_OUTPUT_BIASES]
+
+
+def _open_checkpoint(checkpoint: str | os.PathLike):
+    """``tf.train.load_checkpoint`` with tfaffect's errors: missing -> MissingResourceError, unreadable -> DataError."""
+    path = os.fspath(checkpoint)
+    if not (os.path.exists(path) or os.path.exists(path + ".index")):
+        raise MissingResourceError(
+            f"TF1 checkpoint not found: {path}; pass the checkpoint prefix (e.g. DIR/model.ckpt-0, the name "
+            "before .index / .data-*) or a folder holding a 'checkpoint' file")
+    try:
+        return tf.train.load_checkpoint(path)
+    except (ValueError, tf.errors.OpError) as error:
+        raise DataError(f"cannot read a TF1 checkpoint here: {error}", path) from error
+
+
+def _check_variable_names(available: Mapping[str, list], expected: list[str], path: str) -> list[str]:
+    """Compare the checkpoint's variables with ``expected``; return the skipped training-state names."""
+    skipped = sorted(name for name in available if _is_training_state(name))
+    missing = [name for name in expected if name not in available]
+    unexpected = sorted(set(available) - set(expected) - set(skipped))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing variable(s): {', '.join(missing)}")
+        if unexpected:
+            parts.append(f"unexpected variable(s): {', '.join(unexpected)}")
+        hint = " (this looks like the ResNet-GRU checkpoint: " + RESNET_UNSUPPORTED + ")" if any(
+            name.startswith("resnet_v1_50/") for name in available) else ""
+        raise DataError("not the released AffWildNet VGG-Face-GRU checkpoint: " + "; ".join(parts) + hint, path)
+    return skipped
+
+
+def _read(reader, name: str, shape: tuple[int, ...], path: str) -> np.ndarray:
+    """Checkpoint tensor ``name`` as float32, checked to have ``shape`` (DataError naming it otherwise)."""
+    value = np.asarray(reader.get_tensor(name))
+    if tuple(value.shape) != tuple(shape):
+        raise DataError(f"variable {name} has shape {list(value.shape)}, the model expects {list(shape)}", path)
+    if not np.issubdtype(value.dtype, np.floating):
+        raise DataError(f"variable {name} has dtype {value.dtype}, expected a floating-point tensor", path)
+    return value.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# AffWildNet from the TF1 checkpoint.
+
+def convert_affwildnet_tf1(checkpoint: str | os.PathLike, *, backbone: str = "vggface",
+                           out: str | os.PathLike | None = None):
+    """Build the released AffWildNet and fill it from its TF1 checkpoint; optionally save it.
+
+    Args:
+        checkpoint: the checkpoint prefix (``DIR/model.ckpt-0``, the part before ``.index``) or a
+            folder whose ``checkpoint`` file names it.
+        backbone: "vggface" (the released AffWildNet). "resnet50" raises :class:`ConfigError`
+            (see :data:`RESNET_UNSUPPORTED`).
+        out: folder to write ``model.keras`` and ``metadata.json`` into (created); ``None`` writes nothing.
+
+    Returns:
+        An :class:`~tfaffect.models.AffWildNet` (``reset_after=False``, ``use_cudnn=False``) that maps
+        ``{"image": uint8 [B, T, 96, 96, 3]}`` to ``{"va": [B, T, 2]}`` like the original graph.
+
+    Raises:
+        MissingResourceError: no checkpoint at ``checkpoint``.
+        DataError: the checkpoint cannot be read, lacks a variable, has an unexpected one, or a
+            variable's shape does not match (the message names the variable and the checkpoint).
+        ConfigError: an unknown or unsupported ``backbone``.
+    """
+    if backbone == "resnet50":
+        raise ConfigError(RESNET_UNSUPPORTED)
+    if backbone != "vggface":
+        raise ConfigError(f"unknown backbone {backbone!r} for affwildnet-tf1; expected 'vggface' (or 'resnet50')")
+
+    path = os.fspath(checkpoint)
+    reader = _open_checkpoint(path)
+    expected = affwildnet_tf1_variable_names()
+    skipped = _check_variable_names(reader.get_variable_to_shape_map(), expected, path)
+
+    model = AffWildNet(**RELEASED_AFFWILDNET, reset_after=False, use_cudnn=False)
+    conv_part = model.get_layer(backbone)
+    variable_map: dict[str, dict] = {}
+
+    def copy(layer, sources: tuple[str, ...], owner: str = "") -> None:
+        """Copy checkpoint variables one to one into ``layer``'s weights (same order, same shapes)."""
+        values = [_read(reader, name, tuple(weight.shape), path) for name, weight in zip(sources, layer.weights)]
+        layer.set_weights(values)
+        for name, weight in zip(sources, layer.weights):
+            variable_map[name] = {"to": [owner + weight.path], "transform": "copy"}
+
+    for scope, layer_name in zip(TF1_CONV_SCOPES, VGG_CONV_LAYERS):
+        copy(conv_part.get_layer(layer_name), (f"{scope}/weights", f"{scope}/biases"), owner=f"{backbone}/")
+    copy(model.get_layer("fc1"), (f"{TF1_FC_SCOPE}/weights", f"{TF1_FC_SCOPE}/biases"))
+    for index in range(RELEASED_AFFWILDNET["num_layers"]):
+        layer = model.get_layer(f"rnn{index + 1}")
+        kernel, recurrent_kernel, bias = layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias
+        input_dim, units = kernel.shape[0], recurrent_kernel.shape[0]
+        cell = TF1_GRU_CELL.format(index=index)
+        values = tf1_gru_to_keras(_read(reader, f"{cell}/gates/kernel", (input_dim + units, 2 * units), path),
+                                  _read(reader, f"{cell}/gates/bias", (2 * units,), path),
+                                  _read(reader, f"{cell}/candidate/kernel", (input_dim + units, units), path),
+                                  _read(reader, f"{cell}/candidate/bias", (units,), path), input_dim)
+        for variable, value in zip((kernel, recurrent_kernel, bias), values):
+            variable.assign(value)
+        keras_paths = [weight.path for weight in (kernel, recurrent_kernel, bias)]
+        rows = f"rows [:{input_dim}] -> kernel, rows [{input_dim}:] -> recurrent_kernel"
+        variable_map[f"{cell}/gates/kernel"] = {
+            "to": keras_paths[:2], "transform": f"{rows}; columns [r | u] -> Keras [z=u | r] (first 2/3 of columns)"}
+        variable_map[f"{cell}/gates/bias"] = {
+            "to": keras_paths[2:], "transform": "[r | u] -> Keras bias [z=u | r] (first 2/3)"}
+        variable_map[f"{cell}/candidate/kernel"] = {
+            "to": keras_paths[:2], "transform": f"{rows}; -> Keras h columns (last 1/3)"}
+        variable_map[f"{cell}/candidate/bias"] = {"to": keras_paths[2:], "transform": "-> Keras h bias (last 1/3)"}
+    copy(model.get_layer("va"), (TF1_OUTPUT_WEIGHTS, TF1_OUTPUT_BIASES))
+    if skipped:
+        logger.info("%s: skipped %d training-state variable(s) (optimizer slots, global_step): %s",
+                    path, len(skipped), ", ".join(skipped))
+    logger.info("converted %d variables from %s", len(variable_map), path)
+
+    if out is not None:
+        metadata = {
+            "tfaffect_version": __version__,
+            "source": {"kind": "affwildnet-tf1", "checkpoint": path,
+                       "original_code": "dkollias/Aff-Wild-models affwildnet/vggface_gru.py"},
+            "model": {"class": "AffWildNet", "config": model.get_config()},
+            "variable_map": variable_map,
+            "skipped_training_state": skipped,
+            "input_preprocessing": PREPROCESSING,
+        }
+        _save(out, model, "model.keras", metadata)
+    return model
+
+
+# --------------------------------------------------------------------------------------------------
+# VGG-Face weights from a keras-vggface H5 file.
+
+def _vgg_conv_part(model):
+    """The (sub)model of ``model`` that holds ``block1_conv1`` .. ``block5_conv3``."""
+    names = {layer.name for layer in model.layers}
+    if VGG_CONV_LAYERS[0] in names:
+        return model
+    for name in ("vggface", "vgg16"):
+        if name in names and isinstance(model.get_layer(name), keras.Model):
+            return model.get_layer(name)
+    raise ConfigError(f"model {model.name!r} has no VGG backbone (no layer {VGG_CONV_LAYERS[0]!r}, 'vggface' "
+                      "or 'vgg16'); build it with backbone='vggface'")
+
+
+def _h5_layer_weights(group, layer: str, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(kernel, bias) of one layer group of a Keras 2 HDF5 weight file."""
+    if "weight_names" in group.attrs:
+        names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in group.attrs["weight_names"]]
+    else:
+        names = []
+        group.visit(lambda name: names.append(name) if isinstance(group[name], h5py.Dataset) else None)
+    found = {}
+    for name in names:
+        leaf = name.split("/")[-1].split(":")[0]
+        if leaf in ("kernel", "bias"):
+            if leaf in found:
+                raise DataError(f"layer {layer} has more than one {leaf}", path)
+            found[leaf] = np.asarray(group[name])
+    for leaf in ("kernel", "bias"):
+        if leaf not in found:
+            raise DataError(f"layer {layer} has no {leaf} (weights found: {', '.join(names) or 'none'})", path)
+    return found["kernel"], found["bias"]
+
+
+def load_vggface_h5(model, path: str | os.PathLike, *, bgr_input: bool = True) -> dict[str, str]:
+    """Load VGG-Face conv weights from a keras-vggface VGG16 HDF5 file into ``model``'s VGG backbone.
+
+    The file is a Keras 2 HDF5 weight file (``save_weights``, or ``save`` with its ``model_weights``
+    group) whose layer groups ``conv1_1`` .. ``conv5_3`` hold a kernel ``[3, 3, in, out]`` and a
+    bias ``[out]`` (their ``weight_names`` attribute names them, e.g. ``conv1_1/kernel:0``); other
+    layers (pooling, the classifier) are ignored. Each goes to ``block1_conv1`` .. ``block5_conv3``.
+
+    Args:
+        model: an :class:`~tfaffect.models.AffWildNet` / :class:`~tfaffect.models.AffWildCNN` with
+            a VGG backbone, or the backbone itself (:func:`~tfaffect.models.build_backbone`).
+        path: the HDF5 file.
+        bgr_input: the keras-vggface networks take BGR input (their ``preprocess_input`` reverses
+            RGB to BGR, then subtracts the mean), while tfaffect's models take RGB. ``True``
+            reverses the input-channel axis of ``conv1_1``'s kernel so an RGB frame meets the
+            filters the network learnt for that colour; ``False`` copies it verbatim. The mean
+            subtraction differs either way (tfaffect scales ``(x - 128) / 128``); the paper
+            fine-tunes after initialising (Kollias 2019, section 4.2).
+
+    Returns:
+        ``{h5 layer name: tfaffect layer name}`` for the 13 layers loaded.
+
+    Raises:
+        MissingResourceError: no file at ``path``.
+        DataError: not an HDF5 file, a conv layer or its kernel/bias missing, or a shape mismatch
+            (the message names the file and the layer).
+        ConfigError: ``model`` has no VGG backbone.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MissingResourceError(f"VGG-Face weight file not found: {path}; pass the keras-vggface VGG16 .h5 file "
+                                   "(layers conv1_1 .. conv5_3)")
+    conv_part = _vgg_conv_part(model)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise DataError(f"not a readable HDF5 file: {error}", path) from error
+    values = []
+    with handle:
+        root = handle["model_weights"] if "model_weights" in handle else handle
+        for h5_name, layer_name in zip(VGGFACE_H5_LAYERS, VGG_CONV_LAYERS):
+            if h5_name not in root:
+                raise DataError(f"layer {h5_name} not found (layers here: {', '.join(list(root)[:30])}); "
+                                "expected the keras-vggface VGG16 layout conv1_1 .. conv5_3", path)
+            kernel, bias = _h5_layer_weights(root[h5_name], h5_name, path)
+            layer = conv_part.get_layer(layer_name)
+            for leaf, value, weight in (("kernel", kernel, layer.kernel), ("bias", bias, layer.bias)):
+                if tuple(value.shape) != tuple(weight.shape):
+                    raise DataError(f"layer {h5_name} {leaf} has shape {list(value.shape)}, {layer_name} expects "
+                                    f"{list(weight.shape)} (a Theano-ordered file needs converting first)", path)
+            if bgr_input and h5_name == VGGFACE_H5_LAYERS[0]:
+                kernel = kernel[:, :, ::-1, :]
+            values.append((layer, kernel.astype(np.float32), bias.astype(np.float32)))
+    for layer, kernel, bias in values:  # assign only once every layer has been checked
+        layer.set_weights([kernel, bias])
+    logger.info("loaded VGG-Face conv weights from %s (%s input)", path, "BGR->RGB" if bgr_input else "verbatim")
+    return dict(zip(VGGFACE_H5_LAYERS, VGG_CONV_LAYERS))
+
+
+def convert_vggface_h5(path: str | os.PathLike, out: str | os.PathLike, *, bgr_input: bool = True) -> str:
+    """Write ``<out>/vggface.weights.h5`` (+ ``metadata.json``) from a keras-vggface VGG16 file; return its path.
+
+    The result is what ``backbone_weights=`` of :class:`~tfaffect.models.AffWildNet` /
+    :class:`~tfaffect.models.AffWildCNN` (``backbone="vggface"``) loads (any image size).
+    """
+    backbone = build_backbone("vggface", DEFAULT_IMAGE_SIZE)
+    layer_map = load_vggface_h5(backbone, path, bgr_input=bgr_input)
+    metadata = {
+        "tfaffect_version": __version__,
+        "source": {"kind": "vggface-h5", "file": os.fspath(path)},
+        "layer_map": layer_map,
+        "bgr_input_reversed_to_rgb": bool(bgr_input),
+        "use": "backbone_weights=PATH with backbone='vggface'",
+    }
+    return _save(out, backbone, "vggface.weights.h5", metadata)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing.
+
+def _save(out: str | os.PathLike, model, filename: str, metadata: dict) -> str:
+    """Save ``model`` (``.keras`` whole model or ``.weights.h5`` weights) and ``metadata.json`` atomically into ``out``."""
+    out = os.fspath(out)
+    os.makedirs(out, exist_ok=True)
+    final = os.path.join(out, filename)
+    tmp = os.path.join(out, f".tmp-{os.getpid()}-{filename}")  # keeps the suffix Keras dispatches on
+    try:
+        if filename.endswith(".weights.h5"):
+            model.save_weights(tmp)
+        else:
+            model.save(tmp)
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    write_json_atomic(os.path.join(out, "metadata.json"), metadata)
+    logger.info("wrote %s and metadata.json", final)
+    return final
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line.
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    tf1 = sub.add_parser("affwildnet-tf1", help="the released AffWildNet TF1 checkpoint -> model.keras",
+                         description="Convert the released AffWildNet VGG-Face-GRU TF1 checkpoint into "
+                                     "<out>/model.keras + metadata.json.")
+    tf1.add_argument("checkpoint", help="checkpoint prefix (e.g. DIR/model.ckpt-0) or its folder")
+    tf1.add_argument("--out", required=True, help="folder for model.keras and metadata.json (created)")
+    tf1.add_argument("--backbone", choices=("vggface", "resnet50"), default="vggface",
+                     help="which released model (only vggface is supported)")
+    h5 = sub.add_parser("vggface-h5", help="keras-vggface VGG16 .h5 -> vggface.weights.h5 for backbone_weights",
+                        description="Convert a keras-vggface VGG16 weight file into <out>/vggface.weights.h5 "
+                                    "(+ metadata.json), usable as backbone_weights= of a vggface model.")
+    h5.add_argument("h5", help="the keras-vggface VGG16 .h5 file (layers conv1_1 .. conv5_3)")
+    h5.add_argument("--out", required=True, help="folder for vggface.weights.h5 and metadata.json (created)")
+    h5.add_argument("--keep-bgr", action="store_true",
+                    help="copy conv1_1 verbatim (BGR filters) instead of reversing it for RGB input")
+
+
+def cli_main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.source == "affwildnet-tf1":
+            convert_affwildnet_tf1(args.checkpoint, backbone=args.backbone, out=args.out)
+            written = os.path.join(args.out, "model.keras")
+        else:
+            written = convert_vggface_h5(args.h5, args.out, bgr_input=not args.keep_bgr)
+    except TfaffectError as exc:
+        print(f"tfaffect convert: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"written {written} and {os.path.join(args.out, 'metadata.json')}")
+    return 0
+
+
+__all__ = ["VGG_CONV_LAYERS", "TF1_CONV_SCOPES", "VGGFACE_H5_LAYERS", "RELEASED_AFFWILDNET", "PREPROCESSING",
+           "affwildnet_tf1_variable_names", "tf1_gru_to_keras", "convert_affwildnet_tf1", "load_vggface_h5",
+           "convert_vggface_h5", "add_cli_arguments", "cli_main"]
