@@ -69,7 +69,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaffect import __version__
-from tfaffect.data.tfrecord import write_json_atomic
+from tfaffect.io import write_json_atomic
 from tfaffect.errors import ConfigError, DataError, MissingResourceError, TfaffectError
 from tfaffect.models.affwild import DEFAULT_IMAGE_SIZE, AffWildNet
 from tfaffect.models.backbones import build_backbone

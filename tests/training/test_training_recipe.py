@@ -205,7 +205,25 @@ def test_constant_rate_is_a_plain_float_and_schedules_need_steps():
 
 def test_derived_values_for_config_json():
     r = TinyRecipe(lr_schedule="piecewise", lr_boundaries=(1, 3), lr_values=(0.1, 0.01), warmup_epochs=0.5)
-    assert r.derived(10) == {"steps_per_epoch": 10, "lr_boundary_steps": [9, 29], "warmup_steps": 5}
+    derived = r.derived(10)
+    assert {k: derived[k] for k in ("steps_per_epoch", "lr_boundary_steps", "warmup_steps")} == {
+        "steps_per_epoch": 10, "lr_boundary_steps": [9, 29], "warmup_steps": 5}
+    assert set(derived["deviations"]) == {"lr_schedule", "lr_boundaries", "lr_values", "warmup_epochs"}
+
+
+def test_rows_apply_their_values_unless_given_explicitly():
+    @dataclasses.dataclass(frozen=True)
+    class Grid(TinyRecipe):
+        rows = {"small": {"hidden_units": 4}, "large": {"hidden_units": 64, "dropout": 0.5}}
+
+    assert Grid.from_args([]).row == "small" and Grid.from_args([]).hidden_units == 4
+    large = Grid.from_args(["--row", "large", "--dropout", "0.1"])
+    assert (large.hidden_units, large.dropout) == (64, 0.1)  # explicit option wins over the row
+    assert large.deviations() == {"dropout": {"published": 0.5, "used": 0.1}}  # relative to the row
+    with pytest.raises(ConfigError, match="choose one of 'small', 'large'"):
+        Grid.from_args(["--row", "medium"])
+    with pytest.raises(ConfigError, match="--row does not apply"):
+        TinyRecipe.from_args(["--row", "small"])
 
 
 def test_recipe_name_comes_from_the_class_attribute_or_the_file():

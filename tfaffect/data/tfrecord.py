@@ -57,6 +57,7 @@ import tensorflow as tf
 from tfaffect import EXPRESSIONS_7
 from tfaffect.data.formats.base import VideoRecord
 from tfaffect.errors import ConfigError, DataError, MissingResourceError, ShardError, VideoError
+from tfaffect.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -218,18 +219,6 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    """Write ``obj`` as JSON to ``path`` via a temporary name and ``os.replace`` (never half a file)."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_manifest(data_dir: str | os.PathLike) -> dict:

@@ -104,6 +104,10 @@ class Recipe(abc.ABC):
     ``runtime``   expected runtime of the full run, e.g. ``"about 2 h on one H100"``.
     """
 
+    rows: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    """For a file that reproduces several table rows or grid cells: row name -> the field values that
+    row publishes. ``--row NAME`` applies them (explicit options win); the first row is the default."""
+
     name: ClassVar[Optional[str]] = None
     paper: ClassVar[str] = ""
     table: ClassVar[str] = ""
@@ -112,6 +116,9 @@ class Recipe(abc.ABC):
 
     data: Optional[str] = hparam(
         None, "dataset root or prepared-shard directory; none = the recipe's default")
+    row: Optional[str] = hparam(
+        None, "table row or grid cell to reproduce, for recipes that cover several (see `rows`); "
+              "none = the first")
     smoke: bool = hparam(
         False, "shrink the run for a quick check: tiny data, smoke_overrides() (1 epoch of 2 steps)")
     seed: int = hparam(
@@ -194,6 +201,33 @@ class Recipe(abc.ABC):
         cardinality, e.g. a balanced ``repeat()``ed stream). ``None``: count the dataset's batches."""
         return None
 
+    def synthetic_overrides(self) -> dict[str, Any]:
+        """Field values that differ from the published ones when the run uses the embedded SynthAffect
+        data (``data`` is None) instead of the paper's dataset: the documented demo budget and any
+        change the published values need to learn from random initialisation. Explicit command-line
+        options win. Each deviation is listed in the run's config.json (``derived.deviations``)
+        and logged; ``--data DIR`` runs use the published values unchanged. Default: none."""
+        return {}
+
+    def deviations(self) -> dict[str, dict[str, Any]]:
+        """Fields whose value differs from the class default (the published value):
+        ``{field: {"published": default, "used": value}}``."""
+        out = {}
+        row_values = self.rows.get(self.row, {}) if self.rows else {}
+        for f in dataclasses.fields(self):
+            if f.name in ("data", "smoke", "row"):
+                continue
+            published, used = row_values.get(f.name, _field_default(f)), getattr(self, f.name)
+            if _jsonable(published) != _jsonable(used):
+                out[f.name] = {"published": _jsonable(published), "used": _jsonable(used)}
+        return out
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """Evaluate the trained model after the last epoch (e.g. the paper's protocol on the whole
+        validation set, plots); the returned dict goes into metrics.json under ``evaluation``.
+        Default: nothing beyond Keras's validation metrics."""
+        return {}
+
     def smoke_overrides(self) -> dict[str, Any]:
         """Field values that ``--smoke`` applies (explicit command-line options win). Extend with
         ``{**super().smoke_overrides(), "sequence_length": 4}``."""
@@ -248,6 +282,10 @@ class Recipe(abc.ABC):
             value = getattr(self, name)
             if not _matches(value, hint):
                 raise ConfigError(f"{where}.{name} = {value!r}: expected {_type_name(hint)}")
+        if self.rows and self.row is not None and self.row not in self.rows:
+            raise ConfigError(f"{where}.row = {self.row!r}: choose one of {', '.join(map(repr, self.rows))}")
+        if not self.rows and self.row is not None:
+            raise ConfigError(f"{where} reproduces a single result: --row does not apply")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size}
         for name in ("max_steps_per_epoch", "max_validation_steps", "keep_checkpoints"):
             if getattr(self, name) is not None:
@@ -361,7 +399,7 @@ class Recipe(abc.ABC):
 
     def derived(self, steps_per_epoch: Optional[int]) -> dict[str, Any]:
         """The derived values, for the run directory's config.json."""
-        out: dict[str, Any] = {"steps_per_epoch": steps_per_epoch}
+        out: dict[str, Any] = {"steps_per_epoch": steps_per_epoch, "deviations": self.deviations()}
         if steps_per_epoch:
             if self.lr_schedule == "piecewise":
                 out["lr_boundary_steps"] = self.lr_boundary_steps(steps_per_epoch)
@@ -413,6 +451,18 @@ class Recipe(abc.ABC):
         run_options = argparse.Namespace(run_dir=args.run_dir, print_config=args.print_config)
         overrides = {k: v for k, v in vars(args).items() if k not in ("run_dir", "print_config")}
         recipe = cls(**overrides)
+        if cls.rows:
+            row = recipe.row if recipe.row is not None else next(iter(cls.rows))
+            changes = {k: v for k, v in cls.rows[row].items() if k not in overrides}
+            recipe = dataclasses.replace(recipe, row=row, **changes)
+        if recipe.data is None:
+            changes = {k: v for k, v in recipe.synthetic_overrides().items() if k not in overrides}
+            if changes:
+                recipe = dataclasses.replace(recipe, **changes)
+                logging.getLogger("tfaffect").warning(
+                    "embedded SynthAffect data (no --data): using %s instead of the published values "
+                    "(see the recipe's docstring; pass --data DIR for the paper's settings)",
+                    ", ".join(f"{k}={_show(v)}" for k, v in changes.items()))
         if recipe.smoke:
             recipe = recipe.with_smoke(keep=frozenset(overrides))
         return recipe, run_options
@@ -441,9 +491,12 @@ class Recipe(abc.ABC):
         except TfaffectError as exc:  # bad configuration: 2; bad data, missing resource: 1
             print(f"error: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, ConfigError) else 1
-        print(json.dumps({k: metrics[k] for k in ("run_dir", "final", "best_epoch") if k in metrics},
-                         indent=2))
+        print(recipe.summary(metrics))
         return 0
+
+    def summary(self, metrics: Mapping[str, Any]) -> str:
+        """What a command-line run prints at the end (default: run directory, final metrics, best epoch)."""
+        return json.dumps({k: metrics[k] for k in ("run_dir", "final", "best_epoch") if k in metrics}, indent=2)
 
     @classmethod
     def main(cls, argv: Optional[list[str]] = None) -> None:

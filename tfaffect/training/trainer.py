@@ -45,7 +45,7 @@ import tensorflow as tf
 from keras import ops
 
 import tfaffect
-from tfaffect.data.tfrecord import write_json_atomic
+from tfaffect.io import write_json_atomic, write_text_atomic
 from tfaffect.errors import ConfigError
 from tfaffect.training.recipe import Recipe
 
@@ -57,18 +57,6 @@ EXTRA_KEYS = ("lr", "epoch_time_s", "train_time_s", "train_frames")
 
 # --------------------------------------------------------------------------------------------------
 # Small helpers.
-
-def _write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``
-    (the text twin of :func:`tfaffect.data.tfrecord.write_json_atomic`)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
 
 def utc_timestamp() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -511,11 +499,14 @@ def _finish(model: keras.Model, recipe: Recipe, run_dir: Path, sessions: int,
             session_wall_time_s: float) -> dict[str, Any]:
     """Write history.csv, model.keras and metrics.json; drop the backup; return the metrics."""
     rows = _read_log(run_dir / "training_log.csv")
-    _write_text_atomic(run_dir / "history.csv", _csv_text(rows))
+    write_text_atomic(run_dir / "history.csv", _csv_text(rows))
     tmp_model = run_dir / f"tmp{os.getpid()}.keras"
     model.save(tmp_model)
     os.replace(tmp_model, run_dir / "model.keras")
     metrics = summarize(rows, recipe, run_dir, sessions, session_wall_time_s)
+    evaluation = recipe.evaluate(model, run_dir)
+    if evaluation:
+        metrics["evaluation"] = evaluation
     write_json_atomic(run_dir / "metrics.json", metrics)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     log.info("finished %s: %s (best epoch %s), %.1f s", metrics["recipe"],

@@ -1,0 +1,52 @@
+"""The CNN-only Aff-Wild models: VGG-Face / VGG-16 / ResNet-50 conv part + 2 FC layers (one row each).
+
+Paper:     Kollias et al. 2019, IJCV, "Deep Affect Prediction in-the-wild" (Aff-Wild), section 4.2.1.
+Table/row: select with --row (default "VGG Face"):
+             Table 9  "VGG Face"           CCC 0.51 / 0.33, MSE 0.10 / 0.08 (= Table 10 with landmarks)
+             Table 9  "VGG-16"             CCC 0.40 / 0.30, MSE 0.13 / 0.11
+             Table 9  "ResNet-50"          CCC 0.43 / 0.30, MSE 0.11 / 0.11
+             Table 10 "Without Landmarks"  CCC 0.44 / 0.32, MSE 0.12 / 0.11 (VGG Face, images only)
+           (valence / arousal, Aff-Wild test set). Table 11's "1 Annotator" row needs single-annotator
+           labels, which Aff-Wild does not distribute: not reproducible, so no recipe.
+Runtime:   a few minutes on 2 CPU cores on SynthAffect (demo budget); the paper does not say.
+Command:   python recipes/affwild_cnn.py --row VGG-16 [--data DIR --backbone-weights FILE]
+
+Section 4.2.1: Adam, batch 50, constant learning rate 0.001, dropout 0.5, CCC loss (section 4.2),
+quadrant oversampling 43/24/19/14 % (section 4.2). FC 4096 -> 2048 -> 2 for VGG (Table 7), 1500 -> 256
+-> 2 for ResNet-50 (section 4.2.1.1). Table 9's best results used the 68 landmarks at the first FC layer
+(section 4.2.1.2; Table 9 "VGG Face" equals Table 10 "With Landmarks"), so its rows take landmarks.
+"""
+
+import dataclasses
+from typing import Literal
+
+from tfaffect.training.affwild import AffWildRecipe
+from tfaffect.training.recipe import hparam
+
+TABLE_OF_ROW = {"VGG Face": "Table 9", "VGG-16": "Table 9", "ResNet-50": "Table 9",
+                "Without Landmarks": "Table 10"}
+
+
+@dataclasses.dataclass(frozen=True)
+class AffWildCNNRecipe(AffWildRecipe):
+    """CNN-only models of Kollias 2019 (Tables 9-10): pick the table row with --row."""
+
+    name = "affwild_cnn"
+    table = "Table 9 (3 rows), Table 10 row Without Landmarks"
+    runtime = "a few minutes on 2 CPU cores on SynthAffect (demo budget)"
+    rows = {
+        "VGG Face": {"backbone": "vggface", "landmarks": True},
+        "VGG-16": {"backbone": "vgg16", "landmarks": True},
+        "ResNet-50": {"backbone": "resnet50", "landmarks": True},
+        "Without Landmarks": {"backbone": "vggface", "landmarks": False},
+    }
+
+    architecture: Literal["cnn_m", "cnn", "affwildnet"] = hparam("cnn", "Table 7 / section 4.2.1.1")
+    batch_size: int = hparam(50, "section 4.2.1: batch size 50 (frames)")
+
+    def published_key(self):
+        return TABLE_OF_ROW[self.row], self.row
+
+
+if __name__ == "__main__":
+    AffWildCNNRecipe.main()

@@ -1,0 +1,34 @@
+"""The Table 14 grid: AffWildNet's CNN-GRU with 1 or 2 hidden layers of 100, 128 or 150 units.
+
+Paper:     Kollias et al. 2019, IJCV, "Deep Affect Prediction in-the-wild" (Aff-Wild), section 4.2.2.2.
+Table/row: Table 14, one cell per --row: "100 units, 1 layer", "100 units, 2 layers", "128 units,
+           1 layer", "128 units, 2 layers", "150 units, 1 layer", "150 units, 2 layers".
+Published: Aff-Wild test set CCC (valence / arousal): 100: 0.44/0.36 and 0.50/0.41; 128: 0.53/0.40 and
+           0.57/0.43; 150: 0.46/0.39 and 0.51/0.41 (1 and 2 layers). The table gives no MSE.
+Runtime:   about as recipes/affwildnet.py per cell (10-12 min on 2 CPU cores on SynthAffect).
+Command:   python recipes/affwildnet_grid.py --row "150 units, 1 layer" [--data DIR]
+
+Everything else as recipes/affwildnet.py (VGG-Face conv, landmarks, FC 4096, GRU, CCC loss, Adam).
+"""
+
+import dataclasses
+
+from tfaffect.training.affwild import AffWildRecipe
+
+
+@dataclasses.dataclass(frozen=True)
+class AffWildNetGridRecipe(AffWildRecipe):
+    """AffWildNet CNN-GRU hidden-size grid (Kollias 2019, Table 14): pick the cell with --row."""
+
+    name = "affwildnet_grid"
+    table = "Table 14, 6 cells (units x layers)"
+    runtime = "10-12 min per cell on 2 CPU cores on SynthAffect (demo budget)"
+    rows = {f"{units} units, {layers} layer{'s' * (layers > 1)}": {"units": units, "num_layers": layers}
+            for units in (100, 128, 150) for layers in (1, 2)}  # Table 14
+
+    def published_key(self):
+        return "Table 14", self.row
+
+
+if __name__ == "__main__":
+    AffWildNetGridRecipe.main()

@@ -1,0 +1,32 @@
+"""AffWildNet with LSTM cells instead of GRU: the CNN-LSTM row of Table 12.
+
+Paper:     Kollias et al. 2019, IJCV, "Deep Affect Prediction in-the-wild" (Aff-Wild), section 4.2.2.2.
+Table/row: Table 12, "best CNN-LSTM" (2 hidden layers of 128 units, as the CNN-GRU row).
+Published: Aff-Wild test set, CCC valence 0.52, arousal 0.38; MSE valence 0.10, arousal 0.09.
+Runtime:   about as recipes/affwildnet.py (10-12 min on 2 CPU cores on SynthAffect, demo budget).
+Command:   python recipes/affwildnet_lstm.py [--data DIR --backbone-weights FILE]
+
+Everything as recipes/affwildnet.py but the cell: LSTM "allowing peephole connections" (section
+4.2.1.3), implemented by tfaffect.models.layers.PeepholeLSTMCell (Keras 3 has none).
+"""
+
+import dataclasses
+from typing import Literal
+
+from tfaffect.training.affwild import AffWildRecipe
+from tfaffect.training.recipe import hparam
+
+
+@dataclasses.dataclass(frozen=True)
+class AffWildNetLSTMRecipe(AffWildRecipe):
+    """AffWildNet with 2 x peephole LSTM 128 (Kollias 2019, Table 12 best CNN-LSTM)."""
+
+    name = "affwildnet_lstm"
+    published_row = ("Table 12", "best CNN-LSTM")
+    runtime = "10-12 min on 2 CPU cores on SynthAffect (demo budget)"
+
+    cell: Literal["gru", "lstm"] = hparam("lstm", "Table 12: LSTM with peepholes (section 4.2.1.3)")
+
+
+if __name__ == "__main__":
+    AffWildNetLSTMRecipe.main()

@@ -1,0 +1,31 @@
+"""AffWildNet as the authors released it: VGG-Face conv + FC 4096 + 2 x GRU 128 on images only.
+
+Paper:     Kollias et al. 2019, IJCV (Aff-Wild); released TF1 checkpoints (dkollias/Aff-Wild-models,
+           FORMATS.md): 96x96x3 input scaled (x - 128) / 128, sequences of 80, no landmarks.
+Table/row: none. The paper's tables report the landmark model (recipes/affwildnet.py); this
+           configuration exists so models trained here share the released weights' layout and
+           `tfaffect convert affwildnet-tf1` checkpoints can be fine-tuned (--backbone-weights) or
+           compared. No published number belongs to it.
+Runtime:   about as recipes/affwildnet.py (10-12 min on 2 CPU cores on SynthAffect, demo budget).
+Command:   python recipes/affwildnet_released.py [--data DIR]
+"""
+
+import dataclasses
+
+from tfaffect.training.affwild import AffWildRecipe
+from tfaffect.training.recipe import hparam
+
+
+@dataclasses.dataclass(frozen=True)
+class AffWildNetReleasedRecipe(AffWildRecipe):
+    """AffWildNet, image-only configuration of the authors' released weights (no published row)."""
+
+    name = "affwildnet_released"
+    table = "none (released weights' configuration)"
+    runtime = "10-12 min on 2 CPU cores on SynthAffect (demo budget)"
+
+    landmarks: bool = hparam(False, "the released checkpoints take images only (FORMATS.md)")
+
+
+if __name__ == "__main__":
+    AffWildNetReleasedRecipe.main()

@@ -1,0 +1,114 @@
+"""``tfaffect report``: the papers' tables with the published numbers beside ours.
+
+Ours come from run directories (``metrics.json`` written by the trainer; its ``evaluation`` part
+names the published row the run reproduces and whether the data were synthetic). Results obtained
+on SynthAffect are marked *synthetic* in every row: they show the code learns, not how the model
+does on the paper's data, and are not comparable with the published numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from tfaffect import published
+from tfaffect.io import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "pcc_valence", "pcc_arousal",
+           "accuracy")
+
+
+def collect_runs(roots: Iterable[str | os.PathLike]) -> list[dict]:
+    """Every finished run under ``roots`` that names a published row: a dict per run."""
+    runs = []
+    for root in roots:
+        for path in sorted(Path(root).rglob("metrics.json")):
+            try:
+                metrics = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                log.warning("skipping %s: %s", path, exc)
+                continue
+            evaluation = metrics.get("evaluation") or {}
+            row = evaluation.get("published_row")
+            if not row:
+                continue
+            runs.append({"paper": row[0], "table": row[1], "row": row[2], "run_dir": str(path.parent),
+                         "synthetic": bool(evaluation.get("synthetic")), "data": evaluation.get("data"),
+                         "frames": evaluation.get("frames"),
+                         **{k: evaluation[k] for k in METRICS if k in evaluation}})
+    return runs
+
+
+def table_frame(paper: str, table_name: str, runs: list[dict]) -> pd.DataFrame:
+    """One row per published row (in the paper's order), then one row per run of that table."""
+    lines = []
+    for result in published.table(paper, table_name):
+        lines.append({"row": result.row, "source": f"published ({result.dataset})", **result.metrics})
+        for run in runs:
+            if (run["paper"], run["table"], run["row"]) == (paper, table_name, result.row):
+                where = "ours, SynthAffect (synthetic)" if run["synthetic"] else f"ours ({run['data']})"
+                lines.append({"row": result.row, "source": where,
+                              **{k: run[k] for k in METRICS if k in run}, "run": run["run_dir"]})
+    frame = pd.DataFrame(lines)
+    columns = ["row", "source"] + [m for m in METRICS if m in frame] + (["run"] if "run" in frame else [])
+    return frame[columns]
+
+
+def to_markdown(frame: pd.DataFrame, title: str) -> str:
+    """A GitHub-flavoured markdown table (no extra dependency)."""
+    header = list(frame.columns)
+    cells = [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    if frame["source"].str.contains("synthetic").any():
+        lines += ["", "*synthetic*: measured on SynthAffect, the embedded generated dataset; not comparable "
+                      "with the published numbers (different data, random initialisation, demo budget)."]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if pd.isna(value) else f"{value:.3f}"
+    return "" if value is None else str(value)
+
+
+def report(paper: str, tables: Iterable[str] | None, roots: Iterable[str | os.PathLike]) -> str:
+    """Markdown of the chosen tables (default: every table of ``paper`` with a run, else all)."""
+    runs = collect_runs(roots)
+    names = list(dict.fromkeys(r.table for r in published.RESULTS if r.paper == paper))
+    if tables:
+        names = list(tables)
+    elif any(r["paper"] == paper for r in runs):
+        names = [n for n in names if any(r["table"] == n and r["paper"] == paper for r in runs)]
+    return "\n\n".join(to_markdown(table_frame(paper, n, runs), f"{published.PAPERS[paper]} -- {n}")
+                       for n in names)
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="*", default=["runs"],
+                        help="run directories or folders holding them (searched recursively for metrics.json)")
+    parser.add_argument("--paper", default="kollias2019", choices=sorted(published.PAPERS),
+                        help="which paper's tables")
+    parser.add_argument("--table", action="append", dest="tables", metavar="NAME",
+                        help='a table to print, e.g. "Table 12" (repeatable); default: the tables that '
+                             "have runs, or all")
+    parser.add_argument("--out", metavar="FILE.md", help="also write the report to this markdown file")
+
+
+def cli_main(args: argparse.Namespace) -> int:
+    text = report(args.paper, args.tables, args.runs)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out, text + "\n")
+        print(f"\nwritten to {out}")
+    return 0
