@@ -1,0 +1,89 @@
+"""Smoke tests of benchmarks/train.py and benchmarks/inference.py, and checks of the pieces they rely on.
+
+Nothing here asserts on speed (DESIGN.md: performance is measured, never asserted): the scripts must
+run on the tiny model and print their result lines; the TimeDistributed twin must be the same
+network as the fold model; the analytic FLOP count must match a count derived by hand.
+"""
+
+import importlib.util
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def load_script(monkeypatch):
+    """Import ``benchmarks/<name>.py`` as a module (the scripts import ``_common`` from their folder)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+def test_train_script_prints_ratio(load_script, capsys):
+    load_script("train").main(["--quick", "--tiny", "--batch", "1", "--time", "2", "--steps", "1", "--warmup", "0"])
+    out = capsys.readouterr().out
+    assert "oneDNN" in out and "load average at start" in out
+    assert re.search(r"^ratio fold / TimeDistributed \(frames/s\): \d+\.\d\dx$", out, re.M), out
+    assert re.search(r"^same ratio from CPU time .*: \d+\.\d\dx$", out, re.M), out
+    counts = re.findall(r"^(?:fold time|TimeDistributed).*?\s(\d{1,3}(?:,\d{3})+)\s", out, re.M)
+    assert len(counts) == 2 and counts[0] == counts[1], out
+
+
+def test_inference_script_prints_fraction_of_peak(load_script, capsys):
+    load_script("inference").main(["--quick", "--tiny", "--batches", "1x2", "--steps", "1", "--warmup", "0",
+                                   "--matmul-sizes", "64", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert re.search(r"^\s+peak(\s+\d+\.\d \(\s*\d+\.\d\)){2}$", out, re.M), out
+    number, percent = r"\s+\d+\.\d+", r"\s+\d+\.\d%"
+    for precision in ("fp32", "bf16"):
+        row = rf"^\s+1x2\s+{precision}\s+off({number}){{4}}%({number}{percent}){{2}}$"
+        assert re.search(row, out, re.M), out
+
+
+def test_time_distributed_twin_is_the_same_network(load_script):
+    import keras
+
+    from tfaffect.models.registry import build_model
+
+    train = load_script("train")
+    fold = build_model("affwildnet_vggface_gru", tiny=True)
+    twin = train.time_distributed_twin(fold, time_steps=3)
+    assert any(isinstance(layer, keras.layers.TimeDistributed) for layer in twin.layers)
+    assert twin.count_params() == fold.count_params()
+    image = np.random.default_rng(0).integers(0, 256, size=(2, 3, 32, 32, 3), dtype=np.uint8)
+    expected = np.asarray(fold({"image": image}, training=False)["va"])
+    actual = np.asarray(twin({"image": image}, training=False)["va"])
+    assert actual.shape == (2, 3, 2)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+    # Different frames must give different features, or the equality above proves little.
+    assert np.ptp(expected[:, :, 0]) > 0
+
+
+def test_flops_per_frame_matches_hand_count(load_script):
+    """AffWildNet-96 FLOPs per frame, derived by hand from Kollias 2019, Table 7-8 (never from the code)."""
+    from tfaffect.models import AffWildNet
+
+    inference = load_script("inference")
+    # VGG-16 "D" conv part, 3x3 'same' convs: (c_in, c_out, output side) at a 96x96 input;
+    # the side halves after each of the 5 blocks: 96, 48, 24, 12, 6.
+    convs = [(3, 64, 96), (64, 64, 96), (64, 128, 48), (128, 128, 48),
+             (128, 256, 24), (256, 256, 24), (256, 256, 24),
+             (256, 512, 12), (512, 512, 12), (512, 512, 12),
+             (512, 512, 6), (512, 512, 6), (512, 512, 6)]
+    conv = sum(2 * 9 * c_in * c_out * side * side for c_in, c_out, side in convs)
+    features = 3 * 3 * 512  # last pool 3x3x512, flattened
+    dense = 2 * features * 4096 + 2 * 128 * 2  # FC 4096, output FC 2
+    gru = 2 * 3 * (4096 * 128 + 128 * 128) + 2 * 3 * (128 * 128 + 128 * 128)  # 2x GRU 128
+    assert conv == 5_637_537_792  # the sum written out once by hand, as a check of the table above
+    counts = inference.flops_per_frame(AffWildNet())
+    assert counts == {"conv": conv, "dense": dense, "gru": gru}
