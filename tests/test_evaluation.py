@@ -76,3 +76,27 @@ def test_all_protocol_interpolates_frames_without_a_face():
 def test_unknown_protocol_is_rejected():
     with pytest.raises(ValueError, match="protocol"):
         evaluation.score_va(_frames_table(np.random.default_rng(0)), protocol="faces")
+
+
+def test_evaluate_command_on_a_tiny_model_and_synthaffect(tmp_path):
+    import argparse
+    import json
+
+    from tfaffect.models import build_model
+    from tfaffect.training.data import synthaffect_shards
+
+    data = synthaffect_shards(32, smoke=True, cache_dir=tmp_path / "cache")
+    model = build_model("affwildnet_vggface_gru", tiny=True, image_size=32, landmarks=True)
+    model.save(tmp_path / "model.keras")
+    args = argparse.Namespace(model=str(tmp_path / "model.keras"), data=str(data), split="validation",
+                              seq_len=4, stride=None, batch_size=3, out=str(tmp_path / "eval"))
+    assert evaluation.cli_main(args) == 0
+    result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert (result["mode"], result["image_size"], result["landmarks"]) == ("windows", 32, True)
+    frames = pd.read_csv(tmp_path / "eval" / "frames.csv")
+    manifest = json.loads((data / "manifest.json").read_text())
+    videos = [v for shard in manifest["shards"] if shard["split"] == "validation" for v in shard["videos"]]
+    assert len(frames) == sum(n for _, n in videos)  # every frame of the split, once
+    kept = frames[frames.has_face & frames.valence_true.notna()]
+    assert result["ccc_valence"] == pytest.approx(audmetric.concordance_cc(kept.valence_true, kept.valence), abs=1e-9)
+    assert result["frames"] == len(kept)

@@ -169,3 +169,62 @@ def evaluate(predict_batch, batches: Iterable, *, protocols: Iterable[str] = ("f
 def flatten_for_csv(result: Mapping) -> pd.DataFrame:
     """A metrics dict as a one-column table (metric, value), the CSV people open in a spreadsheet."""
     return pd.DataFrame({"metric": list(result), "value": list(result.values())})
+
+
+# ------------------------------------------------------------------------------------------------
+# tfaffect evaluate
+
+def model_data_args(model) -> dict:
+    """``make_dataset`` arguments a model's inputs imply: windows for [B, T, H, W, 3] image inputs,
+    the image size, and landmarks when the model takes them."""
+    inputs = {t.name.split(":")[0]: t for t in model.inputs} if isinstance(model.inputs, list) else model.inputs
+    image = next(t for name, t in inputs.items() if "image" in name)
+    shape = tuple(image.shape)
+    return {"mode": "windows" if len(shape) == 5 else "frames", "image_size": int(shape[-2]),
+            "landmarks": any("landmarks" in name for name in inputs)}
+
+
+def add_cli_arguments(parser) -> None:
+    parser.description = ("Dataset-level evaluation (Kollias 2019 protocol: CCC and MSE per dimension over "
+                          "all frames concatenated, invalid frames left out), per-video means, FACE and "
+                          "ALL protocols (Li 2017). Writes evaluation.json, evaluation.csv, frames.csv and "
+                          "per_video.csv.")
+    parser.add_argument("--model", required=True, help="a trained model (.keras), e.g. RUN_DIR/model.keras")
+    parser.add_argument("--data", required=True, help="prepared shards (a directory with manifest.json)")
+    parser.add_argument("--split", default="validation", help="split of the manifest to evaluate")
+    parser.add_argument("--seq-len", type=int, default=80,
+                        help="window length for sequence models (80: the released AffWildNet code)")
+    parser.add_argument("--stride", type=int, default=None,
+                        help="step between windows; default: seq-len (each frame once); 1 = every frame "
+                             "in seq-len windows, predictions averaged (Li 2017)")
+    parser.add_argument("--batch-size", type=int, default=8, help="examples per batch")
+    parser.add_argument("--out", default=None, help="output folder (default: beside the model)")
+
+
+def cli_main(args) -> int:
+    import json
+    from pathlib import Path
+
+    import keras
+
+    import tfaffect.models  # noqa: F401 (registers the model classes so .keras files load)
+    from tfaffect.data.pipeline import make_dataset
+    from tfaffect.io import write_json_atomic
+
+    model = keras.saving.load_model(args.model, compile=False)
+    data_args = model_data_args(model)
+    if data_args["mode"] == "windows":
+        data_args.update(seq_len=args.seq_len, stride=args.stride or args.seq_len)
+    batches = make_dataset(args.data, args.split, batch_size=args.batch_size, training=False, with_index=True,
+                           tasks=("va",), **data_args)
+    result, frames = evaluate(model.predict_on_batch, batches.as_numpy_iterator(), protocols=("face", "all"))
+    out = Path(args.out) if args.out else Path(args.model).resolve().parent
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"model": str(args.model), "data": str(args.data), "split": args.split, **data_args, **result}
+    write_json_atomic(out / "evaluation.json", result)
+    flatten_for_csv(result).to_csv(out / "evaluation.csv", index=False)
+    frames.to_csv(out / "frames.csv", index=False)
+    per_video_scores(frames[frames["has_face"]]).to_csv(out / "per_video.csv")
+    print(json.dumps(result, indent=1))
+    print(f"written to {out}")
+    return 0
