@@ -10,9 +10,14 @@ from tfaffect.models import MODELS, build_model, example_inputs, model_names, re
 BATCH, TIME = 2, 3
 
 
-def _expected_va_shape(model):
-    """[B, 2] for frame models (image rank 4), [B, T, 2] for sequence models (image rank 5)."""
-    return (BATCH, 2) if len(model.input["image"].shape) == 4 else (BATCH, TIME, 2)
+OUTPUT_WIDTHS = {"va": 2, "expression": 7, "va_aux": 5}
+"""Last-axis width of each output key a model may have (data contract; va_aux: Do 2020's 5-vector)."""
+
+
+def _expected_shapes(model):
+    """{output: shape}: [B, width] for frame models (image rank 4), [B, T, width] for sequence models (rank 5)."""
+    lead = (BATCH,) if len(model.input["image"].shape) == 4 else (BATCH, TIME)
+    return {key: lead + (OUTPUT_WIDTHS[key],) for key in model.output}
 
 
 @pytest.mark.parametrize("name", model_names())
@@ -20,18 +25,19 @@ def test_tiny_forward_and_keras_file_round_trip(name, tmp_path):
     model = build_model(name, tiny=True)
     inputs = example_inputs(model, BATCH, TIME)
     assert inputs["image"].dtype == np.uint8
-    outputs = model(inputs, training=False)
-    assert set(outputs) == {"va"}
-    assert tuple(outputs["va"].shape) == _expected_va_shape(model)
-    assert np.all(np.isfinite(keras.ops.convert_to_numpy(outputs["va"])))
+    outputs = {key: keras.ops.convert_to_numpy(value) for key, value in model(inputs, training=False).items()}
+    assert {key: value.shape for key, value in outputs.items()} == _expected_shapes(model)
+    assert {"va", "expression"} & set(outputs)
+    assert all(np.all(np.isfinite(value)) for value in outputs.values())
 
     path = tmp_path / f"{name}.keras"
     keras.saving.save_model(model, path)
     restored = keras.saving.load_model(path)
     assert type(restored) is type(model)
     assert restored.get_config() == model.get_config()
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(inputs, training=False)["va"]),
-                                  keras.ops.convert_to_numpy(outputs["va"]))
+    restored_outputs = restored(inputs, training=False)
+    for key, value in outputs.items():
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored_outputs[key]), value, err_msg=key)
 
 
 def test_registry_has_the_kollias_2019_models():

@@ -9,9 +9,10 @@ their classes; variants are constructor arguments.
 from tfaffect.models.affwild import AffWildCNN, AffWildNet
 from tfaffect.models.backbones import BACKBONES, build_backbone
 from tfaffect.models.cnn_m import CNNM
+from tfaffect.models.stat_lstm import FaceFeatureModel, StatLSTMNet, table1_model
 from tfaffect.models.registry import MODELS, ModelEntry, build_model, example_inputs, model_names, register_model
 
 __all__ = [
-    "AffWildCNN", "AffWildNet", "BACKBONES", "CNNM", "MODELS", "ModelEntry",
-    "build_backbone", "build_model", "example_inputs", "model_names", "register_model",
+    "AffWildCNN", "AffWildNet", "BACKBONES", "CNNM", "FaceFeatureModel", "MODELS", "ModelEntry", "StatLSTMNet",
+    "build_backbone", "build_model", "example_inputs", "model_names", "register_model", "table1_model",
 ]

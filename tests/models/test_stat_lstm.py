@@ -1,0 +1,520 @@
+"""The STAT + LSTM family (Do 2020): parameter counts, trainable split, shapes, windows, targets, loss, weights.
+
+Parameter counts are derived by hand from the paper, FORMATS.md and the released code (never from the
+code under test); the ResNet-50 conv part reuses the arithmetic of ``test_model_params.py``. Counts
+do not depend on the input size (global average pooling), so full-width models are built at 32x32.
+Independent anchor: the released notebooks print Keras summaries of models 4 and 6
+(dntai/dntai_fg20_affwild2_challenges ``submit1/sel_t31.ipynb``, ``sel_t45.ipynb``); the released
+configuration built here must give those totals plus the conv biases that ``keras.applications``
+has and the VGGFace2 ResNet-50 lacks.
+"""
+
+import importlib.util
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import h5py
+import keras
+import numpy as np
+import pytest
+from test_model_params import RESNET50_STAGES, bn, conv, dense, lstm, resnet50_conv_params
+
+from tfaffect.errors import ConfigError, DataError, MissingResourceError
+from tfaffect.models.stat_lstm import (CausalWindows, FaceFeatureModel, StatLSTMNet, WindowStats,
+                                       add_five_vector_target, five_vector_target, load_face_weights,
+                                       stat_lstm_losses, table1_model)
+
+C = 7  # expressions, Do 2020 section II.A
+F = 2048  # face feature width, original model_vggface2_ft.py Dense(2048, name="features")
+U = 1024  # LSTM units, section II.C
+H = (1024, 1024)  # head hidden widths, released notebooks fc_*_finals
+
+# --------------------------------------------------------------------------------------------------
+# Hand arithmetic
+
+
+def resnet_stages():
+    """[(weights trainable when unfrozen, batch-norm moving statistics)] for stem, conv2, .., conv5.
+
+    Same formulas as test_model_params.resnet50_conv_params (keras.applications: conv biases, batch
+    norm = gamma, beta, moving mean, moving variance), split by stage.
+    """
+    stem = (conv(7, 3, 64) + bn(64) // 2, bn(64) // 2)
+    stages, c_in = [stem], 64
+    for f, units in RESNET50_STAGES:
+        trainable = moving = 0
+        for unit in range(units):
+            shapes = [(1, c_in, f), (3, f, f), (1, f, 4 * f)] + ([(1, c_in, 4 * f)] if unit == 0 else [])
+            for k, n_in, n_out in shapes:
+                trainable += conv(k, n_in, n_out) + bn(n_out) // 2
+                moving += bn(n_out) // 2
+            c_in = 4 * f
+        stages.append((trainable, moving))
+    return stages
+
+
+def bilstm(n_in, units):
+    return 2 * lstm(n_in, units)
+
+
+def branch(n_in, hidden, n_out):
+    widths = [n_in, *hidden, n_out]
+    return sum(dense(a, b) for a, b in zip(widths, widths[1:]))
+
+
+def face_params(feature_units=F):
+    # conv part + Dense features (bias) + Dense 7 predictions without bias (original code)
+    return resnet50_conv_params() + dense(2048, feature_units) + feature_units * C
+
+
+def fused_width(temporal, feature_stats=3, lstm_units=U):
+    width = F + C  # current frame's features and scores
+    if temporal != "none":
+        width += 3 * C + feature_stats * F  # STAT: max, min, mean of scores (+ of features)
+    if temporal == "stat_lstm":
+        width += 2 * lstm_units  # last BiLSTM layer's final state, both directions
+    return width
+
+
+def expected_params(temporal, va, class_units=H, feature_stats=3):
+    d = fused_width(temporal, feature_stats)
+    total = face_params() + branch(d, class_units, C)
+    if temporal == "stat_lstm":
+        total += bilstm(C, U) + bilstm(2 * U, U)  # 2 layers, the second reads both directions
+    if va:
+        total += 2 * branch(d, H, 1) + branch(d, H, 5)  # arousal, valence (CCC), 5-vector (MSE)
+    return total
+
+
+def frozen_params(trainable_stages):
+    """Stem and the first 4 - trainable_stages stages entirely, plus every batch norm's moving statistics."""
+    stages = resnet_stages()
+    first_trainable = 6 - trainable_stages  # stage index: 1 stem .. 5 conv5
+    return sum(w + m if index + 1 < first_trainable else m for index, (w, m) in enumerate(stages))
+
+
+def trainable_count(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def test_stage_split_adds_up_to_the_resnet50_total():
+    assert sum(w + m for w, m in resnet_stages()) == resnet50_conv_params() == 23_587_712
+
+
+TABLE_I = [(1, "none", False), (2, "none", True), (3, "stat", False), (4, "stat", True),
+           (5, "stat_lstm", False), (6, "stat_lstm", True)]
+
+
+@pytest.mark.parametrize("number, temporal, va", TABLE_I)
+def test_table1_full_size_counts_trainable_split_and_output_shapes(number, temporal, va):
+    model = table1_model(number, image_size=32)
+    assert model.count_params() == expected_params(temporal, va)
+    # Only conv5 (section II.C), the two face dense layers and everything after the face model train.
+    frozen = frozen_params(1)
+    assert model.count_params() - trainable_count(model) == frozen
+    assert frozen == 9_728 + 220_032 + 1_230_336 + 7_129_088 + 22_528 == 8_611_712  # stem..conv4 + conv5 BN stats
+    face = model.get_layer("face").get_layer("resnet50")
+    assert {layer.name.split("_")[0] for layer in face.layers if layer.trainable and layer.weights} == {"conv5"}
+    lead = (None,) if temporal == "none" else (None, None)
+    expected = {"expression": lead + (C,)}
+    if va:
+        expected.update(va=lead + (2,), va_aux=lead + (5,))
+    assert {key: tuple(tensor.shape) for key, tensor in model.output.items()} == expected
+    assert tuple(model.input["image"].shape) == lead + (32, 32, 3)
+
+
+def test_written_out_totals():
+    # The sums above for models 2 and 6, written out as a check of the arithmetic.
+    assert face_params() == 23_587_712 + 4_196_352 + 14_336
+    d6 = 2048 + 7 + 21 + 3 * 2048 + 2048
+    assert expected_params("stat_lstm", True) == (
+        27_798_400 + 8_454_144 + 25_174_016  # face model, BiLSTM 1 (7 -> 2x1024), BiLSTM 2 (2048 -> 2x1024)
+        + (d6 * 1024 + 1024) + 1_049_600 + 7_175  # classification branch
+        + 2 * ((d6 * 1024 + 1024) + 1_049_600 + 1_025) + (d6 * 1024 + 1024) + 1_049_600 + 5_125)
+
+
+@pytest.mark.parametrize("temporal, published_total", [("stat", 39_442_382), ("stat_lstm", 81_459_150)])
+def test_released_models_4_and_6_match_the_published_summaries(temporal, published_total):
+    # sel_t31.ipynb / sel_t45.ipynb (Table II rows 4 and 6): "Total params" as given, "Non-trainable
+    # params: 1,498,048". Released configuration: STAT of the scores only, classification branch of
+    # one hidden layer, conv4 and conv5 trainable. keras.applications convs have biases, the VGGFace2
+    # ResNet-50 none: one per output channel = one per batch-norm channel = 53,120 / 2 (the base
+    # model's printed non-trainable count) in all, 5,056 of them in the frozen stem..conv3.
+    model = StatLSTMNet(temporal, va=True, feature_stats=(), class_units=(1024,), trainable_stages=2, image_size=32)
+    conv_biases = 53_120 // 2
+    frozen_biases = 64 + (3 * (64 + 64 + 256) + 256) + (4 * (128 + 128 + 512) + 512)
+    assert model.count_params() == published_total + conv_biases
+    assert model.count_params() - trainable_count(model) == 1_498_048 + frozen_biases == frozen_params(2)
+    assert model.count_params() == expected_params(temporal, True, class_units=(1024,), feature_stats=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Windows and STAT
+
+
+def numpy_windows(x, s):
+    """Reference: out[:, t, j] = x[:, max(t - s + 1 + j, 0)]."""
+    batch, steps = x.shape[:2]
+    out = np.empty((batch, steps, s) + x.shape[2:], x.dtype)
+    for t in range(steps):
+        for j in range(s):
+            out[:, t, j] = x[:, max(t - s + 1 + j, 0)]
+    return out
+
+
+@pytest.mark.parametrize("steps, s", [(6, 3), (2, 4), (5, 1), (4, 4)])
+def test_causal_windows_match_numpy(steps, s):
+    x = np.random.default_rng(steps * 10 + s).normal(size=(2, steps, 5)).astype(np.float32)
+    got = keras.ops.convert_to_numpy(CausalWindows(s)(x))
+    np.testing.assert_array_equal(got, numpy_windows(x, s))
+    if steps == 6 and s == 3:  # spelled out: frame 1's window is (frame 0 repeated, frame 0, frame 1)
+        np.testing.assert_array_equal(got[:, 1], x[:, [0, 0, 1]])
+        np.testing.assert_array_equal(got[:, 5], x[:, [3, 4, 5]])
+
+
+def test_window_stats_order_and_values():
+    x = np.random.default_rng(3).normal(size=(2, 4, 3, 5)).astype(np.float32)
+    got = keras.ops.convert_to_numpy(WindowStats(("mean", "max", "min"))(x))
+    expected = np.concatenate([x.max(axis=2), x.min(axis=2), x.mean(axis=2)], axis=-1)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    assert WindowStats(("mean",)).compute_output_shape((None, 4, 3, 5)) == (None, 4, 5)
+    with pytest.raises(ConfigError, match="median"):
+        WindowStats(("median",))
+
+
+TINY = {"image_size": 32, "feature_units": 6, "lstm_units": 4, "class_units": (5,), "regression_units": (5, 4)}
+
+
+def tiny_clip(steps, seed=0, batch=2):
+    return np.random.default_rng(seed).integers(0, 256, size=(batch, steps, 32, 32, 3), dtype=np.uint8)
+
+
+def test_fusion_is_stat_of_windows_current_frame_and_lstm():
+    s, steps = 3, 5
+    model = StatLSTMNet("stat_lstm", window=s, **TINY)
+    clip = tiny_clip(steps)
+    probe = keras.Model(model.input, model.get_layer("fusion").output)
+    fused = keras.ops.convert_to_numpy(probe({"image": clip}, training=False))
+    face = model.get_layer("face")({"image": clip.reshape((-1, 32, 32, 3))}, training=False)
+    feats = keras.ops.convert_to_numpy(face["features"]).reshape(2, steps, -1)
+    scores = keras.ops.convert_to_numpy(face["expression"]).reshape(2, steps, C)
+    win_s, win_f = numpy_windows(scores, s), numpy_windows(feats, s)
+    lstm_in = win_s.reshape(-1, s, C)
+    lstm_out = model.get_layer("bilstm2")(model.get_layer("bilstm1")(lstm_in, training=False), training=False)
+    expected = np.concatenate([
+        win_s.max(2), win_s.min(2), win_s.mean(2), win_f.max(2), win_f.min(2), win_f.mean(2), feats, scores,
+        keras.ops.convert_to_numpy(lstm_out).reshape(2, steps, -1)], axis=-1)
+    np.testing.assert_allclose(fused, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_per_clip_equals_window_by_window():
+    """The backbone once per frame + gathered windows == the model run on each causal window clip (last frame)."""
+    s, steps = 3, 5
+    model = StatLSTMNet("stat_lstm", window=s, **TINY)
+    clip = tiny_clip(steps, seed=1)
+    whole = {k: keras.ops.convert_to_numpy(v) for k, v in model({"image": clip}, training=False).items()}
+    for t in range(steps):
+        window = clip[:, [max(t - s + 1 + j, 0) for j in range(s)]]
+        last = {k: keras.ops.convert_to_numpy(v)[:, -1] for k, v in model({"image": window}, training=False).items()}
+        for key in ("expression", "va", "va_aux"):
+            np.testing.assert_allclose(whole[key][:, t], last[key], rtol=1e-5, atol=1e-6, err_msg=f"{key} t={t}")
+
+
+def test_invalid_arguments_raise_config_error():
+    with pytest.raises(ConfigError, match="temporal"):
+        StatLSTMNet("lstm_only", **TINY)
+    with pytest.raises(ConfigError, match="1..6"):
+        table1_model(7)
+    with pytest.raises(ConfigError, match="trainable_stages"):
+        FaceFeatureModel(image_size=32, trainable_stages=6)
+
+
+# --------------------------------------------------------------------------------------------------
+# Targets and loss
+
+
+def test_five_vector_target_by_hand():
+    # (valence, arousal) -> [a, v, m = (a + v) / 2, |a - m|, |v - m|]
+    va = np.array([[0.5, -0.3], [-1.0, 1.0], [0.2, 0.2]], np.float32)
+    expected = np.array([[-0.3, 0.5, 0.1, 0.4, 0.4],
+                         [1.0, -1.0, 0.0, 1.0, 1.0],
+                         [0.2, 0.2, 0.2, 0.0, 0.0]], np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(five_vector_target(va)), expected, atol=1e-7)
+    clip = np.broadcast_to(va[:2], (4, 2, 2))
+    assert keras.ops.convert_to_numpy(five_vector_target(clip)).shape == (4, 2, 5)
+
+
+def test_add_five_vector_target_in_tf_data():
+    import tensorflow as tf
+
+    x = {"image": np.zeros((2, 4, 4, 3), np.uint8)}
+    y = {"va": np.array([[0.5, -0.3], [0.0, 0.0]], np.float32), "expression": np.array([1, 0], np.int32)}
+    sw = {"va": np.array([1.0, 0.0], np.float32), "expression": np.array([1.0, 1.0], np.float32)}
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, sw)).batch(2).map(add_five_vector_target)
+    _, y_out, sw_out = next(iter(dataset))
+    np.testing.assert_allclose(y_out["va_aux"].numpy(), [[-0.3, 0.5, 0.1, 0.4, 0.4], [0, 0, 0, 0, 0]], atol=1e-7)
+    np.testing.assert_array_equal(sw_out["va_aux"].numpy(), sw["va"])
+    np.testing.assert_array_equal(y_out["va"].numpy(), y["va"])
+
+
+def test_total_loss_is_eq4_weighted_sum_by_hand():
+    # Two valid frames and one masked frame (weight 0, wild values that must not count).
+    probs = np.full((3, C), 0.125, np.float32)
+    probs[0] = [0.5] + [0.5 / 6] * 6
+    probs[1, 3] = 0.25  # the other six stay 0.125: rows sum to 1
+    probs[2] = [0.94] + [0.01] * 6
+    labels = np.array([0, 3, 6], np.int32)  # p[label] = 0.5, 0.25; CE = (ln 2 + ln 4) / 2 = 1.5 ln 2
+    va_true = np.array([[1.0, 0.0], [-1.0, 1.0], [0.3, 0.3]], np.float32)  # (valence, arousal)
+    va_pred = np.array([[0.5, 0.0], [-0.5, 0.5], [-0.9, 0.9]], np.float32)
+    # valence: t = (1, -1), p = (0.5, -0.5): means 0, var_t 1, var_p 0.25, cov 0.5 -> CCC 1 / 1.25 = 0.8
+    # arousal: t = (0, 1), p = (0, 0.5): means 0.5, 0.25, var 0.25, 0.0625, cov 0.125
+    #          -> CCC 0.25 / (0.25 + 0.0625 + 0.0625) = 2/3
+    aux_true = keras.ops.convert_to_numpy(five_vector_target(va_true))  # f0 [0, 1, .5, .5, .5], f1 [1, -1, 0, 1, 1]
+    aux_pred = aux_true + np.array([[0.1, 0, 0, 0, 0], [0, 0, 0, 0.2, -0.2], [0.7, 0.7, 0.7, 0.7, 0.7]], np.float32)
+    mse = (0.1 ** 2 + 0.2 ** 2 + 0.2 ** 2) / 10  # mean over 2 frames x 5 components = 0.009
+    ce = 1.5 * np.log(2.0)
+    total = 1.0 * ce + 0.4 * (1 - 2 / 3) + 0.4 * (1 - 0.8) + 0.2 * mse  # eq. 4: w1, w2 (arousal), w3 (valence), w4
+
+    inputs = {name: keras.Input((n,), name=name) for name, n in (("p", C), ("v", 2), ("a", 5))}
+    identity = keras.Model(inputs, {"expression": keras.layers.Identity()(inputs["p"]),
+                                    "va": keras.layers.Identity()(inputs["v"]),
+                                    "va_aux": keras.layers.Identity()(inputs["a"])})
+    identity.compile(**stat_lstm_losses())
+    weight = np.array([1.0, 1.0, 0.0], np.float32)
+    result = identity.evaluate({"p": probs, "v": va_pred, "a": aux_pred},
+                               {"expression": labels, "va": va_true, "va_aux": aux_true},
+                               sample_weight={"expression": weight, "va": weight, "va_aux": weight},
+                               batch_size=3, verbose=0, return_dict=True)
+    assert result["expression_loss"] == pytest.approx(ce, rel=1e-5)
+    assert result["va_loss"] == pytest.approx(0.4 * (1 - 0.8) + 0.4 * (1 - 2 / 3), rel=1e-5)
+    assert result["va_aux_loss"] == pytest.approx(mse, rel=1e-4)
+    assert result["loss"] == pytest.approx(total, rel=1e-5)
+    assert total == pytest.approx(1.254855, abs=1e-6)  # 1.039721 + 0.133333 + 0.08 + 0.0018
+    assert set(stat_lstm_losses(va=False)["loss"]) == {"expression"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Face feature weights
+
+
+def original_names():
+    """Layer names of the released VGGFace2 ResNet-50 (model_vggface2.py conv_block / identity_block), in order."""
+    names = ["conv1/7x7_s2"]
+    for stage, (_, units) in enumerate(RESNET50_STAGES, start=2):
+        for unit in range(1, units + 1):
+            names += [f"conv{stage}_{unit}_{part}" for part in ("1x1_reduce", "3x3", "1x1_increase")]
+            if unit == 1:
+                names.append(f"conv{stage}_{unit}_1x1_proj")
+    return names
+
+
+def write_original_h5(path, feature_units, drop=None):
+    """A Keras 2 ``model.save`` file in the original layout, random values; returns {name: {variable: array}}."""
+    rng = np.random.default_rng(7)
+    shapes, c_in = {"conv1/7x7_s2": (7, 7, 3, 64)}, 64
+    for stage, (f, units) in enumerate(RESNET50_STAGES, start=2):
+        for unit in range(1, units + 1):
+            shapes[f"conv{stage}_{unit}_1x1_reduce"] = (1, 1, c_in, f)
+            shapes[f"conv{stage}_{unit}_3x3"] = (3, 3, f, f)
+            shapes[f"conv{stage}_{unit}_1x1_increase"] = (1, 1, f, 4 * f)
+            if unit == 1:
+                shapes[f"conv{stage}_{unit}_1x1_proj"] = (1, 1, c_in, 4 * f)
+            c_in = 4 * f
+    layers = {}
+    for name in original_names():
+        channels = shapes[name][-1]
+        layers[name] = {"kernel": rng.normal(0, 0.05, shapes[name]).astype(np.float32)}
+        layers[name + "/bn"] = {v: rng.uniform(0.5, 1.5, channels).astype(np.float32)
+                                for v in ("gamma", "beta", "moving_mean", "moving_variance")}
+    layers["features"] = {"kernel": rng.normal(0, 0.05, (2048, feature_units)).astype(np.float32),
+                          "bias": rng.normal(0, 0.05, feature_units).astype(np.float32)}
+    layers["predictions"] = {"kernel": rng.normal(0, 0.05, (feature_units, C)).astype(np.float32)}
+    with h5py.File(path, "w") as handle:
+        root = handle.create_group("model_weights")
+        stored = [name for name in layers if name != drop]
+        root.attrs["layer_names"] = [name.encode() for name in ["base_input", *stored]]
+        root.create_group("base_input").attrs["weight_names"] = []
+        for name in stored:
+            group = root.create_group(name)
+            group.attrs["weight_names"] = [f"{name}/{v}:0".encode() for v in layers[name]]
+            for variable, value in layers[name].items():
+                group.create_dataset(f"{name}/{variable}:0", data=value)
+    return layers
+
+
+def test_original_h5_weights_map_onto_keras_layers(tmp_path):
+    path = tmp_path / "vggface2_emotion.h5"
+    layers = write_original_h5(path, feature_units=6)
+    model = FaceFeatureModel(image_size=32, feature_units=6, weights_path=path)
+    backbone = model.get_layer("resnet50")
+    checks = {"conv1_conv": "conv1/7x7_s2", "conv2_block1_0_conv": "conv2_1_1x1_proj",
+              "conv3_block4_2_conv": "conv3_4_3x3", "conv5_block3_3_conv": "conv5_3_1x1_increase",
+              "conv4_block6_1_conv": "conv4_6_1x1_reduce"}
+    for ours, theirs in checks.items():
+        kernel, bias = backbone.get_layer(ours).get_weights()
+        np.testing.assert_array_equal(kernel, layers[theirs]["kernel"])
+        np.testing.assert_array_equal(bias, 0.0)
+        gamma, beta, mean, variance = backbone.get_layer(ours.replace("_conv", "_bn")).get_weights()
+        for value, variable in zip((gamma, beta, mean, variance), ("gamma", "beta", "moving_mean", "moving_variance")):
+            np.testing.assert_array_equal(value, layers[theirs + "/bn"][variable])
+    kernel, bias = model.get_layer("features").get_weights()
+    np.testing.assert_array_equal(kernel, layers["features"]["kernel"])
+    np.testing.assert_array_equal(bias, layers["features"]["bias"])
+    np.testing.assert_array_equal(model.get_layer("predictions").get_weights()[0], layers["predictions"]["kernel"])
+    # every ResNet weight came from the file: the loaded total is the file's total plus zero conv biases
+    loaded = sum(np.abs(w).sum() for layer in backbone.layers for w in layer.get_weights())
+    stored = sum(np.abs(v).sum() for name, vs in layers.items() if name not in ("features", "predictions")
+                 for v in vs.values())
+    assert loaded == pytest.approx(stored, rel=1e-5)
+
+
+def test_original_h5_with_a_missing_layer_names_it(tmp_path):
+    path = tmp_path / "broken.h5"
+    write_original_h5(path, feature_units=6, drop="conv4_2_3x3/bn")
+    with pytest.raises(DataError, match=r"broken\.h5.*conv4_2_3x3/bn"):
+        FaceFeatureModel(image_size=32, feature_units=6, weights_path=path)
+
+
+def test_keras3_weights_file_and_missing_file(tmp_path):
+    model = FaceFeatureModel(image_size=32, feature_units=6)
+    path = tmp_path / "face.weights.h5"
+    model.save_weights(path)
+    other = FaceFeatureModel(image_size=32, feature_units=6)
+    load_face_weights(other, path)
+    faces = np.random.default_rng(4).integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
+    for key in ("features", "expression"):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(other({"image": faces})[key]),
+                                      keras.ops.convert_to_numpy(model({"image": faces})[key]))
+    with pytest.raises(MissingResourceError, match="nowhere.h5"):
+        StatLSTMNet("none", face_weights=tmp_path / "nowhere.h5", **TINY)
+
+
+def test_random_init_is_announced(caplog):
+    with caplog.at_level("WARNING", logger="tfaffect.models.stat_lstm"):
+        FaceFeatureModel(image_size=32, feature_units=6)
+    assert "random initialisation" in caplog.text
+
+
+def test_vggface2_preprocessing_is_bgr_minus_mean():
+    model = FaceFeatureModel(image_size=32, feature_units=6)
+    probe = keras.Model(model.input, model.get_layer("vggface2_preprocess").output)
+    rgb = np.zeros((1, 32, 32, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 10  # R, G, B
+    got = keras.ops.convert_to_numpy(probe({"image": rgb}))[0, 0, 0]
+    np.testing.assert_allclose(got, [10 - 91.4953, 100 - 103.8827, 200 - 131.0912], atol=1e-4)  # B, G, R
+
+
+# --------------------------------------------------------------------------------------------------
+# JAX backend (the backend is fixed at import, so each check runs in a subprocess)
+
+JAX_LAYERS_SCRIPT = r"""
+import sys
+import keras
+import numpy as np
+from tfaffect.models.layers import FoldTime, UnfoldTime
+from tfaffect.models.stat_lstm import CausalWindows, VGGFace2Preprocess, WindowStats, five_vector_target
+
+data = np.load(sys.argv[1])
+scores = keras.Input((None, 7))
+windows = CausalWindows(3)(scores)
+lstm = keras.layers.Bidirectional(keras.layers.LSTM(4, recurrent_dropout=0.1))(FoldTime()(windows))
+model = keras.Model(scores, [windows, WindowStats()(windows), UnfoldTime()([lstm, scores])])
+windows, stats, state = model.predict(data["scores"], verbose=0)
+image = VGGFace2Preprocess()(data["image"])
+np.savez(sys.argv[2], windows=windows, stats=stats, state=state, image=keras.ops.convert_to_numpy(image),
+         five=keras.ops.convert_to_numpy(five_vector_target(data["va"])))
+print("BACKEND", keras.backend.backend())
+"""
+
+
+def run_under_jax(script, args, tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "KERAS_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "BACKEND jax" in done.stdout
+    return done.stdout
+
+
+def test_layers_run_under_jax(tmp_path):
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(6)
+    scores = rng.random((2, 5, C)).astype(np.float32)
+    image = rng.integers(0, 256, (1, 2, 2, 3), dtype=np.uint8)
+    va = rng.uniform(-1, 1, (3, 2)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", scores=scores, image=image, va=va)
+    run_under_jax(JAX_LAYERS_SCRIPT, [str(tmp_path / "in.npz"), str(tmp_path / "out.npz")], tmp_path)
+    out = np.load(tmp_path / "out.npz")
+    windows = numpy_windows(scores, 3)
+    np.testing.assert_array_equal(out["windows"], windows)
+    np.testing.assert_allclose(out["stats"], np.concatenate([windows.max(2), windows.min(2), windows.mean(2)], -1),
+                               rtol=1e-6)
+    assert out["state"].shape == (2, 5, 8) and np.isfinite(out["state"]).all()
+    np.testing.assert_allclose(out["image"], image[..., ::-1] - np.array([91.4953, 103.8827, 131.0912]),
+                               atol=1e-4)  # float32 means
+    a, v = va[:, 1], va[:, 0]
+    m = (a + v) / 2
+    np.testing.assert_allclose(out["five"], np.stack([a, v, m, abs(a - m), abs(v - m)], -1), rtol=1e-6)
+
+
+JAX_MODEL_SCRIPT = r"""
+import sys
+import keras
+import numpy as np
+from tfaffect.models.stat_lstm import StatLSTMNet, add_five_vector_target, stat_lstm_losses
+
+config, folder = eval(sys.argv[1]), sys.argv[2]
+model = StatLSTMNet(**config)
+model.load_weights(folder + "/tiny.weights.h5")
+data = np.load(folder + "/io.npz")
+out = model.predict({"image": data["clip"]}, verbose=0)
+np.savez(folder + "/jax.npz", **out)
+model.compile(optimizer=keras.optimizers.SGD(0.01), **stat_lstm_losses())
+x, y, w = add_five_vector_target({"image": data["clip"]}, {"va": data["va"], "expression": data["labels"]},
+                                 {"va": np.ones((1, 4), "float32"), "expression": np.ones((1, 4), "float32")})
+y = {k: np.asarray(v) for k, v in y.items()}
+w = {k: np.asarray(v) for k, v in w.items()}
+loss = model.fit(x, y, sample_weight=w, epochs=1, verbose=0).history["loss"][0]
+print("BACKEND", keras.backend.backend(), "LOSS", loss)
+"""
+
+
+@pytest.mark.large  # about 100 s on 2 shared cores: XLA compiles the whole ResNet-50 twice (predict, fit)
+def test_model_runs_and_trains_under_jax_and_matches_tensorflow(tmp_path):
+    pytest.importorskip("jax")
+    config = {"temporal": "stat_lstm", "window": 2, **TINY}
+    model = StatLSTMNet(**config)
+    model.save_weights(tmp_path / "tiny.weights.h5")
+    rng = np.random.default_rng(5)
+    clip = tiny_clip(4, seed=5, batch=1)
+    np.savez(tmp_path / "io.npz", clip=clip, va=rng.uniform(-1, 1, (1, 4, 2)).astype(np.float32),
+             labels=rng.integers(0, C, (1, 4)).astype(np.int32))
+    stdout = run_under_jax(JAX_MODEL_SCRIPT, [repr(config), str(tmp_path)], tmp_path)
+    assert np.isfinite(float(stdout.split("LOSS ")[1].split()[0]))
+    jax_out = np.load(tmp_path / "jax.npz")
+    for key, value in model.predict({"image": clip}, verbose=0).items():
+        np.testing.assert_allclose(jax_out[key], value, rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+# --------------------------------------------------------------------------------------------------
+# Benchmark script (speed is printed, never asserted: DESIGN.md)
+
+
+def test_benchmark_script_runs_tiny(monkeypatch, capsys):
+    folder = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+    monkeypatch.syspath_prepend(str(folder))
+    spec = importlib.util.spec_from_file_location("benchmark_stat_lstm", folder / "stat_lstm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--tiny", "--steps", "1", "--warmup", "0"])
+    out = capsys.readouterr().out
+    assert "load average at start" in out and "load average at end" in out
+    difference = float(re.search(r"max \|shared - recompute\| over 2 frames = (\S+)", out).group(1))
+    assert difference < 1e-5  # the two contenders compute the same outputs
+    for label in ("wall", "CPU"):
+        assert re.search(rf"^ratio recompute / shared \({label}\): \d+\.\d\dx", out, re.M), out
+        assert re.search(rf"^ratio shared / backbone \({label}\): \d+\.\d\dx", out, re.M), out

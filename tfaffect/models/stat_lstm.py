@@ -1,0 +1,594 @@
+"""The multi-task STAT + LSTM family of Do, Nguyen-Quynh & Kim 2020 (Fig. 2, sections II.B-II.D, Table I, eq. 4).
+
+Two models, both ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax``):
+
+:class:`FaceFeatureModel` (section II.B)
+    uint8 RGB faces ``[N, S, S, 3]`` -> VGGFace2 input convention (RGB -> BGR, minus the BGR mean
+    (91.4953, 103.8827, 131.0912), original code, FORMATS.md) -> ResNet-50 conv part, globally
+    average-pooled (:func:`~tfaffect.models.backbones.build_backbone`) -> dropout 0.2 -> Dense 2048 +
+    ReLU (``"features"``) -> dropout 0.2 -> Dense 7 softmax without bias (``"predictions"``). Outputs
+    ``{"features": [N, 2048], "expression": [N, 7]}``. This head is the released fine-tuning model
+    (dntai/dntai_fg20_affwild2_challenges, ``models/model_vggface2_ft.py``,
+    ``VGGFace2_FineTuning_EmotionRecognition_V0``); the paper says only that the VGGFace2 classifier
+    is replaced by a 7-class layer. Everything is frozen except the last ``trainable_stages``
+    ResNet stages and the two dense layers (section II.C, see ``trainable_stages``).
+
+:class:`StatLSTMNet` (Fig. 2, section II.C)
+    Per frame k: the window of the current frame and the s - 1 previous ones,
+    ``F_k, F_{k-1}, .., F_{k-s+1}`` (section II.A; the released data loader returns the block with
+    the current frame last, ``dataload_expr_va_frames.py``), edges padded by repeating the first
+    frame (FORMATS.md). STAT = max, min and mean over the window of the 7 probability scores and
+    (``feature_stats``) of the face features; LSTM = ``lstm_layers`` bidirectional LSTMs over the
+    window's probability scores (last layer returns its final state, original ``lstm_blocks``);
+    fusion = concatenation ``[STAT(scores), STAT(features), current features, current scores,
+    LSTM]`` (the released concatenation order); heads = one classification branch (dense layers +
+    softmax 7) and, for the multi-task variants, three regression branches (dense layers + tanh):
+    arousal (CCC), valence (CCC) and the 5-vector ``[a, v, m, |a - m|, |v - m|]`` (MSE, section
+    II.D). Outputs ``"expression"`` (probabilities), ``"va"`` (index 0 valence, 1 arousal, the
+    house order) and ``"va_aux"`` (the 5-vector, arousal first as in the paper).
+
+Efficient temporal computation
+    A temporal model takes a clip ``{"image": uint8 [B, T, S, S, 3]}`` and returns per-frame
+    predictions ``[B, T, ...]``. The face model runs once per frame (time folded into the batch),
+    giving ``[B, T, F]`` features and ``[B, T, 7]`` scores; the causal window of every frame is then
+    gathered from those (:class:`CausalWindows`), so the backbone cost per frame does not grow with
+    s. The original code instead feeds every window's s frames through the backbone again
+    (``TimeDistributed(model_base_pre)(block_input)``), i.e. s + 1 backbone passes per frame. The
+    per-window formulation (one label per window, as the original trains) is the same model applied
+    to the window clip ``[B, s, ...]``, taking the last frame's output: frame s - 1 of a clip of
+    length s sees exactly that clip.
+
+The six derivation models of Table I are :data:`TABLE_I` / :func:`table1_model`; the loss of eq. 4
+is :func:`stat_lstm_losses`, its 5-vector target :func:`five_vector_target`.
+
+Choices the paper leaves open (each cites the released code where it fixes them):
+
+- Dense head widths: "two dense layers" without sizes (section II.C); the default is two hidden
+  layers of 1024 in every branch, as the released model-2 runs ``submit1/sel_t8.ipynb`` and
+  ``sel_t15.ipynb`` (``fc_*_finals = [1024, 1024]``), with dropout 0.1 before each dense layer
+  (``fc_*_dropout = [0.1, 0.1, 0.1]``) and ReLU hidden activations (``models/utils.py``). Other
+  released runs differ, as their printed summaries show: ``sel_t12.ipynb`` (model 2, the VA
+  numbers of Table II row 2) has one hidden layer of 2048 per branch; ``sel_t31.ipynb`` and
+  ``sel_t45.ipynb`` (models 4 and 6, exactly Table II rows 4 and 6) one hidden layer of 1024 in the
+  classification branch: ``class_units=(1024,)``.
+- STAT of the features: the paper's text has STAT take "the probability scores and face features"
+  (section II.C); the Fig. 2 caption and the released models 4 and 6 (``EXP_VA_FRAMES_V0``,
+  ``EXP_VA_FRAMES_LSTM_V0``) use the scores only: ``feature_stats=()``; the released ``*_V1``
+  variants use the features' mean only: ``feature_stats=("mean",)``.
+- Frozen part: section II.C freezes all but "the last stage" (ResNet stage conv5): the default
+  ``trainable_stages=1``. The released notebooks unfreeze from ``conv4_1_1x1_reduce`` on, i.e. the
+  last two stages: ``trainable_stages=2``.
+- The image-only models 1 and 2 fuse the current features and scores like the temporal ones
+  (Fig. 2); the released ``EXPR_VA_IMAGE_V0`` feeds the features alone (7 fewer inputs per head).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+import h5py
+import keras
+import numpy as np
+from keras import ops
+
+from tfaffect import EXPRESSIONS_7
+from tfaffect.errors import ConfigError, DataError, MissingResourceError
+from tfaffect.losses import CCCLoss, MaskedMSE, MaskedSparseCategoricalCrossentropy, multitask_losses
+from tfaffect.models.backbones import build_backbone
+from tfaffect.models.layers import PACKAGE, ConfigurableModel, FoldTime, UnfoldTime
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_IMAGE_SIZE = 224  # Do 2020 original code: 224x224 input (FORMATS.md "STAT+LSTM original")
+VGGFACE2_BGR_MEAN = (91.4953, 103.8827, 131.0912)  # original dataaug.py vggface2_mean, BGR order (FORMATS.md)
+NUM_EXPRESSIONS = len(EXPRESSIONS_7)  # 7 basic expressions, Do 2020 section II.A
+FEATURE_UNITS = 2048  # original model_vggface2_ft.py: Dense(2048, relu, name="features")
+FACE_DROPOUT = 0.2  # original model_vggface2_ft.py: VGGFace2_FineTuning_EmotionRecognition_V0(dropout=[0.2, 0.2])
+TRAINABLE_STAGES = 1  # Do 2020 section II.C: all frozen "exception the last stage" (released notebooks: 2)
+RESNET_STAGES = 4  # ResNet-50 stages conv2..conv5 (He 2016, Table 1; Do 2020 section II.B "4 stages")
+WINDOW = 16  # s, Do 2020 section III.B "size 16 or 32"; released notebooks n_blocks = 16 (FORMATS.md)
+LSTM_UNITS = 1024  # Do 2020 section II.C: "bidirectional LSTM cells with 1024 length"
+LSTM_LAYERS = 2  # Do 2020 section II.C: "one or two"; released lstm_blocks(lstm_layers=2) (FORMATS.md)
+LSTM_DROPOUT = 0.1  # original models/utils.py lstm_blocks(lstm_dropout=0.1, ...) (FORMATS.md)
+LSTM_RECURRENT_DROPOUT = 0.1  # original models/utils.py lstm_blocks(..., lstm_recurrent_dropout=0.1)
+HEAD_UNITS = (1024, 1024)  # not fixed by the paper ("two dense layers"); released sel_t8/sel_t15 fc_*_finals
+HEAD_DROPOUT = 0.1  # original notebooks fc_*_dropout=[0.1, 0.1, 0.1]: before each dense layer of a branch
+LOSS_WEIGHTS = {"class": 1.0, "arousal": 0.4, "valence": 0.4, "mse": 0.2}  # Do 2020, eq. 4: w1, w2, w3, w4
+
+TEMPORAL = ("none", "stat", "stat_lstm")
+"""Temporal modules: image only (Table I models 1-2), STAT (models 3-4), STAT + LSTM (models 5-6)."""
+
+STATS = ("max", "min", "mean")
+"""Window statistics of the STAT module (Fig. 2 caption: "mean, max, and min"), in the released order."""
+
+TABLE_I = {
+    1: {"temporal": "none", "va": False},  # Table I, model 1 "Emotion Image"
+    2: {"temporal": "none", "va": True},  # model 2 "Emotion VA Image"
+    3: {"temporal": "stat", "va": False},  # model 3 "Emotion Frame"
+    4: {"temporal": "stat", "va": True},  # model 4 "Emotion VA Frame"
+    5: {"temporal": "stat_lstm", "va": False},  # model 5 "Emotion Frame with LSTM"
+    6: {"temporal": "stat_lstm", "va": True},  # model 6 "Emotion VA Frame with LSTM"
+}
+"""The six derivation models of Do 2020, Table I, as :class:`StatLSTMNet` arguments."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Layers
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class VGGFace2Preprocess(keras.layers.Layer):
+    """uint8 RGB ``[..., 3]`` -> float32 BGR minus the VGGFace2 mean (original ``vggface2_preprocessing_input``).
+
+    The original code reads frames with OpenCV (BGR) and subtracts (91.4953, 103.8827, 131.0912) per
+    BGR channel (FORMATS.md); tfaffect's models take RGB, so the channel axis is reversed first.
+    """
+
+    def call(self, inputs):
+        bgr = ops.flip(ops.cast(inputs, self.compute_dtype), axis=-1)
+        return bgr - ops.convert_to_tensor(VGGFACE2_BGR_MEAN, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+def causal_window_indices(time_steps, window: int):
+    """``[T, s]`` int32 frame indices: row t = ``max(t - s + 1 + j, 0)`` for j = 0..s-1 (oldest first, t last).
+
+    Frames before the start of the clip are replaced by frame 0 (padding by repeating the first frame).
+    ``time_steps`` may be a traced scalar.
+    """
+    steps = ops.expand_dims(ops.arange(time_steps, dtype="int32"), 1)
+    offsets = ops.expand_dims(ops.arange(window, dtype="int32"), 0) - (window - 1)
+    return ops.maximum(steps + offsets, 0)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CausalWindows(keras.layers.Layer):
+    """``[B, T, D] -> [B, T, s, D]``: frame t gets frames ``t-s+1 .. t`` (current last), frame 0 repeated before 0.
+
+    A gather from per-frame values, so whatever produced them (the backbone) ran once per frame.
+    """
+
+    def __init__(self, window: int, **kwargs):
+        super().__init__(**kwargs)
+        self.window = int(window)
+
+    def call(self, inputs):
+        indices = causal_window_indices(ops.shape(inputs)[1], self.window)
+        return ops.take(inputs, indices, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.window) + tuple(input_shape[2:])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "window": self.window}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WindowStats(keras.layers.Layer):
+    """``[..., s, D] -> [..., len(stats) * D]``: the STAT module, statistics over the window axis, concatenated.
+
+    ``stats`` is a subset of :data:`STATS`, always emitted in the order max, min, mean (the released
+    concatenation order ``[x1_max, x1_min, x1_mean, ...]``).
+    """
+
+    def __init__(self, stats=STATS, **kwargs):
+        super().__init__(**kwargs)
+        self.stats = _check_stats(stats)
+
+    def call(self, inputs):
+        reducers = {"max": ops.max, "min": ops.min, "mean": ops.mean}
+        return ops.concatenate([reducers[name](inputs, axis=-2) for name in self.stats], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-2]) + (len(self.stats) * input_shape[-1],)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "stats": list(self.stats)}
+
+
+def _check_stats(stats) -> tuple[str, ...]:
+    """Validate a subset of :data:`STATS`; return it in the canonical order."""
+    stats = tuple(stats)
+    unknown = [name for name in stats if name not in STATS]
+    if unknown or len(set(stats)) != len(stats):
+        raise ConfigError(f"window statistics must be distinct names from {', '.join(STATS)}; got {list(stats)}")
+    return tuple(name for name in STATS if name in stats)
+
+
+# --------------------------------------------------------------------------------------------------
+# Face feature model and its weights
+
+def _stage(layer_name: str) -> int | None:
+    """ResNet-50 stage of a ``keras.applications`` layer: 1 = stem (``conv1_*``, ``pool1_*``), 2..5 = ``convK_*``."""
+    match = re.match(r"(?:conv|pool)(\d)_", layer_name)
+    return int(match.group(1)) if match else None
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FaceFeatureModel(ConfigurableModel):
+    """Face feature model (Do 2020, II.B): ``{"image": uint8 [N, S, S, 3]}`` -> ``{"features", "expression"}``.
+
+    Outputs ``"features"`` ``[N, F]`` (the face feature vector) and ``"expression"`` ``[N, 7]`` (the softmax
+    probability scores). See the module docstring for the layers.
+
+    Args:
+        image_size: input side S (224, original code). Parameter counts do not depend on it.
+        feature_units: width F of the ``"features"`` layer (2048, original code).
+        dropout: dropout before ``"features"`` and before ``"predictions"`` (0.2, original code).
+        trainable_stages: how many of the last ResNet stages (of conv2..conv5) stay trainable: 1 (the
+            paper, section II.C) trains conv5 only, 2 (the released notebooks) conv4 and conv5, 0 none,
+            5 also the stem. The two dense layers are always trainable; frozen batch-norm layers run
+            in inference mode (Keras 3 semantics of ``trainable=False``).
+        weights_path: ``None`` (random initialisation; a warning is logged, since the paper starts from
+            VGGFace2 weights fine-tuned on AffectNet and RAF-DB, which are not available offline) or a
+            local file: a Keras 3 ``.weights.h5`` saved from this model (``save_weights``), or a Keras 2
+            HDF5 file of the original work (the released
+            ``rafdb_affectnetweight_vggface2_resnes50_ft_*.h5``), loaded by
+            :func:`load_original_face_weights`. Not recorded in ``get_config``: the weights travel in
+            a saved model, and a rebuilt model must not depend on that file.
+    """
+
+    def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE, feature_units: int = FEATURE_UNITS,
+                 dropout: float = FACE_DROPOUT, trainable_stages: int = TRAINABLE_STAGES,
+                 weights_path: str | os.PathLike | None = None, **kwargs):
+        image_size, feature_units, trainable_stages = int(image_size), int(feature_units), int(trainable_stages)
+        dropout = _check_dropout(dropout, "dropout")
+        if feature_units < 1:
+            raise ConfigError(f"feature_units must be positive, got {feature_units}")
+        if not 0 <= trainable_stages <= RESNET_STAGES + 1:
+            raise ConfigError(f"trainable_stages must be in 0..{RESNET_STAGES + 1}, got {trainable_stages}")
+        if weights_path is not None and not os.path.isfile(os.fspath(weights_path)):
+            raise MissingResourceError(
+                f"face feature weight file not found: {os.fspath(weights_path)}; pass a .weights.h5 saved from "
+                "FaceFeatureModel or the original work's Keras 2 .h5 file, or None for random initialisation")
+        image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
+        x = VGGFace2Preprocess(name="vggface2_preprocess")(image)
+        backbone = build_backbone("resnet50", image_size)
+        first_trainable = RESNET_STAGES + 2 - trainable_stages  # stage numbers run 1 (stem) .. 5 (conv5)
+        for layer in backbone.layers:
+            stage = _stage(layer.name)
+            if stage is not None:
+                layer.trainable = stage >= first_trainable
+        x = backbone(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, name="features_dropout")(x)
+        features = keras.layers.Dense(feature_units, activation="relu", name="features")(x)
+        x = keras.layers.Dropout(dropout, name="predictions_dropout")(features) if dropout > 0 else features
+        scores = keras.layers.Dense(NUM_EXPRESSIONS, activation="softmax", use_bias=False,  # original: no bias
+                                    name="predictions")(x)
+        kwargs.setdefault("name", "face_feature_model")
+        config = {"image_size": image_size, "feature_units": feature_units, "dropout": dropout,
+                  "trainable_stages": trainable_stages, "weights_path": None}
+        super().__init__({"image": image}, {"features": features, "expression": scores}, config, **kwargs)
+        if weights_path is None:
+            logger.warning("%s: no face feature weights given; ResNet-50 and its expression head start from "
+                           "random initialisation (the paper starts from VGGFace2 weights fine-tuned on AffectNet "
+                           "and RAF-DB, Do 2020 section II.B). Expected when weights are loaded afterwards.",
+                           self.name)
+        else:
+            load_face_weights(self, weights_path)
+
+
+def _check_dropout(value, name: str) -> float:
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+_ORIGINAL_UNIT_CONVS = {"0": "1x1_proj", "1": "1x1_reduce", "2": "3x3", "3": "1x1_increase"}
+"""keras.applications conv index in a bottleneck unit -> the original VGGFace2 ResNet-50 layer suffix."""
+
+
+def original_layer_name(name: str) -> str:
+    """The layer of the original VGGFace2 ResNet-50 (``models/model_vggface2.py``) whose weights layer ``name`` takes.
+
+    ``conv1_conv`` / ``conv1_bn`` -> ``conv1/7x7_s2`` / ``conv1/7x7_s2/bn``;
+    ``conv{s}_block{b}_{i}_conv`` -> ``conv{s}_{b}_{1x1_proj | 1x1_reduce | 3x3 | 1x1_increase}`` for
+    i = 0..3, ``..._bn`` -> the same + ``/bn``; ``features`` and ``predictions`` keep their names.
+    """
+    if name in ("features", "predictions"):
+        return name
+    if name in ("conv1_conv", "conv1_bn"):
+        return "conv1/7x7_s2" + ("/bn" if name.endswith("_bn") else "")
+    match = re.fullmatch(r"conv(\d)_block(\d)_(\d)_(conv|bn)", name)
+    if match is None or match.group(3) not in _ORIGINAL_UNIT_CONVS:
+        raise ConfigError(f"layer {name!r} has no counterpart in the original VGGFace2 ResNet-50")
+    stage, unit, index, kind = match.groups()
+    return f"conv{stage}_{unit}_{_ORIGINAL_UNIT_CONVS[index]}" + ("/bn" if kind == "bn" else "")
+
+
+def is_keras2_h5(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a Keras 2 HDF5 weight/model file (root or ``model_weights`` group with ``layer_names``)."""
+    try:
+        with h5py.File(os.fspath(path), "r") as handle:
+            root = handle["model_weights"] if "model_weights" in handle else handle
+            return "layer_names" in root.attrs
+    except OSError:
+        return False
+
+
+def read_keras2_h5(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
+    """All weights of a Keras 2 HDF5 file as ``{layer name: {variable: array}}``.
+
+    Keras 2 stores (``save_weights``, or ``save`` under ``model_weights``) one group per top-level
+    layer, listed in the ``layer_names`` attribute, whose ``weight_names`` attribute names each weight
+    ``<layer>/<variable>:0``. A nested model's group holds its inner layers' weights under their own
+    names, so the layer is taken from the weight name, not from the group. A layer stored twice
+    (models sharing layers, as the released STAT models share the face model) keeps its first copy.
+
+    Raises:
+        DataError: not a readable HDF5 file, or not in the Keras 2 layout.
+    """
+    path = os.fspath(path)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise DataError(f"not a readable HDF5 file: {error}", path) from error
+    weights: dict[str, dict[str, np.ndarray]] = {}
+    with handle:
+        root = handle["model_weights"] if "model_weights" in handle else handle
+        if "layer_names" not in root.attrs:
+            raise DataError("not a Keras 2 HDF5 weight file (no 'layer_names' attribute)", path)
+        for group_name in (_text(n) for n in root.attrs["layer_names"]):
+            if group_name not in root:
+                raise DataError(f"layer group {group_name} is listed in 'layer_names' but missing", path)
+            group = root[group_name]
+            for weight_name in (_text(n) for n in group.attrs.get("weight_names", [])):
+                if weight_name not in group:
+                    raise DataError(f"layer group {group_name} lists weight {weight_name} but does not hold it", path)
+                layer, _, variable = weight_name.rpartition("/")
+                variable = variable.split(":")[0]
+                weights.setdefault(layer, {}).setdefault(variable, np.asarray(group[weight_name]))
+    return weights
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _original_values(layer, stored: dict[str, np.ndarray], source: str, path: str) -> list[np.ndarray]:
+    """The arrays for ``layer`` (in its weight order) from the original layer's ``stored`` variables."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        order = ["gamma", "beta", "moving_mean", "moving_variance"]
+    elif isinstance(layer, keras.layers.Conv2D):
+        order = ["kernel", "bias"]
+    else:
+        order = ["kernel", "bias"] if layer.use_bias else ["kernel"]
+    values = []
+    for variable, weight in zip(order, layer.weights):
+        if variable in stored:
+            value = stored[variable]
+        elif variable == "bias" and isinstance(layer, keras.layers.Conv2D):
+            value = np.zeros(weight.shape, np.float32)  # the original convs have no bias (use_bias=False)
+        else:
+            raise DataError(f"layer {source} has no {variable} (found: {', '.join(stored) or 'none'})", path)
+        if tuple(value.shape) != tuple(weight.shape):
+            raise DataError(f"layer {source} {variable} has shape {list(value.shape)}, {layer.name} expects "
+                            f"{list(weight.shape)}", path)
+        values.append(np.asarray(value, np.float32))
+    return values
+
+
+def load_original_face_weights(model: FaceFeatureModel, path: str | os.PathLike) -> dict[str, str]:
+    """Copy the original face feature weights (Keras 2 HDF5) into ``model``; return ``{our layer: original layer}``.
+
+    Layer names map by :func:`original_layer_name`; conv kernels (HWIO) and dense kernels are copied
+    as they are (the model reverses RGB to BGR itself, so ``conv1``'s kernel keeps its BGR order),
+    conv biases are set to 0 (the original convs have none), batch norm copies gamma, beta, moving
+    mean and variance. Every layer is checked before any is assigned.
+
+    The result is close to, not bit-identical with, the original network: ``keras.applications``
+    pads the 7x7/2 stem conv by 3 on each side and the 3x3/2 max pool by 1 (56x56 after it), where
+    the original uses 'same' (2 before, 3 after) and an unpadded pool (55x55); and its batch norm
+    epsilon is 1.001e-5 against Keras 2's default 1e-3. Fine-tuning (as the paper does on Aff-Wild2)
+    absorbs both.
+
+    Raises:
+        MissingResourceError: no file at ``path``.
+        DataError: not a Keras 2 HDF5 file, a layer or variable missing, or a shape mismatch
+            (the message names the file and the layer).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MissingResourceError(f"original face feature weight file not found: {path}")
+    stored = read_keras2_h5(path)
+    backbone = model.get_layer("resnet50")
+    layers = [layer for layer in backbone.layers if layer.weights]
+    layers += [model.get_layer("features"), model.get_layer("predictions")]
+    assignments, mapping = [], {}
+    for layer in layers:
+        source = original_layer_name(layer.name)
+        if source not in stored:
+            raise DataError(f"layer {source} (for {layer.name}) not found; layers with weights here: "
+                            f"{', '.join(sorted(stored)[:20])}{', ...' if len(stored) > 20 else ''}", path)
+        assignments.append((layer, _original_values(layer, stored[source], source, path)))
+        mapping[layer.name] = source
+    for layer, values in assignments:
+        layer.set_weights(values)
+    logger.info("loaded the original face feature weights from %s (%d layers)", path, len(assignments))
+    return mapping
+
+
+def load_face_weights(model: FaceFeatureModel, path: str | os.PathLike) -> None:
+    """Load ``path`` into ``model``: Keras 2 files by :func:`load_original_face_weights`, others by ``load_weights``."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MissingResourceError(f"face feature weight file not found: {path}")
+    if is_keras2_h5(path):
+        load_original_face_weights(model, path)
+        return
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError, KeyError) as error:
+        raise ConfigError(f"{path}: cannot load face feature weights from this file: {error}") from error
+    logger.info("loaded face feature weights from %s", path)
+
+
+# --------------------------------------------------------------------------------------------------
+# The STAT + LSTM model
+
+def _branch(x, name: str, units: tuple[int, ...], dropout: float, outputs: int, activation: str):
+    """One head branch (original ``classification_regression_blocks``): [dropout, dense + ReLU] x n, dropout, dense."""
+    for index, width in enumerate(units, start=1):
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, name=f"{name}_dropout{index}")(x)
+        x = keras.layers.Dense(width, activation="relu", name=f"{name}_fc{index}")(x)
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout, name=f"{name}_dropout{len(units) + 1}")(x)
+    return keras.layers.Dense(outputs, activation=activation, name=name)(x)
+
+
+def _units(value, name: str) -> tuple[int, ...]:
+    units = tuple(int(u) for u in value)
+    if any(u < 1 for u in units):
+        raise ConfigError(f"{name} must be positive widths, got {list(units)}")
+    return units
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StatLSTMNet(ConfigurableModel):
+    """The STAT + LSTM multi-task model (Do 2020, Fig. 2); Table I's six models are argument settings (:data:`TABLE_I`).
+
+    Inputs / outputs:
+        ``temporal="none"`` (image models 1-2): ``{"image": uint8 [B, S, S, 3]}`` -> ``[B, ...]``.
+        ``temporal="stat"`` / ``"stat_lstm"``: ``{"image": uint8 [B, T, S, S, 3]}`` (any T) ->
+        per-frame ``[B, T, ...]``, each frame predicted from its causal window of ``window`` frames.
+        Outputs ``"expression"`` ``[.., 7]`` softmax; with ``va=True`` also ``"va"`` ``[.., 2]`` tanh
+        (valence, arousal) and ``"va_aux"`` ``[.., 5]`` tanh (:func:`five_vector_target` order).
+
+    Args:
+        temporal: "none", "stat" or "stat_lstm" (:data:`TEMPORAL`).
+        va: multi-task (expression + valence/arousal, the "VA" models of Table I) or expression only.
+        window: s, frames per causal window including the current one (16; 16 or 32 in section III.B).
+        feature_stats: statistics of the face features in the STAT module (subset of :data:`STATS`;
+            all three per section II.C's text, ``()`` for the released models 4 and 6).
+        lstm_layers, lstm_units: bidirectional LSTM layers and units per direction (2, 1024).
+        lstm_dropout, lstm_recurrent_dropout: LSTM input and recurrent dropout (0.1 each, original code).
+        class_units: hidden widths of the classification branch ((1024, 1024)).
+        regression_units: hidden widths of each regression branch ((1024, 1024)).
+        head_dropout: dropout before each dense layer of the branches (0.1).
+        image_size, feature_units, face_dropout, trainable_stages: passed to :class:`FaceFeatureModel`.
+        use_cudnn: passed to the LSTMs ("auto"); export passes False (DESIGN.md).
+        face_weights: the face feature model's ``weights_path`` (not recorded in ``get_config``).
+    """
+
+    def __init__(self, temporal: str = "stat_lstm", va: bool = True, window: int = WINDOW,
+                 feature_stats=STATS, lstm_layers: int = LSTM_LAYERS, lstm_units: int = LSTM_UNITS,
+                 lstm_dropout: float = LSTM_DROPOUT, lstm_recurrent_dropout: float = LSTM_RECURRENT_DROPOUT,
+                 class_units=HEAD_UNITS, regression_units=HEAD_UNITS, head_dropout: float = HEAD_DROPOUT,
+                 image_size: int = DEFAULT_IMAGE_SIZE, feature_units: int = FEATURE_UNITS,
+                 face_dropout: float = FACE_DROPOUT, trainable_stages: int = TRAINABLE_STAGES,
+                 use_cudnn="auto", face_weights: str | os.PathLike | None = None, **kwargs):
+        if temporal not in TEMPORAL:
+            raise ConfigError(f"unknown temporal module {temporal!r}; expected one of {', '.join(TEMPORAL)}")
+        window, lstm_layers, lstm_units, image_size = int(window), int(lstm_layers), int(lstm_units), int(image_size)
+        if window < 1 or lstm_layers < 1 or lstm_units < 1:
+            raise ConfigError(f"window, lstm_layers and lstm_units must be positive, got {window}, {lstm_layers}, "
+                              f"{lstm_units}")
+        if use_cudnn not in ("auto", True, False):
+            raise ConfigError(f"use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+        feature_stats = _check_stats(feature_stats)
+        class_units, regression_units = _units(class_units, "class_units"), _units(regression_units, "regression_units")
+        lstm_dropout = _check_dropout(lstm_dropout, "lstm_dropout")
+        lstm_recurrent_dropout = _check_dropout(lstm_recurrent_dropout, "lstm_recurrent_dropout")
+        head_dropout = _check_dropout(head_dropout, "head_dropout")
+        face = FaceFeatureModel(image_size=image_size, feature_units=feature_units, dropout=face_dropout,
+                                trainable_stages=trainable_stages, weights_path=face_weights, name="face")
+        face_config = face.get_config()
+
+        if temporal == "none":
+            image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
+            current = face({"image": image})
+            features, scores = current["features"], current["expression"]
+            parts = [features, scores]
+        else:
+            image = keras.Input(shape=(None, image_size, image_size, 3), dtype="uint8", name="image")
+            current = face({"image": FoldTime(name="fold_time")(image)})  # the backbone runs once per frame
+            features = UnfoldTime(name="unfold_features")([current["features"], image])
+            scores = UnfoldTime(name="unfold_scores")([current["expression"], image])
+            score_windows = CausalWindows(window, name="score_windows")(scores)
+            parts = [WindowStats(STATS, name="score_stat")(score_windows)]
+            if feature_stats:
+                feature_windows = CausalWindows(window, name="feature_windows")(features)
+                parts.append(WindowStats(feature_stats, name="feature_stat")(feature_windows))
+            parts += [features, scores]
+            if temporal == "stat_lstm":
+                x = FoldTime(name="fold_windows")(score_windows)  # [B*T, s, 7]
+                for index in range(1, lstm_layers + 1):
+                    lstm = keras.layers.LSTM(lstm_units, return_sequences=index < lstm_layers, dropout=lstm_dropout,
+                                             recurrent_dropout=lstm_recurrent_dropout, use_cudnn=use_cudnn)
+                    x = keras.layers.Bidirectional(lstm, name=f"bilstm{index}")(x)
+                parts.append(UnfoldTime(name="unfold_lstm")([x, image]))
+        fused = keras.layers.Concatenate(name="fusion")(parts)
+
+        outputs = {"expression": _branch(fused, "expression", class_units, head_dropout, NUM_EXPRESSIONS, "softmax")}
+        if va:
+            arousal = _branch(fused, "arousal", regression_units, head_dropout, 1, "tanh")
+            valence = _branch(fused, "valence", regression_units, head_dropout, 1, "tanh")
+            outputs["va"] = keras.layers.Concatenate(name="va")([valence, arousal])  # house order: valence, arousal
+            outputs["va_aux"] = _branch(fused, "va_aux", regression_units, head_dropout, 5, "tanh")
+        kwargs.setdefault("name", f"stat_lstm_{temporal}{'_va' if va else ''}")
+        config = {"temporal": temporal, "va": bool(va), "window": window, "feature_stats": list(feature_stats),
+                  "lstm_layers": lstm_layers, "lstm_units": lstm_units, "lstm_dropout": lstm_dropout,
+                  "lstm_recurrent_dropout": lstm_recurrent_dropout, "class_units": list(class_units),
+                  "regression_units": list(regression_units), "head_dropout": head_dropout,
+                  "image_size": image_size, "feature_units": face_config["feature_units"],
+                  "face_dropout": face_config["dropout"], "trainable_stages": face_config["trainable_stages"],
+                  "use_cudnn": use_cudnn, "face_weights": None}
+        super().__init__({"image": image}, outputs, config, **kwargs)
+
+
+def table1_model(number: int, **overrides) -> StatLSTMNet:
+    """Model ``number`` (1..6) of Do 2020, Table I; ``overrides`` are further :class:`StatLSTMNet` arguments."""
+    if number not in TABLE_I:
+        raise ConfigError(f"Table I has models 1..6, got {number!r}")
+    return StatLSTMNet(**{**TABLE_I[number], "name": f"stat_lstm_model{number}", **overrides})
+
+
+# --------------------------------------------------------------------------------------------------
+# Targets and loss (section II.D)
+
+def five_vector_target(va):
+    """The MSE branch's target from ``va`` ``[..., 2]`` (valence, arousal): ``[..., 5]`` = ``[a, v, m, |a-m|, |v-m|]``.
+
+    ``m = (a + v) / 2`` (section II.D: "arousal, valence values, average of arousal and valence, and
+    two different values between arousal and valence with its average value"; the original generator
+    ``datagen_expr_va_frames.py`` computes exactly these, arousal first). Note that
+    ``|a - m| = |v - m| = |a - v| / 2``: the last two components are equal by construction. NaN
+    (invalid) inputs give NaN rows, which the losses mask.
+    """
+    va = ops.convert_to_tensor(va)
+    valence, arousal = va[..., 0], va[..., 1]
+    mean = (arousal + valence) / 2
+    return ops.stack([arousal, valence, mean, ops.abs(arousal - mean), ops.abs(valence - mean)], axis=-1)
+
+
+def add_five_vector_target(x, y, sample_weight):
+    """Map an element ``(x, y, sample_weight)`` of the data contract to one with ``y["va_aux"]`` and its weight.
+
+    ``y["va_aux"] = five_vector_target(y["va"])``, ``sample_weight["va_aux"] = sample_weight["va"]``;
+    use as ``dataset.map(add_five_vector_target)`` for the multi-task models (``va=True``).
+    """
+    y = {**y, "va_aux": five_vector_target(y["va"])}
+    sample_weight = {**sample_weight, "va_aux": sample_weight["va"]}
+    return x, y, sample_weight
+
+
+def stat_lstm_losses(va: bool = True) -> dict:
+    """``loss`` and ``loss_weights`` for ``model.compile``: eq. 4, ``1.0 CE + 0.4 CCC(a) + 0.4 CCC(v) + 0.2 MSE``.
+
+    ``"va"`` holds (valence, arousal), so its :class:`~tfaffect.losses.CCCLoss` has
+    ``dim_weights=(w3, w2) = (0.4, 0.4)`` and output weight 1. The MSE is the mean over the 5
+    components and the valid frames (:class:`~tfaffect.losses.MaskedMSE`, Keras's ``"mse"``); eq. 3
+    writes a sum over the vector, which would scale w4 by 5, and the original training code is not
+    published. ``va=False`` (models 1, 3, 5): the cross-entropy alone.
+    """
+    spec = {"expression": (MaskedSparseCategoricalCrossentropy(), LOSS_WEIGHTS["class"])}
+    if va:
+        spec["va"] = (CCCLoss(dim_weights=(LOSS_WEIGHTS["valence"], LOSS_WEIGHTS["arousal"])), 1.0)
+        spec["va_aux"] = (MaskedMSE(), LOSS_WEIGHTS["mse"])
+    return multitask_losses(spec)
