@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaffect.data.tfrecord import (QUADRANTS, decode_face, load_manifest, normalise_landmarks, parse_examples,
-                                   split_shards, va_quadrant, verify_shards)
+                                   resize_uint8, split_shards, va_quadrant, verify_shards)
 from tfaffect.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -205,8 +205,7 @@ def _decode(element: Mapping[str, tf.Tensor], seed: tf.Tensor | None, *, stored:
               for t in range(length)]  # length is static: the decodes run in parallel, no while loop
     images = tf.ensure_shape(tf.stack(frames), [length, crop, crop, 3])
     if crop != image_size:
-        resized = tf.image.resize(images, [image_size, image_size], antialias=True)
-        images = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+        images = resize_uint8(images, image_size, image_size)
     images = tf.cond(mirrored, lambda: tf.reverse(images, axis=[2]), lambda: images)
     return {**element, "image": images, "offset": offset, "mirrored": mirrored}
 

@@ -184,6 +184,13 @@ def decode_face(jpeg: tf.Tensor, size: int) -> tf.Tensor:
         lambda: tf.zeros([size, size, 3], tf.uint8))
 
 
+def resize_uint8(images: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """uint8 images ``[..., H, W, 3]`` -> ``[..., height, width, 3]``: bilinear with antialiasing,
+    rounded and clipped. The one resize of training (pipeline) and of exported models (export)."""
+    resized = tf.image.resize(images, [height, width], method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
 def normalise_landmarks(points, source_size, size: int):
     """Pixel ``(x, y)`` points of an image of ``source_size`` (``(w, h)`` or one side) -> the
     :data:`FEATURE_SPEC` landmark units of that image resized to ``size`` x ``size``: pixel

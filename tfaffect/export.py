@@ -1,0 +1,812 @@
+"""Export a trained model as a SavedModel other TensorFlow programs load (`tfaffect export`).
+
+:func:`export_model` writes one folder that is at once a SavedModel (``tf.saved_model.load(folder)``)
+and holds, beside ``saved_model.pb``::
+
+    metadata.json       input size, preprocessing, signatures, outputs, state layout, versions, plus
+                        what the caller gives (recipe, training data, metrics)
+    model.keras         the same model for Keras users (``keras.saving.load_model``; import
+                        ``tfaffect.models`` first so its classes are registered)
+    per_frame.tflite    TFLite conversion of the per-frame part, where it converts (see below)
+
+The folder is written under a temporary name and renamed into place, so it is either complete or
+absent.
+
+Signatures (also the loaded object's attributes of the same names). All take **raw uint8 RGB face
+crops of any size** H x W and do the model's preprocessing inside: each crop is resized to the
+model's input size with ``tf.image.resize`` (bilinear, antialias), rounded and clipped back to
+uint8 (exactly what the training pipeline, :mod:`tfaffect.data.pipeline`, does with its crops;
+crops already at the input size pass unchanged), then the model scales them itself
+(``(x - 128) / 128`` for the Aff-Wild models).
+
+``serve(frames)``
+    ``frames``: uint8 ``[B, T, H, W, 3]``, any ``T >= 1`` (a model built for a fixed length takes
+    only that ``T``, recorded in ``metadata.json["input"]["time"]``). Returns ``valence`` and ``arousal``
+    float32 ``[B, T]`` (index 0 and 1 of the model's ``"va"`` output), ``expression`` float32
+    ``[B, T, 7]`` probabilities in :data:`tfaffect.EXPRESSIONS_7` order when the model has that
+    output, and any other output of the model under its own name. Frame models (CNN-only, no time
+    axis) see the ``B * T`` frames as one batch, so the signature is the same for every model.
+``initial_state(batch_size)``
+    ``batch_size``: int32 scalar. Returns ``state``: float32 ``[batch_size, S]``, the recurrent
+    layers' initial states (zeros for GRU/LSTM) packed side by side; ``S = 0`` for models without
+    recurrent layers. ``metadata.json["state"]`` gives which columns belong to which layer.
+``step(frame, state)``
+    Streaming inference, one frame per call at constant cost: ``frame`` uint8 ``[B, H, W, 3]``,
+    ``state`` as above. Returns the outputs of ``serve`` for that frame (``valence`` ``[B]``, ...)
+    and the new ``state``. Feeding frames ``0..T-1`` one by one from ``initial_state`` gives what
+    ``serve`` gives on the whole sequence; the export checks this on random frames and leaves
+    ``step`` and ``initial_state`` out (saying why in ``metadata.json``) for a model where it does
+    not hold: one with a bidirectional layer, or one whose frames see a window of earlier frames
+    (the STAT models of :mod:`tfaffect.models.stat_lstm`), which would need a frame buffer as state.
+``per_frame(image)``
+    The per-frame part alone, on crops already at the model's input size (no resize): ``image``
+    uint8 ``[N, S, S, 3]`` (+ ``landmarks`` ``[N, 68, 2]`` in units of that size). Sequence models
+    return ``features`` ``[N, F]``, what enters the first recurrent layer; frame models return
+    their outputs (``valence`` ``[N]``, ...). Exported with ``step``; it is what TFLite converts.
+``serving_default``
+    The same function as ``serve`` (TF Serving needs that name).
+
+Models built with landmarks (``landmarks=True``) take a second input ``landmarks``: float32
+``[B, T, 68, 2]`` for ``serve``, ``[B, 68, 2]`` for ``step``: the 68 points' ``(x, y)`` pixel
+coordinates in the given crop divided by the crop's width and height (so in [0, 1] inside the
+crop; the data contract's units). They are moved to the resized crop's pixel grid inside
+(:func:`tfaffect.data.tfrecord.normalise_landmarks`); a frame whose 136 values are all 0 means
+"unknown", as in training, and stays 0.
+
+The variables are saved once, shared by the signatures (``keras.export.ExportArchive``).
+
+Use from any TensorFlow program::
+
+    model = tf.saved_model.load("saved_models/affwildnet")
+    out = model.serve(frames)                          # frames: uint8 [B, T, H, W, 3]
+    state = model.initial_state(1)["state"]            # streaming, e.g. from a webcam
+    for frame in webcam:                               # frame: uint8 [H, W, 3]
+        out = model.step(frame=frame[None], state=state)
+        state = out["state"]                           # out["valence"][0], out["arousal"][0]
+
+How ``step`` is made. The recurrent layers (``keras.layers.RNN`` and its ``GRU`` / ``LSTM``
+subclasses, including the peephole LSTM of :mod:`tfaffect.models.layers`) are found in the
+model's graph, in order, and the graph is cut around them into per-frame pieces: model inputs ->
+first recurrent layer's input, between consecutive recurrent layers, last recurrent layer's output
+-> model outputs. ``step`` runs the first piece on the frame (as a sequence of length 1), then each
+layer's ``cell`` one step from its state, each following piece, and packs the new states. The
+weights are the model's own; nothing is re-implemented.
+
+Recurrent layers are exported with ``use_cudnn=False``: the model is rebuilt from its config with
+that setting and the weights are copied, because a GRU/LSTM traced on a GPU with ``"auto"`` bakes
+a cuDNN kernel into the graph that does not load on a machine without one (DESIGN.md, known traps).
+
+TFLite: the ``per_frame`` signature (for sequence models the first piece, model inputs -> features
+entering the first recurrent layer; for frame models the whole model) is converted with
+``tf.lite.TFLiteConverter.from_saved_model``; its inputs are crops already at the model's input
+size (resizing stays with the caller there). Its output on a random batch is compared with
+TensorFlow's and the difference recorded. Where conversion fails the reason goes to
+``metadata.json["tflite"]`` and the export continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import tfaffect
+from tfaffect.data.tfrecord import normalise_landmarks, resize_uint8
+from tfaffect.errors import ConfigError, MissingResourceError
+from tfaffect.io import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+METADATA_FILE = "metadata.json"
+KERAS_FILE = "model.keras"
+TFLITE_FILE = "per_frame.tflite"
+DEFAULT_ROOT = "saved_models"
+"""Default parent folder of exports (``saved_models/<name>/``); git ignores its content."""
+
+NUM_LANDMARKS = 68  # the 68-point mark-up of the data contract (FORMATS.md, SynthAffect landmark files)
+NUM_EXPRESSIONS = len(tfaffect.EXPRESSIONS_7)
+
+STEP_CHECK_FRAMES = 4
+"""Frames of the random sequence on which the export compares ``step`` with ``serve``. Not fixed by
+any paper; chosen because it lets every recurrent state feed back a few times at negligible cost."""
+STEP_CHECK_TOLERANCE = 1e-4
+"""Largest accepted ``|step - serve|`` in that check, relative to ``max(1, max |serve|)``. Not fixed by
+any paper; chosen because the two paths differ only by float32 rounding (~1e-6 here), while a model
+that looks at other frames differs by orders of magnitude more."""
+TFLITE_CHECK_BATCH = 2
+"""Random crops on which the TFLite output is compared with TensorFlow's (recorded, not asserted)."""
+
+RESERVED_OUTPUTS = ("valence", "arousal", "state")
+"""Output names the signatures define; a model output of the same name would clash."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Preprocessing inside the signatures.
+
+def resize_crops(frames: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """uint8 ``[N, H, W, 3]`` crops of any size -> uint8 ``[N, size[0], size[1], 3]``.
+
+    ``tf.image.resize`` (bilinear, antialias), rounded and clipped to [0, 255]: the training
+    pipeline's resize (in ``tfaffect.data.pipeline._decode``). Crops already of ``size`` pass
+    unchanged (exactly, not through a resize that would round-trip them).
+    """
+    height, width = size
+    shape = tf.shape(frames)
+
+    same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
+    return tf.ensure_shape(tf.cond(same, lambda: frames, lambda: resize_uint8(frames, height, width)),
+                           [None, height, width, 3])
+
+
+def landmarks_to_model_units(landmarks: tf.Tensor, crop_height: tf.Tensor, crop_width: tf.Tensor,
+                             size: tuple[int, int]) -> tf.Tensor:
+    """Points ``[..., 68, 2]`` in units of the given crop (pixel ``(x, y)`` / ``(W, H)``) -> the same
+    units in the crop resized to ``size`` (``(height, width)``), as the model was trained with.
+
+    Resizing maps pixel centres onto pixel centres (:func:`tfaffect.data.tfrecord.normalise_landmarks`).
+    All-zero frames ("unknown", the pipeline's convention) stay zero.
+    """
+    source = tf.cast(tf.stack([crop_width, crop_height]), tf.float32)
+    target = tf.constant([size[1], size[0]], tf.float32)
+    moved = normalise_landmarks(landmarks * source, source, target)
+    known = tf.reduce_any(tf.not_equal(landmarks, 0.0), axis=[-2, -1], keepdims=True)
+    return tf.where(known, moved, tf.zeros_like(moved))
+
+
+# --------------------------------------------------------------------------------------------------
+# The model's structure.
+
+def inference_copy(model: keras.Model, *, use_cudnn_false: bool = True) -> keras.Model:
+    """A fresh copy of ``model`` (rebuilt from its serialized config, weights copied, not compiled).
+
+    With ``use_cudnn_false`` no recurrent layer of the copy uses cuDNN, so no traced graph holds a
+    cuDNN kernel: every ``use_cudnn`` entry of the config (a model constructor argument such as
+    :class:`~tfaffect.models.AffWildNet`'s) is set to False before rebuilding, and so is the
+    ``use_cudnn`` attribute of every layer of the copy afterwards (Keras 3.15's GRU/LSTM do not
+    record it in their own config, so a plain functional model rebuilds them with the default
+    ``"auto"``). Raises :class:`ConfigError` when the model cannot be rebuilt from its config.
+    """
+    serialized = keras.saving.serialize_keras_object(model)
+    if use_cudnn_false:
+        serialized = _set_key(serialized, "use_cudnn", False)
+    try:
+        rebuilt = keras.saving.deserialize_keras_object(serialized)
+        rebuilt.set_weights(model.get_weights())
+    except Exception as exc:  # Keras raises TypeError/ValueError/... for configs it cannot rebuild
+        raise ConfigError(f"model {model.name!r} cannot be rebuilt from its config for export "
+                          f"({type(exc).__name__}: {exc}); its get_config() must return its constructor "
+                          "arguments") from exc
+    if use_cudnn_false:
+        for layer in rebuilt._flatten_layers():
+            if hasattr(layer, "use_cudnn"):
+                layer.use_cudnn = False
+    return rebuilt
+
+
+def _set_key(obj, key: str, value):
+    """``obj`` (nested dicts/lists) with every dict entry ``key`` set to ``value``."""
+    if isinstance(obj, dict):
+        return {k: value if k == key else _set_key(v, key, value) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_set_key(v, key, value) for v in obj]
+    return obj
+
+
+@dataclasses.dataclass
+class Structure:
+    """What export needs to know about a model.
+
+    ``sequence``: the image input has a time axis (``[B, T, S, S, 3]``), else frames ``[B, S, S, 3]``.
+    ``time``: the model's fixed sequence length, ``None`` when any ``T`` works (AffWildNet).
+    ``image_size``: ``(S_h, S_w)``. ``landmarks``: the model takes ``"landmarks"``.
+    ``outputs``: the model's output names. ``recurrent``: its recurrent layers in order.
+    ``pieces``: per-frame models around them (``len(recurrent) + 1``), or ``None`` with
+    ``not_streamable`` saying why ``step`` cannot be made.
+    """
+
+    sequence: bool
+    time: Optional[int]
+    image_size: tuple[int, int]
+    landmarks: bool
+    outputs: tuple[str, ...]
+    recurrent: list = dataclasses.field(default_factory=list)
+    pieces: Optional[list] = None
+    not_streamable: Optional[str] = None
+
+    @property
+    def state_sizes(self) -> list[list[int]]:
+        """Per recurrent layer, the sizes of its states (GRU: [units], LSTM: [units, units])."""
+        sizes = []
+        for layer in self.recurrent:
+            size = layer.cell.state_size
+            sizes.append([int(s) for s in size] if isinstance(size, (list, tuple)) else [int(size)])
+        return sizes
+
+    @property
+    def state_size(self) -> int:
+        return sum(sum(sizes) for sizes in self.state_sizes)
+
+    def state_layout(self) -> list[dict[str, Any]]:
+        """Which columns of the packed ``state`` belong to which layer's state (for metadata.json)."""
+        layout, offset = [], 0
+        for layer, sizes in zip(self.recurrent, self.state_sizes):
+            for index, size in enumerate(sizes):
+                layout.append({"layer": layer.name, "cell": type(layer.cell).__name__, "state": index,
+                               "offset": offset, "size": size})
+                offset += size
+        return layout
+
+
+def analyse(model: keras.Model) -> Structure:
+    """Inputs, outputs and recurrent structure of ``model`` (see :class:`Structure`).
+
+    Raises :class:`ConfigError` when the model does not follow the data contract (a dict input
+    ``"image"`` uint8 ``[B, (T,) S, S, 3]`` with static ``S``, optional ``"landmarks"``, dict outputs
+    with ``"va"`` and/or ``"expression"``).
+    """
+    inputs = model.input
+    if not isinstance(inputs, dict) or "image" not in inputs:
+        raise ConfigError(f"model {model.name!r}: export needs a dict input with key 'image' (data contract), "
+                          f"got {inputs}")
+    extra = sorted(set(inputs) - {"image", "landmarks"})
+    if extra:
+        raise ConfigError(f"model {model.name!r}: inputs {extra} are not part of the data contract "
+                          "('image', 'landmarks')")
+    shape = tuple(inputs["image"].shape)
+    if len(shape) not in (4, 5) or shape[-1] != 3 or None in shape[-3:-1]:
+        raise ConfigError(f"model {model.name!r}: input 'image' must be [B, (T,) S, S, 3] with a fixed size S, "
+                          f"got {shape}")
+    outputs = model.output
+    if not isinstance(outputs, dict) or not ({"va", "expression"} & set(outputs)):
+        raise ConfigError(f"model {model.name!r}: export needs dict outputs with 'va' and/or 'expression', "
+                          f"got {outputs}")
+    clash = sorted(set(outputs) & set(RESERVED_OUTPUTS))
+    if clash:
+        raise ConfigError(f"model {model.name!r}: output names {clash} clash with the signatures' outputs")
+    sequence = len(shape) == 5
+    structure = Structure(sequence=sequence, time=shape[1] if sequence else None,
+                          image_size=(int(shape[-3]), int(shape[-2])), landmarks="landmarks" in inputs,
+                          outputs=tuple(outputs))
+    if not structure.sequence:
+        structure.pieces = [model]
+        return structure
+    try:
+        structure.recurrent, structure.pieces = _cut_at_recurrent_layers(model)
+    except (ConfigError, ValueError) as exc:
+        structure.not_streamable = str(exc)
+    return structure
+
+
+def _cut_at_recurrent_layers(model: keras.Model) -> tuple[list, list]:
+    """The recurrent layers of ``model`` in order, and the per-frame models between them.
+
+    Raises :class:`ConfigError` (or Keras's ValueError for a graph that cannot be cut there) when
+    a recurrent layer cannot run one step at a time in the model's order.
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            raise ConfigError(f"layer {layer.name!r} is bidirectional: it cannot run forward one frame at a "
+                              "time with a carried state")
+        if isinstance(layer, keras.Model) and any(isinstance(inner, keras.layers.RNN)
+                                                  for inner in layer._flatten_layers(include_self=False)):
+            raise ConfigError(f"layer {layer.name!r} is a nested model holding recurrent layers")
+    recurrent = [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+    for layer in recurrent:
+        problems = [what for what, bad in (
+            ("return_sequences=False", not layer.return_sequences),
+            ("go_backwards=True", layer.go_backwards),
+            ("stateful=True", layer.stateful),
+            ("called more than once", len(layer._inbound_nodes) != 1),
+        ) if bad]
+        if problems:
+            raise ConfigError(f"recurrent layer {layer.name!r} cannot be streamed: {', '.join(problems)}")
+        if isinstance(layer.input, (list, tuple, dict)):
+            raise ConfigError(f"recurrent layer {layer.name!r} takes several inputs (initial state?)")
+    ends = [layer.input for layer in recurrent] + [model.output]
+    starts = [model.input] + [layer.output for layer in recurrent]
+    pieces = [keras.Model(start, end, name=f"piece_{index}") for index, (start, end) in enumerate(zip(starts, ends))]
+    return recurrent, pieces
+
+
+# --------------------------------------------------------------------------------------------------
+# The exported module.
+
+def _named_outputs(outputs: dict) -> dict[str, tf.Tensor]:
+    """Model outputs -> signature outputs: ``va`` split into ``valence``, ``arousal``; others kept; float32."""
+    named = {}
+    for key, value in outputs.items():
+        value = tf.cast(value, tf.float32)
+        if key == "va":
+            named["valence"] = value[..., 0]
+            named["arousal"] = value[..., 1]
+        else:
+            named[key] = value
+    return named
+
+
+class ExportModule:
+    """The signature functions of an export, as ``tf.function``s with fixed input signatures.
+
+    Built from a model whose recurrent layers do not use cuDNN (see :func:`inference_copy`).
+    ``serve`` always; ``initial_state``, ``step`` and ``per_frame`` when ``structure.pieces`` exists.
+    :meth:`archive` puts those that exist (and have been traced) into a ``keras.export.ExportArchive``,
+    which saves exactly the variables they use.
+    """
+
+    def __init__(self, model: keras.Model, structure: Structure):
+        self.model = model
+        self._structure = structure
+        size = structure.image_size
+        landmark_spec = [tf.TensorSpec([None, structure.time, NUM_LANDMARKS, 2], tf.float32, name="landmarks")]
+        serve_specs = [tf.TensorSpec([None, structure.time, None, None, 3], tf.uint8, name="frames")]
+        step_specs = [tf.TensorSpec([None, None, None, 3], tf.uint8, name="frame")]
+        if structure.landmarks:
+            serve_specs += landmark_spec
+            step_specs += [tf.TensorSpec([None, NUM_LANDMARKS, 2], tf.float32, name="landmarks")]
+        step_specs += [tf.TensorSpec([None, structure.state_size], tf.float32, name="state")]
+        # autograph=False: the Python control flow below depends on the model's structure only, never
+        # on tensor values (the one data-dependent branch is an explicit tf.cond).
+        self.serve = tf.function(self._serve, input_signature=serve_specs, autograph=False)
+        if structure.pieces is not None:
+            self.initial_state = tf.function(self._initial_state, autograph=False,
+                                             input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")])
+            step = self._step_with_landmarks if structure.landmarks else self._step
+            self.step = tf.function(step, input_signature=step_specs, autograph=False)
+            self.per_frame = tf.function(self._per_frame, autograph=False, input_signature=[
+                tf.TensorSpec([None, size[0], size[1], 3], tf.uint8, name="image"),
+                *([tf.TensorSpec([None, NUM_LANDMARKS, 2], tf.float32, name="landmarks")]
+                  if structure.landmarks else [])])
+
+    def drop_step(self) -> None:
+        """Leave ``initial_state``, ``step`` and ``per_frame`` out of the export."""
+        self._structure.pieces = None
+        for name in ("initial_state", "step", "per_frame"):
+            self.__dict__.pop(name, None)
+
+    def archive(self) -> keras.export.ExportArchive:
+        """An ExportArchive with ``serve`` first (so ``serving_default`` is ``serve``), then the others."""
+        archive = keras.export.ExportArchive()
+        for name in ("serve", "initial_state", "step", "per_frame"):
+            function = getattr(self, name, None)
+            if function is not None:
+                function.get_concrete_function()  # traced: the archive takes a traced tf.function as is
+                archive.add_endpoint(name, function)
+        return archive
+
+    def _inputs(self, frames, landmarks):
+        """uint8 crops ``[N, H, W, 3]`` (+ points ``[N, 68, 2]``) -> the model's per-frame inputs at its size."""
+        size = self._structure.image_size
+        x = {"image": resize_crops(frames, size)}
+        if landmarks is not None:
+            shape = tf.shape(frames)
+            x["landmarks"] = landmarks_to_model_units(landmarks, shape[1], shape[2], size)
+        return x
+
+    def _serve(self, frames, landmarks=None):
+        """``[B, T, H, W, 3]`` crops -> outputs ``[B, T, ...]``: resize the B*T crops, run the model once."""
+        shape = tf.shape(frames)
+        batch, time = shape[0], shape[1]
+        flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
+        flat_landmarks = None if landmarks is None else tf.reshape(landmarks, [-1, NUM_LANDMARKS, 2])
+        x = self._inputs(flat, flat_landmarks)
+        if self._structure.sequence:
+            x = {key: tf.reshape(value, tf.concat([[batch, time], tf.shape(value)[1:]], axis=0))
+                 for key, value in x.items()}
+            outputs = self.model(x, training=False)
+        else:
+            outputs = self.model(x, training=False)
+            outputs = {key: tf.reshape(value, tf.concat([[batch, time], tf.shape(value)[1:]], axis=0))
+                       for key, value in outputs.items()}
+        return _named_outputs(outputs)
+
+    def _initial_state(self, batch_size):
+        """The recurrent layers' own initial states (``RNN.get_initial_state``), packed."""
+        states = [tf.cast(state, tf.float32) for layer in self._structure.recurrent
+                  for state in _as_list(layer.get_initial_state(batch_size))]
+        if not states:
+            return {"state": tf.zeros([batch_size, 0], tf.float32)}
+        return {"state": tf.concat(states, axis=-1)}
+
+    def _step(self, frame, state):
+        return self._step_with_landmarks(frame, None, state)
+
+    def _step_with_landmarks(self, frame, landmarks, state):
+        """One frame: first piece, then per recurrent layer its cell one step and the next piece."""
+        x = self._inputs(frame, landmarks)
+        sequence = self._structure.sequence
+        if sequence:  # a sequence of length 1
+            x = {key: value[:, None] for key, value in x.items()}
+        pieces, layers = self._structure.pieces, self._structure.recurrent
+        states = tf.split(state, [s for sizes in self._structure.state_sizes for s in sizes], axis=-1) \
+            if layers else []
+        hidden = pieces[0](x, training=False)
+        new_states, used = [], 0
+        for layer, piece, sizes in zip(layers, pieces[1:], self._structure.state_sizes):
+            dtype = layer.cell.compute_dtype
+            layer_states = [tf.cast(s, dtype) for s in states[used:used + len(sizes)]]
+            used += len(sizes)
+            output, layer_new = layer.cell(tf.cast(hidden[:, 0], dtype), layer_states, training=False)
+            new_states += [tf.cast(s, tf.float32) for s in _as_list(layer_new)]
+            hidden = piece(output[:, None], training=False)
+        outputs = {key: value[:, 0] for key, value in hidden.items()} if sequence else hidden
+        batch = tf.shape(frame)[0]
+        packed = tf.concat(new_states, axis=-1) if new_states else tf.zeros([batch, 0], tf.float32)
+        return {**_named_outputs(outputs), "state": packed}
+
+    def _per_frame(self, image, landmarks=None):
+        """The TFLite part: crops at the model's size -> features before the first recurrent layer
+        (sequence models) or the model's outputs (frame models)."""
+        x = {"image": image} if landmarks is None else {"image": image, "landmarks": landmarks}
+        if not self._structure.sequence:
+            return _named_outputs(self.model(x, training=False))
+        features = self._structure.pieces[0]({key: value[:, None] for key, value in x.items()}, training=False)
+        return {"features": features[:, 0]}
+
+
+def _as_list(states) -> list:
+    return list(states) if isinstance(states, (list, tuple)) else [states]
+
+
+# --------------------------------------------------------------------------------------------------
+# Checks run at export time.
+
+def _random_inputs(structure: Structure, batch: int, time: Optional[int], seed: int) -> list[np.ndarray]:
+    """Random uint8 crops at the model's size (plus landmarks in [0.1, 0.9)) for the export checks."""
+    rng = np.random.default_rng(seed)
+    lead = (batch,) if time is None else (batch, time)
+    arrays = [rng.integers(0, 256, size=lead + structure.image_size + (3,), dtype=np.uint8)]
+    if structure.landmarks:
+        arrays.append(rng.uniform(0.1, 0.9, size=lead + (NUM_LANDMARKS, 2)).astype(np.float32))
+    return arrays
+
+
+def check_step(module: ExportModule) -> dict[str, Any]:
+    """Run ``step`` over a random sequence and compare with ``serve`` on it.
+
+    The sequence has the model's fixed length, else :data:`STEP_CHECK_FRAMES` frames. Returns
+    ``{"frames", "max_abs_diff", "tolerance", "equal"}``, or ``{"frames", "equal": False, "error"}``
+    when ``step`` cannot run (``serve`` failing is an error of the export and raises).
+    """
+    frames_count = module._structure.time or STEP_CHECK_FRAMES
+    frames, *landmarks = _random_inputs(module._structure, 1, frames_count, seed=0)
+    whole = module.serve(frames, *landmarks)
+    try:
+        state = module.initial_state(tf.constant(1, tf.int32))["state"]
+        steps = []
+        for t in range(frames_count):
+            out = module.step(frames[:, t], *[points[:, t] for points in landmarks], state)
+            state = out.pop("state")
+            steps.append(out)
+    except Exception as exc:  # a model whose pieces cannot run one frame at a time: no step, say why
+        return {"frames": frames_count, "equal": False, "error": f"{type(exc).__name__}: {exc}"}
+    diff = max(float(np.max(np.abs(np.stack([s[key] for s in steps], axis=1) - whole[key].numpy())))
+               for key in whole)
+    scale = max(1.0, max(float(np.max(np.abs(value))) for value in whole.values()))
+    tolerance = STEP_CHECK_TOLERANCE * scale
+    return {"frames": frames_count, "max_abs_diff": diff, "tolerance": tolerance, "equal": diff <= tolerance}
+
+
+def convert_tflite(module: ExportModule, saved_model: Path, path: Path) -> dict[str, Any]:
+    """Convert the ``per_frame`` signature of the SavedModel ``saved_model`` to TFLite at ``path``;
+    return what metadata.json records.
+
+    Converted from the saved signature (``TFLiteConverter.from_saved_model``), where the variables
+    become constants: from a concrete function, Keras 3 variables stay uninitialised resource
+    variables in the TFLite model (NaN outputs, seen with TF 2.21). Never raises for a conversion
+    problem: ``{"file": None, "error": ...}`` says what went wrong. The comparison with TensorFlow
+    needs ``tf.lite.Interpreter`` (deprecated in favour of LiteRT); where that fails the file is kept
+    and ``check_error`` says why.
+    """
+    structure = module._structure
+    if structure.pieces is None:
+        return {"file": None, "error": f"no per-frame part: {structure.not_streamable or 'step unavailable'}"}
+    try:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=["per_frame"])
+        path.write_bytes(converter.convert())
+    except Exception as exc:  # conversion is best effort: record why and carry on (module docstring)
+        log.warning("TFLite conversion of the per-frame part failed: %s: %s", type(exc).__name__, exc)
+        path.unlink(missing_ok=True)
+        return {"file": None, "error": f"{type(exc).__name__}: {exc}"}
+    inputs = _random_inputs(structure, TFLITE_CHECK_BATCH, None, seed=1)
+    reference = module.per_frame(*inputs)
+    record = {"file": TFLITE_FILE, "signature": "per_frame",
+              "part": "features entering the first recurrent layer" if structure.sequence else "the whole frame model",
+              "inputs": {"image": f"uint8 [N, {structure.image_size[0]}, {structure.image_size[1]}, 3] RGB crops "
+                                  "already at the model's input size (no resize inside)"},
+              "outputs": {key: f"float32 {list(value.shape[1:])} per crop" for key, value in reference.items()},
+              "check_batch": TFLITE_CHECK_BATCH}
+    if structure.landmarks:
+        record["inputs"]["landmarks"] = "float32 [N, 68, 2] in units of the model's input size"
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("per_frame")
+        lite = runner(**dict(zip(["image", "landmarks"], inputs)))  # the runner resizes its inputs to the batch
+        record["max_abs_diff_vs_tensorflow"] = max(float(np.max(np.abs(lite[key] - reference[key].numpy())))
+                                                   for key in reference)
+    except Exception as exc:  # the check is best effort too: the converted file stays
+        log.warning("could not run the TFLite model to check it: %s: %s", type(exc).__name__, exc)
+        record.update(max_abs_diff_vs_tensorflow=None, check_error=f"{type(exc).__name__}: {exc}")
+    return record
+
+
+# --------------------------------------------------------------------------------------------------
+# Metadata.
+
+def _why_no_step(structure: Structure, step: Optional[dict]) -> Optional[str]:
+    """Why the export has no ``step`` signature (``None`` when it has one)."""
+    if step is None:
+        return structure.not_streamable
+    if "error" in step:
+        return f"step cannot run one frame at a time: {step['error']}"
+    if not step["equal"]:
+        return (f"step differs from serve by {step['max_abs_diff']:.3g} on {step['frames']} random frames "
+                f"(tolerance {step['tolerance']:.3g}): a frame's output depends on other frames through more "
+                "than the recurrent layers' states (e.g. a window of frames, or later frames)")
+    return None
+
+
+def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) -> dict[str, Any]:
+    """The generated part of metadata.json (``tflite`` is filled in by the export)."""
+    size = structure.image_size
+    frames = (f"uint8 [B, T, H, W, 3] RGB face crops of any size H x W, "
+              f"{'any T >= 1' if structure.time is None else f'T = {structure.time}'}")
+    points = ("float32 [B, T, 68, 2]: (x, y) pixel coordinates in the crop divided by its (width, height); "
+              "all 0 = unknown")
+    outputs = {"valence": "float32 [B, T] (model output 'va'[..., 0])",
+               "arousal": "float32 [B, T] (model output 'va'[..., 1])"} if "va" in structure.outputs else {}
+    for key in structure.outputs:
+        if key == "expression":
+            outputs[key] = f"float32 [B, T, {NUM_EXPRESSIONS}] probabilities, classes in 'expression_classes' order"
+        elif key != "va":
+            outputs[key] = "float32 [B, T, ...] (model output of that name)"
+    signatures = {"serve": {"inputs": {"frames": frames, **({"landmarks": points} if structure.landmarks else {})},
+                            "outputs": outputs},
+                  "serving_default": "same as serve"}
+    if step is not None and step["equal"]:
+        signatures["initial_state"] = {"inputs": {"batch_size": "int32 scalar"},
+                                       "outputs": {"state": f"float32 [batch_size, {structure.state_size}]"}}
+        signatures["step"] = {
+            "inputs": {"frame": "uint8 [B, H, W, 3] RGB face crop of any size",
+                       **({"landmarks": "float32 [B, 68, 2], units as serve"} if structure.landmarks else {}),
+                       "state": f"float32 [B, {structure.state_size}] from initial_state or the previous step"},
+            "outputs": {**{key: value.replace("[B, T", "[B") for key, value in outputs.items()},
+                        "state": f"float32 [B, {structure.state_size}] for the next step"}}
+        features = structure.pieces[0].output
+        signatures["per_frame"] = {
+            "inputs": {"image": f"uint8 [N, {size[0]}, {size[1]}, 3] RGB crops at the model's input size (no resize)",
+                       **({"landmarks": "float32 [N, 68, 2] in units of the model's input size"}
+                          if structure.landmarks else {})},
+            "outputs": {"features": f"float32 [N, {features.shape[-1]}] entering the first recurrent layer"}
+            if structure.sequence else {key: value.replace("[B, T", "[N") for key, value in outputs.items()}}
+    description = {
+        "format": "tfaffect SavedModel export",
+        "tfaffect_version": tfaffect.__version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "input": {"image_size": list(size), "sequence_model": structure.sequence, "time": structure.time,
+                  "landmarks": structure.landmarks},
+        "preprocessing": {
+            "resize": f"inside the signatures: tf.image.resize to {size[0]}x{size[1]} (bilinear, antialias), "
+                      "rounded and clipped to uint8, as the training pipeline; crops of that size pass unchanged",
+            "scaling": "inside the model (Aff-Wild models: (x - 128) / 128)",
+            "landmarks": "inside the signatures: moved to the resized crop's pixel grid "
+                         "(x' = (x * W + 0.5) / W - 0.5 / S); all-zero frames stay zero"
+            if structure.landmarks else None,
+        },
+        "outputs": list(outputs),
+        "signatures": signatures,
+        "state": {"size": structure.state_size, "layout": structure.state_layout()},
+        "step_check": step,
+        "step_unavailable": _why_no_step(structure, step),
+        "files": {"saved_model": "saved_model.pb", "keras": KERAS_FILE, "metadata": METADATA_FILE},
+        "tflite": None,
+        "model": {"class": type(model).__name__, "name": model.name, "parameters": int(model.count_params()),
+                  "config": keras.saving.serialize_keras_object(model)["config"]},
+    }
+    if "expression" in structure.outputs:
+        description["expression_classes"] = list(tfaffect.EXPRESSIONS_7)
+    return description
+
+
+# --------------------------------------------------------------------------------------------------
+# The entry points.
+
+def export_model(model: keras.Model, out_dir: str | os.PathLike, *, metadata: dict, tflite: bool = True,
+                 overwrite: bool = False) -> Path:
+    """Export ``model`` to the folder ``out_dir`` (SavedModel + metadata.json + model.keras [+ TFLite]).
+
+    See the module docstring for the signatures and files.
+
+    Args:
+        model: a Keras model following the data contract (dict input ``"image"`` uint8
+            ``[B, (T,) S, S, 3]``, optional ``"landmarks"``; dict outputs ``"va"`` / ``"expression"``).
+        out_dir: the folder to create.
+        metadata: what the caller knows, stored in metadata.json beside the generated keys, e.g.
+            ``{"recipe": ..., "training_data": ..., "metrics": {...}}``; JSON-serializable; its keys must
+            not be generated ones (``format``, ``input``, ``signatures``, ...).
+        tflite: also convert the per-frame part to TFLite (failure is recorded, not raised).
+        overwrite: replace an existing ``out_dir`` (after the new export is complete).
+
+    Returns:
+        ``Path(out_dir)``.
+
+    Raises:
+        ConfigError: the model does not follow the data contract or cannot be rebuilt, the metadata
+            is not JSON or collides with generated keys, or ``out_dir`` exists without ``overwrite``.
+    """
+    out_dir = Path(out_dir)
+    try:
+        caller = json.loads(json.dumps(metadata))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"export metadata must be JSON-serializable: {exc}") from exc
+    if out_dir.exists() and not overwrite:
+        raise ConfigError(f"{out_dir} exists; pass another --out or --overwrite")
+    serving = inference_copy(model)
+    structure = analyse(serving)
+    module = ExportModule(serving, structure)
+    step = None
+    if structure.pieces is not None:
+        step = check_step(module)
+        if not step["equal"]:
+            module.drop_step()
+    description = _describe(serving, structure, step)
+    if description["step_unavailable"]:
+        log.warning("%s: no step signature: %s", model.name, description["step_unavailable"])
+    clash = sorted(set(caller) & set(description))
+    if clash:
+        raise ConfigError(f"export metadata keys {clash} are generated by the export; use other names")
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        log.info("writing SavedModel %s", out_dir)
+        module.archive().write_out(str(tmp), verbose=False)
+        inference_copy(model, use_cudnn_false=False).save(tmp / KERAS_FILE)
+        if tflite:
+            log.info("converting the per-frame part to TFLite")
+            description["tflite"] = convert_tflite(module, tmp, tmp / TFLITE_FILE)
+            description["files"]["tflite"] = description["tflite"]["file"]
+        else:
+            description["tflite"] = {"file": None, "error": "not requested"}
+            description["files"]["tflite"] = None
+        write_json_atomic(tmp / METADATA_FILE, {**caller, **description})
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported %s to %s", model.name, out_dir)
+    return out_dir
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move the finished folder ``new`` to ``target``, replacing an existing one only after ``new`` is in place."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a ``.keras`` model with tfaffect's classes registered (not compiled)."""
+    import tfaffect.models  # noqa: F401  (registers tfaffect's Keras classes for deserialization)
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingResourceError(f"{path}: no such model file; pass --model PATH.keras (e.g. a run "
+                                   "directory's model.keras) or --run-dir RUN")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises ValueError/TypeError/... for a file it cannot read
+        raise ConfigError(f"{path}: cannot load the Keras model ({type(exc).__name__}: {exc})") from exc
+
+
+def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.Model, dict[str, Any], str]:
+    """A trainer run directory -> ``(model, metadata for export_model, default export name)``.
+
+    ``weights="final"`` uses ``RUN/model.keras`` as it is; ``"best"`` loads the best epoch's
+    checkpoint (``metrics.json["best_checkpoint"]``) into that architecture. The metadata holds the
+    recipe (name, class, fields), its training data (the recipe's ``data`` field) and metrics.json's
+    validation metrics.
+    """
+    run_dir = Path(run_dir)
+    model_path = run_dir / KERAS_FILE
+    if not model_path.is_file():
+        raise MissingResourceError(f"{run_dir}: no {KERAS_FILE} (is the run finished? re-run its training "
+                                   "command with --run-dir to finish it), or pass --model PATH.keras")
+    model = load_model(model_path)
+    config = _read_json(run_dir / "config.json", "is RUN a tfaffect run directory?")
+    metrics = _read_json(run_dir / "metrics.json", "is RUN a tfaffect run directory?")
+    source = KERAS_FILE
+    if weights == "best":
+        checkpoint = metrics.get("best_checkpoint")
+        if not checkpoint or not (run_dir / checkpoint).is_file():
+            raise MissingResourceError(f"{run_dir}: no best checkpoint (metrics.json best_checkpoint = "
+                                       f"{checkpoint!r}); pass --weights final")
+        try:
+            model.load_weights(run_dir / checkpoint)
+        except ValueError as exc:  # Keras: the checkpoint's layers do not match the model's
+            raise ConfigError(f"{run_dir / checkpoint}: does not fit {model_path} ({exc})") from exc
+        source = checkpoint
+    elif weights != "final":
+        raise ConfigError(f"weights must be 'final' or 'best', got {weights!r}")
+    fields = config.get("fields", {})
+    metadata = {
+        "recipe": {"name": config.get("recipe"), "class": config.get("class"), "fields": fields},
+        "training_data": fields.get("data") or "the recipe's default dataset",
+        "metrics": {key: metrics.get(key) for key in ("final", "monitor", "monitor_mode", "best_epoch",
+                                                      "best_value", "epochs")},
+        "weights": {"run_dir": str(run_dir), "file": source},
+    }
+    return model, metadata, config.get("recipe") or run_dir.name
+
+
+def _read_json(path: Path, hint: str) -> Any:
+    """The JSON content of ``path``; :class:`MissingResourceError` (with ``hint``) or :class:`ConfigError`."""
+    if not path.is_file():
+        raise MissingResourceError(f"{path}: missing; {hint}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a saved Keras model (.keras)")
+    source.add_argument("--run-dir", help="a trainer run directory (uses its model.keras; see --weights)")
+    parser.add_argument("--weights", choices=("final", "best"), default="final",
+                        help="with --run-dir: the final model or the best epoch's checkpoint")
+    parser.add_argument("--name", help="export name; unset: the run's recipe, or the model file's stem")
+    parser.add_argument("--out", help=f"output folder; unset: {DEFAULT_ROOT}/<name>")
+    parser.add_argument("--metadata", help="JSON file of extra metadata (e.g. training data, metrics)")
+    parser.add_argument("--no-tflite", action="store_true", help="skip the TFLite conversion")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+
+
+def cli_main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.run_dir is not None:
+            model, metadata, name = load_run(args.run_dir, args.weights)
+        elif args.weights != "final":
+            raise ConfigError("--weights best needs --run-dir (a .keras file holds one set of weights)")
+        else:
+            model = load_model(args.model)
+            metadata, name = {"weights": {"file": str(args.model)}}, Path(args.model).stem
+        if args.metadata:
+            extra = _read_json(Path(args.metadata), "pass a JSON file to --metadata")
+            if not isinstance(extra, dict):
+                raise ConfigError(f"{args.metadata}: must hold a JSON object")
+            metadata = {**metadata, **extra}
+        name = args.name or name
+        out = Path(args.out) if args.out else Path(DEFAULT_ROOT) / name
+        out = export_model(model, out, metadata=metadata, tflite=not args.no_tflite, overwrite=args.overwrite)
+    except (ConfigError, MissingResourceError) as exc:
+        print(f"tfaffect export: {exc}", file=sys.stderr)
+        return 2
+    with open(out / METADATA_FILE, encoding="utf-8") as f:
+        written = json.load(f)
+    print(f"exported {name} to {out}: signatures {', '.join(sorted(written['signatures']))}; "
+          f"TFLite: {written['tflite']['file'] or written['tflite']['error']}")
+    if written["step_unavailable"]:
+        print(f"no streaming step: {written['step_unavailable']}")
+    return 0
