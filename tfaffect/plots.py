@@ -57,18 +57,27 @@ def va_over_time(path, time, predicted: np.ndarray, truth: np.ndarray | None = N
 
 
 def va_histogram(path, values: np.ndarray, *, title: str = "", bins: int = 40) -> Path:
-    """2-D histogram of (valence, arousal) pairs on [-1, 1]^2 (as Kollias 2019, Fig. 15), log colour."""
+    """2-D histogram of (valence, arousal) pairs on [-1, 1]^2 (as Kollias 2019, Fig. 15), log colour.
+
+    Pairs outside the square are counted in the title, not drawn (an untrained linear output can lie
+    far outside it).
+    """
     import matplotlib.colors
 
     values = np.asarray(values, np.float64)
     values = values[np.isfinite(values).all(axis=1)]
+    inside = (np.abs(values) <= 1).all(axis=1)
+    counts, edges, _ = np.histogram2d(values[inside, 0], values[inside, 1], bins=bins, range=[[-1, 1], [-1, 1]])
     plt, (fig, ax) = _figure(figsize=(4.6, 4))
-    counts, _, _, image = ax.hist2d(values[:, 0], values[:, 1], bins=bins, range=[[-1, 1], [-1, 1]],
-                                    norm=matplotlib.colors.LogNorm(), cmap="viridis")
+    norm = matplotlib.colors.LogNorm(vmin=1, vmax=max(counts.max(), 1))
+    image = ax.pcolormesh(edges, edges, np.ma.masked_equal(counts.T, 0), norm=norm, cmap="viridis")
     fig.colorbar(image, ax=ax, label="frames")
-    ax.axhline(0, color="w", lw=0.6)
-    ax.axvline(0, color="w", lw=0.6)
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.axvline(0, color="0.5", lw=0.6)
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
     ax.set_xlabel("valence")
     ax.set_ylabel("arousal")
-    ax.set_title(title or f"{len(values)} frames")
+    outside = len(values) - int(inside.sum())
+    ax.set_title((title or f"{len(values)} frames") + (f"\n({outside} outside [-1, 1], not drawn)" if outside else ""))
     return _save(plt, fig, path)
