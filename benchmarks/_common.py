@@ -150,3 +150,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
     return value
+
+
+def fill_defaults(parser, args, defaults):
+    """Give every option left at ``None`` its value from ``defaults``; reject a negative ``--warmup``."""
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0")
+    return args

@@ -31,7 +31,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _common import (build_affwildnet, load_average, median, positive_int, print_machine,  # noqa: E402
+from _common import (build_affwildnet, fill_defaults, load_average, median, positive_int, print_machine,  # noqa: E402
                      random_sequences, time_interleaved)
 
 PRECISIONS = ("fp32", "bf16")
@@ -151,12 +151,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true",
                         help="the model's tiny test configuration (32x32, narrow FC/GRU), for smoke runs")
     args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.warmup < 0:
-        parser.error("--warmup must be >= 0")
-    return args
+    return fill_defaults(parser, args, QUICK if args.quick else DEFAULTS)
 
 
 def main(argv=None) -> None:

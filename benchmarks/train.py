@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from _common import (build_affwildnet, load_average, median, positive_int, print_machine,  # noqa: E402
+from _common import (build_affwildnet, fill_defaults, load_average, median, positive_int, print_machine,  # noqa: E402
                      random_sequences, time_interleaved)
 
 LEARNING_RATE = 1e-3  # Kollias 2019, sections 4.2.1 and 4.2.1.3: learning rate 0.001 (CNN and CNN-RNN alike)
@@ -109,13 +109,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true",
                         help="the model's tiny test configuration (32x32, narrow FC/GRU), for smoke runs")
     args = parser.parse_args(argv)
-    defaults = QUICK if args.quick else {"batch": 5, "time": 16, "steps": 5, "warmup": 2}
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.warmup < 0:
-        parser.error("--warmup must be >= 0")
-    return args
+    return fill_defaults(parser, args, QUICK if args.quick else {"batch": 5, "time": 16, "steps": 5, "warmup": 2})
 
 
 def main(argv=None) -> None:
