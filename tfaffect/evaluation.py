@@ -209,7 +209,7 @@ def cli_main(args) -> int:
 
     import tfaffect.models  # noqa: F401 (registers the model classes so .keras files load)
     from tfaffect.data.pipeline import make_dataset
-    from tfaffect.io import write_json_atomic
+    from tfaffect.io import write_json_atomic, write_text_atomic
 
     model = keras.saving.load_model(args.model, compile=False)
     data_args = model_data_args(model)
@@ -222,9 +222,9 @@ def cli_main(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     result = {"model": str(args.model), "data": str(args.data), "split": args.split, **data_args, **result}
     write_json_atomic(out / "evaluation.json", result)
-    flatten_for_csv(result).to_csv(out / "evaluation.csv", index=False)
-    frames.to_csv(out / "frames.csv", index=False)
-    per_video_scores(frames[frames["has_face"]]).to_csv(out / "per_video.csv")
+    write_text_atomic(out / "evaluation.csv", flatten_for_csv(result).to_csv(index=False))
+    write_text_atomic(out / "frames.csv", frames.to_csv(index=False))
+    write_text_atomic(out / "per_video.csv", per_video_scores(frames[frames["has_face"]]).to_csv())
     print(json.dumps(result, indent=1))
     print(f"written to {out}")
     return 0

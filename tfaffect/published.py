@@ -14,6 +14,8 @@ from typing import Mapping
 PAPERS = MappingProxyType({
     "kollias2019": "Kollias et al. 2019, Deep Affect Prediction in-the-wild: Aff-Wild Database and "
                    "Challenge, Deep Architectures, and Beyond (IJCV)",
+    "do2020": "Do, Nguyen-Quynh, Kim 2020, Affective Expression Analysis in-the-wild using Multi-Task "
+              "Temporal Statistical Deep Learning Model (FG 2020, ABAW)",
 })
 
 
@@ -83,6 +85,48 @@ RESULTS: tuple[PublishedResult, ...] = (
           ("ResNet + RNN", 0.431, 0.237, 0.077, 0.07, 0.587, 0.155, 0.089, 0.261),
           ("VGG-Face + RNN", 0.552, 0.593, 0.026, 0.047, 0.794, 0.259, 0.111, 0.384),
           ("fine-tuned AffWildNet", 0.569, 0.627, 0.051, 0.023, 0.746, 0.709, 0.111, 0.454))),
+)
+
+
+_D = "do2020"
+_D_KEYS = ("accuracy", "f1_macro", "expression_score", "ccc_arousal", "ccc_valence", "va_score")
+"""Do 2020 Tables II / III columns in the paper's order: Acc., F1, Expr. Score (eq. 5), Aro., Val., VA Score (eq. 7)."""
+
+
+def _do(*values):
+    """Do 2020 metrics from a row's cells in column order (``None`` = "-" in the paper)."""
+    return {k: v for k, v in zip(_D_KEYS, values) if v is not None}
+
+
+_X = (None, None, None)
+RESULTS += (
+    PublishedResult(_D, "Table II", "[7]", "Aff-Wild2 validation", _do(None, None, 0.36, 0.14, 0.24, 0.19),
+                    "ABAW 2020 baseline"),
+    PublishedResult(_D, "Table II", "1", "Aff-Wild2 validation", _do(0.408, 0.417, 0.409), "Emotion Image"),
+    PublishedResult(_D, "Table II", "2", "Aff-Wild2 validation", _do(0.493, 0.512, 0.501, 0.484, 0.484, 0.484),
+                    "Emotion VA Image"),
+    PublishedResult(_D, "Table II", "3", "Aff-Wild2 validation", _do(0.401, 0.414, 0.405), "Emotion Frame"),
+    PublishedResult(_D, "Table II", "4", "Aff-Wild2 validation", _do(0.479, 0.507, 0.492, 0.564, 0.504, 0.534),
+                    "Emotion VA Frame"),
+    PublishedResult(_D, "Table II", "5", "Aff-Wild2 validation", _do(0.4, 0.405, 0.399),
+                    "Emotion Frame with LSTM; the paper prints this row's model number as '3' (a typo: it "
+                    "is the fifth of six rows, between models 4 and 6)"),
+    PublishedResult(_D, "Table II", "6", "Aff-Wild2 validation", _do(0.428, 0.441, 0.432, 0.57, 0.458, 0.514),
+                    "Emotion VA Frame with LSTM"),
+    PublishedResult(_D, "Table II", "Fusion", "Aff-Wild2 validation",
+                    _do(0.534, 0.556, 0.543, 0.56, 0.495, 0.527), "average of the models' outputs"),
+    *(PublishedResult(_D, "Table III", f"track {track}, {row}", "Aff-Wild2 test", _do(*values))
+      for track, row, values in (
+          (1, "[7]", (*_X, 0.27, 0.11, 0.19)),
+          (1, "submission 1 (model 2)", (*_X, 0.295, 0.356, 0.325)),
+          (1, "submission 2 (model 4)", (*_X, 0.342, 0.368, 0.355)),
+          (1, "submission 3 (model 6)", (*_X, 0.383, 0.381, 0.382)),
+          (1, "submission 4 (Fusion)", (*_X, 0.354, 0.386, 0.37)),
+          (2, "[7]", (None, None, 0.30)),
+          (2, "submission 1 (model 2)", (0.546, 0.263, 0.356)),
+          (2, "submission 2 (model 4)", (0.48, 0.264, 0.335)),
+          (2, "submission 3 (model 2)", (0.547, 0.311, 0.389)),
+          (2, "submission 4 (Fusion)", (0.565, 0.295, 0.384)))),
 )
 
 

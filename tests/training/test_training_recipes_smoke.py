@@ -34,7 +34,8 @@ def test_every_table_row_validates_and_builds(cls, row):
         assert getattr(recipe, field) == value
     keras.backend.clear_session()
     model = recipe.build_model()
-    assert "va" in model.output  # every Kollias model predicts valence/arousal
+    # every Kollias model predicts valence/arousal; Do 2020 models 1, 3, 5 predict expressions only
+    assert "va" in model.output or "expression" in model.output
 
 
 @pytest.mark.parametrize("cls", RECIPES, ids=[c.recipe_name() for c in RECIPES])

@@ -189,7 +189,7 @@ class AffWildRecipe(Recipe):
             # Same image stream; labels and weights from an independently seeded stream of the same
             # distribution, so nothing links an image to its label.
             labels = make_dataset(data, "train", **{**train_args, "seed": self.seed + 7919})
-            train = _with_labels_of(train, labels)
+            train = with_labels_of(train, labels)
         val = make_dataset(data, "validation", batch_size=self.batch_size, training=False,
                            **self._dataset_args(False))
         return train, val
@@ -198,7 +198,7 @@ class AffWildRecipe(Recipe):
     # After training: the paper's protocol on the whole validation set.
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
-        from tfaffect import evaluation, plots
+        from tfaffect import evaluation
         from tfaffect.data.pipeline import make_dataset
 
         data, synthetic = self.data_dir()
@@ -206,16 +206,7 @@ class AffWildRecipe(Recipe):
                                with_index=True, **self._dataset_args(False))
         scores, frames = evaluation.evaluate(model.predict_on_batch, batches.as_numpy_iterator(),
                                              protocols=("face", "all"))
-        frames.to_csv(run_dir / "frames.csv", index=False)
-        evaluation.per_video_scores(frames[frames["has_face"]]).to_csv(run_dir / "per_video.csv")
-        for video in list(dict.fromkeys(frames["video_id"]))[:PLOT_VIDEOS]:
-            rows = frames[frames["video_id"] == video]
-            plots.va_over_time(run_dir / "plots" / f"va_over_time_{video}.png", rows["frame"],
-                               rows[["valence", "arousal"]].to_numpy(),
-                               rows[["valence_true", "arousal_true"]].to_numpy(),
-                               title=f"{video} ({'SynthAffect, synthetic' if synthetic else data.name})")
-        plots.va_histogram(run_dir / "plots" / "va_histogram_predicted.png",
-                           frames[["valence", "arousal"]].to_numpy(), title="predicted (validation)")
+        write_frame_outputs(frames, run_dir, "SynthAffect, synthetic" if synthetic else data.name)
         result = {"split": "validation", "data": str(data), "synthetic": synthetic, **scores}
         if self.published_key():
             result["published_row"] = [KOLLIAS, *self.published_key()]
@@ -254,7 +245,29 @@ class AffWildRecipe(Recipe):
             cls.table = f"{cls.published_row[0]}, row {cls.published_row[1]}"
 
 
-def _with_labels_of(images, labels):
+def write_frame_outputs(frames, run_dir: Path, data_name: str) -> None:
+    """Write an evaluation's per-frame table to ``run_dir``: ``frames.csv``, and where it has valence and
+    arousal predictions also ``per_video.csv`` and the plots (VA over time for the first
+    :data:`PLOT_VIDEOS` videos, histogram of the predictions). Shared by the Kollias and Do recipes."""
+    from tfaffect import evaluation, plots
+    from tfaffect.io import write_text_atomic
+
+    write_text_atomic(run_dir / "frames.csv", frames.to_csv(index=False))
+    (run_dir / "plots").mkdir(parents=True, exist_ok=True)
+    if "valence" not in frames or "valence_true" not in frames:
+        return
+    write_text_atomic(run_dir / "per_video.csv", evaluation.per_video_scores(frames[frames["has_face"]]).to_csv())
+    for video in list(dict.fromkeys(frames["video_id"]))[:PLOT_VIDEOS]:
+        rows = frames[frames["video_id"] == video]
+        plots.va_over_time(run_dir / "plots" / f"va_over_time_{video}.png", rows["frame"],
+                           rows[["valence", "arousal"]].to_numpy(),
+                           rows[["valence_true", "arousal_true"]].to_numpy(),
+                           title=f"{video} ({data_name})")
+    plots.va_histogram(run_dir / "plots" / "va_histogram_predicted.png",
+                       frames[["valence", "arousal"]].to_numpy(), title="predicted (validation)")
+
+
+def with_labels_of(images, labels):
     """``(x, y, w)`` from ``images`` with ``(y, w)`` from ``labels`` (the shuffled-label control)."""
     import tensorflow as tf
 
