@@ -118,7 +118,8 @@ class AffWildRecipe(Recipe):
         * 4 epochs of at most 25 steps, validation on the first 10 batches during training (the
           whole validation set is evaluated once at the end);
         * AffWildNet: windows of 16 frames, 5 per batch: the paper's 80 frames per step in shorter
-          sequences, so the budget sees more distinct sequences.
+          sequences (the released code's one 80-frame sequence per step did not learn in this budget:
+          measured validation CCC -0.001 / 0.005, against 0.07 / 0.76 with these windows).
         """
         budget = {"learning_rate": 1e-4, "epochs": 4, "max_steps_per_epoch": 25, "max_validation_steps": 10}
         if self.windows:
