@@ -207,11 +207,13 @@ def _quadrant(va):
     return (va[..., 0] < 0).astype(int) + 2 * (va[..., 1] < 0).astype(int)
 
 
-def test_balanced_frames_hold_expression_targets_to_the_end_of_every_epoch(tmp_path):
+@pytest.mark.parametrize("cache", [None, "memory"])
+def test_balanced_frames_hold_expression_targets_to_the_end_of_every_epoch(tmp_path, cache):
     data = skewed_dataset(tmp_path)
     epoch = num_elements(data, "train")
     assert epoch == 2000
-    ds = make_dataset(data, "train", batch_size=500, training=True, balance="expression", tasks=("expression",))
+    ds = make_dataset(data, "train", batch_size=500, training=True, balance="expression", tasks=("expression",),
+                      cache=cache)
     classes, valid = [], []
     for _, y, weight in ds.take(20 * epoch // 500).as_numpy_iterator():
         classes.append(y["expression"])
@@ -220,14 +222,15 @@ def test_balanced_frames_hold_expression_targets_to_the_end_of_every_epoch(tmp_p
     _check_balance(np.concatenate(classes), epoch, np.full(7, 1 / 7), draws_at_epoch_ends=4000)
 
 
-def test_balanced_windows_hold_kollias_quadrant_targets_by_their_last_frame(tmp_path):
+@pytest.mark.parametrize("cache", [None, "memory"])
+def test_balanced_windows_hold_kollias_quadrant_targets_by_their_last_frame(tmp_path, cache):
     data = skewed_dataset(tmp_path)
     epoch = num_elements(data, "train", mode="windows", seq_len=2, stride=2)
     assert epoch == 40 * 25  # 25 windows per 50-frame video: starts 0, 2, ..., 48
     targets = np.array(KOLLIAS_QUADRANT_TARGETS)
     assert targets.tolist() == [0.43, 0.24, 0.19, 0.14]  # Kollias 2019, section 4.2
     ds = make_dataset(data, "train", mode="windows", seq_len=2, stride=2, batch_size=500, training=True,
-                      balance="quadrant", tasks=("va",))
+                      balance="quadrant", tasks=("va",), cache=cache)
     classes = [_quadrant(y["va"][:, -1]) for _, y, _ in ds.take(56 * epoch // 500).as_numpy_iterator()]
     _check_balance(np.concatenate(classes), epoch, targets, draws_at_epoch_ends=5600)
 
@@ -268,12 +271,13 @@ def find_transform(image, stored, crop):
     return min(errors, key=errors.get)
 
 
-def test_augmentation_is_the_same_for_every_frame_of_a_window_and_its_landmarks(tmp_path):
+@pytest.mark.parametrize("cache", [None, "memory"])
+def test_augmentation_is_the_same_for_every_frame_of_a_window_and_its_landmarks(tmp_path, cache):
     rng = np.random.default_rng(1)
     points = rng.uniform(3, 12, (68, 2)).round()
     data, stored = gradient_dataset(tmp_path, 40, points)
     ds = make_dataset(data, "train", mode="windows", seq_len=5, stride=1, batch_size=4, training=True, crop=10,
-                      flip=True, landmarks=True, seed=5)
+                      flip=True, landmarks=True, seed=5, cache=cache)
     transforms = set()
     for x, _, _ in ds.take(15).as_numpy_iterator():
         for image, landmarks in zip(x["image"], x["landmarks"]):
@@ -343,3 +347,69 @@ def test_centre_crop_and_resize_move_landmarks_with_the_pixel_grid(tmp_path):
     red = (image[4, 2, 0] + image[4, 3, 0]) / 2
     green = (image[4, 2, 1] + image[5, 2, 1]) / 2
     assert abs(red - stored[9, 6, 0]) <= 4 and abs(green - stored[9, 6, 1]) <= 4
+
+
+# ----------------------------------------------------------------------------- cache="memory"
+
+
+def test_cached_evaluation_gives_the_documented_windows_and_the_same_batches(tmp_path):
+    data = identified_dataset(tmp_path, (7, 3, 9), missing={2: (4,)}, frames_per_shard=10)
+    args = dict(mode="windows", seq_len=4, stride=1, batch_size=3, training=False, with_index=True, crop=12,
+                image_size=8, landmarks=True)
+    cached = make_dataset(data, "train", cache="memory", **args)
+    plain = make_dataset(data, "train", **args)
+    for a, b in zip(cached.as_numpy_iterator(), plain.as_numpy_iterator(), strict=True):
+        for part_a, part_b in zip(a, b):
+            assert part_a.keys() == part_b.keys()
+            for key in part_a:
+                np.testing.assert_array_equal(part_a[key], part_b[key], err_msg=key)
+    # Labels and pixels by hand (windows_of), at the stored size so colours can be compared; all with a face.
+    data = identified_dataset(tmp_path / "faces", (7, 3, 9), frames_per_shard=10)
+    windows = windows_of(make_dataset(data, "train", mode="windows", seq_len=4, stride=4, batch_size=2,
+                                      training=False, with_index=True, cache="memory"))
+    assert [w for w in windows if w[0] == "v001"] == [("v001", (0, 1, 2, -1))]
+    assert [w for w in windows if w[0] == "v002"] == [("v002", (0, 1, 2, 3)), ("v002", (4, 5, 6, 7)),
+                                                      ("v002", (5, 6, 7, 8))]
+
+
+def test_cached_training_reads_each_element_once_per_epoch_with_fresh_augmentation(tmp_path):
+    data = identified_dataset(tmp_path, (7, 3, 9, 4, 12), missing={2: (4,)}, frames_per_shard=10)
+    ds = make_dataset(data, "train", batch_size=2, training=True, with_index=True, repeat=False, cache="memory",
+                      crop=12, flip=True, seed=3)
+    epochs = []
+    for _ in range(2):
+        epoch = []
+        for x, y, weight, index in ds.as_numpy_iterator():
+            for b in range(2):
+                k, i = int(index["video_id"][b][1:]), int(index["frame"][b])
+                v, a, e = label_of(k, i)
+                np.testing.assert_allclose(y["va"][b], [v, a], atol=1e-6)
+                assert y["expression"][b] == e and x["image"].shape == (2, 12, 12, 3)
+                assert np.abs(x["image"][b].astype(int) - frame_colour(k, i)).max() <= 3
+                epoch.append((k, i))
+        epochs.append(epoch)
+    # 35 frames, one without a face (not used in training): 34 per epoch, 17 batches of 2.
+    assert sorted(epochs[0]) == sorted(epochs[1]) == sorted(
+        {(k, i) for k, n in enumerate((7, 3, 9, 4, 12)) for i in range(n)} - {(2, 4)})
+    assert epochs[0] != epochs[1]
+
+
+def test_cached_augmentation_differs_between_epochs(tmp_path):
+    data, stored = gradient_dataset(tmp_path, 8, np.zeros((68, 2)))
+    ds = make_dataset(data, "train", batch_size=8, training=True, repeat=False, crop=10, flip=True, seed=4,
+                      cache="memory")
+    draws = [[find_transform(image, stored, 10) for x, _, _ in ds.as_numpy_iterator() for image in x["image"]]
+             for _ in range(2)]
+    assert len(draws[0]) == len(draws[1]) == 8 and draws[0] != draws[1]
+    assert {t[2] for t in draws[0] + draws[1]} == {False, True}
+
+
+def test_cache_refuses_above_its_budget_before_decoding(tmp_path):
+    data = identified_dataset(tmp_path, (5, 4))
+    pixels = 9 * 16 * 16 * 3  # 9 frames stored at 16x16 RGB: the least the cache must hold
+    with pytest.raises(ConfigError, match=r"cache='memory' .* needs .* above the budget .*cache_budget"):
+        make_dataset(data, "train", batch_size=2, training=True, cache="memory", cache_budget=pixels - 1)
+    with pytest.raises(ConfigError, match="cache must be None or 'memory'"):
+        make_dataset(data, "train", batch_size=2, training=True, cache="disk")
+    ds = make_dataset(data, "train", batch_size=9, training=False, cache="memory", cache_budget=10 * pixels)
+    assert next(iter(ds))[0]["image"].shape == (9, 16, 16, 3)

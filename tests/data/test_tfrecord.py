@@ -270,3 +270,14 @@ def test_resume_skips_finished_shards_and_gives_the_same_manifest(tmp_path):
     assert resumed == reference
     for entry in reference["shards"]:
         assert (tmp_path / "out" / entry["file"]).read_bytes() == (tmp_path / "ref" / entry["file"]).read_bytes()
+
+
+def test_parse_selected_features_only():
+    record = VideoRecord("v", "train", 2, valence=[0.1, 0.2], arousal=[0.3, 0.4], expression=[5, -1])
+    batch = np.array([encode_frame(record, i, b"\xff\xd8" * (i + 1)) for i in range(2)], object)
+    parsed = parse_examples(batch, keys=("expression", "image"))
+    assert set(parsed) == {"expression", "image"}
+    assert parsed["expression"].numpy().tolist() == [5, -1]
+    assert parsed["image"].numpy().tolist() == [b"\xff\xd8", b"\xff\xd8\xff\xd8"]
+    with pytest.raises(ValueError, match="unknown features"):
+        parse_examples(batch, keys=("expresion",))

@@ -10,8 +10,9 @@ shared with the models and the trainer:
   Invalid frames hold 0 and ``sample_weight[key]`` (float32 ``[B, (T,)]``) is 0 for them, 1 otherwise.
 
 How elements are cut (each video lies whole in one shard, frames in order; see
-:mod:`tfaffect.data.tfrecord`). A shard is read as a whole, its labels parsed at once, and the
-elements are chosen *before* any JPEG is decoded:
+:mod:`tfaffect.data.tfrecord`). A shard is read as a whole, the few labels the cut needs are parsed
+at once, and the elements are chosen *before* any JPEG is parsed or decoded (only the records of
+the chosen elements have their JPEG feature parsed):
 
 * ``mode="frames"``: one frame per element. In training only frames with a face are used (the
   others have no image to learn from; the manifest counts them); in evaluation every frame is.
@@ -32,6 +33,15 @@ Balanced sampling (training only) draws from one endless stream per class with
 of previous consecutive frames"); elements whose class is undefined (label invalid) are not drawn in
 balanced mode. The streams stop together if one class turns out to have no usable element (e.g.
 its frames lie only in videos shorter than ``seq_len``) rather than shifting the proportions.
+
+``cache="memory"`` (opt-in) decodes every frame of the split once, when the pipeline is built, and
+keeps the stored-size frames in memory (:func:`cache_bytes`: frames x S x S x 3 bytes; refused with
+a :class:`~tfaffect.errors.ConfigError` above ``cache_budget``, by default
+:data:`CACHE_MEMORY_FRACTION` of the available memory). The same cut then gives start positions
+into the cache; a training epoch is a fresh permutation of them (or, balanced, one endlessly
+reshuffled permutation per class, drawn as above), and each batch is gathered, randomly cropped and
+flipped from memory, so augmentation still differs between epochs. It trades memory for the JPEG
+decoding that dominates the cost per frame (``benchmarks/pipeline.py``).
 """
 
 from __future__ import annotations
@@ -43,9 +53,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfaffect.data.tfrecord import (QUADRANTS, decode_face, load_manifest, normalise_landmarks, parse_examples,
-                                   resize_uint8, split_shards, va_quadrant, verify_shards)
-from tfaffect.errors import ConfigError
+from tfaffect.data.tfrecord import (MANIFEST_NAME, NUM_LANDMARKS, QUADRANTS, decode_face, load_manifest,
+                                   normalise_landmarks, parse_examples, resize_uint8, split_shards, va_quadrant,
+                                   verify_shards)
+from tfaffect.errors import ConfigError, ShardError
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +116,23 @@ def _resolve_targets(balance: str, targets, manifest: Mapping) -> np.ndarray:
 
 
 class _Cut:
-    """How a shard is cut into elements: window length, stride, evaluation coverage, class filter."""
+    """How a split is cut into elements: window length, stride, evaluation coverage, class filter.
+
+    Works on label columns (``[N]`` tensors in file order, see :data:`keys`): those of one shard
+    (read from its file) or those of a whole split (``cache="memory"``); both cut alike because a
+    window's frames are found by ``frame`` / ``num_frames``, never across a video boundary.
+    """
 
     def __init__(self, length: int, stride: int, evaluation: bool, faces_only: bool, landmarks: bool):
         self.length, self.stride, self.evaluation, self.faces_only = length, stride, evaluation, faces_only
-        self.columns = ("image", "valence", "arousal", "va_valid", "expression", "has_face") + (
+        self.columns = ("valence", "arousal", "va_valid", "expression", "has_face") + (
             ("landmarks", "landmarks_valid") if landmarks else ())
+        self.keys = ("video_id", "frame", "num_frames") + self.columns
+        """The label features to parse: what :meth:`starts` and :meth:`gather` read (never the JPEG)."""
 
-    def elements(self, serialized: tf.Tensor, balance: str | None, cls: int, seed: tf.Tensor | None
-                 ) -> tf.data.Dataset:
-        """Dataset of the elements of one shard (``serialized``: all its records, in file order)."""
-        cols = parse_examples(serialized)
+    def starts(self, cols: Mapping[str, tf.Tensor], balance: str | None = None, cls: int = -1) -> tf.Tensor:
+        """Positions (into ``cols``) of the first frame of every element, in order; with ``balance``
+        only the elements whose last frame is of class ``cls``."""
         frame, num_frames = cols["frame"], cols["num_frames"]
         length, stride = self.length, self.stride
         is_start = (frame % stride == 0) & (frame + length <= num_frames)
@@ -123,30 +140,48 @@ class _Cut:
             is_start |= (frame == num_frames - length) | ((num_frames < length) & (frame == 0))
         if self.faces_only:
             is_start &= cols["has_face"] > 0
-        positions = tf.range(tf.shape(frame, out_type=tf.int64)[0], dtype=tf.int64)
-        # Frames that window starting at p really holds (fewer than length only for a short video in evaluation).
-        valid_length = tf.minimum(num_frames - frame, length)
+        positions = tf.range(tf.size(frame, out_type=tf.int64), dtype=tf.int64)
         if balance is not None:
-            last = positions + valid_length - 1
+            last = positions + tf.minimum(num_frames - frame, length) - 1
             last = tf.minimum(last, tf.size(frame, out_type=tf.int64) - 1)
             is_start &= tf.gather(_element_class(cols, balance), last) == cls
-        starts = tf.boolean_mask(positions, is_start)
+        return tf.boolean_mask(positions, is_start)
+
+    def gather(self, cols: Mapping[str, tf.Tensor], chunk: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """Elements starting at positions ``chunk`` (``[k]``) -> their label columns ``[k, L]`` (``video_id``
+        ``[k]``) and the positions of their frames ``[k, L]`` (padding repeats the last frame: frame
+        index -1, labels invalid), gathered in one vectorised call per column."""
+        offsets = tf.range(self.length, dtype=tf.int64)
+        # Frames the element really holds (fewer than length only for a short video in evaluation).
+        n = tf.minimum(tf.gather(cols["num_frames"] - cols["frame"], chunk), self.length)[:, None]
+        index = chunk[:, None] + tf.minimum(offsets, n - 1)
+        real = offsets < n
+        out = {key: tf.gather(cols[key], index) for key in self.columns}
+        out["video_id"] = tf.gather(cols["video_id"], chunk)
+        out["frame"] = tf.where(real, tf.gather(cols["frame"], index), -1)
+        out["va_valid"] = tf.where(real, out["va_valid"], 0)
+        out["expression"] = tf.where(real, out["expression"], -1)
+        return out, index
+
+    def elements(self, serialized: tf.Tensor, balance: str | None, cls: int, seed: tf.Tensor | None
+                 ) -> tf.data.Dataset:
+        """Dataset of the elements of one shard (``serialized``: all its records, in file order).
+
+        The labels are parsed first (:data:`keys` only); the JPEG feature is parsed only from the
+        records of the elements kept, so a class stream that keeps 1/7 of a shard copies 1/7 of its JPEGs.
+        """
+        cols = parse_examples(serialized, keys=self.keys)
+        starts = self.starts(cols, balance, cls)
         if seed is not None:
             starts = tf.gather(starts, tf.argsort(tf.random.stateless_uniform(tf.shape(starts), seed)))
 
-        def windows(chunk):  # [k] starts -> k elements, gathered in one vectorised call per column
-            offsets = tf.range(length, dtype=tf.int64)
-            n = tf.gather(valid_length, chunk)[:, None]
-            index = chunk[:, None] + tf.minimum(offsets, n - 1)
-            real = offsets < n
-            out = {key: tf.gather(cols[key], index) for key in self.columns}
-            out["video_id"] = tf.gather(cols["video_id"], chunk)
-            out["frame"] = tf.where(real, tf.gather(frame, index), -1)
-            out["va_valid"] = tf.where(real, out["va_valid"], 0)
-            out["expression"] = tf.where(real, out["expression"], -1)
+        def windows(chunk):
+            out, index = self.gather(cols, chunk)
+            jpegs = parse_examples(tf.reshape(tf.gather(serialized, index), [-1]), keys=("image",))["image"]
+            out["image"] = tf.reshape(jpegs, tf.shape(index))
             return out
 
-        chunk = max(1, GATHER_FRAMES // length)
+        chunk = max(1, GATHER_FRAMES // self.length)
         return tf.data.Dataset.from_tensor_slices(starts).batch(chunk).map(windows).unbatch()
 
 
@@ -179,6 +214,17 @@ def _stream(data_dir: str, shards: Sequence[Mapping], cut: _Cut, *, training: bo
     return elements.shuffle(shuffle_buffer, seed=seed).repeat()
 
 
+def _flip_width(images: tf.Tensor) -> tf.Tensor:
+    """Mirror uint8 images ``[..., H, W, 3]`` left-right.
+
+    Reversing axis 1 of a ``[-1, W, 3]`` view gives the same pixels as ``tf.reverse(images, [-2])``
+    and was 5-7x faster here (TF 2.21, uint8): the reverse kernel is slow on rank 4-5 tensors.
+    """
+    shape = tf.shape(images)
+    flipped = tf.reverse(tf.reshape(images, tf.stack([-1, shape[-2], shape[-1]])), axis=[1])
+    return tf.ensure_shape(tf.reshape(flipped, shape), images.shape)
+
+
 def _decode(element: Mapping[str, tf.Tensor], seed: tf.Tensor | None, *, stored: int, crop: int,
             image_size: int, flip: bool) -> dict[str, tf.Tensor]:
     """Decode one element's JPEGs (after the sampling decision), crop, resize and flip them.
@@ -206,7 +252,7 @@ def _decode(element: Mapping[str, tf.Tensor], seed: tf.Tensor | None, *, stored:
     images = tf.ensure_shape(tf.stack(frames), [length, crop, crop, 3])
     if crop != image_size:
         images = resize_uint8(images, image_size, image_size)
-    images = tf.cond(mirrored, lambda: tf.reverse(images, axis=[2]), lambda: images)
+    images = tf.cond(mirrored, lambda: _flip_width(images), lambda: images)
     return {**element, "image": images, "offset": offset, "mirrored": mirrored}
 
 
@@ -214,7 +260,7 @@ def _finish(batch: Mapping[str, tf.Tensor], *, stored: int, crop: int, image_siz
             tasks: Sequence[str], squeeze: bool, with_index: bool):
     """A batch of decoded elements -> (x, y, sample_weight[, index]); ``squeeze`` drops the time axis."""
     def shape(t):
-        return t[:, 0] if squeeze else t
+        return tf.squeeze(t, axis=1) if squeeze else t  # a view; t[:, 0] copied the images
 
     x = {"image": shape(batch["image"])}
     if landmarks:
@@ -288,7 +334,8 @@ def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, tr
                  balance: str | None = None, targets: Sequence[float] | Mapping[str, float] | None = None,
                  image_size: int | None = None, crop: int | None = None, flip: bool = False,
                  landmarks: bool = False, tasks: Sequence[str] = ("va", "expression"), with_index: bool = False,
-                 repeat: bool | None = None, seed: int = 0, verify: bool = True) -> tf.data.Dataset:
+                 repeat: bool | None = None, seed: int = 0, verify: bool = True, cache: str | None = None,
+                 cache_budget: int | None = None) -> tf.data.Dataset:
     """The tf.data pipeline a recipe trains or evaluates on (see the module docstring for the cuts).
 
     Args:
@@ -322,6 +369,16 @@ def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, tr
         seed: seeds every random choice (shuffles, crops, flips, class draws).
         verify: check the shards' SHA-256 against the manifest before reading (sizes are always
             checked); a bad shard raises :class:`~tfaffect.errors.ShardError` naming it.
+        cache: ``None`` (default): read, parse and decode the JPEGs of the chosen elements every time.
+            ``"memory"``: decode every frame of ``split`` once, here, and keep it in memory
+            (:func:`cache_bytes`: frames x S x S x 3 bytes for stored size S, plus labels; e.g.
+            SynthAffect's default train split, about 11,000 frames at 112 px: ~0.4 GB); each batch is
+            then gathered, randomly cropped and flipped from memory. Augmentation still differs
+            from epoch to epoch (the cache holds the stored frames, before any crop or flip) and
+            balancing works as without it. Refused with :class:`~tfaffect.errors.ConfigError`,
+            before anything is decoded, when that memory exceeds ``cache_budget``.
+        cache_budget: bytes ``cache="memory"`` may use; default :data:`CACHE_MEMORY_FRACTION` of the
+            memory available (``MemAvailable``) now.
     """
     data_dir = os.fspath(data_dir)
     manifest = load_manifest(data_dir)
@@ -357,35 +414,66 @@ def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, tr
 
     cut = _Cut(length, stride, evaluation=not training, faces_only=training and mode == "frames",
                landmarks=landmarks)
-    buffer = max(1, SHUFFLE_FRAMES // length)
-    if balance is None:
-        elements = _stream(data_dir, shards, cut, training=training, seed=seed, shuffle_buffer=buffer)
-    else:
-        elements = _balanced(data_dir, shards, cut, manifest, balance, targets, seed, buffer)
     epoch = num_elements(data_dir, split, mode=mode, seq_len=length if mode == "windows" else None,
                          stride=stride if mode == "windows" else None, training=training, manifest=manifest)
+    sizes = dict(stored=stored, crop=crop, image_size=image_size)
+    if cache is not None:
+        if cache != "memory":
+            raise ConfigError(f"cache must be None or 'memory', got {cache!r}")
+        decoded = _DecodedSplit(data_dir, split, shards, cut.keys, stored, cache_budget)
+        if balance is None:
+            starts = cut.starts(decoded.columns)
+            elements = _shuffled_forever(starts, seed) if training else tf.data.Dataset.from_tensor_slices(starts)
+        else:
+            elements = _balanced(data_dir, shards, manifest, balance, targets, seed,
+                                 lambda cls, holding, class_seed: _shuffled_forever(
+                                     cut.starts(decoded.columns, balance, cls), class_seed))
+    elif balance is None:
+        elements = _stream(data_dir, shards, cut, training=training, seed=seed,
+                           shuffle_buffer=max(1, SHUFFLE_FRAMES // length))
+    else:
+        buffer = max(1, SHUFFLE_FRAMES // length // len(_class_names(balance, manifest)))
+        elements = _balanced(data_dir, shards, manifest, balance, targets, seed,
+                             lambda cls, holding, class_seed: _stream(
+                                 data_dir, holding, cut, training=True, seed=class_seed, balance=balance, cls=cls,
+                                 shuffle_buffer=buffer))
     if training and repeat is False:
         elements = elements.take(epoch)
     elif not training and repeat:
         elements = elements.repeat()
 
-    sizes = dict(stored=stored, crop=crop, image_size=image_size)
-    if training:
-        draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
-        elements = tf.data.Dataset.zip(elements, draws).map(
-            lambda element, draw: _decode(element, draw, flip=flip, **sizes), num_parallel_calls=tf.data.AUTOTUNE)
+    if cache is not None:
+        # Elements are start positions: cut, gather and augment a whole batch at once.
+        batches = elements.batch(batch_size, drop_remainder=training)
+        if training:
+            draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+            batches = tf.data.Dataset.zip(batches, draws).map(
+                lambda chunk, draw: decoded.batch(cut, chunk, draw, flip=flip, **sizes),
+                num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            batches = batches.map(lambda chunk: decoded.batch(cut, chunk, None, flip=False, **sizes),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        elements = elements.map(lambda element: _decode(element, None, flip=False, **sizes),
-                                num_parallel_calls=tf.data.AUTOTUNE)
-    batches = elements.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
+        if training:
+            draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+            elements = tf.data.Dataset.zip(elements, draws).map(
+                lambda element, draw: _decode(element, draw, flip=flip, **sizes),
+                num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            elements = elements.map(lambda element: _decode(element, None, flip=False, **sizes),
+                                    num_parallel_calls=tf.data.AUTOTUNE)
+        batches = elements.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
     batches = batches.map(lambda batch: _finish(batch, landmarks=landmarks, tasks=tasks, squeeze=mode == "frames",
                                                 with_index=with_index, **sizes))
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def _balanced(data_dir: str, shards: Sequence[Mapping], cut: _Cut, manifest: Mapping, balance: str, targets,
-              seed: int, buffer: int) -> tf.data.Dataset:
-    """Endless stream drawing class ``c`` with probability ``targets[c]`` from per-class endless streams."""
+def _balanced(data_dir: str, shards: Sequence[Mapping], manifest: Mapping, balance: str, targets, seed: int,
+              class_stream) -> tf.data.Dataset:
+    """Endless stream drawing class ``c`` with probability ``targets[c]`` from per-class endless streams.
+
+    ``class_stream(c, shards holding c, seed)`` gives the endless stream of class ``c``'s elements.
+    """
     weights = _resolve_targets(balance, targets, manifest)
     names = _class_names(balance, manifest)
     key = "expression" if balance == "expression" else "quadrant"
@@ -398,9 +486,7 @@ def _balanced(data_dir: str, shards: Sequence[Mapping], cut: _Cut, manifest: Map
             raise ConfigError(f"balance={balance!r}: class {names[cls]!r} has target {weight:.3f} but no frame "
                               f"of split {shards[0]['split'] if shards else '?'} in {data_dir} has it; give it "
                               "target 0")
-        stream = _stream(data_dir, holding, cut, training=True, seed=seed + 7919 * (cls + 1),  # one seed per class
-                         balance=balance, cls=cls, shuffle_buffer=max(1, buffer // len(weights)))
-        streams.append(stream)
+        streams.append(class_stream(cls, holding, seed + 7919 * (cls + 1)))  # one seed per class
         used.append(weight)
     # stop_on_empty_dataset: a class with frames but no usable element (e.g. only in videos shorter
     # than seq_len) ends the stream instead of silently shifting the proportions. A new iteration
@@ -409,4 +495,142 @@ def _balanced(data_dir: str, shards: Sequence[Mapping], cut: _Cut, manifest: Map
                                                 rerandomize_each_iteration=True)
 
 
-__all__ = ["KOLLIAS_QUADRANT_TARGETS", "MIRROR_68", "make_dataset", "num_elements"]
+# ----------------------------------------------------------------------------- cache="memory"
+
+
+CACHE_MEMORY_FRACTION = 0.5
+"""``cache="memory"`` refuses to decode more than this fraction of the memory available (``MemAvailable``)
+when the pipeline is built, unless ``cache_budget`` says otherwise. Not fixed by the papers; half,
+because building the cache briefly holds the decoded frames twice (numpy, then the tensor)."""
+
+_LABEL_BYTES = 64
+"""Bytes per frame of the cached label columns without landmarks (8 small columns and the video
+id); landmarks add 68 x 2 x 4 + 8. Used only for the memory estimate."""
+
+
+def _shuffled_forever(starts: tf.Tensor, seed: int) -> tf.data.Dataset:
+    """The positions ``starts`` in a new random order every pass, endlessly (empty if ``starts`` is)."""
+    n = int(tf.size(starts))
+    return (tf.data.Dataset.from_tensor_slices(starts)
+            .shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True).repeat())
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new allocations without swapping (Linux ``MemAvailable``), or ``None``."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def cache_bytes(frames: int, image_size: int, landmarks: bool = False) -> int:
+    """Memory that ``cache="memory"`` holds for ``frames`` frames stored at ``image_size`` px:
+    ``frames x image_size x image_size x 3`` bytes of pixels plus the label columns."""
+    return frames * (image_size * image_size * 3 + _LABEL_BYTES + (8 + 8 * NUM_LANDMARKS if landmarks else 0))
+
+
+class _DecodedSplit:
+    """``cache="memory"``: every frame of a split decoded once, kept in memory with its labels.
+
+    ``images``: uint8 ``[N, S, S, 3]`` in manifest order (zeros where there is no face); ``columns``:
+    the label columns ``[N]`` the cut needs. Elements are then start positions into these, and a
+    batch is gathered, cropped and flipped in a few vectorised ops (:meth:`batch`): no file read,
+    no parse, no JPEG decode after this.
+    """
+
+    def __init__(self, data_dir: str, split: str, shards: Sequence[Mapping], keys: Sequence[str], stored: int,
+                 budget: int | None):
+        from tqdm.auto import tqdm
+
+        frames = sum(s["frames"] for s in shards)
+        need = cache_bytes(frames, stored, "landmarks" in keys)
+        if budget is None:
+            available = _available_memory()
+            if available is None:
+                raise ConfigError("cache='memory': cannot tell how much memory is available here; pass "
+                                  "cache_budget=BYTES")
+            budget, what = int(CACHE_MEMORY_FRACTION * available), (
+                f"{CACHE_MEMORY_FRACTION:.0%} of the {available / 2**30:.1f} GiB available")
+        else:
+            what = "cache_budget"
+        if need > budget:
+            raise ConfigError(
+                f"cache='memory' for {data_dir}/{split} needs {need / 2**30:.2f} GiB ({frames} frames x "
+                f"{stored}x{stored}x3 bytes + labels), above the budget of {budget / 2**30:.2f} GiB ({what}); "
+                "use cache=None (decode every time) or pass a larger cache_budget if the memory is there")
+        images = np.empty((frames, stored, stored, 3), np.uint8)
+        columns: dict[str, list[np.ndarray]] = {key: [] for key in keys}
+        parse_keys = tuple(keys) + ("image",)
+
+        def decode_record(serialized):
+            parsed = parse_examples(serialized, keys=parse_keys)
+            return {**parsed, "image": decode_face(parsed["image"], stored)}
+
+        position = 0
+        with tqdm(total=frames, unit="frame", desc=f"decode {split} into memory", disable=None,
+                  dynamic_ncols=True) as bar:
+            for entry in shards:
+                path = os.path.join(data_dir, entry["file"])
+                records = tf.data.TFRecordDataset(path).map(decode_record, num_parallel_calls=tf.data.AUTOTUNE)
+                try:
+                    for batch in records.batch(GATHER_FRAMES).as_numpy_iterator():
+                        n = len(batch["frame"])
+                        images[position:position + n] = batch.pop("image")
+                        for key, value in batch.items():
+                            columns[key].append(value)
+                        position += n
+                        bar.update(n)
+                except tf.errors.DataLossError as exc:
+                    raise ShardError(f"truncated or corrupt record ({exc.message.strip()})", path) from None
+        if position != frames:
+            raise ShardError(f"{position} records, the manifest says {frames} for split {split}",
+                             os.path.join(data_dir, MANIFEST_NAME))
+        with tf.device("/CPU:0"):
+            self.images = tf.convert_to_tensor(images)
+            self.columns = {key: tf.convert_to_tensor(np.concatenate(values)) for key, values in columns.items()}
+        log.info("%s/%s: %d frames decoded into memory (%.2f GiB)", data_dir, split, frames, need / 2**30)
+
+    def batch(self, cut: _Cut, chunk: tf.Tensor, seed: tf.Tensor | None, *, stored: int, crop: int,
+              image_size: int, flip: bool) -> dict[str, tf.Tensor]:
+        """Elements starting at ``chunk`` (``[B]``) -> the batch :func:`_decode` + ``batch`` would give.
+
+        ``seed`` (training) draws a crop offset and a flip decision per element, as :func:`_decode`
+        does (different draws, same distribution); without it the crop is centred and nothing is flipped.
+        """
+        batch, index = cut.gather(self.columns, chunk)
+        images = tf.gather(self.images, index)  # [B, L, S, S, 3]
+        size = tf.shape(chunk)[0]
+        if seed is not None:
+            offset = tf.random.stateless_uniform([size, 2], seed, 0, stored - crop + 1, dtype=tf.int32)
+        else:
+            offset = tf.fill([size, 2], (stored - crop) // 2)
+        if crop != stored and seed is None:
+            o = (stored - crop) // 2
+            images = images[:, :, o:o + crop, o:o + crop]
+        elif crop != stored:
+            # Training batches have a static size (drop_remainder). One slice per element: on uint8
+            # this beat gathering rows and columns (3-byte slices) several times over.
+            images = tf.stack([images[b, :, offset[b, 1]:offset[b, 1] + crop, offset[b, 0]:offset[b, 0] + crop]
+                               for b in range(chunk.shape[0])])
+        if crop != image_size:
+            resized = resize_uint8(tf.reshape(images, [-1, crop, crop, 3]), image_size, image_size)
+            images = tf.reshape(resized, tf.concat([tf.shape(images)[:2], [image_size, image_size, 3]], axis=0))
+        if seed is not None and flip:
+            mirrored = tf.random.stateless_uniform([size], seed + 1) < 0.5
+            # Flip all, then keep per element the flipped or the original (a gather of whole images).
+            both = tf.concat([images, _flip_width(images)], axis=0)
+            images = tf.gather(both, tf.range(size) + size * tf.cast(mirrored, tf.int32))
+        else:
+            mirrored = tf.zeros([size], tf.bool)
+        return {**batch, "image": images, "offset": offset, "mirrored": mirrored}
+
+
+__all__ = ["CACHE_MEMORY_FRACTION", "KOLLIAS_QUADRANT_TARGETS", "MIRROR_68", "cache_bytes", "make_dataset",
+           "num_elements"]

@@ -155,21 +155,31 @@ def encode_frame(record: VideoRecord, i: int, jpeg: bytes, *, landmarks: np.ndar
     return example.SerializeToString(deterministic=True)
 
 
-def parse_examples(serialized: tf.Tensor, *, with_image: bool = True) -> dict[str, tf.Tensor]:
+def parse_examples(serialized: tf.Tensor, *, with_image: bool = True,
+                   keys: Sequence[str] | None = None) -> dict[str, tf.Tensor]:
     """Parse one serialized example (scalar) or a batch (``[N]``) into a dict of tensors.
 
     ``with_image=False`` parses the labels only (:data:`LABEL_SPEC`); with it, ``"image"`` is the
     still-encoded JPEG (decode with :func:`decode_face` once you know you need the pixels).
-    ``"landmarks"`` comes out as ``[..., 68, 2]``.
+    ``keys`` parses only those features of :data:`FEATURE_SPEC` (the others are skipped without
+    being copied: the pipeline parses the few labels it cuts elements by, then the JPEGs of the
+    records it keeps). ``"landmarks"`` comes out as ``[..., 68, 2]``.
     """
     serialized = tf.convert_to_tensor(serialized, tf.string)
-    spec = FEATURE_SPEC if with_image else LABEL_SPEC
+    if keys is not None:
+        unknown = set(keys) - set(FEATURE_SPEC)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}; the spec has {', '.join(FEATURE_SPEC)}")
+        spec = {key: FEATURE_SPEC[key] for key in keys}
+    else:
+        spec = FEATURE_SPEC if with_image else LABEL_SPEC
     if serialized.shape.rank == 0:
         parsed = tf.io.parse_single_example(serialized, spec)
     else:
         parsed = tf.io.parse_example(serialized, spec)
-    parsed["landmarks"] = tf.reshape(parsed["landmarks"], tf.concat(
-        [tf.shape(parsed["landmarks"])[:-1], [NUM_LANDMARKS, 2]], axis=0))
+    if "landmarks" in parsed:
+        parsed["landmarks"] = tf.reshape(parsed["landmarks"], tf.concat(
+            [tf.shape(parsed["landmarks"])[:-1], [NUM_LANDMARKS, 2]], axis=0))
     return parsed
 
 
