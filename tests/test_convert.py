@@ -1,8 +1,10 @@
-"""`tfaffect convert`: the released AffWildNet TF1 checkpoint and keras-vggface VGG16 weights.
+"""`tfaffect convert`: the released AffWildNet TF1 checkpoints and keras-vggface VGG16 weights.
 
-The must-show: the ORIGINAL TF1 graph (tests/tf1_affwildnet.py, TF1's own GRUCell) with random
-weights is run on random frames and saved as a TF1 checkpoint; the converted Keras model gives the
-same valence/arousal to < 1e-5.
+The must-show: the ORIGINAL TF1 graphs (tests/tf1_affwildnet.py: VGG-Face-GRU, and ResNet-GRU with
+slim's resnet_v1_50 written in tf.compat.v1 ops under slim's variable names; TF1's own GRUCell)
+with random weights are run on frames and saved as TF1 checkpoints; the converted Keras models give
+the same valence/arousal to < 1e-5, and so do the SavedModels `convert --out` exports, loaded in a
+fresh process with TensorFlow alone (``serve`` on the sequence and ``step`` frame by frame).
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf1_affwildnet import build_vggface_gru, initialize, random_values, rnn_cell_impl
+from export_helpers import load_in_fresh_process
+from tf1_affwildnet import (build_resnet_gru, build_vggface_gru, initialize, random_resnet_values, random_values,
+                            rnn_cell_impl)
 from tfaffect import cli
 from tfaffect.convert import (VGG_CONV_LAYERS, VGGFACE_H5_LAYERS, affwildnet_tf1_variable_names,
                               convert_affwildnet_tf1, load_vggface_h5, tf1_gru_to_keras)
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
-from tfaffect.models.backbones import build_backbone
+from tfaffect.models.backbones import build_backbone, slim_resnet_v1_50_convs
 
 # TF1's legacy GRUCell warns that it is deprecated each time the original graph is built.
 pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated and will be removed:UserWarning")
 
 v1 = tf.compat.v1
 BATCH, SEQ_LEN, SIZE = 2, 4, 96
+RESNET_SIZE = 64  # small frames for speed; the whole 50-layer structure still runs (pooled to 2 x 2 at the end)
+TOLERANCE = 1e-5  # issue #5: max abs difference from the original graph
 
 
 def write_tf1_checkpoint(prefix, arrays: dict) -> str:
@@ -84,27 +90,66 @@ def test_tf1_gru_cell_equals_keras_gru_reset_after_false():
 # --------------------------------------------------------------------------------------------------
 # The whole released network.
 
-@pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    """The original graph with random weights: its checkpoint prefix, uint8 frames, its output [B, T, 2], variable names."""
-    rng = np.random.default_rng(0)
-    graph, images, prediction, global_step = build_vggface_gru(BATCH, SEQ_LEN, SIZE)
-    frames = rng.integers(0, 256, size=(BATCH, SEQ_LEN, SIZE, SIZE, 3), dtype=np.uint8)
+def run_original(build, randomize, frames, directory, features=None):
+    """Build an original graph for ``frames`` [B, T, S, S, 3] uint8, give it random weights, run it and save it.
+
+    Returns ``{"prefix", "frames", "output" [B, T, 2], "names" (sorted variable names), "features"}``,
+    ``features`` being the value of the graph tensor named ``features`` (if given) per frame.
+    """
+    batch, time, size = frames.shape[:3]
+    graph, images, prediction, _ = build(batch, time, size)
     scaled = (frames.astype(np.float32) - 128.0) / 128.0  # original eval_script.py, before the network
     with graph.as_default(), v1.Session(graph=graph) as session:
-        values = random_values(v1.global_variables(), rng)
+        values = randomize(v1.global_variables(), np.random.default_rng(0))
         initialize(session, values)
-        output = session.run(prediction, {images: scaled.reshape(BATCH * SEQ_LEN, SIZE, SIZE, 3)})
-        prefix = v1.train.Saver().save(session, str(tmp_path_factory.mktemp("tf1") / "model.ckpt"),
-                                       global_step=0)
+        fetches = [prediction] + ([graph.get_tensor_by_name(features)] if features else [])
+        results = session.run(fetches, {images: scaled.reshape((batch * time,) + scaled.shape[2:])})
+        prefix = v1.train.Saver().save(session, str(directory / "model.ckpt"), global_step=0)
         names = sorted(variable.name.split(":")[0] for variable in values)
-    return prefix, frames, output.reshape(BATCH, SEQ_LEN, 2), names
+    return {"prefix": prefix, "frames": frames, "output": results[0].reshape(batch, time, 2), "names": names,
+            "features": results[1].reshape(batch * time, -1) if features else None}
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """The original VGG-Face-GRU graph with random weights on random frames: (prefix, frames, output, names)."""
+    frames = np.random.default_rng(0).integers(0, 256, size=(BATCH, SEQ_LEN, SIZE, SIZE, 3), dtype=np.uint8)
+    run = run_original(build_vggface_gru, random_values, frames, tmp_path_factory.mktemp("tf1"))
+    return run["prefix"], run["frames"], run["output"], run["names"]
 
 
 @pytest.fixture(scope="module")
 def converted(released, tmp_path_factory):
-    out = tmp_path_factory.mktemp("converted")
-    return convert_affwildnet_tf1(released[0], out=out), out
+    """Converted and exported through the command line (backbone detected from the names): (model.keras, folder)."""
+    out = tmp_path_factory.mktemp("converted") / "affwildnet"
+    assert cli.main(["convert", "affwildnet-tf1", released[0], "--out", str(out), "--no-tflite"]) == 0
+    return keras.saving.load_model(out / "model.keras"), out
+
+
+def smooth_frames(rng, batch, time, size):
+    """uint8 frames [B, T, S, S, 3] with image-like structure: 4 x 4 random colours upsampled bilinearly.
+
+    With white noise, globally pooled ResNet features hardly differ between frames; these differ by ~15%.
+    """
+    coarse = rng.integers(0, 256, (batch * time, 4, 4, 3)).astype(np.float32)
+    frames = np.clip(np.round(tf.image.resize(coarse, [size, size]).numpy()), 0, 255).astype(np.uint8)
+    return frames.reshape(batch, time, size, size, 3)
+
+
+@pytest.fixture(scope="module")
+def released_resnet(tmp_path_factory):
+    """The original ResNet-GRU graph (slim resnet_v1_50 + 2 x GRU 128) with random weights, run and saved."""
+    frames = smooth_frames(np.random.default_rng(1), BATCH, SEQ_LEN, RESNET_SIZE)
+    return run_original(build_resnet_gru, random_resnet_values, frames, tmp_path_factory.mktemp("tf1_resnet"),
+                        features="resnet_v1_50/Mean:0")
+
+
+@pytest.fixture(scope="module")
+def converted_resnet(released_resnet, tmp_path_factory):
+    """The ResNet-GRU converted (backbone detected) and exported: (model, export folder)."""
+    out = tmp_path_factory.mktemp("converted_resnet") / "resnet_gru"
+    model = convert_affwildnet_tf1(released_resnet["prefix"], image_size=RESNET_SIZE, out=out, tflite=False)
+    return model, out
 
 
 def predict(model, frames):
@@ -113,18 +158,73 @@ def predict(model, frames):
 
 def test_converted_model_reproduces_the_original_graph(released, converted):
     _, frames, expected, _ = released
-    got = predict(converted[0], frames)
+    restored = converted[0]  # the exported model.keras
+    assert restored.get_config()["reset_after"] is False
+    got = predict(restored, frames)
     # The comparison means something only if the output depends on the frames and the time step.
     assert np.std(expected) > 0.05
     assert np.max(np.abs(np.diff(expected, axis=1))) > 1e-3
-    assert np.max(np.abs(got - expected)) < 1e-5
+    assert np.max(np.abs(got - expected)) < TOLERANCE
 
 
-def test_saved_model_keras_reloads_with_the_same_outputs(released, converted):
-    _, frames, expected, _ = released
-    restored = keras.saving.load_model(converted[1] / "model.keras")
-    assert restored.get_config()["reset_after"] is False
-    assert np.max(np.abs(predict(restored, frames) - expected)) < 1e-5
+def test_converted_resnet_gru_reproduces_the_original_graph(released_resnet, converted_resnet):
+    model = converted_resnet[0]
+    frames, expected = released_resnet["frames"], released_resnet["output"]
+    assert model.get_config()["backbone"] == "resnet_v1_50" and model.get_config()["fc_units"] == []
+    # The slim conv part alone: pooled features per frame, which differ between frames by O(0.1).
+    scaled = (frames.reshape((-1, RESNET_SIZE, RESNET_SIZE, 3)).astype(np.float32) - 128.0) / 128.0
+    features = keras.ops.convert_to_numpy(model.get_layer("resnet_v1_50")(scaled, training=False))
+    assert features.shape == (BATCH * SEQ_LEN, 2048)
+    assert np.mean(np.std(released_resnet["features"], axis=0)) > 0.05
+    assert np.max(np.abs(features - released_resnet["features"])) < TOLERANCE
+    got = predict(model, frames)
+    assert np.max(np.abs(np.diff(expected, axis=1))) > 1e-2  # the GRU state matters
+    assert np.max(np.abs(expected[0] - expected[1])) > 1e-3  # the frames matter
+    assert np.max(np.abs(got - expected)) < TOLERANCE
+
+
+def test_exports_load_with_tensorflow_alone_and_match_the_original(released, converted, released_resnet,
+                                                                    converted_resnet, tmp_path):
+    """``serve`` on the whole sequence and ``step`` frame by frame, in a process without tfaffect or keras."""
+    jobs, expected = [], []
+    for name, folder, frames, output in (("vgg", converted[1], released[1], released[2]),
+                                         ("resnet", converted_resnet[1], released_resnet["frames"],
+                                          released_resnet["output"])):
+        np.savez(tmp_path / f"{name}_in.npz", frames_seq=frames)
+        jobs.append({"saved_model": str(folder), "inputs": str(tmp_path / f"{name}_in.npz"),
+                     "outputs": str(tmp_path / f"{name}_out.npz")})
+        expected.append(output)
+    report = load_in_fresh_process(tmp_path, jobs)
+    assert report["blocked_imports"] == []
+    for job, output in zip(jobs, expected):
+        assert report["signatures"][job["saved_model"]] == ["initial_state", "per_frame", "serve",
+                                                            "serving_default", "step"]
+        results = np.load(job["outputs"])
+        for mode in ("serve", "step"):
+            for index, key in enumerate(("valence", "arousal")):
+                np.testing.assert_allclose(results[f"{mode}/seq/{key}"], output[..., index], rtol=0,
+                                           atol=TOLERANCE, err_msg=f"{job['saved_model']} {mode} {key}")
+
+
+def test_resnet_export_metadata_names_the_origin_and_every_variable(released_resnet, converted_resnet):
+    metadata = json.loads((converted_resnet[1] / "metadata.json").read_text())
+    names = [name for name in released_resnet["names"] if name != "global_step"]
+    assert sorted(metadata["variable_map"]) == names
+    assert sorted(affwildnet_tf1_variable_names(backbone="resnet50")) == names
+    assert len(names) == 5 * 53 + 8 + 2  # 53 convs (weights + 4 BatchNorm), 2 GRU cells x 4, output layer
+    assert len(slim_resnet_v1_50_convs()) == 53
+    assert metadata["variable_map"]["resnet_v1_50/block1/unit_3/bottleneck_v1/conv2/weights"]["to"] == [
+        "resnet_v1_50/block1_unit3_conv2/kernel"]
+    assert metadata["variable_map"]["resnet_v1_50/conv1/BatchNorm/moving_variance"]["to"] == [
+        "resnet_v1_50/conv1_bn/moving_variance"]
+    assert metadata["variable_map"]["rnn/weights_output"]["to"] == ["va/kernel"]
+    assert metadata["source"]["released_model"] == "ResNet-GRU"
+    assert "released AffWildNet ResNet-GRU TF1 checkpoint" in metadata["weights"]["origin"]
+    assert metadata["weights"]["checkpoint"] == released_resnet["prefix"]
+    assert metadata["skipped_training_state"] == ["global_step"]
+    assert metadata["input"]["image_size"] == [RESNET_SIZE, RESNET_SIZE]
+    assert metadata["step_unavailable"] is None and metadata["state"]["size"] == 2 * 128
+    assert str(RESNET_SIZE) in metadata["input_preprocessing"]["input"]
 
 
 def test_metadata_records_every_variable_and_the_preprocessing(released, converted):
@@ -134,6 +234,9 @@ def test_metadata_records_every_variable_and_the_preprocessing(released, convert
     assert sorted(metadata["variable_map"]) == sorted(affwildnet_tf1_variable_names())
     assert metadata["skipped_training_state"] == ["global_step"]
     assert metadata["source"]["checkpoint"] == released[0]
+    assert metadata["source"]["released_model"] == "VGG-Face-GRU"
+    assert "released AffWildNet VGG-Face-GRU TF1 checkpoint" in metadata["weights"]["origin"]
+    assert (converted[1] / "saved_model.pb").is_file()
     assert metadata["variable_map"]["conv_13/weights"]["to"] == ["vggface/block5_conv3/kernel"]
     assert metadata["variable_map"]["rnn_1/weights_rnn"]["to"] == ["va/kernel"]
     assert "(x - 128) / 128" in metadata["input_preprocessing"]["scaling"]
@@ -170,13 +273,23 @@ def test_missing_and_unexpected_variables_are_named(tmp_path):
     assert "Adam" not in message  # optimizer slots are training state, skipped
 
 
-def test_resnet_checkpoint_gets_a_hint(tmp_path):
+def test_wrong_backbone_gets_a_hint(tmp_path):
     prefix = write_tf1_checkpoint(tmp_path / "model.ckpt",
                                   {"resnet_v1_50/conv1/weights": np.zeros((7, 7, 3, 64), np.float32)})
-    with pytest.raises(DataError, match="looks like the ResNet-GRU checkpoint"):
+    with pytest.raises(DataError, match="looks like the ResNet-GRU checkpoint: pass --backbone resnet50"):
+        convert_affwildnet_tf1(prefix, backbone="vggface")
+    with pytest.raises(DataError) as error:  # detected as ResNet-GRU: the missing variables are named
         convert_affwildnet_tf1(prefix)
-    with pytest.raises(ConfigError, match="resnet_v1_50"):
-        convert_affwildnet_tf1(prefix, backbone="resnet50")
+    assert "not the released AffWildNet ResNet-GRU checkpoint: missing variable(s): " \
+           "resnet_v1_50/conv1/BatchNorm/gamma" in str(error.value)
+    assert "looks like" not in str(error.value)
+    with pytest.raises(ConfigError, match="unknown backbone 'resnet'"):
+        convert_affwildnet_tf1(prefix, backbone="resnet")
+    vgg = write_tf1_checkpoint(tmp_path / "vgg.ckpt", {"conv_1/weights": np.zeros((3, 3, 3, 64), np.float32)})
+    with pytest.raises(DataError, match="looks like the VGG-Face-GRU checkpoint: pass --backbone vggface"):
+        convert_affwildnet_tf1(vgg, backbone="resnet50")
+    with pytest.raises(ConfigError, match="image_size=96"):
+        convert_affwildnet_tf1(vgg, image_size=64)
 
 
 def test_wrong_shape_is_named(tmp_path):
@@ -190,6 +303,13 @@ def test_cli_reports_errors_with_status_1(tmp_path, capsys):
     assert cli.main(["convert", "affwildnet-tf1", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 1
     assert "TF1 checkpoint not found" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_refuses_an_existing_export_without_overwrite(released, converted, capsys):
+    before = (converted[1] / "metadata.json").read_text()
+    assert cli.main(["convert", "affwildnet-tf1", released[0], "--out", str(converted[1]), "--no-tflite"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert (converted[1] / "metadata.json").read_text() == before
 
 
 # --------------------------------------------------------------------------------------------------
@@ -273,3 +393,23 @@ def test_cli_vggface_h5_writes_backbone_weights(tmp_path, capsys):
         np.testing.assert_array_equal(kernel, weights[h5_name][0])
         np.testing.assert_array_equal(bias, weights[h5_name][1])
     assert json.loads((out / "metadata.json").read_text())["bgr_input_reversed_to_rgb"] is False
+
+
+# --------------------------------------------------------------------------------------------------
+# The slim resnet_v1_50 layout of the ResNet-GRU backbone.
+
+def test_slim_resnet_v1_50_layout_and_parameter_count():
+    backbone = build_backbone("resnet_v1_50", RESNET_SIZE)
+    convs = [layer for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert sorted(layer.name for layer in convs) == sorted(name for _, name in slim_resnet_v1_50_convs())
+    assert len(convs) == 1 + 3 * (3 + 4 + 6 + 3) + 4  # root, 3 per unit, 4 projection shortcuts
+    assert not any(layer.use_bias for layer in convs)
+    # slim resnet_v1_block: the stride is in conv2 (3x3) of the LAST unit of blocks 1-3, nowhere else but the root.
+    strided = sorted(layer.name for layer in convs if tuple(layer.strides) == (2, 2))
+    assert strided == ["block1_unit3_conv2", "block2_unit4_conv2", "block3_unit6_conv2", "conv1"]
+    assert {layer.epsilon for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)} == {1e-5}
+    # torchvision's resnet50 has the same layout (no conv biases) and 25,557,032 parameters with its
+    # 1000-class FC layer (2048 * 1000 + 1000); batch-norm moving statistics are not parameters there.
+    trainable = sum(int(np.prod(weight.shape)) for weight in backbone.trainable_weights)
+    assert trainable == 25_557_032 - (2048 * 1000 + 1000)
+    assert tuple(backbone.output.shape) == (None, 2048)

@@ -8,9 +8,6 @@ process by ``export_load_check.py``, which refuses to import tfaffect or keras.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -18,15 +15,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from export_helpers import load_in_fresh_process
 from tfaffect import cli
 from tfaffect.errors import ConfigError
 from tfaffect.export import export_model, inference_copy
 from tfaffect.models import build_model
+from tfaffect.models.layers import FoldTime, UnfoldTime
+from tfaffect.models.stat_lstm import CausalWindows, WindowStats
 from tfaffect.training.registry import load_recipe_file
 from tfaffect.training.trainer import train
 
 HERE = Path(__file__).parent
-LOAD_CHECK = HERE / "export_load_check.py"
 TOLERANCE = 1e-5  # issue #5, "Must show": same outputs as the Keras model
 CROP = (40, 45)  # (H, W) of the test crops: not the tiny models' 32, and not square
 SIZE = 32  # the registry's tiny image size
@@ -51,13 +50,16 @@ def spread_weights(model, seed):
 
 
 def tiny_models():
-    """name -> (model, tflite?) for the four exports the fixture makes."""
+    """name -> (model, tflite?) for the five exports the fixture makes."""
     keras.utils.set_random_seed(0)
     models = {
         "gru": (build_model("affwildnet_vggface_gru", tiny=True), True),
         "lstm": (build_model("affwildnet_vggface_lstm", tiny=True), False),  # peephole LSTM by default
         "cnn": (build_model("vggface_cnn", tiny=True), True),
         "landmarks": (build_model("affwildnet_vggface_gru", tiny=True, landmarks=True), False),
+        # Do 2020 Table I model 6 (STAT of scores and features + 2 BiLSTM layers over the score window, VA
+        # heads): tiny, window s = 3, so T = 1 and 2 are shorter than a window and T = 5, 80 longer.
+        "stat": (build_model("stat_lstm_model6", tiny=True), False),
     }
     return {name: (spread_weights(model, seed), tflite)
             for seed, (name, (model, tflite)) in enumerate(models.items())}
@@ -112,16 +114,6 @@ def keras_reference(model, frames, landmarks=None):
     return va[..., 0], va[..., 1]
 
 
-def load_in_fresh_process(root, jobs):
-    """Run export_load_check.py on ``jobs``; return its JSON report."""
-    (root / "job.json").write_text(json.dumps(jobs))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run([sys.executable, str(LOAD_CHECK), str(root / "job.json")], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """The four tiny models exported, then run once in a fresh TensorFlow-only process."""
@@ -160,7 +152,7 @@ def check_against_keras(result, landmarks=False):
 
 def test_exports_need_only_tensorflow(exports):
     assert exports["blocked_imports"] == []
-    for name in ("gru", "lstm", "cnn", "landmarks"):
+    for name in ("gru", "lstm", "cnn", "landmarks", "stat"):
         assert exports[name]["signatures"] == ["initial_state", "per_frame", "serve", "serving_default", "step"], name
 
 
@@ -202,6 +194,36 @@ def test_landmark_model_matches_keras(exports):
     serve = result["metadata"]["signatures"]["serve"]["inputs"]
     assert set(serve) == {"frames", "landmarks"}
     assert set(result["metadata"]["signatures"]["step"]["inputs"]) == {"frame", "landmarks", "state"}
+
+
+def test_stat_lstm_model_streams_with_a_window_buffer(exports):
+    """Do 2020 model 6: ``step`` (one frame per call, a buffer of the last s per-frame vectors as state) equals
+    ``serve`` on the whole sequence, which equals the Keras model, for every output and T = 1, 5, 80 (and 3
+    at the model's size)."""
+    result = exports["stat"]
+    model, inputs, outputs = result["model"], result["inputs"], result["outputs"]
+    window = model.get_config()["window"]
+    for case in list(CASES) + ["native"]:
+        frames = inputs[f"frames_{case}"]
+        reference = model({"image": resized_uint8(frames, SIZE)}, training=False)
+        expected = {"valence": reference["va"][..., 0], "arousal": reference["va"][..., 1],
+                    "expression": reference["expression"], "va_aux": reference["va_aux"]}
+        for key, value in expected.items():
+            value = keras.ops.convert_to_numpy(value)
+            np.testing.assert_allclose(outputs[f"serve/{case}/{key}"], value, rtol=0, atol=TOLERANCE,
+                                       err_msg=f"serve {case} {key}")
+            np.testing.assert_allclose(outputs[f"step/{case}/{key}"], outputs[f"serve/{case}/{key}"], rtol=0,
+                                       atol=TOLERANCE, err_msg=f"step {case} {key}")
+            assert np.ptp(value) > 100 * TOLERANCE, (case, key)
+    metadata = result["metadata"]
+    layout = metadata["state"]["layout"]
+    features = model.get_config()["feature_units"]
+    assert [(e["layer"], e["window"], e["vector_size"]) for e in layout[:-1]] == [
+        ("score_windows", window, 7), ("feature_windows", window, features)]
+    assert layout[-1]["kind"] == "started" and layout[-1]["offset"] == window * (7 + features)
+    assert metadata["state"]["size"] == window * (7 + features) + 1
+    assert metadata["step_check"]["frames"] == window + 2 and metadata["step_unavailable"] is None
+    assert set(metadata["signatures"]["per_frame"]["outputs"]) == {"unfold_features", "unfold_scores"}
 
 
 @pytest.mark.large  # full-size VGG-Face + FC 4096 + 2x GRU 128: ~30 s on 2 busy cores, ~400 MB written
@@ -319,6 +341,68 @@ def test_model_that_sees_later_frames_gets_no_step(tmp_path, temporal):
     frames = np.random.default_rng(3).integers(0, 256, (1, 6, 8, 8, 3), dtype=np.uint8)
     expected = keras.ops.convert_to_numpy(model({"image": frames})["va"])
     np.testing.assert_allclose(loaded.serve(frames)["valence"].numpy(), expected[..., 0], rtol=0, atol=TOLERANCE)
+
+
+def small_windowed_model(feature_window=True, lstm=True, carried_gru=False):
+    """uint8 [B, T, 8, 8, 3] -> per-frame features (Dense 4) and scores (Dense 3, softmax) -> the STAT
+    structure of Do 2020 from the same layers as :class:`~tfaffect.models.StatLSTMNet`, window 3: max/min/mean
+    of the score window, optionally the mean of a feature window and a BiLSTM over the score window, fused
+    with the current features and scores -> "va" and "expression". ``carried_gru`` adds a GRU across the
+    clip's frames (a state carried outside the windows)."""
+    keras.utils.set_random_seed(2)
+    image = keras.Input((None, 8, 8, 3), dtype="uint8", name="image")
+    x = keras.layers.Rescaling(1 / 128, offset=-1)(keras.layers.Reshape((-1, 8 * 8 * 3))(image))
+    features = keras.layers.Dense(4, activation="tanh", name="features")(x)
+    scores = keras.layers.Dense(3, activation="softmax", name="scores")(features)
+    score_windows = CausalWindows(3, name="score_windows")(scores)
+    parts = [WindowStats(name="score_stat")(score_windows), features, scores]
+    if feature_window:
+        parts.append(WindowStats(("mean",), name="feature_stat")(CausalWindows(3, name="feature_windows")(features)))
+    if lstm:
+        folded = keras.layers.Bidirectional(keras.layers.LSTM(2), name="bilstm")(FoldTime()(score_windows))
+        parts.append(UnfoldTime()([folded, image]))
+    if carried_gru:
+        parts.append(keras.layers.GRU(2, return_sequences=True, name="gru")(features))
+    fused = keras.layers.Concatenate()(parts)
+    return keras.Model({"image": image}, {"va": keras.layers.Dense(2, name="va")(fused),
+                                          "expression": keras.layers.Dense(7, activation="softmax",
+                                                                           name="expression")(fused)})
+
+
+@pytest.mark.parametrize("feature_window, lstm", [(True, True), (False, False)])
+def test_windowed_model_step_equals_serve(tmp_path, feature_window, lstm):
+    model = small_windowed_model(feature_window, lstm)
+    out = export_model(model, tmp_path / "export", metadata={}, tflite=False)
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["state"]["size"] == 3 * 3 + (3 * 4 if feature_window else 0) + 1  # buffers + "started"
+    loaded = tf.saved_model.load(str(out))
+    rng = np.random.default_rng(8)
+    for time in (2, 7):  # shorter than the window (all padding) and longer (the buffer shifts)
+        frames = rng.integers(0, 256, (2, time, 8, 8, 3), dtype=np.uint8)
+        expected = {key: keras.ops.convert_to_numpy(value) for key, value in model({"image": frames}).items()}
+        served = loaded.serve(frames)
+        state, steps = loaded.initial_state(2)["state"], []
+        for t in range(time):
+            result = loaded.step(frame=frames[:, t], state=state)
+            state = result["state"]
+            steps.append({key: value.numpy() for key, value in result.items()})
+        for key, reference in (("valence", expected["va"][..., 0]), ("expression", expected["expression"])):
+            np.testing.assert_allclose(served[key].numpy(), reference, rtol=0, atol=TOLERANCE)
+            np.testing.assert_allclose(np.stack([s[key] for s in steps], axis=1), reference, rtol=0, atol=TOLERANCE)
+        # The buffer holds the last three score vectors, oldest first (frame 0 repeated while fewer were seen).
+        scores = keras.ops.convert_to_numpy(keras.Model(model.input, model.get_layer("scores").output)(
+            {"image": frames}))[1]
+        last = [scores[max(index, 0)] for index in range(time - 3, time)]
+        np.testing.assert_allclose(steps[-1]["state"][1, :9], np.concatenate(last), rtol=0, atol=1e-6)
+        assert steps[-1]["state"][1, -1] == 1.0
+    assert np.ptp(expected["va"]) > 100 * TOLERANCE
+
+
+def test_windowed_model_with_a_carried_state_gets_no_step(tmp_path):
+    out = export_model(small_windowed_model(carried_gru=True), tmp_path / "export", metadata={}, tflite=False)
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert set(metadata["signatures"]) == {"serve", "serving_default"}
+    assert "'gru' runs across frames outside the windows" in metadata["step_unavailable"]
 
 
 def test_errors_leave_nothing_behind(tmp_path, monkeypatch):

@@ -1,4 +1,10 @@
-"""The ORIGINAL AffWildNet VGG-Face-GRU graph, built with ``tf.compat.v1`` for the conversion tests.
+"""The ORIGINAL AffWildNet graphs (VGG-Face-GRU, ResNet-GRU) in ``tf.compat.v1`` for the conversion tests.
+
+ResNet-GRU (:func:`build_resnet_gru`): see its docstring; TF-slim is not installable with TF 2.21,
+so slim's ``resnet_v1_50`` is written here in ``tf.compat.v1`` ops under slim's variable scopes,
+following slim's source line by line, independently of tfaffect's Keras layout.
+
+VGG-Face-GRU:
 
 Written from the published layer list (dkollias/Aff-Wild-models ``affwildnet/vggface_gru.py``):
 13 conv layers 3x3 stride 1 'SAME' + bias + ReLU in 5 blocks of 2, 2, 3, 3, 3 layers (64, 128,
@@ -104,3 +110,117 @@ def initialize(session, values: dict) -> None:
     """Initialise each variable of ``values`` (a :func:`random_values` result) in ``session`` with its value."""
     session.run([variable.initializer for variable in values],
                 feed_dict={variable.initial_value: value for variable, value in values.items()})
+
+
+# --------------------------------------------------------------------------------------------------
+# The released ResNet-GRU (dkollias/Aff-Wild-models affwildnet/resnet-gru).
+
+RESNET_BLOCKS = ((64, 3, 2), (128, 4, 2), (256, 6, 2), (512, 3, 1))  # slim resnet_v1_50: (base_depth, units, stride)
+BATCH_NORM_EPSILON = 1e-5  # slim resnet_utils.resnet_arg_scope
+
+
+def _slim_conv(x, scope: str, filters: int, kernel: int, stride: int, relu: bool):
+    """slim ``conv2d`` under ``resnet_arg_scope`` (``resnet_utils.conv2d_same`` for a strided k > 1 conv):
+    ``scope/weights`` (no biases), then ``scope/BatchNorm/{beta, gamma, moving_mean, moving_variance}``
+    applied with moving statistics (``is_training=False``: slim's fused batch norm), then ReLU."""
+    with v1.variable_scope(scope):
+        weights = v1.get_variable("weights", [kernel, kernel, int(x.shape[-1]), filters])
+        if stride > 1 and kernel > 1:  # conv2d_same: explicit padding, then VALID
+            before = (kernel - 1) // 2
+            x = tf.pad(x, [[0, 0], [before, kernel - 1 - before], [before, kernel - 1 - before], [0, 0]])
+            y = tf.nn.conv2d(x, weights, [1, stride, stride, 1], padding="VALID")
+        else:
+            y = tf.nn.conv2d(x, weights, [1, stride, stride, 1], padding="SAME")
+        with v1.variable_scope("BatchNorm"):
+            beta = v1.get_variable("beta", [filters])
+            gamma = v1.get_variable("gamma", [filters])
+            mean = v1.get_variable("moving_mean", [filters], trainable=False)
+            variance = v1.get_variable("moving_variance", [filters], trainable=False)
+        y, _, _ = v1.nn.fused_batch_norm(y, gamma, beta, mean=mean, variance=variance,
+                                         epsilon=BATCH_NORM_EPSILON, is_training=False)
+        return tf.nn.relu(y) if relu else y
+
+
+def _resnet_v1_50(images):
+    """slim ``resnet_v1_50(images, num_classes=None)`` with global pooling: ``[N, 1, 1, 2048]``.
+
+    Written from slim's ``nets/resnet_v1.py`` (``resnet_v1``, ``bottleneck``, ``resnet_v1_block``)
+    and ``nets/resnet_utils.py`` (``conv2d_same``, ``subsample``, ``stack_blocks_dense``,
+    ``resnet_arg_scope``: max pool 'SAME'), with slim's variable scopes.
+    """
+    with v1.variable_scope("resnet_v1_50"):
+        x = _slim_conv(images, "conv1", 64, 7, 2, relu=True)
+        x = tf.nn.max_pool2d(x, ksize=3, strides=2, padding="SAME")
+        for block, (base_depth, units, block_stride) in enumerate(RESNET_BLOCKS, start=1):
+            depth = 4 * base_depth
+            with v1.variable_scope(f"block{block}"):
+                for unit in range(1, units + 1):
+                    stride = block_stride if unit == units else 1
+                    with v1.variable_scope(f"unit_{unit}"), v1.variable_scope("bottleneck_v1"):
+                        if int(x.shape[-1]) == depth:
+                            shortcut = x if stride == 1 else tf.nn.max_pool2d(x, ksize=1, strides=stride,
+                                                                             padding="SAME")
+                        else:
+                            shortcut = _slim_conv(x, "shortcut", depth, 1, stride, relu=False)
+                        residual = _slim_conv(x, "conv1", base_depth, 1, 1, relu=True)
+                        residual = _slim_conv(residual, "conv2", base_depth, 3, stride, relu=True)
+                        residual = _slim_conv(residual, "conv3", depth, 1, 1, relu=False)
+                        x = tf.nn.relu(shortcut + residual)
+        return tf.reduce_mean(x, [1, 2], keepdims=True)
+
+
+def build_resnet_gru(batch_size: int, seq_len: int, image_size: int = 96):
+    """The released ResNet-GRU graph (``affwildnet/resnet-gru``) for ``batch_size`` sequences of ``seq_len`` frames.
+
+    slim ``resnet_v1_50`` (no FC layer after it), then scope ``rnn``: ``dynamic_rnn`` over a
+    ``MultiRNNCell`` of two ``GRUCell(128)`` on the ``[B, T, 2048]`` pooled features, and
+    ``xw_plus_b`` with ``weights_output`` [128, 2] / ``biases_output`` [2]. Returns what
+    :func:`build_vggface_gru` returns.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        frames = batch_size * seq_len
+        images = v1.placeholder(tf.float32, [frames, image_size, image_size, 3], name="images")
+        net = _resnet_v1_50(images)
+        with v1.variable_scope("rnn"):
+            sequences = tf.reshape(net, [batch_size, seq_len, -1])
+            cell = rnn_cell_impl.MultiRNNCell([rnn_cell_impl.GRUCell(GRU_UNITS) for _ in range(GRU_LAYERS)])
+            outputs, _ = v1.nn.dynamic_rnn(cell, sequences, dtype=tf.float32)
+            outputs = tf.reshape(outputs, [frames, GRU_UNITS])
+            weights = v1.get_variable("weights_output", [GRU_UNITS, 2])
+            biases = v1.get_variable("biases_output", [2])
+            prediction = v1.nn.xw_plus_b(outputs, weights, biases)
+        global_step = v1.train.get_or_create_global_step()
+    return graph, images, prediction, global_step
+
+
+def random_resnet_values(variables, rng: np.random.Generator) -> dict:
+    """Random values for the ResNet-GRU graph's weights, scaled so the signal stays O(1) through 16 units.
+
+    Conv kernels normal with std sqrt(2 / fan_in) (He); batch norm ``moving_mean`` and ``beta``
+    normal (std 0.05), ``moving_variance`` uniform [0.5, 1.5], ``gamma`` uniform [0.5, 1.5] except in
+    ``conv3`` and ``shortcut``, whose outputs are added: there uniform [0.4, 0.6], so the residual
+    sums neither grow nor shrink much over the 16 units (pooled features ~1, varying by ~15% between
+    frames; larger offsets or smaller gains leave features that hardly depend on the frame). GRU
+    and output weights as :func:`random_values` does for ``rnn_1`` (std sqrt(1 / fan_in), biases
+    std 0.5). ``global_step`` gets 7.
+    """
+    values = {}
+    for variable in variables:
+        name, shape = variable.name.split(":")[0], tuple(variable.shape)
+        if variable.dtype.base_dtype.is_integer:
+            values[variable] = np.array(7, dtype=variable.dtype.base_dtype.as_numpy_dtype)
+            continue
+        leaf = name.rsplit("/", 1)[-1]
+        if len(shape) >= 2:
+            fan_in = int(np.prod(shape[:-1]))
+            value = rng.normal(0.0, np.sqrt((1.0 if name.startswith("rnn/") else 2.0) / fan_in), shape)
+        elif leaf == "gamma":
+            added = "/conv3/" in name or "/shortcut/" in name
+            value = rng.uniform(0.4, 0.6, shape) if added else rng.uniform(0.5, 1.5, shape)
+        elif leaf == "moving_variance":
+            value = rng.uniform(0.5, 1.5, shape)
+        else:  # moving_mean, beta; GRU and output biases
+            value = rng.normal(0.0, 0.5 if name.startswith("rnn/") else 0.05, shape)
+        values[variable] = value.astype(np.float32)
+    return values

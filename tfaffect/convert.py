@@ -3,7 +3,13 @@
 Two sources are supported:
 
 ``affwildnet-tf1``: :func:`convert_affwildnet_tf1`
-    The released AffWildNet VGG-Face-GRU checkpoint (dkollias/Aff-Wild-models, folder
+    The two released AffWildNet TF1 checkpoints, VGG-Face-GRU and ResNet-GRU (which one is read
+    from the variable names), converted and exported in one step: the folder ``--out`` is a
+    SavedModel made by :func:`tfaffect.export.export_model` (``serve``, ``step``, ``per_frame``
+    signatures, ``model.keras``, TFLite of the per-frame part) whose ``metadata.json`` adds the
+    weights' origin (``weights``, ``source``), the variable map and the skipped training state.
+
+    VGG-Face-GRU: the released checkpoint (dkollias/Aff-Wild-models, folder
     ``affwildnet-vggface-gru``; a TensorFlow 1 ``tf.train.Saver`` checkpoint). The checkpoint is
     read with ``tf.train.load_checkpoint`` (no TF1 graph is built) and every variable is copied
     into :class:`~tfaffect.models.AffWildNet` with ``reset_after=False``. The original graph
@@ -40,24 +46,56 @@ Two sources are supported:
     (:func:`tf1_gru_to_keras`). The reset gate multiplies the state before the candidate matmul,
     which is Keras's ``reset_after=False``, not its default.
 
-    Only the VGG-Face variant is converted. The released ResNet-GRU (``affwildnet-resnet-gru``)
-    uses TF-slim's ``resnet_v1_50`` whose layout (stride in the 3x3 conv of the last unit of
-    each block, no conv biases) differs from the ``keras.applications`` ResNet-50 that
-    :mod:`tfaffect.models.backbones` builds, so its weights have no place to go; see
-    :data:`RESNET_UNSUPPORTED`.
+    ResNet-GRU: the released ``affwildnet/resnet-gru`` (also ``eval_script.py``, network
+    ``affwildnet_resnet``) runs TF-slim's ``resnet_v1_50(inputs, is_training=False,
+    num_classes=None)`` under ``resnet_arg_scope()`` on the 96x96 frames (global average pooling,
+    2048 features, no FC layer after it), then in ``tf.variable_scope('rnn')`` a ``dynamic_rnn``
+    over ``MultiRNNCell([GRUCell(128)] * 2)`` and ``xw_plus_b`` with ``weights_output`` [128, 2] /
+    ``biases_output`` [2]. It fills an :class:`~tfaffect.models.AffWildNet` with
+    ``backbone="resnet_v1_50"`` (slim's exact layout,
+    :func:`~tfaffect.models.backbones.build_slim_resnet_v1_50`) and ``fc_units=()``
+    (:data:`RELEASED_RESNET_GRU`):
+
+    ==========================================================  ==================================  ===========
+    checkpoint variable                                         tfaffect weight                     transform
+    ==========================================================  ==================================  ===========
+    ``resnet_v1_50/<scope>/weights`` [k, k, in, out]            ``resnet_v1_50/<layer>/kernel``     none
+    ``resnet_v1_50/<scope>/BatchNorm/{gamma, beta,              ``resnet_v1_50/<layer>_bn/`` the    none
+    moving_mean, moving_variance}``                             same four
+    ``rnn/rnn/multi_rnn_cell/cell_k/gru_cell/...``              ``rnn{k+1}``                        GRU, above
+    ``rnn/weights_output`` [128, 2], ``rnn/biases_output``      ``va`` kernel, bias                 none
+    ==========================================================  ==================================  ===========
+
+    ``<scope> -> <layer>`` is :func:`~tfaffect.models.backbones.slim_resnet_v1_50_convs`, e.g.
+    ``conv1 -> conv1``, ``block1/unit_3/bottleneck_v1/conv2 -> block1_unit3_conv2``. The 53
+    convs have no bias (slim's ``conv2d`` adds none when a normalizer follows).
+
+    Verified against the sources: the graph and its scope names ``rnn``, ``weights_output``,
+    ``biases_output`` (the released ``affwildnet/resnet-gru``); slim's variable names
+    (``weights``, ``BatchNorm/{beta, gamma, moving_mean, moving_variance}``), the bottleneck
+    layout, stride placement, padding and batch-norm constants (slim ``nets/resnet_v1.py``,
+    ``nets/resnet_utils.py``, tensorflow/models ``research/slim`` and
+    ``tensorflow/contrib/slim/python/slim/nets``, which the released code imports). Inferred, NOT
+    verified (the checkpoint is not public here): the GRU variable names under
+    ``rnn/rnn/multi_rnn_cell/cell_k/gru_cell/`` (``gates/kernel`` etc. as TF >= 1.3 names them;
+    TF 1.0-1.2 named them ``gates/weights``, ``gates/biases``: such a checkpoint is refused with
+    the missing names listed), exactly as for the VGG-Face variant; and that the checkpoint
+    holds no other model variables (an unexpected one is refused, naming it).
 
 ``vggface-h5``: :func:`load_vggface_h5`
     VGG-Face conv weights in the layout of the widely used keras-vggface VGG16 file (a Keras 2
     HDF5 weight file with layers ``conv1_1`` .. ``conv5_3``), copied into the VGG backbone; the
     command saves them as a ``vggface.weights.h5`` that ``backbone_weights=`` accepts.
 
-Both commands write atomically (temporary name, then ``os.replace``) into ``--out`` and add a
-``metadata.json`` that records the source, the variable map and the input preprocessing.
+Both commands write atomically (the export's folder under a temporary name, then ``os.replace``;
+the weight file the same way) and add a ``metadata.json`` that records the source, the variable
+map and the input preprocessing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -71,8 +109,9 @@ import tensorflow as tf
 from tfaffect import __version__
 from tfaffect.io import write_json_atomic
 from tfaffect.errors import ConfigError, DataError, MissingResourceError, TfaffectError
+from tfaffect.export import METADATA_FILE, export_model
 from tfaffect.models.affwild import DEFAULT_IMAGE_SIZE, AffWildNet
-from tfaffect.models.backbones import build_backbone
+from tfaffect.models.backbones import build_backbone, slim_resnet_v1_50_convs
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +137,25 @@ TF1_GRU_CELL = TF1_RNN_SCOPE + "/rnn/multi_rnn_cell/cell_{index}/gru_cell"
 TF1_OUTPUT_WEIGHTS = TF1_RNN_SCOPE + "/weights_rnn"  # original code: output projection [128, 2]
 TF1_OUTPUT_BIASES = TF1_RNN_SCOPE + "/biases_rnn"
 
+RELEASED_RESNET_GRU = {
+    "backbone": "resnet_v1_50",  # affwildnet/resnet-gru: slim resnet_v1.resnet_v1_50(..., num_classes=None)
+    "cell": "gru",  # resnet-gru: tf.nn.rnn_cell.GRUCell
+    "num_layers": 2,  # resnet-gru: MultiRNNCell([GRUCell(128) for _ in range(2)])
+    "units": 128,  # resnet-gru: GRUCell(128); Kollias 2019, Table 8
+    "fc_units": (),  # resnet-gru: the pooled 2048 features go straight into the GRU (no FC layer)
+    "image_size": DEFAULT_IMAGE_SIZE,  # resnet-gru: tf.reshape(image_batch, [..., 96, 96, 3])
+}
+"""Keyword arguments of the :class:`~tfaffect.models.AffWildNet` the released ResNet-GRU checkpoint fills."""
+
+TF1_RESNET_SCOPE = "resnet_v1_50"  # slim resnet_v1_50(..., scope='resnet_v1_50')
+TF1_RESNET_RNN_SCOPE = "rnn"  # resnet-gru: tf.variable_scope('rnn')
+TF1_RESNET_GRU_CELL = TF1_RESNET_RNN_SCOPE + "/rnn/multi_rnn_cell/cell_{index}/gru_cell"
+"""GRU layer ``index`` of the ResNet-GRU (inferred like :data:`TF1_GRU_CELL`, see the module docstring)."""
+TF1_RESNET_OUTPUT_WEIGHTS = TF1_RESNET_RNN_SCOPE + "/weights_output"  # resnet-gru: get_variable(.., [128, 2])
+TF1_RESNET_OUTPUT_BIASES = TF1_RESNET_RNN_SCOPE + "/biases_output"  # resnet-gru: get_variable('biases_output', [2])
+SLIM_BATCH_NORM = ("gamma", "beta", "moving_mean", "moving_variance")
+"""slim ``batch_norm``'s variables under ``<scope>/BatchNorm/``, in the order of Keras's BatchNormalization weights."""
+
 RELEASED_AFFWILDNET = {
     # The released VGG-Face-GRU (dkollias/Aff-Wild-models affwildnet/vggface_gru.py); Kollias 2019, Table 8 agrees.
     "backbone": "vggface",
@@ -119,21 +177,33 @@ TRAINING_STATE_NAMES = ("global_step", "beta1_power", "beta2_power")
 ``metadata.json``: the original evaluation restores only the model's own variables (``eval_script.py``:
 ``slim.assign_from_checkpoint_fn`` over the graph's ``tf.global_variables()``, which hold no optimizer state)."""
 
-RESNET_UNSUPPORTED = (
-    "converting the released AffWildNet ResNet-GRU is not supported: it uses TF-slim resnet_v1_50 "
-    "(stride in the 3x3 conv of the last unit of each block, no conv biases), while tfaffect's resnet50 "
-    "backbone is the keras.applications layout (stride in the first 1x1 conv of the first unit, conv biases), "
-    "so the slim weights have no place to go; convert the VGG-Face-GRU checkpoint (--backbone vggface)")
-
-PREPROCESSING = {
-    "input": "uint8 RGB frames, dict key 'image', shape [batch, time, 96, 96, 3]",
-    "resize": "the original code decodes each JPEG as RGB and resizes it to 96x96 with "
-              "tf.image.resize_images (bilinear) before scaling; do the same before calling the model",
-    "scaling": "(x - 128) / 128, done inside the model (original eval_script.py scales the same way outside)",
-    "sequence_length": SEQUENCE_LENGTH,
-    "output": "'va' [batch, time, 2], index 0 valence, 1 arousal, linear (no tanh)",
+RELEASED = {
+    "vggface": {"name": "VGG-Face-GRU", "kwargs": RELEASED_AFFWILDNET,
+                "original_code": "dkollias/Aff-Wild-models affwildnet/vggface_gru.py"},
+    "resnet50": {"name": "ResNet-GRU", "kwargs": RELEASED_RESNET_GRU,
+                 "original_code": "dkollias/Aff-Wild-models affwildnet/resnet-gru (slim resnet_v1_50)"},
 }
-"""What ``metadata.json`` says about the converted AffWildNet's inputs and outputs (original code, FORMATS.md "Aff-Wild")."""
+"""The two released checkpoints by ``backbone`` argument of :func:`convert_affwildnet_tf1`."""
+
+
+def preprocessing(image_size: int = DEFAULT_IMAGE_SIZE) -> dict[str, object]:
+    """What ``metadata.json`` says about the converted AffWildNet's inputs and outputs.
+
+    From the original code (FORMATS.md "Aff-Wild"); ``image_size`` is the converted model's input side.
+    """
+    return {
+        "input": f"uint8 RGB frames, dict key 'image', shape [batch, time, {image_size}, {image_size}, 3]",
+        "resize": f"the original code decodes each JPEG as RGB and resizes it to {image_size}x{image_size} with "
+                  "tf.image.resize_images (bilinear) before scaling; the SavedModel signatures resize inside, "
+                  "model.keras users do it before calling the model",
+        "scaling": "(x - 128) / 128, done inside the model (original eval_script.py scales the same way outside)",
+        "sequence_length": SEQUENCE_LENGTH,
+        "output": "'va' [batch, time, 2], index 0 valence, 1 arousal, linear (no tanh)",
+    }
+
+
+PREPROCESSING = preprocessing()
+"""The released models' :func:`preprocessing` (96x96 input)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -171,8 +241,20 @@ def _is_training_state(name: str) -> bool:
     return name in TRAINING_STATE_NAMES or name.endswith(TRAINING_STATE_SUFFIXES)
 
 
-def affwildnet_tf1_variable_names(num_layers: int = RELEASED_AFFWILDNET["num_layers"]) -> list[str]:
-    """The model variables the released VGG-Face-GRU checkpoint holds, in conversion order."""
+def affwildnet_tf1_variable_names(num_layers: int = RELEASED_AFFWILDNET["num_layers"],
+                                  backbone: str = "vggface") -> list[str]:
+    """The model variables the released VGG-Face-GRU (``backbone="vggface"``) or ResNet-GRU
+    (``"resnet50"``) checkpoint holds, in conversion order."""
+    if backbone == "resnet50":
+        names = []
+        for scope, _ in slim_resnet_v1_50_convs():
+            names.append(f"{TF1_RESNET_SCOPE}/{scope}/weights")
+            names += [f"{TF1_RESNET_SCOPE}/{scope}/BatchNorm/{variable}" for variable in SLIM_BATCH_NORM]
+        for index in range(num_layers):
+            cell = TF1_RESNET_GRU_CELL.format(index=index)
+            names += [f"{cell}/gates/kernel", f"{cell}/gates/bias", f"{cell}/candidate/kernel",
+                      f"{cell}/candidate/bias"]
+        return names + [TF1_RESNET_OUTPUT_WEIGHTS, TF1_RESNET_OUTPUT_BIASES]
     names = [f"{scope}/{kind}" for scope in TF1_CONV_SCOPES for kind in ("weights", "biases")]
     names += [f"{TF1_FC_SCOPE}/weights", f"{TF1_FC_SCOPE}/biases"]
     for index in range(num_layers):
@@ -194,7 +276,18 @@ def _open_checkpoint(checkpoint: str | os.PathLike):
         raise DataError(f"cannot read a TF1 checkpoint here: {error}", path) from error
 
 
-def _check_variable_names(available: Mapping[str, list], expected: list[str], path: str) -> list[str]:
+def _released_backbone(backbone: str, available: Mapping[str, list]) -> str:
+    """``backbone`` checked, with ``"auto"`` resolved from the checkpoint's names (slim's ``resnet_v1_50/`` scope)."""
+    if backbone == "auto":
+        return "resnet50" if any(name.startswith(TF1_RESNET_SCOPE + "/") for name in available) else "vggface"
+    if backbone not in RELEASED:
+        raise ConfigError(f"unknown backbone {backbone!r} for affwildnet-tf1; expected 'auto', "
+                          f"{', '.join(repr(name) for name in RELEASED)}")
+    return backbone
+
+
+def _check_variable_names(available: Mapping[str, list], expected: list[str], path: str,
+                          backbone: str = "vggface") -> list[str]:
     """Compare the checkpoint's variables with ``expected``; return the skipped training-state names."""
     skipped = sorted(name for name in available if _is_training_state(name))
     missing = [name for name in expected if name not in available]
@@ -205,9 +298,14 @@ def _check_variable_names(available: Mapping[str, list], expected: list[str], pa
             parts.append(f"missing variable(s): {', '.join(missing)}")
         if unexpected:
             parts.append(f"unexpected variable(s): {', '.join(unexpected)}")
-        hint = " (this looks like the ResNet-GRU checkpoint: " + RESNET_UNSUPPORTED + ")" if any(
-            name.startswith("resnet_v1_50/") for name in available) else ""
-        raise DataError("not the released AffWildNet VGG-Face-GRU checkpoint: " + "; ".join(parts) + hint, path)
+        looks_resnet = any(name.startswith(TF1_RESNET_SCOPE + "/") for name in available)
+        hint = ""
+        if looks_resnet != (backbone == "resnet50"):
+            other = "resnet50" if looks_resnet else "vggface"
+            hint = (f" (this looks like the {RELEASED[other]['name']} checkpoint: pass --backbone {other} "
+                    "or --backbone auto)")
+        raise DataError(f"not the released AffWildNet {RELEASED[backbone]['name']} checkpoint: "
+                        + "; ".join(parts) + hint, path)
     return skipped
 
 
@@ -224,89 +322,119 @@ def _read(reader, name: str, shape: tuple[int, ...], path: str) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # AffWildNet from the TF1 checkpoint.
 
-def convert_affwildnet_tf1(checkpoint: str | os.PathLike, *, backbone: str = "vggface",
-                           out: str | os.PathLike | None = None):
-    """Build the released AffWildNet and fill it from its TF1 checkpoint; optionally save it.
+def convert_affwildnet_tf1(checkpoint: str | os.PathLike, *, backbone: str = "auto",
+                           image_size: int = DEFAULT_IMAGE_SIZE, out: str | os.PathLike | None = None,
+                           tflite: bool = True, overwrite: bool = False):
+    """Build the released AffWildNet and fill it from its TF1 checkpoint; optionally export it.
 
     Args:
         checkpoint: the checkpoint prefix (``DIR/model.ckpt-0``, the part before ``.index``) or a
             folder whose ``checkpoint`` file names it.
-        backbone: "vggface" (the released AffWildNet). "resnet50" raises :class:`ConfigError`
-            (see :data:`RESNET_UNSUPPORTED`).
-        out: folder to write ``model.keras`` and ``metadata.json`` into (created); ``None`` writes nothing.
+        backbone: "auto" (from the variable names), "vggface" (VGG-Face-GRU) or "resnet50"
+            (ResNet-GRU, slim ``resnet_v1_50`` layout).
+        image_size: input side S. The released models take 96 (original code); the ResNet-GRU's
+            weights fit any S >= 32 (global pooling), the VGG-Face-GRU's only 96 (its FC layer
+            reads the 3x3x512 map).
+        out: folder to export into with :func:`tfaffect.export.export_model` (a SavedModel with
+            ``model.keras`` and ``metadata.json``, see the module docstring); ``None`` writes nothing.
+        tflite: also convert the per-frame part to TFLite in the export.
+        overwrite: replace an existing ``out`` (after the new export is complete).
 
     Returns:
         An :class:`~tfaffect.models.AffWildNet` (``reset_after=False``, ``use_cudnn=False``) that maps
-        ``{"image": uint8 [B, T, 96, 96, 3]}`` to ``{"va": [B, T, 2]}`` like the original graph.
+        ``{"image": uint8 [B, T, S, S, 3]}`` to ``{"va": [B, T, 2]}`` like the original graph.
 
     Raises:
         MissingResourceError: no checkpoint at ``checkpoint``.
         DataError: the checkpoint cannot be read, lacks a variable, has an unexpected one, or a
             variable's shape does not match (the message names the variable and the checkpoint).
-        ConfigError: an unknown or unsupported ``backbone``.
+        ConfigError: an unknown ``backbone``, an ``image_size`` the weights do not fit, or ``out``
+            exists without ``overwrite``.
     """
-    if backbone == "resnet50":
-        raise ConfigError(RESNET_UNSUPPORTED)
-    if backbone != "vggface":
-        raise ConfigError(f"unknown backbone {backbone!r} for affwildnet-tf1; expected 'vggface' (or 'resnet50')")
-
+    if out is not None and os.path.exists(out) and not overwrite:  # before the work, not after it
+        raise ConfigError(f"{os.fspath(out)} exists; pass another --out or --overwrite")
     path = os.fspath(checkpoint)
     reader = _open_checkpoint(path)
-    expected = affwildnet_tf1_variable_names()
-    skipped = _check_variable_names(reader.get_variable_to_shape_map(), expected, path)
+    available = reader.get_variable_to_shape_map()
+    backbone = _released_backbone(backbone, available)
+    released = RELEASED[backbone]
+    image_size = int(image_size)
+    if backbone == "vggface" and image_size != DEFAULT_IMAGE_SIZE:
+        raise ConfigError(f"the VGG-Face-GRU weights need image_size={DEFAULT_IMAGE_SIZE} (its FC layer reads the "
+                          f"3x3x512 map of a 96x96 frame), got {image_size}")
+    expected = affwildnet_tf1_variable_names(released["kwargs"]["num_layers"], backbone)
+    skipped = _check_variable_names(available, expected, path, backbone)
 
-    model = AffWildNet(**RELEASED_AFFWILDNET, reset_after=False, use_cudnn=False)
-    conv_part = model.get_layer(backbone)
+    model = AffWildNet(**{**released["kwargs"], "image_size": image_size}, reset_after=False, use_cudnn=False)
+    conv_part = model.get_layer(released["kwargs"]["backbone"])
     variable_map: dict[str, dict] = {}
 
     def copy(layer, sources: tuple[str, ...], owner: str = "") -> None:
         """Copy checkpoint variables one to one into ``layer``'s weights (same order, same shapes)."""
+        if len(sources) != len(layer.weights):
+            raise ConfigError(f"layer {layer.name} has {len(layer.weights)} weights, the mapping gives {len(sources)}")
         values = [_read(reader, name, tuple(weight.shape), path) for name, weight in zip(sources, layer.weights)]
         layer.set_weights(values)
         for name, weight in zip(sources, layer.weights):
             variable_map[name] = {"to": [owner + weight.path], "transform": "copy"}
 
-    for scope, layer_name in zip(TF1_CONV_SCOPES, VGG_CONV_LAYERS):
-        copy(conv_part.get_layer(layer_name), (f"{scope}/weights", f"{scope}/biases"), owner=f"{backbone}/")
-    copy(model.get_layer("fc1"), (f"{TF1_FC_SCOPE}/weights", f"{TF1_FC_SCOPE}/biases"))
-    for index in range(RELEASED_AFFWILDNET["num_layers"]):
-        layer = model.get_layer(f"rnn{index + 1}")
-        kernel, recurrent_kernel, bias = layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias
-        input_dim, units = kernel.shape[0], recurrent_kernel.shape[0]
-        cell = TF1_GRU_CELL.format(index=index)
-        values = tf1_gru_to_keras(_read(reader, f"{cell}/gates/kernel", (input_dim + units, 2 * units), path),
-                                  _read(reader, f"{cell}/gates/bias", (2 * units,), path),
-                                  _read(reader, f"{cell}/candidate/kernel", (input_dim + units, units), path),
-                                  _read(reader, f"{cell}/candidate/bias", (units,), path), input_dim)
-        for variable, value in zip((kernel, recurrent_kernel, bias), values):
-            variable.assign(value)
-        keras_paths = [weight.path for weight in (kernel, recurrent_kernel, bias)]
-        rows = f"rows [:{input_dim}] -> kernel, rows [{input_dim}:] -> recurrent_kernel"
-        variable_map[f"{cell}/gates/kernel"] = {
-            "to": keras_paths[:2], "transform": f"{rows}; columns [r | u] -> Keras [z=u | r] (first 2/3 of columns)"}
-        variable_map[f"{cell}/gates/bias"] = {
-            "to": keras_paths[2:], "transform": "[r | u] -> Keras bias [z=u | r] (first 2/3)"}
-        variable_map[f"{cell}/candidate/kernel"] = {
-            "to": keras_paths[:2], "transform": f"{rows}; -> Keras h columns (last 1/3)"}
-        variable_map[f"{cell}/candidate/bias"] = {"to": keras_paths[2:], "transform": "-> Keras h bias (last 1/3)"}
-    copy(model.get_layer("va"), (TF1_OUTPUT_WEIGHTS, TF1_OUTPUT_BIASES))
+    owner = conv_part.name + "/"
+    if backbone == "resnet50":
+        for scope, layer_name in slim_resnet_v1_50_convs():
+            source = f"{TF1_RESNET_SCOPE}/{scope}"
+            copy(conv_part.get_layer(layer_name), (f"{source}/weights",), owner=owner)
+            copy(conv_part.get_layer(f"{layer_name}_bn"),
+                 tuple(f"{source}/BatchNorm/{variable}" for variable in SLIM_BATCH_NORM), owner=owner)
+        cell_scope, output = TF1_RESNET_GRU_CELL, (TF1_RESNET_OUTPUT_WEIGHTS, TF1_RESNET_OUTPUT_BIASES)
+    else:
+        for scope, layer_name in zip(TF1_CONV_SCOPES, VGG_CONV_LAYERS):
+            copy(conv_part.get_layer(layer_name), (f"{scope}/weights", f"{scope}/biases"), owner=owner)
+        copy(model.get_layer("fc1"), (f"{TF1_FC_SCOPE}/weights", f"{TF1_FC_SCOPE}/biases"))
+        cell_scope, output = TF1_GRU_CELL, (TF1_OUTPUT_WEIGHTS, TF1_OUTPUT_BIASES)
+    for index in range(released["kwargs"]["num_layers"]):
+        _copy_gru(reader, model.get_layer(f"rnn{index + 1}"), cell_scope.format(index=index), path, variable_map)
+    copy(model.get_layer("va"), output)
     if skipped:
         logger.info("%s: skipped %d training-state variable(s) (optimizer slots, global_step): %s",
                     path, len(skipped), ", ".join(skipped))
-    logger.info("converted %d variables from %s", len(variable_map), path)
+    logger.info("converted %d variables of the %s from %s", len(variable_map), released["name"], path)
 
     if out is not None:
         metadata = {
-            "tfaffect_version": __version__,
-            "source": {"kind": "affwildnet-tf1", "checkpoint": path,
-                       "original_code": "dkollias/Aff-Wild-models affwildnet/vggface_gru.py"},
-            "model": {"class": "AffWildNet", "config": model.get_config()},
+            "source": {"kind": "affwildnet-tf1", "released_model": released["name"], "checkpoint": path,
+                       "original_code": released["original_code"]},
+            "weights": {"origin": f"the authors' released AffWildNet {released['name']} TF1 checkpoint "
+                                  "(dkollias/Aff-Wild-models), converted by `tfaffect convert affwildnet-tf1`; "
+                                  "not trained by tfaffect",
+                        "checkpoint": path},
+            "training_data": "Aff-Wild, by the original authors (Kollias 2019); not recorded in the checkpoint",
             "variable_map": variable_map,
             "skipped_training_state": skipped,
-            "input_preprocessing": PREPROCESSING,
+            "input_preprocessing": preprocessing(image_size),
         }
-        _save(out, model, "model.keras", metadata)
+        export_model(model, out, metadata=metadata, tflite=tflite, overwrite=overwrite)
     return model
+
+
+def _copy_gru(reader, layer, cell: str, path: str, variable_map: dict) -> None:
+    """Fill Keras ``GRU(reset_after=False)`` ``layer`` from the TF1 ``GRUCell`` variables under ``cell``."""
+    kernel, recurrent_kernel, bias = layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias
+    input_dim, units = kernel.shape[0], recurrent_kernel.shape[0]
+    values = tf1_gru_to_keras(_read(reader, f"{cell}/gates/kernel", (input_dim + units, 2 * units), path),
+                              _read(reader, f"{cell}/gates/bias", (2 * units,), path),
+                              _read(reader, f"{cell}/candidate/kernel", (input_dim + units, units), path),
+                              _read(reader, f"{cell}/candidate/bias", (units,), path), input_dim)
+    for variable, value in zip((kernel, recurrent_kernel, bias), values):
+        variable.assign(value)
+    keras_paths = [weight.path for weight in (kernel, recurrent_kernel, bias)]
+    rows = f"rows [:{input_dim}] -> kernel, rows [{input_dim}:] -> recurrent_kernel"
+    variable_map[f"{cell}/gates/kernel"] = {
+        "to": keras_paths[:2], "transform": f"{rows}; columns [r | u] -> Keras [z=u | r] (first 2/3 of columns)"}
+    variable_map[f"{cell}/gates/bias"] = {
+        "to": keras_paths[2:], "transform": "[r | u] -> Keras bias [z=u | r] (first 2/3)"}
+    variable_map[f"{cell}/candidate/kernel"] = {
+        "to": keras_paths[:2], "transform": f"{rows}; -> Keras h columns (last 1/3)"}
+    variable_map[f"{cell}/candidate/bias"] = {"to": keras_paths[2:], "transform": "-> Keras h bias (last 1/3)"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -449,13 +577,17 @@ def _save(out: str | os.PathLike, model, filename: str, metadata: dict) -> str:
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
-    tf1 = sub.add_parser("affwildnet-tf1", help="the released AffWildNet TF1 checkpoint -> model.keras",
-                         description="Convert the released AffWildNet VGG-Face-GRU TF1 checkpoint into "
-                                     "<out>/model.keras + metadata.json.")
+    tf1 = sub.add_parser("affwildnet-tf1", help="a released AffWildNet TF1 checkpoint -> SavedModel + model.keras",
+                         description="Convert a released AffWildNet TF1 checkpoint (VGG-Face-GRU or ResNet-GRU) "
+                                     "and export it: <out> is a SavedModel (serve, step, per_frame) with "
+                                     "model.keras and metadata.json beside it.")
     tf1.add_argument("checkpoint", help="checkpoint prefix (e.g. DIR/model.ckpt-0) or its folder")
-    tf1.add_argument("--out", required=True, help="folder for model.keras and metadata.json (created)")
-    tf1.add_argument("--backbone", choices=("vggface", "resnet50"), default="vggface",
-                     help="which released model (only vggface is supported)")
+    tf1.add_argument("--out", required=True, help="export folder (created; see --overwrite)")
+    tf1.add_argument("--backbone", choices=("auto",) + tuple(RELEASED), default="auto",
+                     help="which released model: vggface = VGG-Face-GRU, resnet50 = ResNet-GRU "
+                          "(default: auto, from the checkpoint's variable names)")
+    tf1.add_argument("--no-tflite", action="store_true", help="skip the TFLite conversion of the per-frame part")
+    tf1.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     h5 = sub.add_parser("vggface-h5", help="keras-vggface VGG16 .h5 -> vggface.weights.h5 for backbone_weights",
                         description="Convert a keras-vggface VGG16 weight file into <out>/vggface.weights.h5 "
                                     "(+ metadata.json), usable as backbone_weights= of a vggface model.")
@@ -469,17 +601,22 @@ def cli_main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.source == "affwildnet-tf1":
-            convert_affwildnet_tf1(args.checkpoint, backbone=args.backbone, out=args.out)
-            written = os.path.join(args.out, "model.keras")
-        else:
-            written = convert_vggface_h5(args.h5, args.out, bgr_input=not args.keep_bgr)
+            convert_affwildnet_tf1(args.checkpoint, backbone=args.backbone, out=args.out, tflite=not args.no_tflite,
+                                   overwrite=args.overwrite)
+            with open(os.path.join(args.out, METADATA_FILE), encoding="utf-8") as f:
+                signatures = sorted(json.load(f)["signatures"])
+            print(f"exported {args.out}: SavedModel (signatures {', '.join(signatures)}), model.keras and "
+                  f"{METADATA_FILE}")
+            return 0
+        written = convert_vggface_h5(args.h5, args.out, bgr_input=not args.keep_bgr)
     except TfaffectError as exc:
         print(f"tfaffect convert: error: {exc}", file=sys.stderr)
         return 1
-    print(f"written {written} and {os.path.join(args.out, 'metadata.json')}")
+    print(f"written {written} and {os.path.join(args.out, METADATA_FILE)}")
     return 0
 
 
-__all__ = ["VGG_CONV_LAYERS", "TF1_CONV_SCOPES", "VGGFACE_H5_LAYERS", "RELEASED_AFFWILDNET", "PREPROCESSING",
+__all__ = ["VGG_CONV_LAYERS", "TF1_CONV_SCOPES", "VGGFACE_H5_LAYERS", "RELEASED_AFFWILDNET", "RELEASED_RESNET_GRU",
+           "RELEASED", "PREPROCESSING", "preprocessing",
            "affwildnet_tf1_variable_names", "tf1_gru_to_keras", "convert_affwildnet_tf1", "load_vggface_h5",
            "convert_vggface_h5", "add_cli_arguments", "cli_main"]

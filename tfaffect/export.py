@@ -29,20 +29,25 @@ crops already at the input size pass unchanged), then the model scales them itse
 ``initial_state(batch_size)``
     ``batch_size``: int32 scalar. Returns ``state``: float32 ``[batch_size, S]``, the recurrent
     layers' initial states (zeros for GRU/LSTM) packed side by side; ``S = 0`` for models without
-    recurrent layers. ``metadata.json["state"]`` gives which columns belong to which layer.
+    recurrent layers; for windowed models (below) zeros: empty frame buffers and a 0 "started"
+    column. ``metadata.json["state"]`` gives which columns belong to which layer.
 ``step(frame, state)``
     Streaming inference, one frame per call at constant cost: ``frame`` uint8 ``[B, H, W, 3]``,
     ``state`` as above. Returns the outputs of ``serve`` for that frame (``valence`` ``[B]``, ...)
     and the new ``state``. Feeding frames ``0..T-1`` one by one from ``initial_state`` gives what
     ``serve`` gives on the whole sequence; the export checks this on random frames and leaves
     ``step`` and ``initial_state`` out (saying why in ``metadata.json``) for a model where it does
-    not hold: one with a bidirectional layer, or one whose frames see a window of earlier frames
-    (the STAT models of :mod:`tfaffect.models.stat_lstm`), which would need a frame buffer as state.
+    not hold: one with a bidirectional layer over the clip, or one that sees later frames. Windowed
+    models, whose frames see a causal window of the ``s`` latest per-frame vectors (the STAT
+    models 3-6 of :mod:`tfaffect.models.stat_lstm`, Do 2020 Table I), stream with a buffer of the
+    last ``s`` per-frame vectors as state (see below).
 ``per_frame(image)``
     The per-frame part alone, on crops already at the model's input size (no resize): ``image``
     uint8 ``[N, S, S, 3]`` (+ ``landmarks`` ``[N, 68, 2]`` in units of that size). Sequence models
-    return ``features`` ``[N, F]``, what enters the first recurrent layer; frame models return
-    their outputs (``valence`` ``[N]``, ...). Exported with ``step``; it is what TFLite converts.
+    return ``features`` ``[N, F]``, what enters the first recurrent layer; windowed models the
+    per-frame vectors their windows and head read, named after the layers computing them (STAT:
+    ``unfold_features``, ``unfold_scores``); frame models return their outputs (``valence``
+    ``[N]``, ...). Exported with ``step``; it is what TFLite converts.
 ``serving_default``
     The same function as ``serve`` (TF Serving needs that name).
 
@@ -71,6 +76,15 @@ first recurrent layer's input, between consecutive recurrent layers, last recurr
 -> model outputs. ``step`` runs the first piece on the frame (as a sequence of length 1), then each
 layer's ``cell`` one step from its state, each following piece, and packs the new states. The
 weights are the model's own; nothing is re-implemented.
+
+Windowed models (with :class:`~tfaffect.models.stat_lstm.CausalWindows` layers) are cut at the
+windows instead (:class:`Windowed`): a per-frame part (model inputs -> the per-frame vectors) and
+a head (per-frame vectors of the current frame + each window ``[s, D]`` -> outputs; for STAT the
+window statistics, the BiLSTM over the window, fusion and output branches). ``step`` runs the
+per-frame part on the frame, appends its vectors to the buffers in ``state`` (dropping the
+oldest; before the first frame the buffer is filled with it, the model's padding by repeating
+the first frame) and runs the head once on the current windows: one backbone pass plus the
+temporal head over ``s`` vectors per frame, at every frame.
 
 Recurrent layers are exported with ``use_cudnn=False``: the model is rebuilt from its config with
 that setting and the weights are copied, because a GRU/LSTM traced on a GPU with ``"auto"`` bakes
@@ -106,6 +120,7 @@ import tfaffect
 from tfaffect.data.tfrecord import normalise_landmarks, resize_uint8
 from tfaffect.errors import ConfigError, MissingResourceError
 from tfaffect.io import write_json_atomic
+from tfaffect.models.stat_lstm import CausalWindows
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +228,9 @@ class Structure:
     ``image_size``: ``(S_h, S_w)``. ``landmarks``: the model takes ``"landmarks"``.
     ``outputs``: the model's output names. ``recurrent``: its recurrent layers in order.
     ``pieces``: per-frame models around them (``len(recurrent) + 1``), or ``None`` with
-    ``not_streamable`` saying why ``step`` cannot be made.
+    ``not_streamable`` saying why ``step`` cannot be made. ``windowed``: for a model whose frames
+    see causal windows of earlier frames (:class:`Windowed`), ``None`` otherwise; then ``pieces`` is
+    ``[per-frame part, head]`` and ``recurrent`` is empty.
     """
 
     sequence: bool
@@ -224,6 +241,7 @@ class Structure:
     recurrent: list = dataclasses.field(default_factory=list)
     pieces: Optional[list] = None
     not_streamable: Optional[str] = None
+    windowed: Optional["Windowed"] = None
 
     @property
     def state_sizes(self) -> list[list[int]]:
@@ -236,10 +254,14 @@ class Structure:
 
     @property
     def state_size(self) -> int:
+        if self.windowed is not None:
+            return self.windowed.state_size
         return sum(sum(sizes) for sizes in self.state_sizes)
 
     def state_layout(self) -> list[dict[str, Any]]:
         """Which columns of the packed ``state`` belong to which layer's state (for metadata.json)."""
+        if self.windowed is not None:
+            return self.windowed.state_layout()
         layout, offset = [], 0
         for layer, sizes in zip(self.recurrent, self.state_sizes):
             for index, size in enumerate(sizes):
@@ -247,6 +269,135 @@ class Structure:
                                "offset": offset, "size": size})
                 offset += size
         return layout
+
+
+@dataclasses.dataclass
+class Windowed:
+    """How ``step`` streams a model whose frames see a causal window of earlier frames.
+
+    Such a model (the STAT models of :mod:`tfaffect.models.stat_lstm`) forms, with
+    :class:`~tfaffect.models.stat_lstm.CausalWindows` layers, each frame's window of the last
+    ``s`` per-frame vectors (oldest first, the clip's first frame repeated before it), and its
+    temporal head (window statistics, a BiLSTM over the window, fusion, output branches) reads
+    only those windows, the current frame's per-frame vectors and the input's time length. So
+    ``step`` carries no recurrent state but, per window layer, a buffer of the last ``s``
+    per-frame vectors, plus one column that is 0 until the first frame arrived (then the buffer is
+    filled with that frame's vector, the padding the model uses). Per frame it runs the per-frame
+    part once on the new frame, shifts each buffer and runs the head once on the windows: the
+    same cost at every frame.
+
+    ``layers``: the window layers in model order; ``windows[i]`` = ``layers[i].window``;
+    ``frontier``: the per-frame tensors ``[B, T, D]`` the head reads (the windows' inputs among
+    them); ``buffered[i]``: index in ``frontier`` of ``layers[i]``'s input; ``direct``: model
+    input keys the head reads itself (as the time-length reference of ``UnfoldTime``).
+    """
+
+    layers: list
+    frontier: list
+    buffered: list[int]
+    direct: list[str]
+
+    @property
+    def windows(self) -> list[int]:
+        return [int(layer.window) for layer in self.layers]
+
+    @property
+    def buffer_sizes(self) -> list[int]:
+        """Columns of each window layer's buffer: ``s * D``."""
+        return [window * int(self.frontier[index].shape[-1]) for window, index in zip(self.windows, self.buffered)]
+
+    @property
+    def state_size(self) -> int:
+        return sum(self.buffer_sizes) + 1
+
+    def state_layout(self) -> list[dict[str, Any]]:
+        layout, offset = [], 0
+        for layer, window, index, size in zip(self.layers, self.windows, self.buffered, self.buffer_sizes):
+            layout.append({"layer": layer.name, "kind": "window buffer", "window": window,
+                           "vector_size": int(self.frontier[index].shape[-1]), "offset": offset, "size": size,
+                           "order": "the last `window` per-frame vectors, oldest first, row-major [window, vector]"})
+            offset += size
+        layout.append({"layer": None, "kind": "started", "offset": offset, "size": 1,
+                       "meaning": "0 before the first frame (the buffers are then filled with it), 1 after"})
+        return layout
+
+
+def _history(tensor):
+    """``(operation, node)`` that produced the symbolic ``tensor`` (Keras 3 functional graph)."""
+    operation, node_index, _ = tensor._keras_history
+    return operation, operation._inbound_nodes[node_index]
+
+
+def _cut_at_windows(model: keras.Model, window_layers: list) -> tuple[Windowed, list]:
+    """The :class:`Windowed` description of ``model`` and its two pieces: per-frame part and head.
+
+    Walks the functional graph back from the outputs. A tensor is "windowed" when it is a window
+    layer's output or computed from one; the head is everything windowed. Walking back, a
+    non-windowed tensor that a windowed layer (or an output) reads is where the head starts: a
+    model input (read directly, e.g. as a time reference) or a per-frame tensor (the frontier,
+    computed by the per-frame part). The head is a ``keras.Function`` over the model's own layers
+    (a layer called without ``training`` runs in inference mode). Raises :class:`ConfigError`
+    where streaming with buffers would be wrong: a window layer called more than once or reading
+    something not per-frame, or a recurrent layer outside the head (a state carried across frames
+    as well as windows).
+    """
+    for layer in window_layers:
+        if len(layer._inbound_nodes) != 1:
+            raise ConfigError(f"window layer {layer.name!r} is called more than once")
+    window_outputs = {id(layer.output): layer for layer in window_layers}
+    model_inputs = {id(tensor): key for key, tensor in model.input.items()}
+    memo: dict[int, bool] = {}
+
+    def windowed(tensor) -> bool:
+        key = id(tensor)
+        if key not in memo:
+            if key in window_outputs:
+                memo[key] = True
+            elif key in model_inputs:
+                memo[key] = False
+            else:
+                memo[key] = any(windowed(t) for t in _history(tensor)[1].input_tensors)
+        return memo[key]
+
+    frontier, direct, seen = [], [], set()
+
+    def walk(tensor) -> None:
+        if id(tensor) in seen:
+            return
+        seen.add(id(tensor))
+        if id(tensor) in model_inputs:
+            direct.append(model_inputs[id(tensor)])
+        elif not windowed(tensor):
+            frontier.append(tensor)
+        elif id(tensor) not in window_outputs:
+            for parent in _history(tensor)[1].input_tensors:
+                walk(parent)
+
+    for output in keras.tree.flatten(model.output):
+        walk(output)
+    for layer in window_layers:  # each window's input is buffered, so it is computed per frame
+        if windowed(layer.input) or id(layer.input) in model_inputs:
+            raise ConfigError(f"window layer {layer.name!r} reads {'a window' if windowed(layer.input) else 'an input'}"
+                              "; only windows of per-frame vectors can be buffered")
+        if id(layer.input) not in {id(t) for t in frontier}:
+            frontier.append(layer.input)
+    for layer in model.layers:
+        holds_rnn = isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)) or (
+            isinstance(layer, keras.Model) and any(isinstance(inner, keras.layers.RNN)
+                                                   for inner in layer._flatten_layers(include_self=False)))
+        if holds_rnn and not any(windowed(t) for t in keras.tree.flatten(layer.output)):
+            raise ConfigError(f"recurrent layer {layer.name!r} runs across frames outside the windows: a model that "
+                              "carries a recurrent state and also windows frames cannot be streamed")
+    frontier_ids = [id(t) for t in frontier]
+    description = Windowed(layers=window_layers, frontier=frontier,
+                           buffered=[frontier_ids.index(id(layer.input)) for layer in window_layers],
+                           direct=sorted(set(direct)))
+    per_frame = keras.Model(model.input, frontier, name="piece_per_frame")
+    # keras.Function, not keras.Model: a Model whose inputs mix intermediate tensors with a model
+    # input re-wires that input's graph node (Keras 3.15), after which the model no longer serializes.
+    head = keras.Function([*frontier, *[layer.output for layer in window_layers],
+                           *[model.input[key] for key in description.direct]], model.output, name="piece_head")
+    return description, [per_frame, head]
 
 
 def analyse(model: keras.Model) -> Structure:
@@ -282,8 +433,12 @@ def analyse(model: keras.Model) -> Structure:
     if not structure.sequence:
         structure.pieces = [model]
         return structure
+    window_layers = [layer for layer in model.layers if isinstance(layer, CausalWindows)]
     try:
-        structure.recurrent, structure.pieces = _cut_at_recurrent_layers(model)
+        if window_layers:
+            structure.windowed, structure.pieces = _cut_at_windows(model, window_layers)
+        else:
+            structure.recurrent, structure.pieces = _cut_at_recurrent_layers(model)
     except (ConfigError, ValueError) as exc:
         structure.not_streamable = str(exc)
     return structure
@@ -412,7 +567,9 @@ class ExportModule:
         return _named_outputs(outputs)
 
     def _initial_state(self, batch_size):
-        """The recurrent layers' own initial states (``RNN.get_initial_state``), packed."""
+        """The recurrent layers' own initial states (``RNN.get_initial_state``), packed; zeros for window buffers."""
+        if self._structure.windowed is not None:
+            return {"state": tf.zeros([batch_size, self._structure.state_size], tf.float32)}
         states = [tf.cast(state, tf.float32) for layer in self._structure.recurrent
                   for state in _as_list(layer.get_initial_state(batch_size))]
         if not states:
@@ -424,6 +581,8 @@ class ExportModule:
 
     def _step_with_landmarks(self, frame, landmarks, state):
         """One frame: first piece, then per recurrent layer its cell one step and the next piece."""
+        if self._structure.windowed is not None:
+            return self._step_windowed(frame, landmarks, state)
         x = self._inputs(frame, landmarks)
         sequence = self._structure.sequence
         if sequence:  # a sequence of length 1
@@ -445,18 +604,51 @@ class ExportModule:
         packed = tf.concat(new_states, axis=-1) if new_states else tf.zeros([batch, 0], tf.float32)
         return {**_named_outputs(outputs), "state": packed}
 
+    def _step_windowed(self, frame, landmarks, state):
+        """One frame of a windowed model (:class:`Windowed`): per-frame part, shift the buffers, head once."""
+        windowed = self._structure.windowed
+        pieces = self._structure.pieces
+        x = {key: value[:, None] for key, value in self._inputs(frame, landmarks).items()}  # sequences of 1
+        frontier = _as_list(pieces[0](x, training=False))  # each [B, 1, D]
+        started = state[:, -1:] > 0.5  # [B, 1]
+        buffers = tf.split(state[:, :-1], windowed.buffer_sizes, axis=-1)
+        windows, new_state = [], []
+        for window, index, buffer in zip(windowed.windows, windowed.buffered, buffers):
+            current = frontier[index]  # [B, 1, D]
+            size = current.shape[-1]
+            previous = tf.cast(tf.reshape(buffer, [-1, window, size]), current.dtype)
+            shifted = tf.concat([previous[:, 1:], current], axis=1)  # the last `window` vectors, oldest first
+            repeated = tf.repeat(current, window, axis=1)  # before the first frame: pad by repeating it
+            block = tf.where(started[:, :, None], shifted, repeated)  # [B, s, D]
+            windows.append(block[:, None])  # the window of the current frame, [B, 1, s, D]
+            new_state.append(tf.reshape(tf.cast(block, tf.float32), [-1, window * size]))
+        outputs = pieces[1]([*frontier, *windows, *[x[key] for key in windowed.direct]])  # inference: no training flag
+        outputs = {key: value[:, 0] for key, value in outputs.items()}
+        new_state.append(tf.ones_like(state[:, -1:]))
+        return {**_named_outputs(outputs), "state": tf.concat(new_state, axis=-1)}
+
     def _per_frame(self, image, landmarks=None):
         """The TFLite part: crops at the model's size -> features before the first recurrent layer
-        (sequence models) or the model's outputs (frame models)."""
+        (sequence models), the per-frame vectors (windowed models) or the model's outputs (frame models)."""
         x = {"image": image} if landmarks is None else {"image": image, "landmarks": landmarks}
         if not self._structure.sequence:
             return _named_outputs(self.model(x, training=False))
         features = self._structure.pieces[0]({key: value[:, None] for key, value in x.items()}, training=False)
+        if self._structure.windowed is not None:
+            return {name: value[:, 0] for name, value in zip(_frontier_names(self._structure.windowed),
+                                                              _as_list(features))}
         return {"features": features[:, 0]}
 
 
 def _as_list(states) -> list:
     return list(states) if isinstance(states, (list, tuple)) else [states]
+
+
+def _frontier_names(windowed: Windowed) -> list[str]:
+    """Output names of ``per_frame`` for a windowed model: the layers that compute the per-frame vectors
+    (``_<index>`` appended to a name that would repeat)."""
+    names = [tensor._keras_history[0].name for tensor in windowed.frontier]
+    return [name if names.count(name) == 1 else f"{name}_{index}" for index, name in enumerate(names)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -479,7 +671,10 @@ def check_step(module: ExportModule) -> dict[str, Any]:
     ``{"frames", "max_abs_diff", "tolerance", "equal"}``, or ``{"frames", "equal": False, "error"}``
     when ``step`` cannot run (``serve`` failing is an error of the export and raises).
     """
-    frames_count = module._structure.time or STEP_CHECK_FRAMES
+    windowed = module._structure.windowed
+    # Windowed models: enough frames that every buffer fills and then shifts.
+    frames_count = module._structure.time or max([STEP_CHECK_FRAMES] + [window + 2 for window in
+                                                                      (windowed.windows if windowed else [])])
     frames, *landmarks = _random_inputs(module._structure, 1, frames_count, seed=0)
     whole = module.serve(frames, *landmarks)
     try:
@@ -522,7 +717,9 @@ def convert_tflite(module: ExportModule, saved_model: Path, path: Path) -> dict[
     inputs = _random_inputs(structure, TFLITE_CHECK_BATCH, None, seed=1)
     reference = module.per_frame(*inputs)
     record = {"file": TFLITE_FILE, "signature": "per_frame",
-              "part": "features entering the first recurrent layer" if structure.sequence else "the whole frame model",
+              "part": ("the per-frame vectors the causal windows are formed from" if structure.windowed is not None
+                       else "features entering the first recurrent layer" if structure.sequence
+                       else "the whole frame model"),
               "inputs": {"image": f"uint8 [N, {structure.image_size[0]}, {structure.image_size[1]}, 3] RGB crops "
                                   "already at the model's input size (no resize inside)"},
               "outputs": {key: f"float32 {list(value.shape[1:])} per crop" for key, value in reference.items()},
@@ -584,13 +781,20 @@ def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) ->
                        "state": f"float32 [B, {structure.state_size}] from initial_state or the previous step"},
             "outputs": {**{key: value.replace("[B, T", "[B") for key, value in outputs.items()},
                         "state": f"float32 [B, {structure.state_size}] for the next step"}}
-        features = structure.pieces[0].output
+        if not structure.sequence:
+            per_frame_outputs = {key: value.replace("[B, T", "[N") for key, value in outputs.items()}
+        elif structure.windowed is not None:
+            per_frame_outputs = {name: f"float32 [N, {tensor.shape[-1]}] per-frame vector the windows and head read"
+                                 for name, tensor in zip(_frontier_names(structure.windowed),
+                                                         structure.windowed.frontier)}
+        else:
+            features = structure.pieces[0].output
+            per_frame_outputs = {"features": f"float32 [N, {features.shape[-1]}] entering the first recurrent layer"}
         signatures["per_frame"] = {
             "inputs": {"image": f"uint8 [N, {size[0]}, {size[1]}, 3] RGB crops at the model's input size (no resize)",
                        **({"landmarks": "float32 [N, 68, 2] in units of the model's input size"}
                           if structure.landmarks else {})},
-            "outputs": {"features": f"float32 [N, {features.shape[-1]}] entering the first recurrent layer"}
-            if structure.sequence else {key: value.replace("[B, T", "[N") for key, value in outputs.items()}}
+            "outputs": per_frame_outputs}
     description = {
         "format": "tfaffect SavedModel export",
         "tfaffect_version": tfaffect.__version__,
