@@ -47,7 +47,11 @@ def test_every_recipe_trains_one_smoke_run(cls, tmp_path):
     assert saved["best_epoch"] == 1
     evaluation = saved["evaluation"]
     assert evaluation["synthetic"] is True
-    assert evaluation["frames"] > 0 and -1 <= evaluation["ccc_valence"] <= 1
+    assert evaluation["frames"] > 0
+    if "ccc_valence" in evaluation:
+        assert -1 <= evaluation["ccc_valence"] <= 1
+    else:  # expression-only recipes (affwildnet_emotiw): clip accuracy
+        assert 0 <= evaluation["accuracy"] <= 1
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     # the smoke run changed epochs etc.: every change from the published values is recorded
     assert "epochs" in config["derived"]["deviations"] or recipe.epochs == cls.__dataclass_fields__["epochs"].default

@@ -3,6 +3,11 @@
 ``python recipes/<name>.py`` with no ``--data`` generates SynthAffect (cached), prepares its shards
 at the recipe's image size (cached, resumable) and trains on them. With ``--data DIR`` the recipe
 reads ``DIR``: shards written by ``tfaffect prepare`` (a directory with ``manifest.json``).
+
+The transfer recipes (Kollias 2019, section 5) ask for "SynthAffect in layout X, prepared at size S"
+(``resolve_data(None, S, layout=X)``): SynthAffect rewritten in the AFEW-VA, RECOLA or AFEW layout
+(:mod:`tfaffect.data.synth_layouts`), read back by that dataset's own importer and prepared like the
+real dataset (:func:`synthaffect_layout_shards`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ log = logging.getLogger(__name__)
 
 SMOKE_SYNTH = {"num_train_videos": 2, "num_val_videos": 1, "frames_per_video": 40}
 """The tiny SynthAffect a ``--smoke`` run uses (a few seconds to generate)."""
+SMOKE_LAYOUT_SYNTH = {"num_train_videos": 4, "num_val_videos": 2, "frames_per_video": 30}
+"""The tiny SynthAffect behind a ``--smoke`` run in a transfer layout: six identities, so that AFEW-VA's
+five subject-independent folds each get one (about a second to generate)."""
 
 
 def synthaffect_shards(image_size: int, *, smoke: bool = False, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -34,9 +42,48 @@ def synthaffect_shards(image_size: int, *, smoke: bool = False, cache_dir: str |
     return out
 
 
-def resolve_data(data: str | None, image_size: int, *, smoke: bool = False) -> tuple[Path, bool]:
-    """``(shard directory, synthetic)`` for a recipe's ``data`` field (``None`` = SynthAffect)."""
+def synthaffect_layout_shards(layout: str, image_size: int, *, smoke: bool = False,
+                              cache_dir: str | os.PathLike | None = None) -> Path:
+    """Shards of SynthAffect written in ``layout`` (``"afew_va"``, ``"recola"``, ``"afew"``) and prepared
+    at ``image_size`` pixels through that dataset's importer, cached beside the SynthAffect cache.
+
+    * ``afew_va``: every clip, with the importer's ``subjects=`` map (clip -> SynthAffect identity),
+      so the splits are the five subject-independent folds ``fold0`` .. ``fold4``; the faces are
+      aligned from the clips' own 68 landmarks, as for real AFEW-VA.
+    * ``recola``, ``afew``: splits ``train`` and ``validation``; the importer's records get
+      SynthAffect's exact landmarks (:func:`~tfaffect.data.synth_layouts.with_known_landmarks`) so
+      the faces are aligned from them instead of by MTCNN (see that module for why).
+
+    Frames without a face stay without one (:class:`~tfaffect.data.synth_layouts.NoDetector`).
+    """
+    from tfaffect.data.faces import FacePipeline
+    from tfaffect.data.formats import get_format
+    from tfaffect.data.prepare import prepare_records
+    from tfaffect.data.synth import ensure_synthaffect
+    from tfaffect.data.synth_layouts import SUBJECTS_FILE, NoDetector, ensure_layout, with_known_landmarks
+
+    raw = ensure_synthaffect(cache_dir, workers=1 if smoke else 2, **(SMOKE_LAYOUT_SYNTH if smoke else {}))
+    root = ensure_layout(raw, layout)
+    out = raw.parent / "prepared" / f"{root.name}-size{int(image_size)}"
+    if not (out / "manifest.json").exists():
+        log.info("preparing SynthAffect (%s layout) shards at %d px in %s", layout, image_size, out)
+        importer = get_format(layout)
+        if layout == "afew_va":
+            records = list(importer.iter_records(root, subjects=root / SUBJECTS_FILE))
+        else:
+            records = with_known_landmarks(list(importer.iter_records(root)), root, raw)
+        faces = FacePipeline(int(image_size), detector=NoDetector())
+        prepare_records(records, out, dataset=layout, size=int(image_size), faces=faces)
+    return out
+
+
+def resolve_data(data: str | None, image_size: int, *, smoke: bool = False,
+                 layout: str | None = None) -> tuple[Path, bool]:
+    """``(shard directory, synthetic)`` for a recipe's ``data`` field (``None`` = SynthAffect, in
+    ``layout`` when given: see :func:`synthaffect_layout_shards`)."""
     if data is None:
+        if layout is not None:
+            return synthaffect_layout_shards(layout, image_size, smoke=smoke), True
         return synthaffect_shards(image_size, smoke=smoke), True
     path = Path(data)
     if not (path / "manifest.json").exists():

@@ -1,0 +1,193 @@
+"""The transfer recipes' shared parts (Kollias 2019, section 5): folds, aggregation, initial weights."""
+
+import json
+import logging
+import os
+import zipfile
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfaffect.errors import ConfigError, MissingResourceError
+from tfaffect.training import registry
+from tfaffect.training.transfer import (aggregate_folds, clip_predictions, clip_scores, newest_flagship_run,
+                                        resolve_init, with_expression_head)
+
+ARCH = {"backbone": "vggface", "cell": "gru", "num_layers": 2, "units": 128, "landmarks": True, "image_size": 32}
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path / "cache"))
+
+
+def fake_keras_file(path, **config):
+    """A zip holding only the config.json a .keras file starts with (enough for the resolution)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps({"class_name": "AffWildNet", "config": {**ARCH, **config}}))
+    return path
+
+
+def fake_run(root, name, mtime, **config):
+    run = root / "affwildnet" / name
+    fake_keras_file(run / "model.keras", **config)
+    (run / "metrics.json").write_text("{}")
+    os.utime(run / "metrics.json", (mtime, mtime))
+    return run
+
+
+# ---- folds ---------------------------------------------------------------------------------------
+
+def test_each_fold_trains_on_the_other_four_and_scores_its_own():
+    cls = registry.find("affwildnet_afew_va")
+    held_out = []
+    for k in range(5):
+        recipe = cls.from_args(["--fold", str(k)])
+        train, test = set(recipe.train_splits()), recipe.evaluation_split()
+        assert test == f"fold{k}" and test not in train
+        assert train | {test} == {f"fold{j}" for j in range(5)}
+        held_out.append(test)
+    assert len(set(held_out)) == 5
+    with pytest.raises(ConfigError, match="fold=None"):
+        cls.from_args([]).train_splits()
+    with pytest.raises(ConfigError, match="fold"):
+        cls.from_args(["--fold", "5"]).validate()
+
+
+def test_synthetic_afew_va_folds_are_disjoint_by_clip_and_identity_and_an_epoch_is_the_training_folds(
+        private_cache):
+    from tfaffect.data.synth_layouts import SUBJECTS_FILE, layout_path
+    from tfaffect.data.tfrecord import load_manifest
+
+    recipe = registry.find("affwildnet_afew_va").from_args(["--smoke", "--fold", "2"])
+    data, synthetic = recipe.data_dir()
+    assert synthetic
+    manifest = load_manifest(data)
+    clips = {split: {v for s in manifest["shards"] if s["split"] == split for v, _ in s["videos"]}
+             for split in manifest["splits"]}
+    assert sorted(clips) == [f"fold{k}" for k in range(5)]
+    everything = [c for split in clips.values() for c in split]
+    assert len(everything) == len(set(everything))
+    layout = layout_path(data.parent.parent / data.name.split("-afew_va-")[0], "afew_va")
+    subject = dict(line.split(",") for line in (layout / SUBJECTS_FILE).read_text().split()[1:])
+    identities = [{subject[c] for c in split} for split in clips.values()]
+    assert sum(len(i) for i in identities) == len(set().union(*identities))
+    # one epoch = the training folds' windows (length 4, stride 2; a clip of n frames gives
+    # (n - 4) // 2 + 1), in whole batches of 4
+    windows = sum((n - 4) // 2 + 1 for s in manifest["shards"] if s["split"] != "fold2" for _, n in s["videos"])
+    train, val = recipe.datasets()
+    assert int(train.cardinality()) == windows // 4
+    assert sum(int(x["image"].shape[0]) for x, _, _ in val) == sum(
+        -(-n // 4) if n % 4 else n // 4 for s in manifest["shards"] if s["split"] == "fold2" for _, n in s["videos"])
+
+
+# ---- aggregation ---------------------------------------------------------------------------------
+
+def test_folds_are_averaged():
+    folds = [{"pcc_valence": 0.1, "ccc_valence": 0.5, "frames": 10},
+             {"pcc_valence": 0.3, "ccc_valence": 0.1, "frames": 5},
+             {"pcc_valence": 0.5, "ccc_valence": 0.3, "frames": 1}]
+    out = aggregate_folds(folds)
+    assert out["folds"] == 3 and out["frames"] == 16
+    assert out["pcc_valence"] == pytest.approx(0.3) and out["ccc_valence"] == pytest.approx(0.3)
+    assert out["pcc_valence_std"] == pytest.approx(np.sqrt((0.04 + 0 + 0.04) / 3))
+    assert "pcc_arousal" not in out
+    with pytest.raises(ConfigError):
+        aggregate_folds([])
+
+
+def test_clip_prediction_averages_the_probabilities_of_the_frames_with_a_face():
+    p = {"a": [[0.6, 0.4, 0, 0, 0, 0, 0], [0.2, 0.8, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0]],
+         "b": [[0.1, 0, 0, 0, 0.9, 0, 0], [0.5, 0, 0, 0, 0.5, 0, 0]],
+         "c": [[0.3, 0, 0, 0, 0, 0, 0.7]]}
+    face = {"a": [True, True, False], "b": [True, True], "c": [False]}
+    rows = [{"video_id": v, "frame": i, "has_face": face[v][i], **{f"p_{k}": q for k, q in enumerate(probs)}}
+            for v in p for i, probs in enumerate(p[v])]
+    clips = clip_predictions(pd.DataFrame(rows), {"a": 1, "b": 0, "c": 6})
+    # a: mean of its two face frames (0.4, 0.6) -> class 1; the face-less frame voting class 2 is ignored
+    np.testing.assert_allclose(clips.loc["a", ["p_0", "p_1", "p_2"]].to_numpy(float), [0.4, 0.6, 0.0])
+    assert clips["predicted"].to_dict() == {"a": 1, "b": 4, "c": 6}  # c: no face frame -> all its frames
+    assert clips["frames"].to_dict() == {"a": 2, "b": 2, "c": 1}
+    scores = clip_scores(clips)
+    assert scores["accuracy"] == pytest.approx(2 / 3) and scores["clips"] == 3
+    assert scores["accuracy_anger"] == 1.0 and scores["accuracy_neutral"] == 0.0
+    assert scores["accuracy_surprise"] == 1.0 and scores["accuracy_fear"] is None
+    with pytest.raises(ConfigError, match="no clip label"):
+        clip_predictions(pd.DataFrame(rows), {"a": 1})
+
+
+# ---- initial weights -----------------------------------------------------------------------------
+
+def test_no_flagship_run_means_random_init_with_a_warning(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="tfaffect"):
+        init = resolve_init(None, ARCH, runs_root=tmp_path / "runs")
+    assert init.source == "random" and init.path is None
+    assert "random initialisation" in caplog.text and "random initialisation" in init.note
+
+
+def test_newest_matching_finished_flagship_run_is_the_default(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "20260101T000000Z", 1000)
+    newest_match = fake_run(runs, "20260102T000000Z", 2000)
+    fake_run(runs, "20260103T000000Z", 3000, image_size=96)  # newer, other architecture: skipped
+    unfinished = runs / "affwildnet" / "20260104T000000Z"
+    fake_keras_file(unfinished / "model.keras")  # no metrics.json: not finished
+    assert newest_flagship_run(ARCH, runs) == newest_match
+    init = resolve_init(None, ARCH, runs_root=runs)
+    assert init.source == "flagship" and init.path == str(newest_match / "model.keras")
+    assert init.model_config["image_size"] == 32
+
+
+def test_explicit_init_paths(tmp_path):
+    model = fake_keras_file(tmp_path / "conv" / "model.keras", landmarks=False, reset_after=False)
+    with pytest.raises(ConfigError, match="landmarks"):  # the released weights take no landmarks
+        resolve_init(str(tmp_path / "conv"), ARCH)
+    init = resolve_init(str(tmp_path / "conv"), {**ARCH, "landmarks": False})
+    assert init.source == "explicit" and init.path == str(model) and init.model_config["reset_after"] is False
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(b"")
+    assert resolve_init(str(weights), ARCH).model_config is None
+    run = tmp_path / "unfinished"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    with pytest.raises(MissingResourceError, match="unfinished"):
+        resolve_init(str(run), ARCH)
+    with pytest.raises(MissingResourceError):
+        resolve_init(str(tmp_path / "absent.keras"), ARCH)
+    (tmp_path / "x.h5").write_bytes(b"")
+    with pytest.raises(ConfigError, match="expected"):
+        resolve_init(str(tmp_path / "x.h5"), ARCH)
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    with pytest.raises(ConfigError, match="not a readable"):
+        resolve_init(str(tmp_path / "bad.keras"), ARCH)
+
+
+def test_init_weights_are_loaded_and_the_emotiw_head_replaces_the_output(tmp_path):
+    from tfaffect.models import AffWildNet
+
+    keras.utils.set_random_seed(1)
+    source = AffWildNet(landmarks=False, image_size=32, reset_after=False)
+    source.save(tmp_path / "model.keras")
+    x = {"image": np.random.default_rng(0).integers(0, 256, (1, 3, 32, 32, 3), dtype=np.uint8)}
+    expected = source.predict_on_batch(x)["va"]
+
+    recipe = registry.find("affwildnet_recola").from_args(
+        ["--smoke", "--init", str(tmp_path), "--no-landmarks"])
+    assert recipe.initial_weights.source == "explicit"
+    assert recipe.derived(2)["init"]["path"] == str(tmp_path / "model.keras")
+    keras.utils.set_random_seed(2)  # a fresh model differs from the source until the weights are copied
+    model = recipe.build_model()
+    assert model.get_layer("rnn1").get_config()["reset_after"] is False  # adopted from the source
+    np.testing.assert_allclose(model.predict_on_batch(x)["va"], expected, rtol=1e-5, atol=1e-6)
+
+    emotiw = registry.find("affwildnet_emotiw").from_args(["--smoke", "--init", str(tmp_path), "--no-landmarks"])
+    classifier = emotiw.build_model()
+    probs = classifier.predict_on_batch(x)["expression"]
+    assert set(classifier.output) == {"expression"} and probs.shape == (1, 3, 7)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(classifier.get_layer("rnn2").get_weights()[0],
+                                  source.get_layer("rnn2").get_weights()[0])
+    assert with_expression_head(source, 3).output["expression"].shape[-1] == 3

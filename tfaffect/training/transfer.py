@@ -1,0 +1,637 @@
+"""What the transfer recipes of Kollias 2019, section 5 share: AffWildNet fine-tuned on another dataset.
+
+Section 5 fine-tunes the Aff-Wild-trained AffWildNet on RECOLA (5.1.1, Table 15), on AFEW-VA with
+5-fold person-independent cross-validation (5.1.2, Tables 16-17) and, with its output layer replaced
+by 7 neurons, on AFEW 5.0 for EmotiW 2017 (5.2.1, Table 18). The paper gives no fine-tuning
+hyperparameter (optimizer, learning rate, batch, epochs, which layers train), so the recipes keep
+section 4.2's AffWildNet training settings (:class:`~tfaffect.training.affwild.AffWildRecipe`: Adam
+1e-3 constant, dropout 0.5, CCC loss eq. 3, 80 frames a step), fine-tune every layer, and turn the
+VA-quadrant oversampling off (section 4.2 introduces it for Aff-Wild's imbalance; section 5 does not
+mention it). Each choice is marked "not fixed by the paper" where it is made.
+
+**Initial weights** (:func:`resolve_init`, the ``init`` field): ``--init PATH`` takes a finished run
+directory of an AffWildNet recipe (its ``model.keras``), a ``.keras`` file, a ``.weights.h5`` file
+(loaded into the model the recipe's fields describe), or the folder ``tfaffect convert affwildnet-tf1``
+wrote (its ``model.keras``). Without it, the newest finished run of the flagship recipe
+(``runs/affwildnet/<run>/`` with ``metrics.json`` and ``model.keras``, newest ``metrics.json`` first)
+whose architecture matches the recipe's is used; if there is none, training starts from random
+initialisation with a WARNING, and the run's ``config.json`` (``derived.init``) and ``metrics.json``
+(``evaluation.init``) say so. Nothing is downloaded. A ``.keras`` source's own architecture must
+match the recipe's fields (backbone, cell, layers, units, landmarks, image size); its GRU variant
+and FC widths are adopted (the converted released weights use ``reset_after=False``).
+
+**Data.** Without ``--data`` each recipe runs on SynthAffect written in its dataset's layout and read by
+that dataset's importer (:func:`tfaffect.training.data.resolve_data` with ``layout``). With
+``--data DIR``: shards written by ``tfaffect prepare --dataset recola|afew_va|afew``; for AFEW-VA
+without a ``fold`` importer option, so the shards hold the splits ``fold0`` .. ``fold4`` (pass
+``--importer-option subjects=FILE`` to make them subject-independent).
+
+**EmotiW** (``task = "expression"``): the model is AffWildNet up to its last GRU layer with a new
+7-unit softmax layer (section 5.2.1: "we modified the AffWildNet's output layer to include 7
+neurons"), trained with cross-entropy on windows of each clip, every frame with a face labelled with
+its clip's label (read from the shards' ``clip_label``). A clip's prediction is the **mean of the
+per-frame class probabilities over its frames with a face**, then the arg-max
+(:func:`clip_predictions`): the paper says only that "video classification based on frame
+aggregation was performed" (section 5.2.1, note (i)); averaging probabilities is the usual choice
+and uses every frame's confidence rather than one vote per frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import zipfile
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Mapping, Optional, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+
+from tfaffect import EXPRESSIONS_7, published
+from tfaffect.errors import ConfigError, MissingResourceError, TfaffectError
+from tfaffect.training.affwild import KOLLIAS, AffWildRecipe, write_frame_outputs
+from tfaffect.training.data import resolve_data
+from tfaffect.training.recipe import hparam
+
+log = logging.getLogger(__name__)
+
+RUNS_ROOT = "runs"
+"""Where runs land (``tfaffect.training.trainer.default_run_dir``: ``runs/<recipe>/<UTC time>``)."""
+FLAGSHIP = "affwildnet"
+"""The recipe whose newest finished run is the default initialisation (recipes/affwildnet.py)."""
+ARCHITECTURE_KEYS = ("backbone", "cell", "num_layers", "units", "landmarks", "image_size")
+"""AffWildNet constructor arguments that must agree between the initial weights and the recipe."""
+ADOPTED_KEYS = ("fc_units", "reset_after", "peepholes")
+"""AffWildNet constructor arguments taken from a ``.keras`` initial model (not recipe fields)."""
+NUM_FOLDS = 5  # Kollias 2019, section 5.1.2: "5-fold person-independent cross-validation" (after Kossaifi 2017)
+FOLD_METRICS = ("pcc_valence", "pcc_arousal", "ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal",
+                "ccc_mean")
+"""Scores averaged over the folds (Table 16: Pearson CC; Table 17: CCC)."""
+
+
+# ==================================================================================================
+# Initial weights.
+
+@dataclasses.dataclass(frozen=True)
+class InitialWeights:
+    """Where a transfer run's initial weights come from.
+
+    ``source``: ``"explicit"`` (``--init``), ``"flagship"`` (newest matching flagship run) or
+    ``"random"``. ``path``: the file loaded (``.keras`` or ``.weights.h5``), ``None`` for random.
+    ``model_config``: the AffWildNet constructor arguments stored in a ``.keras`` file.
+    """
+
+    source: Literal["explicit", "flagship", "random"]
+    path: Optional[str] = None
+    model_config: Optional[Mapping[str, Any]] = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "path": self.path, "note": self.note}
+
+
+def keras_file_config(path: str | Path) -> dict[str, Any]:
+    """The constructor arguments of the model saved in a ``.keras`` file (its ``config.json``), without
+    loading any weight. :class:`ConfigError` if it is not an AffWildNet ``.keras`` file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            saved = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{path}: not a readable .keras file ({exc})") from None
+    if saved.get("class_name") != "AffWildNet":
+        raise ConfigError(f"{path}: holds a {saved.get('class_name')!r} model; the transfer recipes start from "
+                          "an AffWildNet (a run of recipes/affwildnet*.py or `tfaffect convert affwildnet-tf1`)")
+    return dict(saved.get("config", {}))
+
+
+def architecture_mismatch(config: Mapping[str, Any], architecture: Mapping[str, Any]) -> list[str]:
+    """``["key: init value != recipe value", ...]`` for the :data:`ARCHITECTURE_KEYS` that differ."""
+    return [f"{key}: {config.get(key)!r} in the weights, {architecture[key]!r} in the recipe"
+            for key in ARCHITECTURE_KEYS if config.get(key) != architecture[key]]
+
+
+def newest_flagship_run(architecture: Mapping[str, Any], runs_root: str | Path = RUNS_ROOT,
+                        flagship: str = FLAGSHIP) -> Optional[Path]:
+    """The newest finished run (``metrics.json`` and ``model.keras``; newest ``metrics.json`` first,
+    then the later name) under ``runs_root/flagship`` whose model matches ``architecture``; ``None``
+    if there is none. Runs that do not match are logged and skipped."""
+    folder = Path(runs_root) / flagship
+    finished = [d for d in folder.glob("*") if (d / "metrics.json").is_file() and (d / "model.keras").is_file()]
+    finished.sort(key=lambda d: ((d / "metrics.json").stat().st_mtime, d.name), reverse=True)
+    for run in finished:
+        try:
+            mismatch = architecture_mismatch(keras_file_config(run / "model.keras"), architecture)
+        except ConfigError as exc:
+            log.info("skipping %s as initial weights: %s", run, exc)
+            continue
+        if not mismatch:
+            return run
+        log.info("skipping %s as initial weights: architecture differs (%s)", run, "; ".join(mismatch))
+    return None
+
+
+def resolve_init(init: Optional[str], architecture: Mapping[str, Any], *, runs_root: str | Path = RUNS_ROOT,
+                 flagship: str = FLAGSHIP) -> InitialWeights:
+    """Resolve the ``init`` field (see the module docstring) for a model of ``architecture``
+    (the :data:`ARCHITECTURE_KEYS` values of the recipe)."""
+    if init is None:
+        run = newest_flagship_run(architecture, runs_root, flagship)
+        if run is None:
+            note = (f"no finished {flagship} run with this architecture under {Path(runs_root) / flagship}: "
+                    f"random initialisation (the paper fine-tunes the Aff-Wild-trained AffWildNet; pass "
+                    f"--init PATH or train recipes/{flagship}.py first)")
+            log.warning("initial weights: %s", note)
+            return InitialWeights("random", note=note)
+        path = run / "model.keras"
+        log.info("initial weights: newest finished %s run %s", flagship, run)
+        return InitialWeights("flagship", str(path), keras_file_config(path), f"newest finished {flagship} run")
+    path = Path(init)
+    if path.is_dir():
+        if not (path / "model.keras").is_file():
+            unfinished = (path / "config.json").is_file() and not (path / "metrics.json").is_file()
+            raise MissingResourceError(
+                f"--init {path}: no model.keras there{' (an unfinished run?)' if unfinished else ''}; pass a "
+                f"finished run directory, a .keras or .weights.h5 file, or the folder `tfaffect convert "
+                f"affwildnet-tf1` wrote")
+        path = path / "model.keras"
+    if not path.is_file():
+        raise MissingResourceError(f"--init {path}: no such file or directory")
+    if path.name.endswith(".weights.h5"):
+        return InitialWeights("explicit", str(path), None, "weights file, loaded into the recipe's architecture")
+    if path.suffix != ".keras":
+        raise ConfigError(f"--init {path}: expected a run directory, a .keras or a .weights.h5 file")
+    config = keras_file_config(path)
+    mismatch = architecture_mismatch(config, architecture)
+    if mismatch:
+        raise ConfigError(f"--init {path}: the weights' architecture differs from the recipe's "
+                          f"({'; '.join(mismatch)}); pass the matching options (e.g. --no-landmarks for the released AffWildNet, "
+                          f"--image-size N)")
+    return InitialWeights("explicit", str(path), config, "")
+
+
+def load_initial_weights(model: keras.Model, init: InitialWeights) -> None:
+    """Copy ``init``'s weights into the AffWildNet ``model`` (built with the matching architecture)."""
+    if init.path is None:
+        return
+    if init.model_config is None:  # .weights.h5
+        try:
+            model.load_weights(init.path)
+        except (ValueError, KeyError, OSError) as exc:
+            raise ConfigError(f"--init {init.path}: does not fit the recipe's AffWildNet ({exc})") from None
+        return
+    source = keras.saving.load_model(init.path, compile=False)
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        try:
+            values = source.get_layer(layer.name).get_weights()
+        except ValueError:
+            raise ConfigError(f"--init {init.path}: has no layer {layer.name!r}") from None
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if [v.shape for v in values] != shapes:
+            raise ConfigError(f"--init {init.path}: layer {layer.name!r} has weights of shapes "
+                              f"{[v.shape for v in values]}, the recipe's model {shapes}")
+        layer.set_weights(values)
+
+
+def with_expression_head(base: keras.Model, num_classes: int = len(EXPRESSIONS_7)) -> keras.Model:
+    """AffWildNet with its output layer replaced by ``num_classes`` softmax units (Kollias 2019,
+    section 5.2.1): ``{"expression": [B, T, num_classes]}`` from the last recurrent layer."""
+    recurrent = [layer for layer in base.layers if layer.name.startswith("rnn") and not layer.name.endswith("dropout")]
+    features = recurrent[-1].output
+    probabilities = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
+                                       name="expression")(features)
+    return keras.Model(base.input, {"expression": probabilities}, name=f"{base.name}_expression")
+
+
+# ==================================================================================================
+# Clip-level expression (EmotiW) and fold aggregation (AFEW-VA).
+
+def clip_predictions(frames: pd.DataFrame, labels: Mapping[str, int], num_classes: int = len(EXPRESSIONS_7)
+                     ) -> pd.DataFrame:
+    """One row per clip: mean class probabilities over its frames with a face, the arg-max and the label.
+
+    ``frames`` is :func:`tfaffect.evaluation.collect_predictions`'s table (``video_id``, ``has_face``,
+    ``p_0`` .. ``p_{K-1}``). A clip without any frame with a face averages all its frames (the model
+    saw black images; the clip still counts, as the challenge scores every clip). Columns:
+    ``frames`` (frames averaged), ``p_k``, ``predicted``, ``label``; index ``video_id``.
+    """
+    columns = [f"p_{k}" for k in range(num_classes)]
+    rows = {}
+    for video, group in frames.groupby("video_id", sort=True):
+        face = group[group["has_face"].astype(bool)]
+        used = face if len(face) else group
+        mean = used[columns].to_numpy(np.float64).mean(axis=0)
+        if video not in labels:
+            raise ConfigError(f"clip {video!r} has no clip label")
+        rows[video] = {"frames": len(used), **dict(zip(columns, mean)), "predicted": int(np.argmax(mean)),
+                       "label": int(labels[video])}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("video_id")
+
+
+def clip_scores(clips: pd.DataFrame, class_names: Sequence[str] = EXPRESSIONS_7) -> dict[str, Any]:
+    """Table 18's columns: per-class accuracy (the share of a class's clips predicted as that class)
+    and total accuracy (the share of all clips predicted right). A class without clips gets ``None``."""
+    correct = clips["predicted"].to_numpy() == clips["label"].to_numpy()
+    out: dict[str, Any] = {"clips": int(len(clips)), "accuracy": float(correct.mean()) if len(clips) else None}
+    for k, name in enumerate(class_names):
+        of_class = clips["label"].to_numpy() == k
+        key = name.lower()  # tfaffect.published's Table 18 keys: accuracy_neutral, ...
+        out[f"accuracy_{key}"] = float(correct[of_class].mean()) if of_class.any() else None
+        out[f"clips_{key}"] = int(of_class.sum())
+    return out
+
+
+def aggregate_folds(results: Sequence[Mapping[str, Any]], keys: Sequence[str] = FOLD_METRICS) -> dict[str, Any]:
+    """Mean (the paper's number: "5-fold ... cross-validation", Tables 16-17) and population standard
+    deviation over the folds of each metric in ``keys`` present in every fold; ``frames`` summed."""
+    if not results:
+        raise ConfigError("no fold result to aggregate")
+    out: dict[str, Any] = {"folds": len(results)}
+    for key in keys:
+        values = [r.get(key) for r in results]
+        if any(v is None for v in values):
+            continue
+        out[key] = float(np.mean(values))
+        out[f"{key}_std"] = float(np.std(values))
+    if all("frames" in r for r in results):
+        out["frames"] = int(sum(r["frames"] for r in results))
+    return out
+
+
+def clip_labels(data_dir: str | Path, split: str) -> dict[str, int]:
+    """``{video_id: clip_label}`` of the clips of ``split`` in prepared shards (one read of the labels)."""
+    import os
+
+    from tfaffect.data.tfrecord import load_manifest, read_shard, split_shards
+
+    labels: dict[str, int] = {}
+    for shard in split_shards(load_manifest(data_dir), split):
+        for example in read_shard(os.path.join(os.fspath(data_dir), shard["file"]), with_image=False):
+            video = example["video_id"].decode()
+            if video not in labels:
+                labels[video] = int(example["clip_label"])
+    missing = sorted(v for v, label in labels.items() if label < 0)
+    if missing:
+        raise ConfigError(f"{data_dir} ({split}): {len(missing)} clip(s) without a clip label (e.g. {missing[0]!r}); "
+                          "the EmotiW recipe needs shards prepared from AFEW (`tfaffect prepare --dataset afew`)")
+    return labels
+
+
+def _with_clip_labels(dataset, labels: Mapping[str, int], keep_index: bool):
+    """Map ``(x, y, w, index)`` elements to clip-labelled ones: ``y["expression"]`` = the clip's label on
+    every frame, weight 1 on frames with a face (the others show no face to classify)."""
+    import tensorflow as tf
+
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(list(labels), tf.string),
+                                            tf.constant(list(labels.values()), tf.int64)), default_value=-1)
+
+    def relabel(x, y, weight, index):
+        label = tf.cast(table.lookup(index["video_id"]), tf.int32)
+        face = tf.cast(index["has_face"], tf.float32)
+        label = tf.reshape(label, [-1] + [1] * (len(face.shape) - 1)) + tf.zeros_like(index["has_face"])
+        y = {"expression": label}
+        weight = {"expression": face}
+        return (x, y, weight, index) if keep_index else (x, y, weight)
+
+    return dataset.map(relabel)
+
+
+# ==================================================================================================
+# The recipes' base classes.
+
+@dataclasses.dataclass(frozen=True)
+class TransferRecipe(AffWildRecipe):
+    """Base of the section 5 recipes: AffWildNet fine-tuned from ``init`` on the dataset ``layout``."""
+
+    layout: ClassVar[str] = ""
+    """The dataset (importer name) the recipe fine-tunes on; its SynthAffect layout is the default data."""
+    task: ClassVar[Literal["va", "expression"]] = "va"
+    extra_published_rows: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """Further ``(table, row)`` entries whose published numbers this recipe's run also reports."""
+    train_split: ClassVar[str] = "train"
+    evaluation_split_name: ClassVar[str] = "validation"
+
+    init: Optional[str] = hparam(
+        None, "initial weights: a finished AffWildNet run directory, a .keras/.weights.h5 file or the "
+              "folder of `tfaffect convert affwildnet-tf1`; none = the newest finished runs/affwildnet run "
+              "of this architecture, else random initialisation (logged as a WARNING and recorded)")
+    quadrant_targets: tuple[float, ...] = hparam(
+        (), "VA-quadrant oversampling: off; not fixed by the paper for section 5 (section 4.2 introduces it "
+            "for Aff-Wild's imbalance only)")
+
+    # --------------------------------------------------------------------------------------------
+    # Model and initial weights.
+
+    def validate(self):
+        super().validate()
+        if self.architecture != "affwildnet":
+            raise ConfigError(f"{type(self).__name__}.architecture = {self.architecture!r}: the transfer recipes "
+                              f"fine-tune AffWildNet ('affwildnet', Kollias 2019 section 5)")
+
+    def model_architecture(self) -> dict[str, Any]:
+        """The :data:`ARCHITECTURE_KEYS` values of this recipe's AffWildNet."""
+        kwargs = self.model_kwargs()
+        return {key: kwargs[key] for key in ARCHITECTURE_KEYS}
+
+    @functools.cached_property
+    def initial_weights(self) -> InitialWeights:
+        """The resolved ``init`` (resolved once per recipe object; logged)."""
+        return resolve_init(self.init, self.model_architecture())
+
+    def build_model(self) -> keras.Model:
+        from tfaffect.models import AffWildNet
+
+        init = self.initial_weights
+        kwargs = self.model_kwargs()
+        if init.model_config is not None:
+            kwargs.update({key: init.model_config[key] for key in ADOPTED_KEYS if key in init.model_config})
+        if init.path is not None:
+            kwargs["backbone_weights"] = None  # the initial weights replace the backbone's anyway
+        base = AffWildNet(**kwargs)
+        load_initial_weights(base, init)
+        return with_expression_head(base) if self.task == "expression" else base
+
+    def derived(self, steps_per_epoch):
+        return {**super().derived(steps_per_epoch), "init": self.initial_weights.to_dict()}
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        if self.task == "va":
+            return super().compile_args(learning_rate)
+        from tfaffect import losses, metrics
+
+        return {
+            "optimizer": keras.optimizers.Adam(learning_rate),  # section 4.2.1 (section 5 is silent)
+            # cross-entropy: not fixed by the paper (section 5.2.1 names only the 7-neuron output layer)
+            "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},
+            "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]},
+        }
+
+    # --------------------------------------------------------------------------------------------
+    # Data.
+
+    def data_dir(self) -> tuple[Path, bool]:
+        return resolve_data(self.data, self.image_size, smoke=self.smoke, layout=self.layout)
+
+    def train_splits(self) -> tuple[str, ...]:
+        """The splits of the prepared data the model is fine-tuned on."""
+        return (self.train_split,)
+
+    def evaluation_split(self) -> str:
+        """The split the run is scored on."""
+        return self.evaluation_split_name
+
+    def _dataset_args(self, training: bool) -> dict[str, Any]:
+        args = super()._dataset_args(training)
+        args["tasks"] = (self.task,)
+        if self.task == "expression":
+            args["with_index"] = True
+        return args
+
+    def datasets(self):
+        from tfaffect.data.pipeline import make_dataset
+
+        data, _ = self.data_dir()
+        labels = None
+        if self.task == "expression":
+            labels = {**{k: v for s in self.train_splits() for k, v in clip_labels(data, s).items()},
+                      **clip_labels(data, self.evaluation_split())}
+        train = self._train_stream(data)
+        val = make_dataset(data, self.evaluation_split(), batch_size=self.batch_size, training=False,
+                           **self._dataset_args(False))
+        if labels is not None:
+            train, val = _with_clip_labels(train, labels, False), _with_clip_labels(val, labels, False)
+        return train, val
+
+    def _train_stream(self, data: Path):
+        """One epoch of training batches drawn from :meth:`train_splits` (several splits: elements
+        mixed in proportion to their sizes, e.g. the four training folds of AFEW-VA)."""
+        import tensorflow as tf
+
+        from tfaffect.data.pipeline import make_dataset, num_elements
+
+        balance = "quadrant" if self.quadrant_targets else None
+        args = dict(self._dataset_args(True), training=True, balance=balance, targets=self.quadrant_targets or None)
+        splits = self.train_splits()
+        if len(splits) == 1:
+            return make_dataset(data, splits[0], batch_size=self.batch_size, repeat=False, **args)
+        window = {"mode": args["mode"], "seq_len": args["seq_len"], "stride": args["stride"]} \
+            if "mode" in args else {}
+        sizes = [num_elements(data, split, training=True, **window) for split in splits]
+        total = sum(sizes)
+        if total < self.batch_size:
+            raise ConfigError(f"{type(self).__name__}: {total} training elements in {', '.join(splits)}, fewer "
+                              f"than one batch of {self.batch_size}")
+        streams = [make_dataset(data, split, batch_size=1, repeat=None, **{**args, "seed": self.seed + 101 * k})
+                   .unbatch() for k, split in enumerate(splits) if sizes[k]]
+        weights = [n / total for n in sizes if n]
+        mixed = tf.data.Dataset.sample_from_datasets(streams, weights=weights, seed=self.seed,
+                                                     rerandomize_each_iteration=True)
+        batches = mixed.take(total).batch(self.batch_size, drop_remainder=True)
+        return batches.apply(tf.data.experimental.assert_cardinality(total // self.batch_size))
+
+    # --------------------------------------------------------------------------------------------
+    # After training.
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """The paper's scores on :meth:`evaluation_split`: CCC/PCC/MSE over all frames concatenated
+        (VA), or clip accuracy per class and in total after frame aggregation (expression)."""
+        from tfaffect import evaluation
+        from tfaffect.data.pipeline import make_dataset
+        from tfaffect.io import write_text_atomic
+
+        data, synthetic = self.data_dir()
+        split = self.evaluation_split()
+        batches = make_dataset(data, split, batch_size=self.batch_size, training=False,
+                               **{**self._dataset_args(False), "with_index": True})
+        name = "SynthAffect, synthetic" if synthetic else data.name
+        result: dict[str, Any] = {"split": split, "data": str(data), "synthetic": synthetic,
+                                  "init": self.initial_weights.to_dict()}
+        if self.task == "va":
+            scores, frames = evaluation.evaluate(model.predict_on_batch, batches.as_numpy_iterator(),
+                                                 protocols=("face", "all"))
+            result.update(scores)
+            log.info("%s (%s, all frames concatenated): CCC valence %.3f arousal %.3f, PCC %.3f %.3f", split, name,
+                     scores["ccc_valence"], scores["ccc_arousal"], scores["pcc_valence"], scores["pcc_arousal"])
+        else:
+            labels = clip_labels(data, split)
+            batches = _with_clip_labels(batches, labels, True)
+            frames = evaluation.collect_predictions(model.predict_on_batch, batches.as_numpy_iterator())
+            clips = clip_predictions(frames, labels)
+            write_text_atomic(run_dir / "clips.csv", clips.to_csv())
+            frame_level = evaluation.score_expression(frames)
+            result.update({"frames": int(len(frames)), **clip_scores(clips),
+                           "frame_accuracy": frame_level["accuracy"], "aggregation": "mean probability over "
+                           "the frames with a face, arg-max (see tfaffect/training/transfer.py)"})
+            log.info("%s (%s): clip accuracy %.3f over %d clips (frame accuracy %.3f)", split, name,
+                     result["accuracy"], result["clips"], result["frame_accuracy"])
+        write_frame_outputs(frames, run_dir, name)
+        if self.published_key():
+            result["published_row"] = [KOLLIAS, *self.published_key()]
+        return result
+
+    def summary(self, metrics) -> str:
+        lines = [super().summary(metrics) if self.task == "va" else f"run directory: {metrics['run_dir']}"]
+        evaluation = metrics.get("evaluation", {})
+        if self.task == "expression" and evaluation:
+            lines.append(_expression_lines(evaluation))
+        lines.append(f"initial weights: {json.dumps(evaluation.get('init', self.initial_weights.to_dict()))}")
+        if self.task == "expression" and self.published_key():
+            lines.append(_published_lines(self.published_key(), evaluation))
+        return "\n".join(lines)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("extra_published_rows"):
+            merged = dict(cls.published)
+            for table, row in cls.extra_published_rows:
+                merged.update(published.lookup(KOLLIAS, table, row).metrics)
+            cls.published = merged
+            cls.table += "".join(f"; {table}, row {row}" for table, row in cls.extra_published_rows)
+
+
+def _expression_lines(evaluation: Mapping[str, Any]) -> str:
+    data = "SynthAffect (synthetic)" if evaluation.get("synthetic") else evaluation.get("data")
+    return (f"{evaluation['split']} on {data}: clip accuracy {evaluation['accuracy']:.3f} over "
+            f"{evaluation['clips']} clips (frame accuracy {evaluation['frame_accuracy']:.3f})")
+
+
+def _published_lines(key: tuple[str, str], ours: Mapping[str, Any]) -> str:
+    row = published.lookup(KOLLIAS, *key)
+    where = "SynthAffect, synthetic: not comparable" if ours.get("synthetic") else ours.get("data")
+    lines = [f"{key[0]}, {key[1]} ({row.dataset}) published vs ours ({where}):"]
+    for metric, value in row.metrics.items():
+        mine = ours.get(metric)
+        lines.append(f"  {metric:22s} {value:6.3f}   {'-' if mine is None else format(mine, '6.3f')}")
+    return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossValidatedTransferRecipe(TransferRecipe):
+    """A transfer recipe scored by k-fold cross-validation over the prepared splits ``fold0`` .. ``fold{k-1}``.
+
+    ``fold=K`` trains on the other folds and scores fold K (one trainer run). ``fold=None`` (the
+    default of ``python recipes/NAME.py``) runs every fold in turn into ``<run_dir>/fold<K>`` and writes
+    the mean over the folds (:func:`aggregate_folds`) to ``<run_dir>/cross_validation.json`` and
+    ``<run_dir>/metrics.json``; re-running with the same ``--run-dir`` resumes the unfinished folds.
+    """
+
+    num_folds: ClassVar[int] = NUM_FOLDS
+
+    fold: Optional[int] = hparam(
+        None, f"held-out fold 0..{NUM_FOLDS - 1} for one run; none = all folds in turn and their mean "
+              f"(section 5.1.2: 5-fold person-independent cross-validation)")
+
+    def validate(self):
+        super().validate()
+        if self.fold is not None and not 0 <= self.fold < self.num_folds:
+            raise ConfigError(f"{type(self).__name__}.fold = {self.fold}: must be in 0..{self.num_folds - 1} or none")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "fold": 0}
+
+    def train_splits(self) -> tuple[str, ...]:
+        self._require_fold()
+        return tuple(f"fold{k}" for k in range(self.num_folds) if k != self.fold)
+
+    def evaluation_split(self) -> str:
+        self._require_fold()
+        return f"fold{self.fold}"
+
+    def _require_fold(self) -> None:
+        if self.fold is None:
+            raise ConfigError(f"{type(self).__name__}: fold=None means all {self.num_folds} folds; train them with "
+                              f"cross_validate() (what `python recipes/{self.recipe_name()}.py` does) or pass --fold K")
+
+    def published_key(self) -> Optional[tuple[str, str]]:
+        # One fold is not the published protocol (the mean over the folds is): only the aggregate names the row.
+        return None
+
+    @classmethod
+    def run_cli(cls, argv=None, prog=None) -> int:
+        """As :meth:`Recipe.run_cli`, with ``fold=None`` running :func:`cross_validate` instead of one run."""
+        import sys
+
+        from tfaffect.training.recipe import _configure_logging
+        from tfaffect.training.trainer import train
+
+        _configure_logging()
+        try:
+            recipe, options = cls.parse_args(argv, prog)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if options.print_config:
+            print(recipe.to_json())
+            return 0
+        try:
+            if recipe.fold is None:
+                text = cross_validation_summary(recipe, cross_validate(recipe, options.run_dir))
+            else:
+                text = recipe.summary(train(recipe, run_dir=options.run_dir))
+        except TfaffectError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, ConfigError) else 1
+        print(text)
+        return 0
+
+
+def cross_validate(recipe: CrossValidatedTransferRecipe, run_dir=None, *, verbose: Optional[int] = None
+                   ) -> dict[str, Any]:
+    """Train every fold of ``recipe`` (``fold`` must be ``None``) into ``<run_dir>/fold<K>`` and write the
+    mean over the folds to ``cross_validation.json`` and ``metrics.json``; return the latter's content."""
+    from tfaffect.io import write_json_atomic
+    from tfaffect.training.trainer import default_run_dir, train
+
+    if recipe.fold is not None:
+        raise ConfigError(f"cross_validate: fold must be None (all folds), got {recipe.fold}")
+    recipe.validate()
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
+    folds = []
+    for k in range(recipe.num_folds):
+        log.info("cross-validation: fold %d of %d", k + 1, recipe.num_folds)
+        keras.backend.clear_session()
+        fold_metrics = train(dataclasses.replace(recipe, fold=k), run_dir=run_dir / f"fold{k}", verbose=verbose)
+        folds.append(fold_metrics["evaluation"])
+    mean = aggregate_folds(folds)
+    first = folds[0]
+    evaluation = {"split": f"{recipe.num_folds}-fold cross-validation", "data": first["data"],
+                  "synthetic": first["synthetic"], "init": first["init"], **mean}
+    if recipe.published_row:
+        evaluation["published_row"] = [KOLLIAS, *recipe.published_row]
+    result = {"recipe": recipe.recipe_name(), "run_dir": str(run_dir), "fields": recipe.to_dict(),
+              "final": {k: mean[k] for k in FOLD_METRICS if k in mean}, "evaluation": evaluation,
+              "folds": [{"fold": k, "run_dir": str(run_dir / f"fold{k}"),
+                         **{m: f.get(m) for m in (*FOLD_METRICS, "frames", "videos")}} for k, f in enumerate(folds)]}
+    write_json_atomic(run_dir / "cross_validation.json", result)
+    write_json_atomic(run_dir / "metrics.json", result)
+    return result
+
+
+def cross_validation_summary(recipe: CrossValidatedTransferRecipe, metrics: Mapping[str, Any]) -> str:
+    """The fold table, the mean, and the published rows beside it."""
+    evaluation = metrics["evaluation"]
+    lines = [f"run directory: {metrics['run_dir']} ({recipe.num_folds} folds, "
+             f"{'SynthAffect, synthetic' if evaluation['synthetic'] else evaluation['data']})",
+             "fold  frames  PCC_v   PCC_a   CCC_v   CCC_a"]
+    for fold in metrics["folds"]:
+        lines.append(f"{fold['fold']:4d}  {fold.get('frames') or 0:6d}  "
+                     + "  ".join(f"{fold[m]:6.3f}" for m in ("pcc_valence", "pcc_arousal", "ccc_valence",
+                                                              "ccc_arousal")))
+    lines.append("mean        " + "  ".join(f"{evaluation[m]:6.3f}" for m in ("pcc_valence", "pcc_arousal",
+                                                                               "ccc_valence", "ccc_arousal")))
+    for key in ((recipe.published_row,) if recipe.published_row else ()) + tuple(recipe.extra_published_rows):
+        lines.append(_published_lines(key, evaluation))
+    lines.append(f"initial weights: {json.dumps(evaluation['init'])}")
+    lines.append(f"results: {Path(metrics['run_dir']) / 'cross_validation.json'}")
+    return "\n".join(lines)
+
+
+__all__ = ["ARCHITECTURE_KEYS", "CrossValidatedTransferRecipe", "InitialWeights", "TransferRecipe",
+           "aggregate_folds", "clip_labels", "clip_predictions", "clip_scores", "cross_validate",
+           "keras_file_config", "load_initial_weights", "newest_flagship_run", "resolve_init",
+           "with_expression_head"]
