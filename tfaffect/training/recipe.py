@@ -484,15 +484,20 @@ class Recipe(abc.ABC):
         if options.print_config:
             print(recipe.to_json())
             return 0
-        from tfaffect.training.trainer import train
-
         try:
-            metrics = train(recipe, run_dir=options.run_dir)
+            text = recipe.run(options.run_dir)
         except TfaffectError as exc:  # bad configuration: 2; bad data, missing resource: 1
             print(f"error: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, ConfigError) else 1
-        print(recipe.summary(metrics))
+        print(text)
         return 0
+
+    def run(self, run_dir: Optional[str] = None) -> str:
+        """Train (resuming ``run_dir`` if given) and return the summary a command-line run prints.
+        A recipe made of several trainings (e.g. cross-validation folds) overrides this."""
+        from tfaffect.training.trainer import train
+
+        return self.summary(train(self, run_dir=run_dir))
 
     def summary(self, metrics: Mapping[str, Any]) -> str:
         """What a command-line run prints at the end (default: run directory, final metrics, best epoch)."""

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from tfaffect import EXPRESSIONS_7, published
-from tfaffect.errors import ConfigError, MissingResourceError, TfaffectError
+from tfaffect.errors import ConfigError, MissingResourceError
 from tfaffect.training.affwild import KOLLIAS, AffWildRecipe, write_frame_outputs
 from tfaffect.training.data import resolve_data
 from tfaffect.training.recipe import hparam
@@ -551,33 +551,11 @@ class CrossValidatedTransferRecipe(TransferRecipe):
         # One fold is not the published protocol (the mean over the folds is): only the aggregate names the row.
         return None
 
-    @classmethod
-    def run_cli(cls, argv=None, prog=None) -> int:
-        """As :meth:`Recipe.run_cli`, with ``fold=None`` running :func:`cross_validate` instead of one run."""
-        import sys
-
-        from tfaffect.training.recipe import _configure_logging
-        from tfaffect.training.trainer import train
-
-        _configure_logging()
-        try:
-            recipe, options = cls.parse_args(argv, prog)
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        if options.print_config:
-            print(recipe.to_json())
-            return 0
-        try:
-            if recipe.fold is None:
-                text = cross_validation_summary(recipe, cross_validate(recipe, options.run_dir))
-            else:
-                text = recipe.summary(train(recipe, run_dir=options.run_dir))
-        except TfaffectError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2 if isinstance(exc, ConfigError) else 1
-        print(text)
-        return 0
+    def run(self, run_dir=None) -> str:
+        """As :meth:`Recipe.run`, with ``fold=None`` running :func:`cross_validate` (all folds) instead."""
+        if self.fold is None:
+            return cross_validation_summary(self, cross_validate(self, run_dir))
+        return super().run(run_dir)
 
 
 def cross_validate(recipe: CrossValidatedTransferRecipe, run_dir=None, *, verbose: Optional[int] = None
