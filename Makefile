@@ -1,6 +1,6 @@
 # Two commands do all the set-up (see README.md):
 #   make demo   create .venv, install tfaffect, run the flagship recipe on the embedded SynthAffect data
-#   make test   create .venv, install tfaffect with its test extra, run the test suite
+#   make test   create .venv, install tfaffect with its test and landmarks extras, run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(VENV)/.installed-test: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,landmarks]"
 	touch $@
 
 demo: $(VENV)/.installed-test
