@@ -23,7 +23,12 @@ from tfaffect.io import write_text_atomic
 log = logging.getLogger(__name__)
 
 METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "pcc_valence", "pcc_arousal",
-           "accuracy")
+           "va_score", "accuracy", "f1_macro", "expression_score")
+"""Columns a report can show, in this order; a table shows those its published rows or runs have.
+
+Kollias 2019: CCC, MSE and PCC per dimension, accuracy (Table 18). Do 2020 (Tables II, III): accuracy,
+macro F1, expression score ``0.67 F1 + 0.33 Acc`` (eq. 5), CCC per dimension (eq. 6) and VA score =
+their mean (eq. 7)."""
 
 
 def collect_runs(roots: Iterable[str | os.PathLike]) -> list[dict]:
@@ -48,9 +53,14 @@ def collect_runs(roots: Iterable[str | os.PathLike]) -> list[dict]:
 
 
 def table_frame(paper: str, table_name: str, runs: list[dict]) -> pd.DataFrame:
-    """One row per published row (in the paper's order), then one row per run of that table."""
+    """One row per published row (in the paper's order), then one row per run of that table.
+
+    Columns: the :data:`METRICS` the published rows or the runs have, those of the published rows
+    first in the paper's column order (e.g. Do 2020: Acc., F1, Expr. Score, Aro., Val., VA Score).
+    """
     lines = []
-    for result in published.table(paper, table_name):
+    results = published.table(paper, table_name)
+    for result in results:
         lines.append({"row": result.row, "source": f"published ({result.dataset})", **result.metrics})
         for run in runs:
             if (run["paper"], run["table"], run["row"]) == (paper, table_name, result.row):
@@ -58,7 +68,11 @@ def table_frame(paper: str, table_name: str, runs: list[dict]) -> pd.DataFrame:
                 lines.append({"row": result.row, "source": where,
                               **{k: run[k] for k in METRICS if k in run}, "run": run["run_dir"]})
     frame = pd.DataFrame(lines)
-    columns = ["row", "source"] + [m for m in METRICS if m in frame] + (["run"] if "run" in frame else [])
+    # the paper's column order: that of its fullest row (rows with "-" cells lack keys), then the others'
+    fullest = sorted(results, key=lambda result: -len(result.metrics))
+    paper_order = list(dict.fromkeys(k for result in fullest for k in result.metrics if k in METRICS))
+    order = paper_order + [m for m in METRICS if m not in paper_order]
+    columns = ["row", "source"] + [m for m in order if m in frame] + (["run"] if "run" in frame else [])
     return frame[columns]
 
 

@@ -24,8 +24,8 @@ from test_model_params import RESNET50_STAGES, bn, conv, dense, lstm, resnet50_c
 
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.models.stat_lstm import (CausalWindows, FaceFeatureModel, StatLSTMNet, WindowStats,
-                                       add_five_vector_target, five_vector_target, load_face_weights,
-                                       stat_lstm_losses, table1_model)
+                                       add_five_vector_target, average_fusion, five_vector_target,
+                                       load_face_weights, stat_lstm_losses, table1_model)
 
 C = 7  # expressions, Do 2020 section II.A
 F = 2048  # face feature width, original model_vggface2_ft.py Dense(2048, name="features")
@@ -230,6 +230,52 @@ def test_invalid_arguments_raise_config_error():
         table1_model(7)
     with pytest.raises(ConfigError, match="trainable_stages"):
         FaceFeatureModel(image_size=32, trainable_stages=6)
+
+
+def test_bn_momentum_reaches_every_resnet_batch_norm_and_round_trips():
+    model = StatLSTMNet("none", bn_momentum=0.9, **TINY)
+    norms = [l for l in model.get_layer("face").get_layer("resnet50").layers
+             if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(norms) == 53 and {l.momentum for l in norms} == {0.9}  # ResNet-50: stem + 52 bottleneck BNs
+    rebuilt = StatLSTMNet.from_config(model.get_config())
+    assert rebuilt.get_config()["bn_momentum"] == 0.9
+    default = FaceFeatureModel(image_size=32, feature_units=6)
+    assert default.get_config()["bn_momentum"] is None
+    assert {l.momentum for l in default.get_layer("resnet50").layers
+            if isinstance(l, keras.layers.BatchNormalization)} == {0.99}  # keras.applications' (= Keras 2) default
+    with pytest.raises(ConfigError, match="bn_momentum"):
+        FaceFeatureModel(image_size=32, bn_momentum=1.0)
+
+
+def test_average_fusion_is_the_mean_of_the_members_outputs():
+    """An image member inside a clip fusion runs on every frame; each output key is the mean over its members."""
+    image = StatLSTMNet("none", va=True, name="m2", **TINY)
+    frame = StatLSTMNet("stat", va=True, window=3, name="m4", **TINY)
+    expression_only = StatLSTMNet("stat_lstm", va=False, window=3, name="m5", **TINY)
+    fused = average_fusion([image, frame, expression_only])
+    clip = tiny_clip(4, seed=5)
+    got = {k: keras.ops.convert_to_numpy(v) for k, v in fused({"image": clip}, training=False).items()}
+    per_frame = {k: keras.ops.convert_to_numpy(v).reshape(2, 4, -1)
+                 for k, v in image({"image": clip.reshape(-1, 32, 32, 3)}, training=False).items()}
+    clip_outs = [{k: keras.ops.convert_to_numpy(v) for k, v in m({"image": clip}, training=False).items()}
+                 for m in (frame, expression_only)]
+    np.testing.assert_allclose(got["expression"], (per_frame["expression"] + clip_outs[0]["expression"]
+                                                   + clip_outs[1]["expression"]) / 3, rtol=1e-5, atol=1e-6)
+    for key in ("va", "va_aux"):  # the expression-only member has none
+        np.testing.assert_allclose(got[key], (per_frame[key] + clip_outs[0][key]) / 2, rtol=1e-5, atol=1e-6)
+    assert fused.trainable_weights == []
+
+
+def test_average_fusion_of_image_models_takes_frames_and_rejects_bad_members():
+    first, second = StatLSTMNet("none", name="a", **TINY), StatLSTMNet("none", name="b", **TINY)
+    fused = average_fusion([first, second])
+    assert tuple(fused.input["image"].shape) == (None, 32, 32, 3)
+    with pytest.raises(ConfigError, match="at least two"):
+        average_fusion([first])
+    with pytest.raises(ConfigError, match="distinct names"):
+        average_fusion([first, first])
+    with pytest.raises(ConfigError, match="image size"):
+        average_fusion([first, StatLSTMNet("none", name="c", **{**TINY, "image_size": 40})])
 
 
 # --------------------------------------------------------------------------------------------------

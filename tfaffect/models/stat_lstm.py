@@ -39,7 +39,8 @@ Efficient temporal computation
     length s sees exactly that clip.
 
 The six derivation models of Table I are :data:`TABLE_I` / :func:`table1_model`; the loss of eq. 4
-is :func:`stat_lstm_losses`, its 5-vector target :func:`five_vector_target`.
+is :func:`stat_lstm_losses`, its 5-vector target :func:`five_vector_target`; the "Fusion" of Tables II
+and III (the average of the models' outputs) is :func:`average_fusion`.
 
 Choices the paper leaves open (each cites the released code where it fixes them):
 
@@ -222,6 +223,11 @@ class FaceFeatureModel(ConfigurableModel):
             paper, section II.C) trains conv5 only, 2 (the released notebooks) conv4 and conv5, 0 none,
             5 also the stem. The two dense layers are always trainable; frozen batch-norm layers run
             in inference mode (Keras 3 semantics of ``trainable=False``).
+        bn_momentum: momentum of the moving statistics of every ResNet-50 batch norm; ``None`` keeps
+            the backbone's 0.99 (Keras's default, also the released Keras 2 code's). The moving
+            statistics are what inference uses: with 0.99 they average the last ~100 training steps,
+            so a short run from random initialisation evaluates with statistics of much older
+            weights (a tfaffect option; see the recipes' ``synthetic_overrides``).
         weights_path: ``None`` (random initialisation; a warning is logged, since the paper starts from
             VGGFace2 weights fine-tuned on AffectNet and RAF-DB, which are not available offline) or a
             local file: a Keras 3 ``.weights.h5`` saved from this model (``save_weights``), or a Keras 2
@@ -233,13 +239,17 @@ class FaceFeatureModel(ConfigurableModel):
 
     def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE, feature_units: int = FEATURE_UNITS,
                  dropout: float = FACE_DROPOUT, trainable_stages: int = TRAINABLE_STAGES,
-                 weights_path: str | os.PathLike | None = None, **kwargs):
+                 bn_momentum: float | None = None, weights_path: str | os.PathLike | None = None, **kwargs):
         image_size, feature_units, trainable_stages = int(image_size), int(feature_units), int(trainable_stages)
         dropout = _check_dropout(dropout, "dropout")
         if feature_units < 1:
             raise ConfigError(f"feature_units must be positive, got {feature_units}")
         if not 0 <= trainable_stages <= RESNET_STAGES + 1:
             raise ConfigError(f"trainable_stages must be in 0..{RESNET_STAGES + 1}, got {trainable_stages}")
+        if bn_momentum is not None:
+            bn_momentum = float(bn_momentum)
+            if not 0.0 <= bn_momentum < 1.0:
+                raise ConfigError(f"bn_momentum must be in [0, 1) or None, got {bn_momentum}")
         if weights_path is not None and not os.path.isfile(os.fspath(weights_path)):
             raise MissingResourceError(
                 f"face feature weight file not found: {os.fspath(weights_path)}; pass a .weights.h5 saved from "
@@ -252,6 +262,8 @@ class FaceFeatureModel(ConfigurableModel):
             stage = _stage(layer.name)
             if stage is not None:
                 layer.trainable = stage >= first_trainable
+            if bn_momentum is not None and isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = bn_momentum
         x = backbone(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout, name="features_dropout")(x)
@@ -261,7 +273,7 @@ class FaceFeatureModel(ConfigurableModel):
                                     name="predictions")(x)
         kwargs.setdefault("name", "face_feature_model")
         config = {"image_size": image_size, "feature_units": feature_units, "dropout": dropout,
-                  "trainable_stages": trainable_stages, "weights_path": None}
+                  "trainable_stages": trainable_stages, "bn_momentum": bn_momentum, "weights_path": None}
         super().__init__({"image": image}, {"features": features, "expression": scores}, config, **kwargs)
         if weights_path is None:
             logger.warning("%s: no face feature weights given; ResNet-50 and its expression head start from "
@@ -471,7 +483,8 @@ class StatLSTMNet(ConfigurableModel):
         class_units: hidden widths of the classification branch ((1024, 1024)).
         regression_units: hidden widths of each regression branch ((1024, 1024)).
         head_dropout: dropout before each dense layer of the branches (0.1).
-        image_size, feature_units, face_dropout, trainable_stages: passed to :class:`FaceFeatureModel`.
+        image_size, feature_units, face_dropout, trainable_stages, bn_momentum: passed to
+            :class:`FaceFeatureModel`.
         use_cudnn: passed to the LSTMs ("auto"); export passes False (DESIGN.md).
         face_weights: the face feature model's ``weights_path`` (not recorded in ``get_config``).
     """
@@ -482,6 +495,7 @@ class StatLSTMNet(ConfigurableModel):
                  class_units=HEAD_UNITS, regression_units=HEAD_UNITS, head_dropout: float = HEAD_DROPOUT,
                  image_size: int = DEFAULT_IMAGE_SIZE, feature_units: int = FEATURE_UNITS,
                  face_dropout: float = FACE_DROPOUT, trainable_stages: int = TRAINABLE_STAGES,
+                 bn_momentum: float | None = None,
                  use_cudnn="auto", face_weights: str | os.PathLike | None = None, **kwargs):
         if temporal not in TEMPORAL:
             raise ConfigError(f"unknown temporal module {temporal!r}; expected one of {', '.join(TEMPORAL)}")
@@ -497,7 +511,8 @@ class StatLSTMNet(ConfigurableModel):
         lstm_recurrent_dropout = _check_dropout(lstm_recurrent_dropout, "lstm_recurrent_dropout")
         head_dropout = _check_dropout(head_dropout, "head_dropout")
         face = FaceFeatureModel(image_size=image_size, feature_units=feature_units, dropout=face_dropout,
-                                trainable_stages=trainable_stages, weights_path=face_weights, name="face")
+                                trainable_stages=trainable_stages, bn_momentum=bn_momentum, weights_path=face_weights,
+                                name="face")
         face_config = face.get_config()
 
         if temporal == "none":
@@ -538,8 +553,59 @@ class StatLSTMNet(ConfigurableModel):
                   "regression_units": list(regression_units), "head_dropout": head_dropout,
                   "image_size": image_size, "feature_units": face_config["feature_units"],
                   "face_dropout": face_config["dropout"], "trainable_stages": face_config["trainable_stages"],
+                  "bn_momentum": face_config["bn_momentum"],
                   "use_cudnn": use_cudnn, "face_weights": None}
         super().__init__({"image": image}, outputs, config, **kwargs)
+
+
+def average_fusion(members, name: str = "stat_lstm_fusion") -> keras.Model:
+    """Table II / III "Fusion": a model whose outputs are the averages of the ``members``' outputs.
+
+    Do 2020, section III.D: "We used the average fusion" (FORMATS.md: "fusion = average of model
+    outputs"): each output key (``"expression"`` probabilities, ``"va"``, ``"va_aux"``) is the mean
+    over the members that have it. Members are :class:`StatLSTMNet` models of one image size; they
+    are frozen (the fusion has nothing to train). With a temporal member the fusion takes clips
+    ``{"image": uint8 [B, T, S, S, 3]}`` and runs an image-only member on every frame (time folded
+    into the batch); with image-only members only, it takes frames ``[B, S, S, 3]``.
+
+    Raises:
+        ConfigError: fewer than two members, members of different image sizes, a member that is not
+            a :class:`StatLSTMNet`, or two members with the same name (nested models need distinct
+            names).
+    """
+    members = list(members)
+    if len(members) < 2:
+        raise ConfigError(f"a fusion averages at least two models, got {len(members)}")
+    if not all(isinstance(m, StatLSTMNet) for m in members):
+        raise ConfigError("fusion members must be StatLSTMNet models, got "
+                          + ", ".join(type(m).__name__ for m in members))
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"fusion members need distinct names, got {names}")
+    configs = [m.get_config() for m in members]
+    sizes = {c["image_size"] for c in configs}
+    if len(sizes) != 1:
+        raise ConfigError(f"fusion members must share one image size, got {sorted(sizes)}")
+    size = sizes.pop()
+    temporal = any(c["temporal"] != "none" for c in configs)
+    image = keras.Input(shape=((None,) if temporal else ()) + (size, size, 3), dtype="uint8", name="image")
+    outputs = []
+    for member, config in zip(members, configs):
+        member.trainable = False
+        if temporal and config["temporal"] == "none":  # an image model on every frame of the clip
+            out = member({"image": FoldTime(name=f"fold_{member.name}")(image)})
+            out = {k: UnfoldTime(name=f"unfold_{member.name}_{k}")([v, image]) for k, v in out.items()}
+        else:
+            out = member({"image": image})
+        outputs.append(out)
+    fused = {}
+    for key in ("expression", "va", "va_aux"):
+        values = [out[key] for out in outputs if key in out]
+        if len(values) > 1:
+            fused[key] = keras.layers.Average(name=key)(values)
+        elif values:
+            fused[key] = keras.layers.Identity(name=key)(values[0])
+    return keras.Model({"image": image}, fused, name=name)
 
 
 def table1_model(number: int, **overrides) -> StatLSTMNet:

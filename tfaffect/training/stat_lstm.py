@@ -33,15 +33,18 @@ over the whole video.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
 
 import keras
 
 from tfaffect import published
-from tfaffect.errors import ConfigError
+from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.models import stat_lstm as net
 from tfaffect.training.affwild import with_labels_of, write_frame_outputs
 from tfaffect.training.data import resolve_data
@@ -79,6 +82,13 @@ class StatLSTMRecipe(Recipe):
                         "II.C); 1024 1024 in the released sel_t8/sel_t15 notebooks")
     trainable_stages: int = hparam(net.TRAINABLE_STAGES, "ResNet-50 stages left trainable: the last one "
                                                          "(section II.C)")
+    bn_momentum: Optional[float] = hparam(
+        None, "momentum of the ResNet-50 batch-norm moving statistics; none = the backbone's 0.99 (Keras "
+              "default, as the released Keras 2 code); see synthetic_overrides")
+    face_pretrain: Optional[int] = hparam(
+        None, "temporal models: first train this image-only Table I model (1 or 2) on the same data and "
+              "start from its face feature model, a stand-in for the face model the paper fine-tunes before "
+              "the temporal models (section II.B); none = face_weights or random initialisation")
     face_weights: Optional[str] = hparam(
         None, "local file of face feature weights (the paper fine-tunes VGGFace2 on AffectNet and RAF-DB, "
               "section III.A; the released Keras 2 .h5 loads too); none = random initialisation")
@@ -101,6 +111,10 @@ class StatLSTMRecipe(Recipe):
                 "independently drawn example (a control that must not learn)")
 
     # --------------------------------------------------------------------------------------------
+
+    def published_row(self) -> str:
+        """The row of :attr:`published_table` in :mod:`tfaffect.published` this run reproduces."""
+        return str(self.model)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -127,6 +141,10 @@ class StatLSTMRecipe(Recipe):
             raise ConfigError(f"{where}.crop_fraction = {self.crop_fraction}: must be in (0, 1]")
         if self.image_size < 32:
             raise ConfigError(f"{where}.image_size = {self.image_size}: ResNet-50 needs at least 32")
+        if self.face_pretrain is not None and (self.face_pretrain not in (1, 2) or not self.temporal
+                                               or self.face_weights is not None):
+            raise ConfigError(f"{where}.face_pretrain = {self.face_pretrain}: an image model 1 or 2, for a "
+                              f"temporal model (3-6) without face_weights")
 
     def smoke_overrides(self) -> dict[str, Any]:
         # The tiny smoke dataset does not hold all 7 expressions: no balancing there.
@@ -134,21 +152,44 @@ class StatLSTMRecipe(Recipe):
                 "lstm_units": 8, "lstm_layers": 1, "head_units": (16,), "balanced_sampling": False}
 
     def synthetic_overrides(self) -> dict[str, Any]:
-        """The demo budget on SynthAffect from random initialisation (every Do 2020 row):
+        """The demo budget on SynthAffect from random initialisation (every Do 2020 row).
 
         * image_size 64 instead of 224: ResNet-50 at 224 px trains at a few frames per second on 2 CPU
           cores; 64 px is ~12x cheaper;
         * trainable_stages 5 (the whole ResNet-50) instead of the last stage: the paper freezes stages
           of a network pretrained on VGGFace2, AffectNet and RAF-DB; frozen *random* stages would
           leave the model random features (assumed, not measured);
-        * 4 epochs of at most 25 steps, 2 clips of 32 frames (models 3-6) or 32 frames (models 1-2) per
-          step, validation on the first 8 batches during training (the whole validation set once
-          at the end). Model 4: about 3 s per step, 5 min 20 s in all on 2 busy CPU cores (measured);
-          it does not learn in this budget yet (see ``recipes/stat_lstm.py``).
+        * bn_momentum 0.9 instead of 0.99: the batch-norm moving statistics (used at inference) average
+          the last ~100 steps at 0.99, the whole demo run; measured on model 4 with 0.99: after 25
+          steps the face features in inference mode peak at 0.6 against 7 in training mode, and
+          every validation frame gets one class (expression score 0.002). With 0.9: 2.9 against 6.6;
+        * temporal models (3-6): feature_stats () (STAT of the scores only, as the Fig. 2 caption and
+          the released models 4 and 6, instead of section II.C's text): the fused vector shrinks
+          from 8,220 to 2,076 components, all >= 0, and Adam moves every weight of a head's first
+          layer by about the learning rate per step, so its outputs move by about lr times the
+          vector's L1 norm (~0.7 per step with the features' STAT). Measured on model 4 (40 steps,
+          bn_momentum 0.9): validation expression score 0.187 against 0.020, MSE branch 0.145
+          against 0.46;
+        * temporal models: face_pretrain (2 for the multi-task models, 1 for the others): the face
+          model is first trained as that image model on the same data, budget and frames per step,
+          as the paper starts its temporal models from a trained face model (section II.B). From a
+          random face model, model 4's valence and arousal outputs saturate at +-1 within 20-40
+          steps and stay there (training CCC 0, CCC loss at its 0.8 floor), measured with 2, 4, 6
+          or 8 clips per step, with a layer normalisation of the fused vector, and at learning
+          rates 1e-4 and 3e-5 (2e-5 only delays it): a CCC over a batch of a few clips, from features
+          that do not yet vary with the face, is as often negative as positive, and a negative one
+          pushes the predictions away from the labels' mean into the flat part of tanh. Image model
+          2 (32 independent frames per step) does not saturate (training CCC valence 0.31 after 40
+          steps);
+        * 4 epochs of at most 25 steps; 64 frames per step (32 for models 1-2); validation on the
+          first 8 batches during training, the whole validation set once at the end. Model 4: face
+          pretraining 7.1 min, then 5.3 min (2 busy CPU cores, measured); the figures against the
+          shuffled-label control are in ``recipes/stat_lstm.py``.
         """
-        budget = {"image_size": 64, "trainable_stages": 5, "epochs": 4, "max_steps_per_epoch": 25,
-                  "max_validation_steps": 8}
-        budget["batch_size"] = 2 if self.temporal else 32
+        budget = {"image_size": 64, "trainable_stages": 5, "bn_momentum": 0.9, "epochs": 4,
+                  "max_steps_per_epoch": 25, "max_validation_steps": 8, "batch_size": 32}
+        if self.temporal:
+            budget.update(feature_stats=(), clip_length=32, batch_size=2, face_pretrain=2 if self.multitask else 1)
         return budget
 
     # --------------------------------------------------------------------------------------------
@@ -158,7 +199,8 @@ class StatLSTMRecipe(Recipe):
         return net.table1_model(
             self.model, window=self.window, feature_stats=self.feature_stats, lstm_layers=self.lstm_layers,
             lstm_units=self.lstm_units, class_units=self.head_units, regression_units=self.head_units,
-            image_size=self.image_size, trainable_stages=self.trainable_stages, face_weights=self.face_weights)
+            image_size=self.image_size, trainable_stages=self.trainable_stages,
+            bn_momentum=self.bn_momentum, face_weights=self.face_init())
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
         from tfaffect import metrics
@@ -206,8 +248,37 @@ class StatLSTMRecipe(Recipe):
             dataset = dataset.map(full_windows_only, num_parallel_calls=tf.data.AUTOTUNE)
         return dataset
 
+    def face_init(self) -> Optional[str]:
+        """The face feature weights the model starts from: the pretrained face model's (``face_pretrain``),
+        else ``face_weights`` (``None``: random initialisation)."""
+        return self._pretrained_face if self.face_pretrain is not None else self.face_weights
+
+    def face_pretrain_recipe(self) -> "StatLSTMRecipe":
+        """The image-model run ``face_pretrain`` asks for: this recipe with ``model = face_pretrain``, the
+        same frames per step (``batch_size * clip_length`` frames) and everything else unchanged
+        (data, budget, optimizer, label control)."""
+        return dataclasses.replace(self, model=self.face_pretrain, face_pretrain=None, row=None,
+                                   batch_size=self.batch_size * self.clip_length)
+
+    @functools.cached_property
+    def _pretrained_face(self) -> str:
+        """Train (or reuse, when finished) the ``face_pretrain`` run in the cache; write its face weights."""
+        recipe = self.face_pretrain_recipe()
+        run_dir = train_cached(recipe, "stat_lstm_face")
+        keras.utils.set_random_seed(self.seed)  # this run's draws do not depend on whether that one trained
+        path = run_dir / "face.weights.h5"
+        if not path.is_file():
+            model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+            tmp = run_dir / f"tmp{os.getpid()}.weights.h5"
+            model.get_layer("face").save_weights(tmp)
+            os.replace(tmp, path)
+        return str(path)
+
     def datasets(self):
         from tfaffect.data.pipeline import make_dataset
+
+        if self.face_pretrain is not None:
+            self.face_init()  # train the face model first (before the trainer builds this model)
 
         data, _ = self.data_dir()
         train_args = dict(self._dataset_args(True), batch_size=self.batch_size, training=True, repeat=False,
@@ -235,7 +306,7 @@ class StatLSTMRecipe(Recipe):
         if "ccc_mean" in scores:
             scores["va_score"] = scores["ccc_mean"]  # eq. 7
         result = {"split": "validation", "data": str(data), "synthetic": synthetic, **scores,
-                  "published_row": [DO2020, self.published_table, str(self.model)]}
+                  "published_row": [DO2020, self.published_table, self.published_row()]}
         log.info("validation (%s): %s", "SynthAffect, synthetic" if synthetic else data,
                  ", ".join(f"{k} {scores[k]:.3f}" for k in _SUMMARY_KEYS if k in scores))
         return result
@@ -244,9 +315,9 @@ class StatLSTMRecipe(Recipe):
         """Where everything is, and ours beside the published row of Table II."""
         run_dir = Path(metrics["run_dir"])
         evaluation = metrics.get("evaluation", {})
-        row = published.lookup(DO2020, self.published_table, str(self.model))
+        row = published.lookup(DO2020, self.published_table, self.published_row())
         lines = [f"run directory: {run_dir}",
-                 f"{self.published_table}, model {self.model} ({row.dataset}), published vs ours "
+                 f"{self.published_table}, row {row.row} ({row.dataset}), published vs ours "
                  f"({'SynthAffect, synthetic' if evaluation.get('synthetic') else evaluation.get('data')}):"]
         for key in _SUMMARY_KEYS:
             if key in row.metrics or key in evaluation:
@@ -262,3 +333,167 @@ class StatLSTMRecipe(Recipe):
 
 _SUMMARY_KEYS = ("accuracy", "f1_macro", "expression_score", "ccc_arousal", "ccc_valence", "va_score")
 """Table II's columns (Acc., F1, Expr. Score, Aro., Val., VA Score), the order the summary prints."""
+
+
+MEMBER_BUDGET = ("model", "row", "smoke", "data", "epochs", "batch_size", "max_steps_per_epoch",
+                 "max_validation_steps", "monitor", "monitor_mode", "keep_checkpoints", "face_pretrain")
+"""Fields a fusion does not pass to the members it trains: each member keeps its own row, budget and batch."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StatLSTMFusionRecipe(StatLSTMRecipe):
+    """Base of the Do 2020 Fusion recipe: the average of trained member models' outputs (not trained itself).
+
+    ``members`` names run directories of the member recipe (each holds ``model.keras`` and
+    ``config.json``). Without them the fusion first trains ``member_models`` with the member recipe
+    (:attr:`member_recipe`, set by the recipe file), each with that recipe's own budget (the demo
+    budget on SynthAffect, the smoke budget under ``--smoke``) and with this recipe's values of the
+    shared fields (data, image size, window, clip, architecture, optimizer, label control), in
+    run directories under the cache (``$TFAFFECT_CACHE/stat_lstm_members/``, default
+    ``~/.cache/tfaffect``), which a later fusion run reuses. The fused model has no trainable weight:
+    the trainer's one step only logs the losses; the evaluation on the whole validation set is the
+    result.
+    """
+
+    member_recipe: ClassVar[Optional[type]] = None
+    """The recipe class that trains a member (``recipes/stat_lstm.py``'s), set by the recipe file."""
+
+    published_table: ClassVar[str] = "Table II"
+
+    members: tuple[str, ...] = hparam(
+        (), "run directories of trained member models (each with model.keras and config.json); empty = "
+            "train member_models first")
+    member_models: tuple[int, ...] = hparam(
+        (2, 4, 6), "Table I models to train and average when no members are given: 2, 4, 6, the models of "
+                   "the track 1 submissions (Table III; section III.D); which models Table II's Fusion "
+                   "averages is not said")
+    epochs: int = hparam(1, "the fusion has no trainable weight: one epoch of one step only logs the losses")
+    max_steps_per_epoch: Optional[int] = hparam(1, "one logging step (nothing is trained)")
+
+    def published_row(self) -> str:
+        return "Fusion"
+
+    def validate(self):
+        super().validate()
+        where = type(self).__name__
+        if not self.members:
+            unknown = [n for n in self.member_models if n not in net.TABLE_I]
+            if len(self.member_models) < 2 or unknown or len(set(self.member_models)) != len(self.member_models):
+                raise ConfigError(f"{where}.member_models = {self.member_models}: two or more distinct Table I "
+                                  f"models 1..6 needed")
+        elif len(self.members) < 2:
+            raise ConfigError(f"{where}.members: a fusion averages two or more runs, got {list(self.members)}")
+
+    def synthetic_overrides(self) -> dict[str, Any]:
+        """The members' SynthAffect settings except their training budget (the fusion trains nothing)."""
+        return {k: v for k, v in super().synthetic_overrides().items()
+                if k not in ("epochs", "max_steps_per_epoch", "face_pretrain")}
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        # two members (an image model inside a clip fusion) keep the smoke run short
+        return {**super().smoke_overrides(), "epochs": 1, "max_steps_per_epoch": 1, "max_validation_steps": 1,
+                "member_models": (2, 4)}
+
+    # --------------------------------------------------------------------------------------------
+    # Members.
+
+    def member_numbers(self) -> list[int]:
+        """Table I model number of every member: from each member run's config.json, else ``member_models``."""
+        if not self.members:
+            return list(self.member_models)
+        return [int(_member_config(run)["fields"]["model"]) for run in self.members]
+
+    @property
+    def temporal(self) -> bool:
+        return any(net.TABLE_I[n]["temporal"] != "none" for n in self.member_numbers())
+
+    @property
+    def multitask(self) -> bool:
+        return any(net.TABLE_I[n]["va"] for n in self.member_numbers())
+
+    def member_recipes(self) -> list[Recipe]:
+        """The member recipes this fusion trains (``members`` empty): the member rows with the shared fields."""
+        if self.member_recipe is None:
+            raise ConfigError(f"{type(self).__name__}.member_recipe is not set")
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(StatLSTMRecipe)
+                  if f.name not in MEMBER_BUDGET}
+        if self.smoke:  # the fusion's smoke run checks the fusion; the members' own smoke runs pretrain faces
+            shared["face_pretrain"] = None
+        recipes = []
+        for number in self.member_models:
+            argv = ["--row", f"model {number}", *(["--smoke"] if self.smoke else []),
+                    *(["--data", self.data] if self.data is not None else [])]
+            recipe, _ = self.member_recipe.parse_args(argv)
+            recipes.append(dataclasses.replace(recipe, **shared))
+        return recipes
+
+    def member_runs(self) -> list[Path]:
+        """Run directories of the members; trains (or reuses, when finished) the ones this fusion makes."""
+        return list(self._member_runs)
+
+    @functools.cached_property
+    def _member_runs(self) -> tuple[Path, ...]:
+        """:meth:`member_runs`, computed once per recipe object (the trainer asks three times)."""
+        if self.members:
+            return tuple(Path(run) for run in self.members)
+        runs = tuple(train_cached(recipe, "stat_lstm_members") for recipe in self.member_recipes())
+        keras.utils.set_random_seed(self.seed)
+        return runs
+
+    def datasets(self):
+        self.member_runs()  # train the members first (before the trainer builds the fused model)
+        return super().datasets()
+
+    def build_model(self) -> keras.Model:
+        members = []
+        for run in self.member_runs():
+            config = _member_config(run)["fields"]
+            for name in ("image_size", "window"):
+                if config.get(name) != getattr(self, name):
+                    raise ConfigError(f"{run}: member {name} = {config.get(name)}, this fusion uses "
+                                      f"{getattr(self, name)}; pass --{name.replace('_', '-')} {config.get(name)}")
+            path = run / "model.keras"
+            if not path.is_file():
+                raise MissingResourceError(f"{path} not found: is {run} a finished run of the member recipe?")
+            members.append(keras.saving.load_model(path, compile=False))
+        return net.average_fusion(members)
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        result = super().evaluate(model, run_dir)
+        runs = self.member_runs()
+        result["members"] = [{"run_dir": str(run), "model": number} for run, number in zip(runs, self.member_numbers())]
+        return result
+
+    def summary(self, metrics) -> str:
+        members = metrics.get("evaluation", {}).get("members", [])
+        return "\n".join([super().summary(metrics)] + [f"member: Table I model {m['model']}: {m['run_dir']}"
+                                                       for m in members])
+
+
+def train_cached(recipe: StatLSTMRecipe, folder: str) -> Path:
+    """Train ``recipe`` (or reuse its finished run) in ``$TFAFFECT_CACHE/<folder>/model<N>-<config hash>``.
+
+    The run directory is named by a hash of the recipe's fields, so the same configuration reuses it
+    and another one gets its own (a face pretraining, a fusion member). Returns the run directory.
+    """
+    from tfaffect.data.synth import default_cache_dir
+    from tfaffect.training.trainer import train
+
+    digest = hashlib.sha256(recipe.to_json().encode()).hexdigest()[:12]
+    run_dir = default_cache_dir() / folder / f"model{recipe.model}-{digest}"
+    log.info("%s: Table I model %d in %s", folder, recipe.model, run_dir)
+    train(recipe, run_dir=run_dir, verbose=0)
+    return run_dir
+
+
+def _member_config(run) -> dict[str, Any]:
+    """A member run directory's config.json (fields of the recipe that trained it)."""
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise MissingResourceError(f"{path} not found: --members takes run directories of recipes/stat_lstm.py")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        int(config["fields"]["model"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise DataError(f"not a STAT + LSTM run configuration ({type(error).__name__}: {error})", str(path)) from error
+    return config

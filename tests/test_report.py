@@ -1,0 +1,70 @@
+"""``tfaffect report``: the published rows with ours beside them, from run folders made here in tmp_path."""
+
+import json
+
+from tfaffect import report
+
+DO_COLUMNS = ["row", "source", "accuracy", "f1_macro", "expression_score", "ccc_arousal", "ccc_valence", "va_score",
+              "run"]
+"""Do 2020, Table II's columns in the paper's order (Acc., F1, Expr. Score, Aro., Val., VA Score)."""
+
+
+def _run(root, name, evaluation):
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"final": {}, "evaluation": evaluation}))
+    return folder
+
+
+def _stat_evaluation(row, **metrics):
+    return {"published_row": ["do2020", "Table II", row], "synthetic": True, "data": "synth", "frames": 100,
+            **metrics}
+
+
+def test_stat_lstm_columns_in_the_papers_order_with_ours_beside_the_published_row(tmp_path):
+    folder = _run(tmp_path, "model4", _stat_evaluation(
+        "4", accuracy=0.25, f1_macro=0.3, expression_score=0.284, ccc_arousal=0.1, ccc_valence=0.2,
+        va_score=0.15, ccc_mean=0.15, mse_valence=0.5))
+    frame = report.table_frame("do2020", "Table II", report.collect_runs([tmp_path]))
+    # the paper's columns first, in its order; a metric only the run has (its MSE) after them
+    assert list(frame.columns) == DO_COLUMNS[:-1] + ["mse_valence", "run"]
+    text = report.report("do2020", ["Table II"], [tmp_path])
+    lines = text.splitlines()
+    assert ("| row | source | accuracy | f1_macro | expression_score | ccc_arousal | ccc_valence | va_score | "
+            "mse_valence | run |") in lines
+    assert "| 4 | published (Aff-Wild2 validation) | 0.479 | 0.507 | 0.492 | 0.564 | 0.504 | 0.534 |  |  |" in lines
+    assert (f"| 4 | ours, SynthAffect (synthetic) | 0.250 | 0.300 | 0.284 | 0.100 | 0.200 | 0.150 | 0.500 | "
+            f"{folder} |") in lines
+    # expression-only rows print the expression columns and leave the VA cells empty
+    assert "| 1 | published (Aff-Wild2 validation) | 0.408 | 0.417 | 0.409 |  |  |  |  |  |" in lines
+    assert "*synthetic*" in text
+
+
+def test_expression_only_run_and_fusion_row(tmp_path):
+    _run(tmp_path, "model5", _stat_evaluation("5", accuracy=0.5, f1_macro=0.25, expression_score=0.3325))
+    _run(tmp_path, "fusion", _stat_evaluation("Fusion", accuracy=0.1, f1_macro=0.2, expression_score=0.167,
+                                              ccc_arousal=0.3, ccc_valence=0.4, va_score=0.35))
+    runs = report.collect_runs([tmp_path])
+    assert {r["row"] for r in runs} == {"5", "Fusion"}
+    lines = report.report("do2020", None, [tmp_path]).splitlines()
+    ours = [line for line in lines if "ours" in line]
+    assert ours[0].startswith("| 5 | ours, SynthAffect (synthetic) | 0.500 | 0.250 | 0.333 |  |  |  | ")
+    assert ours[1].startswith("| Fusion | ours, SynthAffect (synthetic) | 0.100 | 0.200 | 0.167 | 0.300 | 0.400 "
+                              "| 0.350 | ")
+
+
+def test_kollias_tables_keep_their_columns(tmp_path):
+    _run(tmp_path, "affwildnet", {"published_row": ["kollias2019", "Table 12", "best CNN-GRU"], "synthetic": False,
+                                  "data": "shards", "frames": 10, "ccc_valence": 0.5, "ccc_arousal": 0.4,
+                                  "mse_valence": 0.1, "mse_arousal": 0.2, "ccc_mean": 0.45})
+    frame = report.table_frame("kollias2019", "Table 12", report.collect_runs([tmp_path]))
+    assert list(frame.columns) == ["row", "source", "ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "run"]
+    ours = frame[frame["source"] == "ours (shards)"].iloc[0]
+    assert (ours["ccc_valence"], ours["mse_arousal"]) == (0.5, 0.2)
+
+
+def test_runs_without_a_published_row_or_with_broken_metrics_are_skipped(tmp_path):
+    _run(tmp_path, "plain", {"frames": 3})
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "metrics.json").write_text("{not json")
+    assert report.collect_runs([tmp_path]) == []

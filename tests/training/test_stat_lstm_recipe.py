@@ -1,0 +1,177 @@
+"""The Do 2020 recipes beyond the registry smoke run: Table I rows, eq. 4 at compile, balanced sampling,
+the shuffled-label control, the SynthAffect deviations, and the Fusion recipe's members."""
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfaffect import published
+from tfaffect.errors import ConfigError, MissingResourceError
+from tfaffect.losses import CCCLoss, MaskedMSE, MaskedSparseCategoricalCrossentropy
+from tfaffect.models.stat_lstm import TABLE_I
+from tfaffect.training import registry
+from tfaffect.training.stat_lstm import StatLSTMRecipe
+
+RECIPES = registry.discover(registry.recipes_dir(None))
+TABLE = RECIPES["stat_lstm"]
+FUSION = RECIPES["stat_lstm_fusion"]
+
+
+@pytest.mark.parametrize("number", range(1, 7))
+def test_rows_are_the_table_i_models_and_name_their_table_ii_row(number):
+    recipe = TABLE.from_args(["--row", f"model {number}", "--data", "shards"])
+    assert recipe.model == number and recipe.published_row() == str(number)
+    row = published.lookup("do2020", "Table II", recipe.published_row())
+    # Table I's names, as typed from the paper into published.py: "VA" = multi-task, "Frame" = temporal
+    assert ("VA" in row.note) == TABLE_I[number]["va"] == recipe.multitask
+    assert ("Frame" in row.note) == (TABLE_I[number]["temporal"] != "none") == recipe.temporal
+    assert ("LSTM" in row.note) == (TABLE_I[number]["temporal"] == "stat_lstm")
+    assert ("ccc_arousal" in row.metrics) == recipe.multitask
+
+
+def test_the_default_row_is_model_4():
+    assert TABLE.from_args(["--data", "shards"]).model == 4
+
+
+@pytest.mark.parametrize("number", [3, 4])
+def test_eq4_weights_and_section_iii_a_optimizer_reach_compile(number):
+    recipe = TABLE.from_args(["--row", f"model {number}", "--data", "shards"])
+    args = recipe.compile_args(recipe.learning_rate)
+    assert isinstance(args["optimizer"], keras.optimizers.Adam)
+    assert float(args["optimizer"].learning_rate) == pytest.approx(1e-4)  # section III.A
+    assert isinstance(args["loss"]["expression"], MaskedSparseCategoricalCrossentropy)
+    if number == 3:  # expression only: the cross-entropy alone
+        assert args["loss_weights"] == {"expression": 1.0}
+        return
+    # eq. 4: 1.0 CE + 0.4 CCC(arousal) + 0.4 CCC(valence) + 0.2 MSE(5-vector)
+    assert args["loss_weights"] == {"expression": 1.0, "va": 1.0, "va_aux": 0.2}
+    assert isinstance(args["loss"]["va"], CCCLoss) and args["loss"]["va"].dim_weights == (0.4, 0.4)
+    assert isinstance(args["loss"]["va_aux"], MaskedMSE)
+    assert isinstance(TABLE.from_args(["--data", "shards", "--optimizer", "sgd"]).compile_args(1e-4)["optimizer"],
+                      keras.optimizers.SGD)
+
+
+def _fake_make_dataset(calls, clip=20):
+    """A make_dataset stand-in that records its arguments and tags the labels with the stream's seed."""
+
+    def make_dataset(data_dir, split, **kwargs):
+        calls.append((split, kwargs))
+        tag = float(kwargs.get("seed", 0))
+        shape = (2, clip)
+        x = {"image": tf.fill(shape + (8, 8, 3), tf.constant(int(tag) % 256, tf.uint8))}
+        y = {"va": tf.fill(shape + (2,), tag), "expression": tf.zeros(shape, tf.int32)}
+        w = {"va": tf.ones(shape), "expression": tf.ones(shape)}
+        return tf.data.Dataset.from_tensors((x, y, w))
+
+    return make_dataset
+
+
+def test_training_balances_expressions_and_the_control_shuffles_labels(monkeypatch, tmp_path):
+    import tfaffect.data.pipeline as pipeline
+
+    calls = []
+    monkeypatch.setattr(pipeline, "make_dataset", _fake_make_dataset(calls))
+    monkeypatch.setattr(StatLSTMRecipe, "data_dir", lambda self: (tmp_path, True))
+    recipe = TABLE.from_args(["--data", "shards", "--clip-length", "20", "--seed", "3"])
+    train, val = recipe.datasets()
+    (split, kwargs), (val_split, val_kwargs) = calls
+    assert (split, kwargs["balance"], kwargs["training"]) == ("train", "expression", True)  # section I
+    assert kwargs["flip"] is True and kwargs["mode"] == "windows" and kwargs["seq_len"] == 20
+    assert val_split == "validation" and "balance" not in val_kwargs and val_kwargs["training"] is False
+    x, y, w = next(iter(train))
+    # partial windows carry no loss: frames 0..14 of a clip of 20 see fewer than s = 16 real frames
+    np.testing.assert_array_equal(w["va"][0], [0.0] * 15 + [1.0] * 5)
+    np.testing.assert_array_equal(w["va_aux"][0], w["va"][0])
+    assert y["va_aux"].shape == (2, 20, 5)
+
+    calls.clear()
+    control = TABLE.from_args(["--data", "shards", "--clip-length", "20", "--seed", "3", "--label-control", "shuffled"])
+    train, _ = control.datasets()
+    assert [c[1]["seed"] for c in calls if c[0] == "train"] == [3, 3 + 7919]
+    x, y, _ = next(iter(train))
+    # the images of one stream, the labels of the other
+    assert int(x["image"][0, 0, 0, 0, 0]) == 3 and float(y["va"][0, 0, 0]) == 3 + 7919
+
+
+def test_synthaffect_deviations_are_recorded_and_data_runs_use_the_published_values():
+    recipe = TABLE.from_args([])
+    deviations = recipe.deviations()
+    for field, (published_value, used) in {"image_size": (224, 64), "trainable_stages": (1, 5),
+                                           "bn_momentum": (None, 0.9), "epochs": (10, 4),
+                                           "feature_stats": (["max", "min", "mean"], []),
+                                           "face_pretrain": (None, 2)}.items():
+        assert deviations[field] == {"published": published_value, "used": used}, field
+    assert deviations.keys() == recipe.synthetic_overrides().keys() - {"clip_length"}  # 32 is the default
+    with_data = TABLE.from_args(["--data", "shards"])
+    assert with_data.deviations() == {} and with_data.image_size == 224 and with_data.bn_momentum is None
+    # an explicit option wins over the SynthAffect default
+    assert TABLE.from_args(["--bn-momentum", "none"]).bn_momentum is None
+    # image models have no face to pretrain and read 32 frames per step; model 3 pretrains model 1's face
+    image = TABLE.from_args(["--row", "model 2"])
+    assert image.face_pretrain is None and image.batch_size == 32 and image.feature_stats == ("max", "min", "mean")
+    assert TABLE.from_args(["--row", "model 3"]).face_pretrain == 1
+
+
+def test_face_pretraining_is_the_image_model_on_the_same_frames_per_step():
+    recipe = TABLE.from_args(["--label-control", "shuffled"])
+    face = recipe.face_pretrain_recipe()
+    assert (face.model, face.face_pretrain, face.batch_size) == (2, None, 2 * 32)
+    assert not face.temporal and face.multitask
+    # everything else is the temporal run's: data, budget, optimizer, and the control's shuffled labels
+    same = ("data", "epochs", "max_steps_per_epoch", "learning_rate", "image_size", "bn_momentum", "label_control")
+    assert all(getattr(face, name) == getattr(recipe, name) for name in same)
+    with pytest.raises(ConfigError, match="face_pretrain"):
+        TABLE.from_args(["--row", "model 2", "--face-pretrain", "1"])  # an image model has no temporal part
+    with pytest.raises(ConfigError, match="face_pretrain"):
+        TABLE.from_args(["--face-pretrain", "4"])
+    with pytest.raises(ConfigError, match="face_pretrain"):
+        TABLE.from_args(["--face-weights", "face.weights.h5"])  # a given face file excludes pretraining
+
+
+# --------------------------------------------------------------------------------------------------
+# Fusion
+
+
+def test_fusion_trains_the_track1_models_with_the_shared_fields_and_their_own_budget():
+    fusion = FUSION.from_args([])
+    assert fusion.published_row() == "Fusion" and fusion.member_models == (2, 4, 6)
+    assert fusion.epochs == 1 and fusion.max_steps_per_epoch == 1  # nothing to train
+    members = fusion.member_recipes()
+    assert [m.model for m in members] == [2, 4, 6]
+    for member in members:
+        standalone = TABLE.from_args(["--row", f"model {member.model}"])
+        # the demo budget of recipes/stat_lstm.py; the image model gets the fusion's STAT setting, unused there
+        assert member.to_dict() == dataclasses.replace(standalone, feature_stats=fusion.feature_stats).to_dict()
+    assert members[0].batch_size == 32 and members[1].batch_size == 2  # frames vs clips
+    custom = FUSION.from_args(["--image-size", "96", "--label-control", "shuffled"]).member_recipes()
+    assert {(m.image_size, m.label_control) for m in custom} == {(96, "shuffled")}
+
+
+def _member_run(root, name, model, image_size=64, window=16):
+    folder = root / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"fields": {"model": model, "image_size": image_size,
+                                                               "window": window}}))
+    return str(folder)
+
+
+def test_fusion_reads_given_members_and_checks_them(tmp_path):
+    runs = [_member_run(tmp_path, "a", 2), _member_run(tmp_path, "b", 3)]
+    fusion = FUSION.from_args(["--members", *runs])
+    assert fusion.member_numbers() == [2, 3]
+    assert fusion.temporal and fusion.multitask  # model 3 takes clips, model 2 predicts valence/arousal
+    with pytest.raises(MissingResourceError, match="model.keras"):
+        fusion.build_model()  # config.json alone: not a finished run
+    other = _member_run(tmp_path, "c", 4, image_size=96)
+    with pytest.raises(ConfigError, match="image_size"):
+        FUSION.from_args(["--members", other, runs[0]]).build_model()
+    with pytest.raises(MissingResourceError, match="config.json"):
+        FUSION.from_args(["--members", runs[0], str(tmp_path / "missing")]).member_numbers()
+    with pytest.raises(ConfigError, match="two or more"):
+        FUSION.from_args(["--members", runs[0]])
+    with pytest.raises(ConfigError, match="two or more"):
+        FUSION.from_args(["--member-models", "4", "4"])
