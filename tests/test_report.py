@@ -68,3 +68,32 @@ def test_runs_without_a_published_row_or_with_broken_metrics_are_skipped(tmp_pat
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "metrics.json").write_text("{not json")
     assert report.collect_runs([tmp_path]) == []
+
+
+def test_one_evaluation_can_fill_several_published_tables(tmp_path):
+    """AFEW-VA cross-validation: one mean over the folds is Table 16's Pearson CC and Table 17's CCC."""
+    rows = [["kollias2019", "Table 16", "Fine-tuned AffWildNet"], ["kollias2019", "Table 17", "Fine-tuned AffWildNet"]]
+    _run(tmp_path, "afew_va", {"published_row": rows[0], "published_rows": rows, "synthetic": True, "data": "synth",
+                               "frames": 50, "pcc_valence": 0.11, "pcc_arousal": 0.22, "ccc_valence": 0.33,
+                               "ccc_arousal": 0.44})
+    runs = report.collect_runs([tmp_path])
+    assert [r["table"] for r in runs] == ["Table 16", "Table 17"]
+    text = report.report("kollias2019", None, [tmp_path])
+    assert "Table 16" in text and "Table 17" in text
+    ours = [line for line in text.splitlines() if "ours" in line]
+    assert len(ours) == 2
+    assert "| 0.110 | 0.220 |" in ours[0] and "| 0.330 | 0.440 |" in ours[1]
+
+
+def test_table_18_shows_the_per_class_accuracies(tmp_path):
+    accuracies = {"accuracy_neutral": 0.5, "accuracy_anger": 0.25, "accuracy_disgust": None, "accuracy_fear": 0.0,
+                  "accuracy_happiness": 1.0, "accuracy_sadness": 0.75, "accuracy_surprise": 0.125}
+    _run(tmp_path, "emotiw", {"published_row": ["kollias2019", "Table 18", "fine-tuned AffWildNet"],
+                              "synthetic": True, "data": "synth", "frames": 10, "accuracy": 0.4, **accuracies})
+    frame = report.table_frame("kollias2019", "Table 18", report.collect_runs([tmp_path]))
+    assert list(frame.columns)[2:9] == list(accuracies)  # the paper's order: Neutral ... Surprise, then total
+    assert list(frame.columns)[9] == "accuracy"
+    ours = frame[frame["source"].str.startswith("ours")].iloc[0]
+    assert ours["accuracy_happiness"] == 1.0 and ours["accuracy"] == 0.4
+    published_row = frame[(frame["row"] == "fine-tuned AffWildNet") & frame["source"].str.startswith("published")]
+    assert published_row.iloc[0]["accuracy_sadness"] == 0.709  # Kollias 2019, Table 18

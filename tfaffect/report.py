@@ -17,16 +17,17 @@ from typing import Iterable
 
 import pandas as pd
 
-from tfaffect import published
+from tfaffect import EXPRESSIONS_7, published
 from tfaffect.io import write_text_atomic
 
 log = logging.getLogger(__name__)
 
 METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "pcc_valence", "pcc_arousal",
-           "va_score", "accuracy", "f1_macro", "expression_score")
+           "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "accuracy", "f1_macro",
+           "expression_score")
 """Columns a report can show, in this order; a table shows those its published rows or runs have.
 
-Kollias 2019: CCC, MSE and PCC per dimension, accuracy (Table 18). Do 2020 (Tables II, III): accuracy,
+Kollias 2019: CCC, MSE and PCC per dimension, accuracy per class and in total (Table 18). Do 2020 (Tables II, III): accuracy,
 macro F1, expression score ``0.67 F1 + 0.33 Acc`` (eq. 5), CCC per dimension (eq. 6) and VA score =
 their mean (eq. 7)."""
 
@@ -42,13 +43,15 @@ def collect_runs(roots: Iterable[str | os.PathLike]) -> list[dict]:
                 log.warning("skipping %s: %s", path, exc)
                 continue
             evaluation = metrics.get("evaluation") or {}
-            row = evaluation.get("published_row")
-            if not row:
-                continue
-            runs.append({"paper": row[0], "table": row[1], "row": row[2], "run_dir": str(path.parent),
-                         "synthetic": bool(evaluation.get("synthetic")), "data": evaluation.get("data"),
-                         "frames": evaluation.get("frames"),
-                         **{k: evaluation[k] for k in METRICS if k in evaluation}})
+            # one published row ("published_row"), or several that one evaluation reproduces at once
+            # (e.g. AFEW-VA cross-validation: Pearson CC in Table 16, CCC in Table 17)
+            rows = evaluation.get("published_rows") or (
+                [evaluation["published_row"]] if evaluation.get("published_row") else [])
+            for row in rows:
+                runs.append({"paper": row[0], "table": row[1], "row": row[2], "run_dir": str(path.parent),
+                             "synthetic": bool(evaluation.get("synthetic")), "data": evaluation.get("data"),
+                             "frames": evaluation.get("frames"),
+                             **{k: evaluation[k] for k in METRICS if k in evaluation}})
     return runs
 
 

@@ -581,6 +581,8 @@ def cross_validate(recipe: CrossValidatedTransferRecipe, run_dir=None, *, verbos
                   "synthetic": first["synthetic"], "init": first["init"], **mean}
     if recipe.published_row:
         evaluation["published_row"] = [KOLLIAS, *recipe.published_row]
+        evaluation["published_rows"] = [[KOLLIAS, *key] for key in (recipe.published_row,
+                                                                     *recipe.extra_published_rows)]
     result = {"recipe": recipe.recipe_name(), "run_dir": str(run_dir), "fields": recipe.to_dict(),
               "final": {k: mean[k] for k in FOLD_METRICS if k in mean}, "evaluation": evaluation,
               "folds": [{"fold": k, "run_dir": str(run_dir / f"fold{k}"),
