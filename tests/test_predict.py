@@ -348,3 +348,97 @@ def test_carphone_real_video_face_in_nearly_all_frames(tmp_path, carphone, model
     assert table["face_found"].mean() >= 0.95
     assert np.isfinite(table[["valence", "arousal"]].to_numpy()).all()
     assert (tmp_path / "va_over_time.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def stat_model():
+    """Tiny STAT model 4 of Do 2020 Table I (causal windows of s = 3 frames, the registry's tiny setting)."""
+    model = build_model("stat_lstm_model4", tiny=True)
+    assert model.get_config()["window"] == 3
+    return model
+
+
+def _whole_clip(model, images, landmarks=None):
+    inputs = {"image": images[None]}
+    if landmarks is not None:
+        inputs["landmarks"] = landmarks[None]
+    return {key: np.asarray(value)[0] for key, value in model.predict_on_batch(inputs).items()}
+
+
+@pytest.mark.parametrize("window", [7, 2])  # s = 3 < 7; and calls shorter than the s - 1 = 2 frames of context
+def test_windowed_model_calls_equal_one_call_on_the_whole_clip(stat_model, window):
+    from tfaffect.predict import causal_context, predict_crops
+
+    images = np.random.default_rng(5).integers(0, 256, size=(17, 32, 32, 3), dtype=np.uint8)
+    assert causal_context(stat_model) == 2
+    whole = _whole_clip(stat_model, images)
+    got = predict_crops(stat_model, images, window=window)
+    assert set(got) == {"va", "expression", "va_aux"}
+    for key in got:
+        assert got[key].shape == whole[key].shape
+        np.testing.assert_allclose(got[key], whole[key], rtol=0, atol=1e-5)
+    # the test can fail: calls started afresh (padding instead of the previous frames) give other values
+    # at the first frames of every call after the first
+    fresh = np.concatenate([_whole_clip(stat_model, images[start:start + window])["va"]
+                            for start in range(0, len(images), window)])
+    assert np.abs(fresh[window] - whole["va"][window]).max() > 1e-4
+
+
+def test_windowed_layers_found_in_nested_models_and_landmarks_get_context():
+    """A hand-made windowed model: the CausalWindows layer sits inside a nested model, and the output of
+    frame t is the sum over frames t - 3 .. t (frame 0 repeated before the clip) of the image mean plus
+    the landmark mean, so the expected values are computed here with numpy."""
+    import keras
+
+    from tfaffect.models.stat_lstm import CausalWindows
+    from tfaffect.predict import causal_context, predict_crops
+
+    per_frame = keras.Input(shape=(None, 1))
+    inner = keras.Model(per_frame, keras.ops.sum(CausalWindows(4)(per_frame), axis=2), name="inner")
+    image = keras.Input(shape=(None, 8, 8, 3), dtype="uint8", name="image")
+    points = keras.Input(shape=(None, 68, 2), name="landmarks")
+    value = (keras.ops.mean(keras.ops.cast(image, "float32"), axis=(2, 3, 4))
+             + keras.ops.mean(points, axis=(2, 3)))
+    model = keras.Model({"image": image, "landmarks": points},
+                        {"va": inner(keras.ops.expand_dims(value, -1))})
+    assert causal_context(model) == 3
+
+    rng = np.random.default_rng(11)
+    images = rng.integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
+    landmarks = rng.uniform(0, 1, size=(10, 68, 2)).astype(np.float32)
+    frame_values = images.reshape(10, -1).mean(1) + landmarks.reshape(10, -1).mean(1)
+    padded = np.concatenate([np.repeat(frame_values[:1], 3), frame_values])
+    expected = np.array([padded[t:t + 4].sum() for t in range(10)])
+    got = predict_crops(model, images, landmarks=landmarks, window=4)["va"]
+    np.testing.assert_allclose(got[:, 0], expected, rtol=1e-5)
+
+
+def test_recurrent_model_needs_no_context(models):
+    import keras
+
+    from tfaffect.predict import causal_context
+
+    assert causal_context(keras.saving.load_model(models["sequence"], compile=False)) == 0
+
+
+def test_windowed_model_video_matches_one_call_on_all_face_crops(tmp_path, stat_model, detector):
+    """predict_video with a STAT model, windows of 4 face crops (s = 3): every face frame's values are the
+    model's output on the whole run of face crops, and frames.csv has valence, arousal and the 7 probabilities."""
+    from tfaffect import EXPRESSIONS_7
+    from tfaffect.data.faces import FacePipeline
+    from tfaffect.data.video import iter_frames
+
+    video = _face_video(tmp_path / "face.avi")
+    out = tmp_path / "out"
+    table = predict_video(video, stat_model, out_dir=out, batch_size=4, window=4, progress=False,
+                          detector=detector)
+    pipeline = FacePipeline(32, batch_size=4, detect_every=5, detect_max_side=320, detector=detector)
+    crops = [c for c in pipeline.process((i, f) for i, _, f in iter_frames(video)) if c.image is not None]
+    assert [c.frame for c in crops] == FACE_FRAMES
+    whole = _whole_clip(stat_model, np.stack([c.image for c in crops]))
+    probabilities = [f"p_{name}" for name in EXPRESSIONS_7]
+    written = pd.read_csv(out / "frames.csv")
+    assert list(written.columns[8:]) == ["valence", "arousal", *probabilities, "interpolated"]
+    faces = written.set_index("frame").loc[FACE_FRAMES]
+    np.testing.assert_allclose(faces[["valence", "arousal"]].to_numpy(), whole["va"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(faces[probabilities].to_numpy(), whole["expression"], rtol=0, atol=1e-5)

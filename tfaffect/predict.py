@@ -18,7 +18,14 @@ How the model sees the crops. Frame models (image input ``[B, H, W, 3]``) get ba
 Sequence models (``[B, T, H, W, 3]``) get consecutive windows of ``window`` face crops (80 by default,
 the sequence length of the released AffWildNet code, FORMATS.md), each starting from the initial
 recurrent state as in training and evaluation; frames without a face are left out of the windows, so a
-window joins the face frames on both sides of a gap.
+window joins the face frames on both sides of a gap. Windowed models (the STAT models of Do 2020, Table I
+models 3-6: any model holding :class:`~tfaffect.models.stat_lstm.CausalWindows` layers, found in nested
+models too) see each frame through a causal window of the current and ``s - 1`` previous frames
+(``s`` = the largest layer ``window``), the clip's first frame repeated before it. Starting every call
+afresh would give the first ``s - 1`` frames of each call that padding instead of the real previous
+frames, so each call after the first gets the previous ``s - 1`` crops (and landmarks) as context before
+its ``window`` new ones and the outputs of those context frames are dropped: every frame's output is the
+model's output on the whole run of face crops in one call.
 
 With ``out_dir`` the table is written as ``frames.csv`` beside two PNG plots, ``va_over_time.png``
 (frames without a face shaded) and ``va_histogram.png`` (2-D valence-arousal histogram as Kollias 2019,
@@ -133,18 +140,22 @@ class _Runner:
     """Collects face crops (and their landmarks) and runs the model on full chunks of them.
 
     Frame models get ``batch_size`` crops per call (the last call of a video possibly fewer); sequence
-    models one window of ``window`` consecutive crops per call (the last window possibly shorter).
-    Results land in ``self.outputs`` (per key, ``[n, dims]`` per call) for the frames in ``self.done``.
+    models one window of ``window`` consecutive crops per call (the last window possibly shorter),
+    preceded for windowed models by the previous call's last ``self.context`` crops, whose outputs are
+    dropped (module docstring). Results land in ``self.outputs`` (per key, ``[n, dims]`` per call) for the
+    frames in ``self.done``.
     """
 
     def __init__(self, model, mode: str, batch_size: int, window: int, landmarks: bool = False):
         self.model = model
         self.chunk = window if mode == "windows" else batch_size
         self.window = window if mode == "windows" else None
+        self.context = causal_context(model) if mode == "windows" else 0
         self.landmarks = landmarks
         self.frames: list[int] = []
         self.crops: list[np.ndarray] = []
         self.points: list[np.ndarray] = []
+        self.previous: dict[str, np.ndarray] = {}  # the last `context` inputs of the previous call, per key
         self.outputs: dict[str, list[np.ndarray]] = {}
         self.done: list[int] = []
 
@@ -164,17 +175,34 @@ class _Runner:
         inputs = {"image": np.stack(self.crops)}
         if self.landmarks:
             inputs["landmarks"] = np.stack(self.points).astype(np.float32)
+        skip = 0
+        if self.context:
+            if self.previous:
+                skip = len(self.previous["image"])
+                inputs = {key: np.concatenate([self.previous[key], value]) for key, value in inputs.items()}
+            self.previous = {key: value[-self.context:] for key, value in inputs.items()}
         if self.window is not None:
             inputs = {key: value[None] for key, value in inputs.items()}  # one window [1, T, ...]
-        self._call(inputs)
+        self._call(inputs, skip)
         self.done.extend(self.frames)
         self.frames, self.crops, self.points = [], [], []
 
-    def _call(self, inputs: dict) -> None:
+    def _call(self, inputs: dict, skip: int = 0) -> None:
+        """Run the model; keep the outputs of all but the first ``skip`` (context) frames."""
         out = self.model.predict_on_batch(inputs)
         for key, value in out.items():
             value = np.asarray(value, np.float64)
-            self.outputs.setdefault(key, []).append(value.reshape(-1, value.shape[-1]))
+            self.outputs.setdefault(key, []).append(value.reshape(-1, value.shape[-1])[skip:])
+
+
+def causal_context(model) -> int:
+    """Frames of context a windowed model needs before a call's first frame: ``s - 1``, ``s`` the largest
+    ``window`` of its :class:`~tfaffect.models.stat_lstm.CausalWindows` layers (nested models included);
+    0 for models without them (frame models, the recurrent AffWildNet models)."""
+    from tfaffect.models.stat_lstm import CausalWindows
+
+    windows = [layer.window for layer in model._flatten_layers() if isinstance(layer, CausalWindows)]
+    return max(windows, default=1) - 1
 
 
 def predict_crops(model, images: np.ndarray, *, landmarks: np.ndarray | None = None,
@@ -186,7 +214,8 @@ def predict_crops(model, images: np.ndarray, *, landmarks: np.ndarray | None = N
         images: ``uint8`` crops ``[N, S, S, 3]`` of consecutive face frames, ``S`` the model's input size.
         landmarks: ``float32`` ``[N, 68, 2]`` in crop units (pixels / ``S``), for models that take them.
         batch_size: crops per call of a frame model (sequence models get one window per call).
-        window: frames per window for sequence models.
+        window: frames per window for sequence models (windowed models also get the previous
+            ``s - 1`` crops as context, module docstring).
 
     Returns ``{output name: [N, dims]}`` in the order of ``images``.
     """
@@ -288,7 +317,8 @@ def predict_video(video: str | os.PathLike, model, *, out_dir: str | os.PathLike
         out_dir: when given, ``frames.csv``, ``va_over_time.png`` and ``va_histogram.png`` are written there.
         batch_size: frames per MTCNN call; crops per call of a frame model (sequence models get one
             window per call, :data:`DEFAULT_BATCH_SIZE`).
-        window: frames per window for sequence models.
+        window: frames per window for sequence models (windowed models also get the previous
+            ``s - 1`` crops as context, module docstring).
         progress: tqdm progress bar over the frames.
         detector: an ``mtcnn.MTCNN`` to reuse; a new one when ``None``.
         landmarker: for models that take 68 landmarks, ``(rgb, box) -> [68, 2]`` points in frame pixels;
