@@ -207,13 +207,18 @@ def _quadrant(va):
     return (va[..., 0] < 0).astype(int) + 2 * (va[..., 1] < 0).astype(int)
 
 
-@pytest.mark.parametrize("cache", [None, "memory"])
-def test_balanced_frames_hold_expression_targets_to_the_end_of_every_epoch(tmp_path, cache):
+# Balanced paths: the records kept in memory (default), the decoded cache, and per-class shard streams
+# (what a split whose records exceed the memory budget gets).
+BALANCED_PATHS = {"records": dict(), "cache": dict(cache="memory"), "streams": dict(cache_budget=1)}
+
+
+@pytest.mark.parametrize("path", BALANCED_PATHS)
+def test_balanced_frames_hold_expression_targets_to_the_end_of_every_epoch(tmp_path, path):
     data = skewed_dataset(tmp_path)
     epoch = num_elements(data, "train")
     assert epoch == 2000
     ds = make_dataset(data, "train", batch_size=500, training=True, balance="expression", tasks=("expression",),
-                      cache=cache)
+                      **BALANCED_PATHS[path])
     classes, valid = [], []
     for _, y, weight in ds.take(20 * epoch // 500).as_numpy_iterator():
         classes.append(y["expression"])
@@ -222,17 +227,32 @@ def test_balanced_frames_hold_expression_targets_to_the_end_of_every_epoch(tmp_p
     _check_balance(np.concatenate(classes), epoch, np.full(7, 1 / 7), draws_at_epoch_ends=4000)
 
 
-@pytest.mark.parametrize("cache", [None, "memory"])
-def test_balanced_windows_hold_kollias_quadrant_targets_by_their_last_frame(tmp_path, cache):
+@pytest.mark.parametrize("path", ["records", "cache"])  # "streams": the frames test above covers it
+def test_balanced_windows_hold_kollias_quadrant_targets_by_their_last_frame(tmp_path, path):
     data = skewed_dataset(tmp_path)
     epoch = num_elements(data, "train", mode="windows", seq_len=2, stride=2)
     assert epoch == 40 * 25  # 25 windows per 50-frame video: starts 0, 2, ..., 48
     targets = np.array(KOLLIAS_QUADRANT_TARGETS)
     assert targets.tolist() == [0.43, 0.24, 0.19, 0.14]  # Kollias 2019, section 4.2
     ds = make_dataset(data, "train", mode="windows", seq_len=2, stride=2, batch_size=500, training=True,
-                      balance="quadrant", tasks=("va",), cache=cache)
+                      balance="quadrant", tasks=("va",), **BALANCED_PATHS[path])
     classes = [_quadrant(y["va"][:, -1]) for _, y, _ in ds.take(56 * epoch // 500).as_numpy_iterator()]
     _check_balance(np.concatenate(classes), epoch, targets, draws_at_epoch_ends=5600)
+
+
+def test_balanced_sampling_reads_the_shards_once_and_draws_windows_within_videos(tmp_path):
+    data = identified_dataset(tmp_path, (7, 3, 9, 4, 12), frames_per_shard=10)
+    ds = make_dataset(data, "train", mode="windows", seq_len=3, stride=1, batch_size=4, training=True,
+                      balance="expression", with_index=True, repeat=False, seed=1)
+    for name in os.listdir(data):  # the records are in memory: later passes need no file
+        if name.endswith(".tfrecord"):
+            os.remove(os.path.join(data, name))
+    # windows_of checks each window's labels and pixels against (video, frame); by hand, a video of n
+    # frames has starts 0..n-3 (stride 1): 5 + 1 + 7 + 2 + 10 = 25 windows per epoch, 6 batches of 4.
+    for _ in range(3):
+        windows = windows_of(ds)
+        assert len(windows) == 24 == 4 * (num_elements(data, "train", mode="windows", seq_len=3, stride=1) // 4)
+        assert all(frames == tuple(range(frames[0], frames[0] + 3)) for _, frames in windows)
 
 
 # ----------------------------------------------------------------------------- augmentation
