@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -566,6 +566,28 @@ def cache_bytes(frames: int, image_size: int, landmarks: bool = False) -> int:
     return frames * (image_size * image_size * 3 + _LABEL_BYTES + (8 + 8 * NUM_LANDMARKS if landmarks else 0))
 
 
+def _read_split(data_dir: str, split: str, shards: Sequence[Mapping], records_of, size) -> Iterator:
+    """Batches of every record of ``split``, shard by shard in manifest order, for an in-memory copy.
+
+    ``records_of(path)``: the ``tf.data`` pipeline over one shard file, iterated here; ``size(batch)``:
+    the records in a batch. A truncated or corrupt record raises :class:`ShardError` naming the shard;
+    a record count other than the manifest's raises it naming the manifest.
+    """
+    count = 0
+    for entry in shards:
+        path = os.path.join(data_dir, entry["file"])
+        try:
+            for batch in records_of(path):
+                count += size(batch)
+                yield batch
+        except tf.errors.DataLossError as exc:
+            raise ShardError(f"truncated or corrupt record ({exc.message.strip()})", path) from None
+    expected = sum(s["frames"] for s in shards)
+    if count != expected:
+        raise ShardError(f"{count} records, the manifest says {expected} for split {split}",
+                         os.path.join(data_dir, MANIFEST_NAME))
+
+
 class _RecordSplit:
     """Balanced training without a cache: every record of a split read once, kept undecoded in memory.
 
@@ -578,18 +600,9 @@ class _RecordSplit:
     """
 
     def __init__(self, data_dir: str, split: str, shards: Sequence[Mapping], keys: Sequence[str]):
-        serialized = []
-        for entry in shards:
-            path = os.path.join(data_dir, entry["file"])
-            try:
-                records = [batch for batch in tf.data.TFRecordDataset(path).batch(max(1, entry["frames"]))]
-            except tf.errors.DataLossError as exc:
-                raise ShardError(f"truncated or corrupt record ({exc.message.strip()})", path) from None
-            count = sum(int(tf.size(batch)) for batch in records)
-            if count != entry["frames"]:
-                raise ShardError(f"{count} records, the manifest says {entry['frames']}",
-                                 os.path.join(data_dir, MANIFEST_NAME))
-            serialized.extend(records)
+        serialized = list(_read_split(data_dir, split, shards,
+                                      lambda path: tf.data.TFRecordDataset(path).batch(GATHER_FRAMES),
+                                      lambda batch: int(tf.size(batch))))
         with tf.device("/CPU:0"):
             self.serialized = tf.concat(serialized, axis=0) if serialized else tf.zeros([0], tf.string)
             self.columns = parse_examples(self.serialized, keys=keys)
@@ -648,25 +661,23 @@ class _DecodedSplit:
             parsed = parse_examples(serialized, keys=parse_keys)
             return {**parsed, "image": decode_face(parsed["image"], stored)}
 
+        def decoded(path):
+            records = tf.data.TFRecordDataset(path).map(decode_record, num_parallel_calls=tf.data.AUTOTUNE)
+            return records.batch(GATHER_FRAMES).as_numpy_iterator()
+
         position = 0
         with tqdm(total=frames, unit="frame", desc=f"decode {split} into memory", disable=None,
                   dynamic_ncols=True) as bar:
-            for entry in shards:
-                path = os.path.join(data_dir, entry["file"])
-                records = tf.data.TFRecordDataset(path).map(decode_record, num_parallel_calls=tf.data.AUTOTUNE)
-                try:
-                    for batch in records.batch(GATHER_FRAMES).as_numpy_iterator():
-                        n = len(batch["frame"])
-                        images[position:position + n] = batch.pop("image")
-                        for key, value in batch.items():
-                            columns[key].append(value)
-                        position += n
-                        bar.update(n)
-                except tf.errors.DataLossError as exc:
-                    raise ShardError(f"truncated or corrupt record ({exc.message.strip()})", path) from None
-        if position != frames:
-            raise ShardError(f"{position} records, the manifest says {frames} for split {split}",
-                             os.path.join(data_dir, MANIFEST_NAME))
+            for batch in _read_split(data_dir, split, shards, decoded, lambda batch: len(batch["frame"])):
+                n = len(batch["frame"])
+                if position + n > frames:  # more records than the manifest: _read_split names it at the end
+                    position += n
+                    continue
+                images[position:position + n] = batch.pop("image")
+                for key, value in batch.items():
+                    columns[key].append(value)
+                position += n
+                bar.update(n)
         with tf.device("/CPU:0"):
             self.images = tf.convert_to_tensor(images)
             self.columns = {key: tf.convert_to_tensor(np.concatenate(values)) for key, values in columns.items()}
