@@ -45,6 +45,7 @@ import keras
 
 from tfaffect import published
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
+from tfaffect.export import load_model
 from tfaffect.models import stat_lstm as net
 from tfaffect.training.affwild import with_labels_of, write_frame_outputs
 from tfaffect.training.data import resolve_data
@@ -268,7 +269,7 @@ class StatLSTMRecipe(Recipe):
         keras.utils.set_random_seed(self.seed)  # this run's draws do not depend on whether that one trained
         path = run_dir / "face.weights.h5"
         if not path.is_file():
-            model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+            model = load_model(run_dir / "model.keras")
             tmp = run_dir / f"tmp{os.getpid()}.weights.h5"
             model.get_layer("face").save_weights(tmp)
             os.replace(tmp, path)
@@ -455,7 +456,7 @@ class StatLSTMFusionRecipe(StatLSTMRecipe):
             path = run / "model.keras"
             if not path.is_file():
                 raise MissingResourceError(f"{path} not found: is {run} a finished run of the member recipe?")
-            members.append(keras.saving.load_model(path, compile=False))
+            members.append(load_model(path))
         return net.average_fusion(members)
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:

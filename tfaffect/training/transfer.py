@@ -182,7 +182,9 @@ def load_initial_weights(model: keras.Model, init: InitialWeights) -> None:
         except (ValueError, KeyError, OSError) as exc:
             raise ConfigError(f"--init {init.path}: does not fit the recipe's AffWildNet ({exc})") from None
         return
-    source = keras.saving.load_model(init.path, compile=False)
+    from tfaffect.export import load_model
+
+    source = load_model(init.path)
     for layer in model.layers:
         if not layer.weights:
             continue
