@@ -5,9 +5,14 @@ Each subcommand lives in the module that implements it, which exposes two functi
     add_cli_arguments(parser: argparse.ArgumentParser) -> None
     cli_main(args: argparse.Namespace) -> int
 
-The table below is all this file knows; modules are imported only when their command runs, so
+The tables below are all this file knows; modules are imported only when their command runs, so
 ``tfaffect --help`` answers without loading TensorFlow. A command whose module is not there yet
 says so and exits with status 2.
+
+Every command runs inside the one error boundary (:func:`tfaffect.boundary.run_guarded`): a tfaffect
+error is one line on stderr naming the file and line/frame (exit 1; 2 for a bad command line), an
+unexpected exception is reported as a bug with the file its traceback went to (exit 70), and the
+output paths in :data:`OUTPUTS` are checked before the command starts its work.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import importlib
 import sys
 
 from tfaffect import __version__
+from tfaffect.boundary import check_outputs, option_values, run_guarded
+from tfaffect.errors import ConfigError
 
 # name -> (implementing module, one-line help, issue that delivers it)
 COMMANDS: dict[str, tuple[str, str, int]] = {
@@ -33,6 +40,14 @@ COMMANDS: dict[str, tuple[str, str, int]] = {
     "convert": ("tfaffect.convert", "convert published weights (e.g. AffWildNet TF1 checkpoints)", 5),
 }
 
+OUTPUTS: dict[str, dict[str, str]] = {
+    "synth": {"out": "folder"}, "prepare": {"out": "folder"}, "evaluate": {"out": "folder"},
+    "report": {"out": "file"}, "export": {"out": "folder"}, "predict": {"out": "folder"},
+    "convert": {"out": "folder"},
+}
+"""Per command, the options naming an output (attribute of the parsed arguments -> folder or file),
+checked before the command runs. ``train`` checks the recipe's ``--run-dir``."""
+
 EPILOG = """\
 Start here:
   tfaffect synth --out data/synthaffect      generate the embedded dataset (a few seconds)
@@ -41,8 +56,8 @@ Start here:
 """
 
 
-class NotImplementedCommand(Exception):
-    pass
+class NotImplementedCommand(ConfigError):
+    hint = ""
 
 
 def _load(name: str):
@@ -54,8 +69,7 @@ def _load(name: str):
             raise  # a real missing dependency inside the module: show it
         module = None
     if module is None or not hasattr(module, "cli_main"):
-        raise NotImplementedCommand(
-            f"tfaffect {name}: not implemented yet (planned in issue #{issue}).")
+        raise NotImplementedCommand(f"not implemented yet (planned in issue #{issue}).")
     return module
 
 
@@ -81,16 +95,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     name = argv[0]
-    try:
-        module = _load(name)
-    except NotImplementedCommand as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    return run_guarded(f"tfaffect {name}", lambda: _run(name, argv[1:]), argv=argv)
+
+
+def _run(name: str, argv: list[str]) -> int:
+    module = _load(name)
     sub = argparse.ArgumentParser(prog=f"tfaffect {name}", description=COMMANDS[name][1],
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     module.add_cli_arguments(sub)
-    args = sub.parse_args(argv[1:])
+    args = sub.parse_args(argv)
     args.command = name
+    outputs = {"folder": [], "file": []}
+    for attribute, kind in OUTPUTS.get(name, {}).items():
+        outputs[kind].append((f"--{attribute.replace('_', '-')}", getattr(args, attribute, None)))
+    if name == "train":
+        outputs["folder"] += [("--run-dir", value) for value in option_values(getattr(args, "overrides", []),
+                                                                              "--run-dir")]
+    check_outputs(outputs["folder"], outputs["file"])
     return int(module.cli_main(args) or 0)
 
 

@@ -506,7 +506,9 @@ class Recipe(abc.ABC):
     @classmethod
     def main(cls, argv: Optional[list[str]] = None) -> None:
         """Entry point of a recipe file: ``if __name__ == "__main__": MyRecipe.main()``."""
-        sys.exit(cls.run_cli(argv))
+        from tfaffect.boundary import run_recipe  # the error boundary every command shares
+
+        sys.exit(run_recipe(cls, argv))
 
 
 # --------------------------------------------------------------------------------------------------
