@@ -16,6 +16,7 @@ reuse these writers; the smaller building blocks (:func:`write_video`, :func:`wr
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import cv2
@@ -58,6 +59,38 @@ def write_video(path: str | os.PathLike, num_frames: int, *, fps: float = 25.0, 
     for index in range(num_frames):
         writer.write(frame_pixels(index, size, noise))
     writer.release()
+    return path
+
+
+def write_edit_list_mp4(path: str | os.PathLike, num_frames: int, hidden: int, *, fps: float = 25.0,
+                        size: tuple[int, int] = (32, 24)) -> Path:
+    """An ordinary MP4 (:func:`write_video`) whose edit list presents only the first ``num_frames - hidden``
+    frames: its header (the sample table) still announces ``num_frames``, OpenCV decodes fewer. The
+    ``elst`` box OpenCV's muxer writes is edited in place (segment duration shortened), as video editors
+    trim a clip without re-encoding it."""
+    path = write_video(path, num_frames, fps=fps, size=size)
+    data = bytearray(path.read_bytes())
+    boxes = {}
+
+    def walk(start: int, end: int) -> None:
+        while start + 8 <= end:
+            box_size, kind = struct.unpack(">I4s", data[start:start + 8])
+            boxes.setdefault(kind, start)
+            if kind in (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"):
+                walk(start + 8, start + box_size)
+            start += box_size
+
+    walk(0, len(data))
+    if b"elst" not in boxes or b"mvhd" not in boxes:
+        raise RuntimeError(f"OpenCV wrote {path} without an edit list: cannot make the fixture")
+    mvhd, elst = boxes[b"mvhd"], boxes[b"elst"]
+    if data[mvhd + 8] != 0 or data[elst + 8] != 0:
+        raise RuntimeError("version-1 mvhd/elst boxes are not handled by this fixture")
+    movie_timescale = struct.unpack(">I", data[mvhd + 20:mvhd + 24])[0]
+    duration, media_time, rate = struct.unpack(">IiI", data[elst + 16:elst + 28])
+    shorter = duration - round(hidden * movie_timescale / fps)
+    struct.pack_into(">IiI", data, elst + 16, shorter, media_time, rate)
+    path.write_bytes(bytes(data))
     return path
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from fixtures import truncate, write_affwild, write_text, write_video
 from tfaffect.data.formats import affwild, get_format
+from tfaffect.data.video import iter_frames
 from tfaffect.errors import AnnotationError, ConfigError, MissingResourceError, VideoError
 
 
@@ -76,13 +77,18 @@ def test_missing_pieces(dataset):
     assert info.value.path == str(root / "annotations/train/valence/212.txt")
 
 
-def test_unlabelled_split_and_truncated_video(tmp_path):
+def test_unlabelled_split_and_truncated_video(tmp_path, caplog):
     with pytest.raises(MissingResourceError, match="videos/ and annotations/"):
         list(affwild.iter_records(tmp_path))
     write_video(tmp_path / "videos/test/9.avi", 10, noise=True)
     (record,) = affwild.iter_records(tmp_path, "test")
     assert record.num_frames == 10 and record.valence is None and not record.va_valid.any()
     truncate(tmp_path / "videos/test/9.avi", 0.7)
-    assert next(affwild.iter_records(tmp_path, "test")).num_frames == 10  # header trusted
-    with pytest.raises(VideoError, match="truncated"):
-        list(affwild.iter_records(tmp_path, "test", decode=True))
+    # Issue #12: decoded frames are the truth. No annotation needs the missing frames, so the record has the
+    # frames that decode (the header's 10 would make prepare fail on a valid video), with a warning.
+    decoded = sum(1 for _ in iter_frames(tmp_path / "videos/test/9.avi"))
+    assert 0 < decoded < 10
+    with caplog.at_level("WARNING"):
+        for decode in (False, True):
+            assert next(affwild.iter_records(tmp_path, "test", decode=decode)).num_frames == decoded
+    assert "the header announces 10" in caplog.text

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from fixtures import truncate, write_text, write_video
+from fixtures import truncate, write_edit_list_mp4, write_text, write_video
 from tfaffect.data.formats import _common
 from tfaffect.errors import AnnotationError, ConfigError, VideoError
 
@@ -158,8 +158,24 @@ def test_video_length_unreadable_and_truncated(tmp_path):
     # the header still announces 10 frames: trusted without decode, caught with decode
     assert _common.video_length(video, expected_frames=10) == (10, 25.0)
     with pytest.raises(VideoError, match="truncated") as info:
-        _common.video_length(video, expected_frames=10, decode=True)
+        _common.video_length(video, expected_frames=10, decode=True, annotation=tmp_path / "a.txt")
     assert info.value.path == str(video) and 0 < info.value.frame < 10
+    assert str(tmp_path / "a.txt") in str(info.value)
+    # without an annotation to confirm it, the header is not trusted: the frames that decode are counted
+    decoded = info.value.frame
+    assert _common.video_length(video) == (decoded, 25.0)
+    assert _common.video_length(video, expected_frames=decoded) == (decoded, 25.0)
+
+
+def test_video_length_of_an_mp4_with_an_edit_list(tmp_path):
+    """Issue #12: the header announces 12 frames, 9 decode. Annotations of 9 rows fit; annotations of 12 rows
+    need frames that do not exist: a VideoError naming the video, the annotation and the first missing frame."""
+    video = write_edit_list_mp4(tmp_path / "e.mp4", 12, 3)
+    assert _common.video_length(video) == (9, 25.0)
+    assert _common.video_length(video, expected_frames=9) == (9, 25.0)
+    with pytest.raises(VideoError, match="only 9 of the 12 frames") as info:
+        _common.video_length(video, expected_frames=12, decode=True, annotation=tmp_path / "a.txt")
+    assert info.value.path == str(video) and info.value.frame == 9 and "a.txt" in str(info.value)
 
 
 def test_find_video_ambiguous(tmp_path):

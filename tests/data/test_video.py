@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tfaffect.data.video import VideoInfo, frame_timestamp, iter_frames, probe_video, read_image
+from tfaffect.data.video import VideoInfo, count_frames, frame_timestamp, iter_frames, probe_video, read_image
+from fixtures import write_edit_list_mp4
 from tfaffect.errors import VideoError
 
 FPS = 25.0
@@ -59,21 +60,42 @@ def test_start_stop(video):
         list(iter_frames(video, start=4, stop=2))
 
 
-def test_truncated_video_names_file_and_frame(video, tmp_path):
+def test_truncated_video_yields_the_frames_that_decode_with_a_warning(video, tmp_path, caplog):
+    """Decoded frames are the truth: a cut file gives the frames that are there, and a warning naming it;
+    whether frames are missing is for the annotations to say (test_formats_common, test_prepare)."""
     data = video.read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: int(len(data) * 0.9)])
     assert probe_video(cut).num_frames == NUM_FRAMES  # the header still announces all frames
-    seen = []
-    with pytest.raises(VideoError) as info:
-        for index, _, _ in iter_frames(cut):
-            seen.append(index)
-    err = info.value
-    assert err.path == str(cut) and err.frame == len(seen)
-    assert 0 < err.frame < NUM_FRAMES
-    assert str(cut) in str(err) and f"frame {err.frame}" in str(err)
-    # reading only the part that is there is fine
+    with caplog.at_level("WARNING", logger="tfaffect.data.video"):
+        seen = [index for index, _, _ in iter_frames(cut)]
+    assert 0 < len(seen) < NUM_FRAMES and seen == list(range(len(seen)))
+    assert f"{len(seen)} frames decode, the header announces {NUM_FRAMES}" in caplog.text and str(cut) in caplog.text
+    assert count_frames(cut) == len(seen)
     assert [i for i, _, _ in iter_frames(cut, stop=len(seen))] == seen
+
+
+def test_mp4_with_an_edit_list_is_read_to_its_last_presented_frame(tmp_path, caplog):
+    """Issue #12: an ordinary MP4 whose edit list hides frames its header still announces (OpenCV decodes 9 of
+    12) was refused as truncated. Every decoded frame comes out, with a warning, and nothing is raised."""
+    path = write_edit_list_mp4(tmp_path / "trimmed.mp4", 12, 3)
+    assert probe_video(path).num_frames == 12
+    with caplog.at_level("WARNING", logger="tfaffect.data.video"):
+        frames = list(iter_frames(path))
+    assert [i for i, _, _ in frames] == list(range(9))
+    assert [t for _, t, _ in frames] == pytest.approx([i / 25 for i in range(9)], abs=1e-3)
+    assert "9 frames decode, the header announces 12" in caplog.text
+    assert count_frames(path) == 9
+
+
+def test_video_without_a_decodable_frame_is_an_error(tmp_path):
+    empty = tmp_path / "empty.avi"
+    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (WIDTH, HEIGHT))
+    writer.release()  # a valid container holding no frame
+    for read in (lambda: list(iter_frames(empty)), lambda: count_frames(empty)):
+        with pytest.raises(VideoError, match="not a single frame") as info:
+            read()
+        assert info.value.path == str(empty) and info.value.frame == 0
 
 
 def test_unreadable_and_missing_video(tmp_path):
@@ -136,3 +158,13 @@ def test_corrupt_and_missing_image(tmp_path):
     assert info.value.path == str(bad)
     with pytest.raises(VideoError):
         read_image(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_empty_image_file_is_a_video_error(tmp_path, suffix):
+    """Issue #12: a 0-byte JPEG/PNG made `tfaffect prepare` end in a cv2.error traceback."""
+    empty = tmp_path / f"empty{suffix}"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoError, match="empty image file") as info:
+        read_image(empty)
+    assert info.value.path == str(empty)

@@ -19,10 +19,10 @@ shards and the same manifest as an uninterrupted one; finished shards are not re
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
-import sys
 from typing import Iterator, Mapping, Sequence
 
 import cv2
@@ -30,7 +30,7 @@ import numpy as np
 
 from tfaffect.data.formats import FORMATS, VideoRecord, get_format
 from tfaffect.data.tfrecord import EncodedFrame, normalise_landmarks, write_dataset
-from tfaffect.errors import ConfigError, MissingResourceError, TfaffectError
+from tfaffect.errors import ConfigError, MissingResourceError
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +177,26 @@ def prepare(dataset: str, root: str | os.PathLike, out_dir: str | os.PathLike, *
     if dataset not in FORMATS:
         raise ConfigError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(FORMATS))}")
     importer = get_format(dataset)
+    options = dict(importer_options or {})
+    check_importer_options(dataset, importer, options)
     records = []
     for split in (splits or [None]):
-        records.extend(importer.iter_records(root, split=split, **dict(importer_options or {})))
+        records.extend(importer.iter_records(root, split=split, **options))
     if not records:
         raise MissingResourceError(f"no {dataset} videos found under {os.fspath(root)!r}"
                                    + (f" for split(s) {', '.join(splits)}" if splits else ""))
     return prepare_records(records, out_dir, dataset=dataset, **kwargs)
+
+
+def check_importer_options(dataset: str, importer, options: Mapping) -> None:
+    """ConfigError naming the options ``importer.iter_records`` does not take, and the ones it does."""
+    parameters = inspect.signature(importer.iter_records).parameters
+    known = [name for name, p in parameters.items()
+             if name not in ("root", "split") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"--importer-option {', '.join(unknown)}: the {dataset} importer has no such option; "
+                          f"its options are {', '.join(known) or 'none'}")
 
 
 def parse_option(text: str) -> tuple[str, object]:
@@ -214,14 +227,11 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cli_main(args: argparse.Namespace) -> int:
+    """Errors go to the command line's error boundary (:mod:`tfaffect.boundary`): one line, exit 1 or 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        manifest = prepare(args.dataset, args.root, args.out, splits=args.split,
-                           importer_options=dict(args.importer_option), size=args.size,
-                           frames_per_shard=args.frames_per_shard, jpeg_quality=args.jpeg_quality)
-    except TfaffectError as exc:
-        print(f"tfaffect prepare: error: {exc}", file=sys.stderr)
-        return 1
+    manifest = prepare(args.dataset, args.root, args.out, splits=args.split,
+                       importer_options=dict(args.importer_option), size=args.size,
+                       frames_per_shard=args.frames_per_shard, jpeg_quality=args.jpeg_quality)
     for split, info in manifest["splits"].items():
         hist = info["histogram"]
         print(f"{split}: {info['frames']} frames, {info['videos']} videos, {info['shards']} shards; "
@@ -232,5 +242,5 @@ def cli_main(args: argparse.Namespace) -> int:
 
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_FRAMES_PER_SHARD", "DEFAULT_JPEG_QUALITY", "CROPPED_DATASETS", "encode_jpeg",
-           "cropped_frames", "detected_frames", "prepare_records", "prepare", "parse_option", "add_cli_arguments",
-           "cli_main"]
+           "cropped_frames", "detected_frames", "prepare_records", "prepare", "check_importer_options", "parse_option",
+           "add_cli_arguments", "cli_main"]

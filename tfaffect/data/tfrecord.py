@@ -26,7 +26,7 @@ A prepared directory holds the shards (``<split>-00000-of-00012.tfrecord``) and 
 Each video lies entirely in one shard with its frames in order (the pipeline's windows rely on it);
 which video goes to which shard is computed up front from the record list (:func:`plan_shards`), so
 two runs over the same data write byte-identical shards. A shard is written under a temporary name
-(``*.tfrecord.tmp-<pid>``) and renamed when complete; after each shard ``manifest.partial.json``
+(``*.tfrecord.tmp-<host>-<pid>``, :func:`tfaffect.io.temp_path`) and renamed when complete; after each shard ``manifest.partial.json``
 records it with its SHA-256, which is what lets an interrupted run resume without rewriting
 finished shards and without ever exposing half a shard. Readers go through ``manifest.json`` only,
 which is written (atomically) last.
@@ -43,12 +43,13 @@ depends on the time or the machine, so an interrupted-and-resumed run gives the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import glob
 import hashlib
 import json
 import logging
 import os
+import re
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -57,7 +58,7 @@ import tensorflow as tf
 from tfaffect import EXPRESSIONS_7
 from tfaffect.data.formats.base import VideoRecord
 from tfaffect.errors import ConfigError, DataError, MissingResourceError, ShardError, VideoError
-from tfaffect.io import write_json_atomic
+from tfaffect.io import clean_orphans, identifier_problem, temp_path, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -239,10 +240,12 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def load_manifest(data_dir: str | os.PathLike) -> dict:
-    """Read ``<data_dir>/manifest.json``.
+    """Read and check ``<data_dir>/manifest.json``.
 
     :class:`MissingResourceError` when there is none (not prepared, or a preparation that has not
-    finished), :class:`ShardError` when it is unreadable or of another :data:`SPEC_VERSION`.
+    finished), :class:`ShardError` naming it when it is unreadable, of another :data:`SPEC_VERSION`,
+    or not shaped as :func:`write_dataset` writes it (every field readers use is checked, and shard
+    files and video ids must be plain names, never paths).
     """
     path = os.path.join(os.fspath(data_dir), MANIFEST_NAME)
     if not os.path.isfile(path):
@@ -251,14 +254,97 @@ def load_manifest(data_dir: str | os.PathLike) -> dict:
             "not finish). Run `tfaffect prepare --dataset NAME --root RAW_DIR --out DIR` and pass DIR "
             "(for SynthAffect: `tfaffect synth --out RAW_DIR`, then --dataset affwild2).")
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ShardError(f"unreadable manifest ({exc})", path) from None
-    if manifest.get("spec_version") != SPEC_VERSION:
-        raise ShardError(f"spec version {manifest.get('spec_version')!r}, this tfaffect reads {SPEC_VERSION}; "
+        with open(path, "rb") as f:
+            manifest = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ShardError(f"unreadable manifest ({str(exc)[:200]})", path) from None
+    if not isinstance(manifest, dict) or manifest.get("spec_version") != SPEC_VERSION:
+        version = manifest.get("spec_version") if isinstance(manifest, dict) else None
+        raise ShardError(f"spec version {version!r}, this tfaffect reads {SPEC_VERSION}; "
                          "prepare the dataset again", path)
+    _check_manifest(manifest, path)
     return manifest
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_manifest(manifest: Mapping, path: str) -> None:
+    """ShardError naming ``path`` and the field when ``manifest`` is not what :func:`write_dataset` writes."""
+    def bad(where: str, what: str):
+        raise ShardError(f"{where}: {what} (edited or damaged manifest; prepare the dataset again)", path)
+
+    def text_list(key: str) -> list:
+        value = manifest.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            bad(key, "must be a list of names")
+        return value
+
+    if not isinstance(manifest.get("image_size"), int) or isinstance(manifest["image_size"], bool) \
+            or manifest["image_size"] < 1:
+        bad("image_size", f"must be a positive integer, got {str(manifest.get('image_size'))[:40]}")
+    if not _is_count(manifest.get("num_aus")):
+        bad("num_aus", "must be an integer >= 0")
+    text_list("au_names")
+    classes = text_list("expression_classes")
+    if not classes:
+        bad("expression_classes", "is empty")
+    shards, splits = manifest.get("shards"), manifest.get("splits")
+    if not isinstance(shards, list):
+        bad("shards", "must be a list")
+    if not isinstance(splits, dict):
+        bad("splits", "must be an object")
+    histogram_lists = {"expression": len(classes), "quadrant": len(QUADRANTS)}
+    counts = ("expression_invalid", "va_invalid", "no_face", "landmarks_invalid")
+
+    def histogram(where: str, value) -> None:
+        if not isinstance(value, dict):
+            bad(where, "must be an object")
+        for key, length in histogram_lists.items():
+            column = value.get(key)
+            if not isinstance(column, list) or len(column) != length or not all(_is_count(c) for c in column):
+                bad(f"{where}.{key}", f"must be {length} counts")
+        for key in counts:
+            if not _is_count(value.get(key)):
+                bad(f"{where}.{key}", "must be an integer >= 0")
+
+    files = set()
+    for k, entry in enumerate(shards):
+        where = f"shards[{k}]"
+        if not isinstance(entry, dict):
+            bad(where, "must be an object")
+        file = entry.get("file")
+        problem = identifier_problem(file)
+        if problem is not None or not file.endswith(".tfrecord"):
+            bad(f"{where}.file", f"must be a shard file name in the dataset folder ({problem or 'no .tfrecord'})")
+        if file in files:
+            bad(f"{where}.file", f"{file} listed twice")
+        files.add(file)
+        if not isinstance(entry.get("split"), str) or entry["split"] not in splits:
+            bad(f"{where}.split", f"{str(entry.get('split'))[:40]!r} is not one of the manifest's splits")
+        for key in ("frames", "bytes"):
+            if not _is_count(entry.get(key)):
+                bad(f"{where}.{key}", "must be an integer >= 0")
+        if not isinstance(entry.get("sha256"), str):
+            bad(f"{where}.sha256", "must be a hex digest")
+        videos = entry.get("videos")
+        if not isinstance(videos, list):
+            bad(f"{where}.videos", "must be a list of [video id, frames]")
+        for j, video in enumerate(videos):
+            if not (isinstance(video, list) and len(video) == 2 and _is_count(video[1])):
+                bad(f"{where}.videos[{j}]", "must be [video id, frames]")
+            problem = identifier_problem(video[0])
+            if problem is not None:
+                bad(f"{where}.videos[{j}]", f"the video id is not a name: {problem}")
+        if sum(n for _, n in videos) != entry["frames"]:
+            bad(f"{where}.frames", f"{entry['frames']}, but its videos have {sum(n for _, n in videos)}")
+        histogram(f"{where}.histogram", entry.get("histogram"))
+    for split, info in splits.items():
+        where = f"splits.{split}"
+        if not isinstance(info, dict) or not all(_is_count(info.get(key)) for key in ("frames", "videos", "shards")):
+            bad(where, "must hold frames, videos and shards counts")
+        histogram(f"{where}.histogram", info.get("histogram"))
 
 
 def split_shards(manifest: Mapping, split: str | None = None) -> list[dict]:
@@ -293,8 +379,10 @@ def verify_shards(data_dir: str | os.PathLike, *, split: str | None = None, chec
 def read_shard(path: str | os.PathLike, *, with_image: bool = True) -> Iterator[dict[str, np.ndarray]]:
     """Yield the parsed examples of one shard as dicts of numpy values, in file order.
 
-    A truncated or corrupt record (``tf.errors.DataLossError``, whose message names no file) is
-    re-raised as :class:`ShardError` naming the shard and how many records were read before it.
+    A truncated or corrupt record (``tf.errors.DataLossError``, whose message names no file), a
+    record that is not an example of :data:`FEATURE_SPEC`, or a ``video_id`` that is not a plain name
+    (names from data are identifiers, never paths) is re-raised as :class:`ShardError` naming the
+    shard and how many records were read before it.
     """
     path = os.fspath(path)
     dataset = tf.data.TFRecordDataset(path).batch(256).map(lambda s: parse_examples(s, with_image=with_image))
@@ -303,13 +391,75 @@ def read_shard(path: str | os.PathLike, *, with_image: bool = True) -> Iterator[
         for batch in dataset.as_numpy_iterator():
             n = len(batch["frame"])
             for k in range(n):
-                yield {key: value[k] for key, value in batch.items()}
+                example = {key: value[k] for key, value in batch.items()}
+                problem = _video_id_problem(example["video_id"])
+                if problem is not None:
+                    raise ShardError(f"record {count + k}: video_id is not a name ({problem})", path)
+                yield example
             count += n
     except tf.errors.DataLossError as exc:
-        raise ShardError(f"truncated or corrupt record after {count} readable records ({exc.message.strip()})",
+        raise ShardError(f"truncated or corrupt record after {count} readable records ({_tf_message(exc)})",
                          path) from None
     except tf.errors.NotFoundError:
         raise ShardError("shard file not found", path) from None
+    except tf.errors.InvalidArgumentError as exc:  # a record that is not an Example of FEATURE_SPEC
+        raise ShardError(f"a record after {count} readable records is not a tfaffect example "
+                         f"({_tf_message(exc)})", path) from None
+    except UnicodeDecodeError:  # TensorFlow's own message about the bad record is not UTF-8 text
+        raise ShardError(f"a record after {count} readable records is not a tfaffect example", path) from None
+
+
+def _tf_message(exc: tf.errors.OpError) -> str:
+    """TensorFlow's error message without its graph-function and op decorations, cut to 160 characters."""
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]( name:)?", "", exc.message or "")
+    return " ".join(text.split())[:160]
+
+
+def _video_id_problem(video_id: bytes) -> str | None:
+    try:
+        return identifier_problem(bytes(video_id).decode("utf-8"))
+    except UnicodeDecodeError:
+        return "not UTF-8"
+
+
+def find_bad_shard(data_dir: str | os.PathLike, split: str | None = None, *,
+                   manifest: Mapping | None = None, images: bool = True) -> None:
+    """Read every record of ``split`` shard by shard and raise :class:`ShardError` naming the first shard
+    that does not read (:func:`read_shard`), holds another number of records than the manifest says or
+    (``images``) holds a face image that does not decode (naming the record's video and frame).
+
+    For callers that got a ``tf.errors.DataLossError`` out of a ``tf.data`` pipeline over many shards,
+    whose message names no file: this finds the file. Returns quietly if every shard reads.
+    """
+    data_dir = os.fspath(data_dir)
+    manifest = load_manifest(data_dir) if manifest is None else manifest
+    for entry in split_shards(manifest, split):
+        path = os.path.join(data_dir, entry["file"])
+        count = 0
+        for example in read_shard(path, with_image=images):
+            if images and len(example["image"]):
+                try:
+                    tf.io.decode_jpeg(example["image"], channels=3)
+                except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as exc:
+                    raise ShardError(f"record {count} (video {example['video_id'].decode()!r}, frame "
+                                     f"{int(example['frame'])}): the face image does not decode "
+                                     f"({_tf_message(exc)})", path) from None
+            count += 1
+        if count != entry["frames"]:
+            raise ShardError(f"{count} records, the manifest says {entry['frames']}", path)
+
+
+@contextlib.contextmanager
+def naming_bad_shards(data_dir: str | os.PathLike, split: str | None = None) -> Iterator[None]:
+    """Around a ``tf.data`` pass over prepared shards: a ``tf.errors.DataLossError`` (a corrupt record
+    that passed the manifest check; its message names no file) or ``InvalidArgumentError`` becomes a
+    :class:`ShardError` naming the shard (:func:`find_bad_shard`). An error that no shard explains
+    (e.g. from a model) propagates unchanged."""
+    try:
+        yield
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError, UnicodeDecodeError):
+        find_bad_shard(data_dir, split)
+        raise
 
 
 # ----------------------------------------------------------------------------- writing
@@ -409,7 +559,7 @@ def _write_shard(out_dir: str, plan: ShardPlan, records: Sequence[VideoRecord], 
                  facts: Mapping, on_frame: Callable[[], None]) -> dict:
     """Write one shard under a temporary name, rename it when complete; return its manifest entry."""
     final = os.path.join(out_dir, plan.file)
-    tmp = f"{final}.tmp-{os.getpid()}"
+    tmp = os.fspath(temp_path(final))
     num_classes = len(facts["expression_classes"])
     hist = _empty_histogram(num_classes)
     videos = []
@@ -423,8 +573,8 @@ def _write_shard(out_dir: str, plan: ShardPlan, records: Sequence[VideoRecord], 
                 count = 0
                 for jpeg, landmarks, timestamp in frame_source(record):
                     if count == record.num_frames:
-                        raise VideoError(f"more frames than the {record.num_frames} of the annotations", where,
-                                         frame=count)
+                        raise VideoError(f"more frames than the {record.num_frames} the annotations have; "
+                                         f"frame {count} is not annotated", where, frame=count)
                     writer.write(encode_frame(record, count, jpeg, landmarks=landmarks, timestamp=timestamp,
                                               num_aus=facts["num_aus"]))
                     has_face[count] = len(jpeg) > 0
@@ -432,8 +582,8 @@ def _write_shard(out_dir: str, plan: ShardPlan, records: Sequence[VideoRecord], 
                     count += 1
                     on_frame()
                 if count < record.num_frames:
-                    raise VideoError(f"only {count} frames, the annotations have {record.num_frames}", where,
-                                     frame=count)
+                    raise VideoError(f"only {count} frames decode, but the annotations have {record.num_frames}: "
+                                     f"frame {count} onwards does not exist (truncated file?)", where, frame=count)
                 _add_histogram(hist, _record_histogram(record, has_face, landmarks_valid, num_classes))
                 videos.append([record.video_id, record.num_frames])
         with open(tmp, "rb+") as f:
@@ -477,10 +627,7 @@ def write_dataset(records: Sequence[VideoRecord], out_dir: str | os.PathLike, fr
                   for p in plan]], sort_keys=True).encode()).hexdigest()
 
     done = _finished_shards(out_dir, fingerprint)
-    for pattern in ("*.tfrecord.tmp-*", f"{MANIFEST_NAME}.tmp-*", f"{PROGRESS_NAME}.tmp-*"):
-        for stale in glob.glob(os.path.join(glob.escape(out_dir), pattern)):
-            log.info("removing %s, left over from an interrupted run", stale)
-            os.remove(stale)
+    clean_orphans(out_dir)  # temporary files of killed runs (those of live processes are left alone)
     total = sum(records[i].num_frames for p in plan for i in p.records)
     entries = []
     with tqdm(total=total, unit="frame", desc=f"prepare {dataset}", disable=None if progress is None else not progress,
@@ -527,18 +674,23 @@ def _finished_shards(out_dir: str, fingerprint: str) -> dict[str, dict]:
                 previous = json.load(f)
         except (OSError, ValueError):
             previous = {}
-        if previous.get("fingerprint") != fingerprint:
+        if not isinstance(previous, dict) or previous.get("fingerprint") != fingerprint:
             if name == MANIFEST_NAME:
                 log.warning("%s describes another preparation; replacing it", manifest_path)
                 os.remove(manifest_path)
             continue
-        shards = previous["shards"] if name == MANIFEST_NAME else previous["done"].values()
-        for entry in shards:
-            candidates[entry["file"]] = entry
+        try:
+            shards = previous["shards"] if name == MANIFEST_NAME else list(previous["done"].values())
+            for entry in shards:
+                if identifier_problem(entry["file"]) is None:
+                    candidates[entry["file"]] = entry
+        except (KeyError, TypeError, AttributeError):  # damaged: its shards are simply rewritten
+            log.warning("%s is damaged; its shards are written again", path)
     finished = {}
     for file, entry in candidates.items():
         path = os.path.join(out_dir, file)
-        if os.path.isfile(path) and os.path.getsize(path) == entry["bytes"] and sha256_file(path) == entry["sha256"]:
+        if (os.path.isfile(path) and os.path.getsize(path) == entry.get("bytes")
+                and sha256_file(path) == entry.get("sha256")):
             finished[file] = entry
     return finished
 
@@ -546,4 +698,4 @@ def _finished_shards(out_dir: str, fingerprint: str) -> dict[str, dict]:
 __all__ = ["SPEC_VERSION", "FEATURE_SPEC", "LABEL_SPEC", "QUADRANTS", "MANIFEST_NAME", "PROGRESS_NAME", "ShardPlan",
            "EncodedFrame", "FrameSource", "encode_frame", "parse_examples", "decode_face", "normalise_landmarks",
            "va_quadrant", "sha256_file", "write_json_atomic", "load_manifest", "split_shards", "verify_shards",
-           "read_shard", "plan_shards", "write_dataset"]
+           "read_shard", "find_bad_shard", "naming_bad_shards", "plan_shards", "write_dataset"]

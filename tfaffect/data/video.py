@@ -2,13 +2,16 @@
 
 Frames are numbered from 0 (the ``VideoRecord`` convention) and carry a timestamp in seconds: the
 container's presentation time (``CAP_PROP_POS_MSEC`` after reading the frame) where the container
-gives one, otherwise ``index / fps``. A video that ends before the frame count its header announced
-is reported as truncated with a :class:`~tfaffect.errors.VideoError` naming the file and the first
-frame that could not be read; frames already yielded stay valid.
+gives one, otherwise ``index / fps``.
 
-Containers whose header only *estimates* the frame count (some MKV/WebM files without a frame
-index) may announce more frames than they hold; such a file is reported as truncated as well, which
-errs on the side of never passing a short stream off as complete.
+Decoded frames are the truth. The frame count a container header announces is a hint: an ordinary
+MP4 with an edit list announces frames that are never presented (OpenCV decodes 95 of the 98 its
+header announces), and MKV/WebM files without an index only estimate it. A stream that ends before
+(or runs past) its announced count is read to its end with a logged warning; whether frames are
+*missing* is decided by whoever needs them (the annotations: :mod:`tfaffect.data.prepare` and
+:func:`tfaffect.data.formats._common.video_length` raise a :class:`~tfaffect.errors.VideoError` or
+:class:`~tfaffect.errors.AnnotationError` naming the file and the first frame that does not
+exist). A video of which not a single frame decodes is a :class:`~tfaffect.errors.VideoError`.
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ def _open(path: str | os.PathLike) -> tuple[str, cv2.VideoCapture]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise VideoError("no such video file", path)
-    capture = cv2.VideoCapture(path)
+    try:
+        capture = cv2.VideoCapture(path)
+    except cv2.error as exc:
+        raise VideoError(f"OpenCV cannot open this file as a video ({str(exc).strip()[:200]})", path) from None
     if not capture.isOpened():
         capture.release()
         raise VideoError("OpenCV cannot open this file as a video (unknown format, or corrupt header)", path)
@@ -99,34 +105,56 @@ def iter_frames(path: str | os.PathLike, *, start: int = 0,
 
     ``rgb`` is a ``uint8`` array ``[H, W, 3]`` in RGB order. Frames before ``start`` are decoded
     and discarded rather than reached by seeking, because OpenCV's seek lands on the nearest
-    keyframe in some codecs and would silently shift every index. Raises :class:`VideoError`
-    naming the file and frame when the stream ends before ``min(stop, announced frame count)``.
-    A stream that holds more frames than announced is read to its end (``stop`` permitting).
+    keyframe in some codecs and would silently shift every index. The stream is read to its end
+    (``stop`` permitting): a header that announces more or fewer frames than decode gives a
+    warning, not an error (module docstring); the caller compares what it got with what it needs.
+    Raises :class:`VideoError` naming the file when it cannot be opened or not one frame decodes.
     """
     if start < 0 or (stop is not None and stop < start):
         raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
+    return _decode(path, start, stop, pixels=True)
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """The number of frames of a video that decode (>= 1; :class:`VideoError` as :func:`iter_frames`).
+
+    Decodes every frame (a header count is not the truth, module docstring) without converting pixels.
+    """
+    return sum(1 for _ in _decode(path, 0, None, pixels=False))
+
+
+def _decode(path, start: int, stop: int | None, *, pixels: bool) -> Iterator[tuple[int, float, np.ndarray | None]]:
     path, capture = _open(path)
     try:
         info = _info(path, capture)
         if info.fps == 0.0:
             log.warning("%s: no frame rate in the header; timestamps come from the container or are NaN", path)
-        announced = info.num_frames if stop is None else min(stop, info.num_frames)
         index = 0
         while stop is None or index < stop:
-            if index < start:
-                ok, frame = capture.grab(), None
-            else:
-                ok, frame = capture.read()
-                ok = ok and frame is not None
+            try:
+                if index < start or not pixels:
+                    ok, frame = capture.grab(), None
+                else:
+                    ok, frame = capture.read()
+                    ok = ok and frame is not None
+            except cv2.error as exc:  # some demuxers raise instead of ending the stream
+                log.warning("%s: OpenCV stopped decoding at frame %d (%s)", path, index, str(exc).strip()[:200])
+                ok = False
             if not ok:
-                if index < announced:
-                    raise VideoError(f"stream ended after {index} of {info.num_frames} announced frames "
-                                     "(truncated or corrupt video)", path, frame=index)
-                return
-            if index >= start:
+                break
+            if not pixels:
+                yield index, math.nan, None
+            elif index >= start:
                 timestamp = frame_timestamp(capture.get(cv2.CAP_PROP_POS_MSEC), index, info.fps)
                 yield index, timestamp, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             index += 1
+        else:
+            return  # stopped at ``stop``: the rest of the stream was not asked for
+        if index == 0:
+            raise VideoError("not a single frame could be decoded (empty or corrupt video)", path, frame=0)
+        if info.num_frames and index != info.num_frames:
+            log.warning("%s: %d frames decode, the header announces %d; the decoded frames are used "
+                        "(truncated file, edit list or an estimated count)", path, index, info.num_frames)
     finally:
         capture.release()
 
@@ -161,8 +189,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             data = f.read()
     except OSError as e:
         raise VideoError(f"cannot read image file ({e.strerror or e})", path) from e
+    if not data:
+        raise VideoError("empty image file (0 bytes)", path)
     _check_complete(data, path)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error as exc:  # e.g. a header announcing an image too large to allocate
+        raise VideoError(f"OpenCV cannot decode this image ({str(exc).strip()[:200]})", path) from None
+    if image is None or image.size == 0:
         raise VideoError("OpenCV cannot decode this image (corrupt or unsupported format)", path)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

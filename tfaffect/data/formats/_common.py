@@ -19,6 +19,7 @@ from typing import Iterable, Iterator, Mapping, Sequence, TypeVar
 import numpy as np
 
 from tfaffect.errors import AnnotationError, ConfigError, VideoError
+from tfaffect.io import identifier_problem
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,41 @@ def check_split(split: str | None, dataset: str, available: Sequence[str] = SPLI
     if split not in available:
         raise ConfigError(f"{dataset}: split must be one of {', '.join(available)} or None, got {split!r}")
     return (split,)
+
+
+def check_identifier(name: str, path: str | os.PathLike, *, line: int | None = None, what: str = "video id") -> str:
+    """``name`` if it is an identifier (:func:`tfaffect.io.identifier_problem`), else AnnotationError naming
+    ``path`` (the file the name was read from, or whose name it is) and ``line``. Names from data are
+    identifiers, never paths: a video id ``../../outside`` must not make an importer read outside its root."""
+    problem = identifier_problem(name)
+    if problem is not None:
+        raise AnnotationError(f"{what} is not a plain name: {problem}", path, line=line)
+    return name
+
+
+def option_path(value, name: str, dataset: str) -> Path | None:
+    """An importer option naming a file or folder (text or path-like; ``None`` stays ``None``), else ConfigError."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)) and os.fspath(value) and "\0" not in os.fspath(value):
+        return Path(value)
+    raise ConfigError(f"{dataset}: option {name} must be a path, got {value!r:.60}")
+
+
+def option_bool(value, name: str, dataset: str) -> bool:
+    """An importer option that is true or false (JSON ``true`` / ``false``), else ConfigError."""
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{dataset}: option {name} must be true or false, got {value!r:.60}")
+
+
+def option_names(value, name: str, dataset: str) -> tuple[str, ...]:
+    """An importer option listing names (a list of strings; one string is one name), else ConfigError."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{dataset}: option {name} must be a list of names, got {value!r:.60}")
 
 
 def progress(iterable: Iterable[T], desc: str) -> Iterator[T]:
@@ -284,28 +320,36 @@ def video_length(path: str | os.PathLike, *, expected_frames: int | None = None,
                  annotation: str | os.PathLike | None = None, decode: bool = False) -> tuple[int, float | None]:
     """``(num_frames, fps)`` of a video file (:mod:`tfaffect.data.video`, OpenCV).
 
-    ``cv2.CAP_PROP_FRAME_COUNT`` comes from the container header and is wrong for some codecs,
-    so the frames are counted by decoding when ``decode`` is set, when the header gives no count,
-    or when the header disagrees with ``expected_frames`` (the annotation's row count). A video
-    whose header matches the annotation is trusted without decoding (decoding the 1.2M Aff-Wild
-    frames only to count them takes long); pass ``decode=True`` to also catch truncated files.
+    Decoded frames are the truth; ``cv2.CAP_PROP_FRAME_COUNT`` comes from the container header and
+    can be wrong (MP4 edit lists, estimated counts). So the frames are counted by decoding, except
+    when the header agrees with ``expected_frames`` (the annotation's row count) and ``decode`` is not
+    set: such a video is trusted without decoding (decoding the 1.2M Aff-Wild frames only to count
+    them takes long), and a truncated one is caught when ``tfaffect prepare`` decodes it (a
+    VideoError naming the file and the first missing frame). Without ``expected_frames`` nothing can
+    confirm the header, so the frames are always counted.
 
-    Raises VideoError when the file cannot be opened, decodes to no frame, or ends before the
-    frame count its header announces (:func:`tfaffect.data.video.iter_frames`), and
-    AnnotationError naming ``annotation`` when the frame count differs from ``expected_frames``.
-    ``fps`` is ``None`` when the container does not give one.
+    Raises VideoError when the file cannot be opened or not one frame decodes, or when fewer frames
+    decode than its header announces and the annotation needs them (naming the video and the first
+    frame that does not exist); AnnotationError naming ``annotation`` when the annotation's row count
+    differs from a frame count that the header confirms (or that exceeds it). ``fps`` is ``None``
+    when the container does not give one.
     """
-    from tfaffect.data.video import iter_frames, probe_video
+    from tfaffect.data.video import count_frames, probe_video
 
     info = probe_video(path)
     count = info.num_frames
-    if decode or count <= 0 or (expected_frames is not None and count != expected_frames):
-        count = sum(1 for _ in iter_frames(path))
-        if count == 0:
-            raise VideoError("no frame could be decoded", path, frame=0)
+    if decode or expected_frames is None or count != expected_frames:
+        count = count_frames(path)
     if expected_frames is not None and count != expected_frames:
-        raise AnnotationError(f"{expected_frames} annotation rows but the video {Path(path).name} has "
-                              f"{count} frames", annotation if annotation is not None else path)
+        name = Path(path).name
+        if count < expected_frames <= info.num_frames:
+            raise VideoError(f"only {count} of the {info.num_frames} frames its header announces decode "
+                             f"(truncated file, or an edit list that hides frames), but "
+                             f"{annotation if annotation is not None else 'the annotation'} labels "
+                             f"{expected_frames}: frame {count} onwards does not exist", path, frame=count)
+        raise AnnotationError(f"{expected_frames} annotation rows but the video {name} has {count} frames"
+                              + (f" (its header announces {info.num_frames})" if info.num_frames != count else ""),
+                              annotation if annotation is not None else path)
     return count, (info.fps or None)
 
 
@@ -331,48 +375,54 @@ def read_subject_map(path: str | os.PathLike) -> dict[str, str]:
     return mapping
 
 
-def assign_folds(ids: Iterable[str], num_folds: int, subjects: Mapping[str, str] | None = None) -> dict[str, int]:
+def assign_folds(ids: Iterable[str], num_folds: int, subjects: Mapping[str, str] | None = None,
+                 subjects_file: str | os.PathLike | None = None) -> dict[str, int]:
     """Deterministic k-fold assignment ``{id: fold}`` in contiguous blocks of the sorted ids.
 
     The same rule as the ANCLaF original code (deckyal/Seq-Att-Affect, ``FacialDataset.py``:
     folders sorted by name, ``perSplit = int(total / nSplit)``, fold ``x`` takes
     ``[x * perSplit, (x + 1) * perSplit)`` and the last fold also takes the remainder). With
     ``subjects`` (``{id: subject}``) the blocks are made of sorted subjects instead, so that every
-    subject falls in exactly one fold (subject-independent folds).
+    subject falls in exactly one fold (subject-independent folds). ``subjects_file`` (where ``subjects``
+    was read from) is named in the errors about it.
     """
     ids = sorted(set(ids))
-    if not isinstance(num_folds, int) or num_folds < 2:
+    if not isinstance(num_folds, int) or isinstance(num_folds, bool) or num_folds < 2:
         raise ConfigError(f"num_folds must be an integer >= 2, got {num_folds!r}")
     if subjects is not None:
         missing = [i for i in ids if i not in subjects]
         if missing:
-            raise ConfigError(f"the subject map has no entry for {len(missing)} clip(s), e.g. {missing[0]!r}")
+            where = f"the subject map {os.fspath(subjects_file)}" if subjects_file is not None else "the subject map"
+            raise ConfigError(f"{where} has no entry for {len(missing)} clip(s), e.g. {missing[0]!r}; add a "
+                              f"'clip,subject' line for each")
         units = sorted({subjects[i] for i in ids})
     else:
         units = ids
     if len(units) < num_folds:
         raise ConfigError(f"cannot make {num_folds} folds from {len(units)} "
-                          f"{'subjects' if subjects is not None else 'clips'}")
+                          + (f"subjects (subject map {os.fspath(subjects_file)})" if subjects_file is not None
+                             else "subjects" if subjects is not None else "clips"))
     per_fold = len(units) // num_folds
     unit_fold = {unit: min(index // per_fold, num_folds - 1) for index, unit in enumerate(units)}
     return {i: unit_fold[subjects[i] if subjects is not None else i] for i in ids}
 
 
 def fold_splits(ids: Iterable[str], dataset: str, split: str | None, fold: int | None, num_folds: int,
-                subjects: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+                subjects: Mapping[str, str] | None = None,
+                subjects_file: str | os.PathLike | None = None) -> list[tuple[str, str]]:
     """``[(id, split_label)]`` in sorted id order for a dataset evaluated by k-fold cross-validation.
 
     * ``fold=None``: every id, labelled ``"fold<k>"`` with its fold; ``split`` must be ``None``.
     * ``fold=k``: ``split="train"`` gives the ids outside fold ``k``; ``"test"`` (or its alias
       ``"validation"``, the held-out part) gives fold ``k``; ``None`` gives both, labelled.
     """
-    folds = assign_folds(ids, num_folds, subjects)
+    folds = assign_folds(ids, num_folds, subjects, subjects_file)
     if fold is None:
         if split is not None:
             raise ConfigError(f"{dataset} has no official {split!r} split: pass fold=0..{num_folds - 1} "
                               f"to select the cross-validation fold (num_folds={num_folds})")
         return [(i, f"fold{folds[i]}") for i in sorted(folds)]
-    if not isinstance(fold, int) or not 0 <= fold < num_folds:
+    if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < num_folds:
         raise ConfigError(f"fold must be an integer in [0, {num_folds - 1}], got {fold!r}")
     check_split(split, dataset)
     out = []

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Iterator
 
 from tfaffect import EXPRESSIONS_7
-from tfaffect.data.formats._common import check_split, video_length, progress
+from tfaffect.data.formats._common import (check_identifier, check_split, option_bool, option_path, progress,
+                                           video_length)
 from tfaffect.data.formats.base import VideoRecord
 from tfaffect.errors import AnnotationError, MissingResourceError
 
@@ -47,7 +48,8 @@ def iter_records(root: str | os.PathLike, split: str | None = None, *,
         split: ``"train"``, ``"validation"`` or ``None`` (both).
         decode: count frames by decoding every video instead of trusting the container header.
     """
-    root = Path(root)
+    root = option_path(root, "root", "AFEW")
+    decode = option_bool(decode, "decode", "AFEW")
     splits = check_split(split, "AFEW", tuple(FOLDERS))
     for name in splits:
         split_dir = root / FOLDERS[name]
@@ -77,6 +79,7 @@ def _list_clips(split_dir: Path) -> dict[str, tuple[Path, str]]:
             if path.suffix.lower() != ".avi" or not path.is_file():
                 others += 1
                 continue
+            check_identifier(path.stem, path, what="clip id")
             if path.stem in clips:
                 raise AnnotationError(f"clip {path.stem!r} is also labelled {clips[path.stem][1]}", path)
             clips[path.stem] = (path, class_dir.name)

@@ -15,6 +15,11 @@ verified and are ignored.
   frame). A frame without a PNG has ``frame_paths[i] = None``; a frame missing from ``frames`` has
   NaN valence/arousal/landmarks. A frame entry without landmarks (key absent or ``null``) has NaN
   landmarks.
+* Nothing is accepted silently (decision for issue #12; the release has a PNG for every annotated
+  frame): annotated frames without a PNG (e.g. JSON frames beyond the last PNG) and PNGs without an
+  annotation are kept, flagged as above, with a warning naming the JSON file, the count and the
+  first such frame; a clip folder without any PNG is a VideoError naming its JSON file (nothing of
+  it could be learned from: a broken copy, restore the PNGs or remove the clip).
 * Clip ids are the clip folder names (unique across parts); a clip id found in two parts is an error.
 
 Protocol: 5-fold subject-independent cross-validation (Kossaifi 2017; Kollias 2019 Table 16;
@@ -36,9 +41,9 @@ from typing import Iterator
 
 import numpy as np
 
-from tfaffect.data.formats._common import fold_splits, progress, read_subject_map
+from tfaffect.data.formats._common import check_identifier, fold_splits, option_path, progress, read_subject_map
 from tfaffect.data.formats.base import VideoRecord
-from tfaffect.errors import AnnotationError, ConfigError, MissingResourceError
+from tfaffect.errors import AnnotationError, ConfigError, MissingResourceError, VideoError
 
 logger = logging.getLogger(__name__)
 
@@ -131,13 +136,14 @@ def iter_records(root: str | os.PathLike, split: str | None = None, *, fold: int
         num_folds: 5 in the published protocol.
         subjects: optional CSV ``clip,subject`` mapping every clip to a subject id.
     """
-    root = Path(root)
+    root = option_path(root, "root", "AFEW-VA")
+    subjects = option_path(subjects, "subjects", "AFEW-VA")
     clips = _find_clips(root)
     if not clips:
         raise MissingResourceError(f"AFEW-VA: no <part>/<clip>/<clip>.json under {root}; pass the folder "
                                    f"that holds the parts 01 .. 12")
     subject_of = read_subject_map(subjects) if subjects is not None else None
-    chosen = fold_splits(clips, "AFEW-VA", split, fold, num_folds, subject_of)
+    chosen = fold_splits(clips, "AFEW-VA", split, fold, num_folds, subject_of, subjects)
     for clip, label in progress(chosen, desc="AFEW-VA"):
         yield _record(clips[clip], clip, label, None if subject_of is None else subject_of[clip])
 
@@ -149,6 +155,7 @@ def _find_clips(root: Path) -> dict[str, Path]:
         clip_dir = json_file.parent
         if json_file.stem != clip_dir.name:
             continue
+        check_identifier(clip_dir.name, json_file, what="clip id")
         if clip_dir.name in clips:
             raise ConfigError(f"AFEW-VA: clip {clip_dir.name!r} found in two parts: "
                               f"{clips[clip_dir.name]} and {clip_dir}")
@@ -164,6 +171,17 @@ def _record(clip_dir: Path, clip: str, split: str, subject: str | None) -> Video
     if len(images) != len(pngs):
         logger.warning("AFEW-VA %s: %d PNG file(s) not named %%05d.png are not frames of the clip",
                        clip, len(pngs) - len(images))
+    if not images:
+        raise VideoError(f"clip {clip}: no frame image (%05d.png) beside its annotation; restore the clip's "
+                         "PNGs or remove its folder", json_file)
+    unlabelled = sorted(set(images) - set(frames))
+    imageless = sorted(set(frames) - set(images))
+    if imageless:
+        logger.warning("AFEW-VA %s: %d annotated frame(s) have no PNG (first: frame %d); they are kept "
+                       "without a face image (has_face 0)", json_file, len(imageless), imageless[0])
+    if unlabelled:
+        logger.warning("AFEW-VA %s: %d frame image(s) have no annotation (first: %05d.png); they are kept "
+                       "without valence/arousal", json_file, len(unlabelled), unlabelled[0])
     num_frames = max(max(images, default=-1), max(frames, default=-1)) + 1
     valence = np.full(num_frames, np.nan, np.float32)
     arousal = np.full(num_frames, np.nan, np.float32)

@@ -31,8 +31,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from tfaffect.data.formats._common import (VIDEO_EXTENSIONS, check_range, check_split, parse_numbers,
-                                           progress, read_lines, require_video, video_length)
+from tfaffect.data.formats._common import (VIDEO_EXTENSIONS, check_identifier, check_range, check_split,
+                                           option_bool, option_names, option_path, parse_numbers, progress,
+                                           read_lines, require_video, video_length)
 from tfaffect.data.formats.base import VideoRecord
 from tfaffect.errors import AnnotationError, ConfigError, MissingResourceError
 
@@ -58,8 +59,9 @@ def iter_records(root: str | os.PathLike, split: str | None = None, *, decode: b
             with the annotation.
         validation_ids: training video ids to yield as ``"validation"`` instead of ``"train"``.
     """
-    root = Path(root)
-    held_out = set(validation_ids or ())
+    root = option_path(root, "root", "Aff-Wild")
+    decode = option_bool(decode, "decode", "Aff-Wild")
+    held_out = set(option_names(validation_ids or (), "validation_ids", "Aff-Wild"))
     splits = check_split(split, "Aff-Wild", ("train", "validation", "test") if held_out else tuple(FOLDERS))
     if not (root / "videos").is_dir():
         raise MissingResourceError(f"Aff-Wild: no videos/ folder under {root}; pass the folder that holds "
@@ -85,11 +87,11 @@ def _video_ids(root: Path, folder: str) -> list[str]:
     ids = set()
     video_dir = root / "videos" / folder
     if video_dir.is_dir():
-        ids.update(p.stem for p in video_dir.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+        ids.update(check_identifier(p.stem, p) for p in video_dir.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
     for dim in ("valence", "arousal"):
         ann_dir = root / "annotations" / folder / dim
         if ann_dir.is_dir():
-            ids.update(p.stem for p in ann_dir.glob("*.txt"))
+            ids.update(check_identifier(p.stem, p) for p in ann_dir.glob("*.txt"))
     return sorted(ids)
 
 

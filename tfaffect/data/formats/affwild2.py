@@ -52,8 +52,8 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from tfaffect import EXPRESSIONS_7
-from tfaffect.data.formats._common import (check_range, check_split, parse_numbers, progress,
-                                           read_lines, split_header)
+from tfaffect.data.formats._common import (check_identifier, check_range, check_split, option_names,
+                                           option_path, parse_numbers, progress, read_lines, split_header)
 from tfaffect.data.formats.base import VideoRecord
 from tfaffect.errors import AnnotationError, ConfigError, MissingResourceError
 
@@ -156,6 +156,7 @@ def read_multitask(path: str | os.PathLike) -> dict[str, dict]:
         if not sep or match is None:
             raise AnnotationError(f"first field must be '<video>/<NNNNN>.jpg', got {image[:60]!r}", path,
                                   line=line_no)
+        check_identifier(match.group(1), path, line=line_no)
         names.append((match.group(1), int(match.group(2))))
         numbers.append(rest)
     values = parse_numbers(numbers, path, ncols=3 + len(au_names), first_line=2)
@@ -201,8 +202,8 @@ def iter_records(root: str | os.PathLike, split: str | None = None, *, tasks: Se
         multitask: ``{split: MTL file}`` (relative to ``root`` or absolute): read these files
             instead of the per-task folders.
     """
-    root = Path(root)
-    tasks = tuple(tasks)
+    root = option_path(root, "root", "Aff-Wild2")
+    tasks = option_names(tasks, "tasks", "Aff-Wild2")
     if not tasks or any(task not in TASKS for task in tasks) or len(set(tasks)) != len(tasks):
         raise ConfigError(f"Aff-Wild2: tasks must be distinct names among {', '.join(TASKS)}, got {tasks!r}")
     splits = check_split(split, "Aff-Wild2")
@@ -232,7 +233,7 @@ def _task_files(root: Path, split: str, tasks: Sequence[str]) -> dict[str, dict[
         folders = [folder for folder in folders if folder.is_dir()]
         if len(folders) > 1:
             raise ConfigError(f"Aff-Wild2: both {folders[0]} and {folders[1]} exist; keep one")
-        out[task] = {p.stem: p for p in sorted(folders[0].glob("*.txt"))} if folders else {}
+        out[task] = {check_identifier(p.stem, p): p for p in sorted(folders[0].glob("*.txt"))} if folders else {}
     return out
 
 
@@ -292,6 +293,8 @@ def _read_landmarks_of(root: Path, video: str) -> tuple[np.ndarray | None, Path]
 
 def _iter_multitask(root: Path, split: str | None, splits: Sequence[str],
                     multitask: Mapping[str, str | os.PathLike]) -> Iterator[VideoRecord]:
+    if not isinstance(multitask, Mapping):
+        raise ConfigError(f"Aff-Wild2: multitask must map split names to MTL files, got {multitask!r:.60}")
     unknown = [key for key in multitask if key not in SPLIT_FOLDERS]
     if unknown:
         raise ConfigError(f"Aff-Wild2: multitask keys must be split names, got {unknown!r}")
@@ -300,7 +303,7 @@ def _iter_multitask(root: Path, split: str | None, splits: Sequence[str],
     for name in splits:
         if name not in multitask:
             continue
-        path = Path(multitask[name])
+        path = option_path(multitask[name], f"multitask[{name!r}]", "Aff-Wild2")
         path = path if path.is_absolute() else root / path
         if not path.is_file():
             raise MissingResourceError(f"Aff-Wild2: multitask file {path} not found; pass multitask="

@@ -7,6 +7,9 @@ Conventions (all importers follow them, everything downstream relies on them):
   landmarks ``NaN``. Nothing is dropped: a frame without an image or a label stays, flagged.
 * Valence and arousal are on the [-1, 1] scale (AFEW-VA's [-10, 10] integers are divided by 10).
 * Landmarks are ``(x, y)`` pixel coordinates in the frame image, in the usual 68-point order.
+* ``video_id`` is an identifier, never a path (:func:`tfaffect.io.identifier_problem`): importers refuse
+  names with path separators, ``..`` or drive prefixes where they read them (naming the file and line),
+  and a record refuses them too.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
+
+from tfaffect.errors import DataError
+from tfaffect.io import identifier_problem
 
 
 @dataclasses.dataclass(eq=False)
@@ -39,6 +45,10 @@ class VideoRecord:
     """One label for the whole clip (AFEW / EmotiW), index into ``expression_classes``."""
 
     def __post_init__(self):
+        problem = identifier_problem(self.video_id)
+        if problem is not None:
+            source = self.video_path or next((p for p in self.frame_paths or () if p is not None), None)
+            raise DataError(f"video id {str(self.video_id)[:60]!r} is not a name: {problem}", source)
         n = int(self.num_frames)
         if n < 0:
             raise ValueError(f"{self.video_id}: num_frames must be >= 0, got {n}")

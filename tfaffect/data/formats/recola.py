@@ -31,9 +31,9 @@ from typing import Iterator
 
 import numpy as np
 
-from tfaffect.data.formats._common import (check_range, check_split, check_timestamps, parse_number,
-                                           progress, ratings_on_frames, read_lines, require_video,
-                                           video_frame_times)
+from tfaffect.data.formats._common import (check_identifier, check_range, check_split, check_timestamps,
+                                           option_bool, option_path, parse_number, progress, ratings_on_frames,
+                                           read_lines, require_video, video_frame_times)
 from tfaffect.data.formats.base import VideoRecord
 from tfaffect.errors import AnnotationError, MissingResourceError
 
@@ -115,16 +115,18 @@ def iter_records(root: str | os.PathLike, split: str | None = None, *, videos: s
         videos: folder of ``<name>.{avi,mp4}``; default ``<root>/recordings_video``.
         decode: count frames by decoding (see :func:`~tfaffect.data.formats._common.video_length`).
     """
-    root = Path(root)
+    root = option_path(root, "root", "RECOLA")
+    decode = option_bool(decode, "decode", "RECOLA")
+    videos = option_path(videos, "videos", "RECOLA")
     ratings = root / RATINGS_DIR
     if not ratings.is_dir():
         raise MissingResourceError(f"RECOLA: no {RATINGS_DIR}/ under {root}; pass the AVEC 2016 folder")
-    videos = Path(videos) if videos is not None else root / DEFAULT_VIDEOS
+    videos = videos if videos is not None else root / DEFAULT_VIDEOS
     if not videos.is_dir():
         raise MissingResourceError(f"RECOLA: video folder {videos} not found; pass videos=DIR with "
                                    f"DIR/<train_1>.{{avi,mp4}} ...")
     splits = check_split(split, "RECOLA")
-    stems = {name: sorted({p.stem for dim in ("arousal", "valence")
+    stems = {name: sorted({check_identifier(p.stem, p) for dim in ("arousal", "valence")
                            for p in (ratings / dim).glob(f"{PREFIXES[name]}_*.arff")}, key=_natural_key)
              for name in splits}
     if not any(stems.values()):

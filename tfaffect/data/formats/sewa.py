@@ -42,8 +42,9 @@ from typing import Iterator
 
 import numpy as np
 
-from tfaffect.data.formats._common import (check_range, check_split, check_timestamps,
-                                           fold_splits, parse_numbers, video_length, progress,
+from tfaffect.data.formats._common import (check_identifier, check_range, check_split, check_timestamps,
+                                           fold_splits, option_bool, option_path, parse_numbers, video_length,
+                                           progress,
                                            ratings_on_frames, read_lines, read_subject_map, require_video,
                                            split_header, video_frame_times)
 from tfaffect.data.formats.base import VideoRecord
@@ -127,7 +128,10 @@ def iter_records(root: str | os.PathLike, split: str | None = None, *, videos: s
         fold, num_folds, subjects: the cross-validation fold (SEWA DB only).
         decode: count frames by decoding (see :func:`~tfaffect.data.formats._common.video_length`).
     """
-    root = Path(root)
+    root = option_path(root, "root", "SEWA")
+    videos = option_path(videos, "videos", "SEWA")
+    subjects = option_path(subjects, "subjects", "SEWA")
+    decode = option_bool(decode, "decode", "SEWA")
     if layout == "auto":
         layout = detect_layout(root)
     if layout == "avec2017":
@@ -152,6 +156,7 @@ def _iter_avec2017(root: Path, split: str | None, videos, decode: bool) -> Itera
         raise MissingResourceError(f"SEWA AVEC 2017: no labels/{prefixes}_NN.csv under {root}")
     for name in splits:
         for path in progress(files[name], desc=f"SEWA {name}"):
+            check_identifier(path.stem, path)
             times, values = read_avec2017(path)
             video = require_video(videos, path.stem, path)
             num_frames, fps, frame_times = video_frame_times(video, decode=decode)
@@ -161,7 +166,7 @@ def _iter_avec2017(root: Path, split: str | None, videos, decode: bool) -> Itera
 
 
 def _sewadb_ids(root: Path) -> list[str]:
-    return sorted(p.parent.parent.name for p in root.glob("*/valence/*_Valence_A_Aligned.csv")
+    return sorted(check_identifier(p.parent.parent.name, p) for p in root.glob("*/valence/*_Valence_A_Aligned.csv")
                   if p.name == f"{p.parent.parent.name}_Valence_A_Aligned.csv")
 
 
@@ -170,7 +175,8 @@ def _iter_sewadb(root: Path, split, videos, fold, num_folds, subjects, decode) -
     if not ids:
         raise MissingResourceError(f"SEWA DB: no <vid>/valence/<vid>_Valence_A_Aligned.csv under {root}")
     subject_of = read_subject_map(subjects) if subjects is not None else None
-    for vid, label in progress(fold_splits(ids, "SEWA DB", split, fold, num_folds, subject_of), desc="SEWA DB"):
+    for vid, label in progress(fold_splits(ids, "SEWA DB", split, fold, num_folds, subject_of, subjects),
+                               desc="SEWA DB"):
         valence_file = root / vid / "valence" / f"{vid}_Valence_A_Aligned.csv"
         arousal_file = root / vid / "arousal" / f"{vid}_Arousal_A_Aligned.csv"
         if not arousal_file.is_file():
