@@ -307,7 +307,7 @@ def test_cli_reports_errors_with_status_1(tmp_path, capsys):
 
 def test_cli_refuses_an_existing_export_without_overwrite(released, converted, capsys):
     before = (converted[1] / "metadata.json").read_text()
-    assert cli.main(["convert", "affwildnet-tf1", released[0], "--out", str(converted[1]), "--no-tflite"]) == 1
+    assert cli.main(["convert", "affwildnet-tf1", released[0], "--out", str(converted[1]), "--no-tflite"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (converted[1] / "metadata.json").read_text() == before
 

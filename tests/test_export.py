@@ -483,7 +483,7 @@ def test_cli_exports_a_keras_file_with_extra_metadata(run_dir, tmp_path, capsys)
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["metrics"] == {"ccc_valence": 0.5}
     assert metadata["step_unavailable"] is None and metadata["state"]["size"] == 0
-    assert cli.main(["export", "--model", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "x")]) == 2
+    assert cli.main(["export", "--model", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
     assert "missing.keras" in err and "--run-dir" in err
     assert cli.main(["export", "--model", str(run_dir / "model.keras"), "--weights", "best",
@@ -491,6 +491,6 @@ def test_cli_exports_a_keras_file_with_extra_metadata(run_dir, tmp_path, capsys)
     assert "needs --run-dir" in capsys.readouterr().err
     extra.write_text("{not json")
     assert cli.main(["export", "--model", str(run_dir / "model.keras"), "--metadata", str(extra),
-                     "--out", str(tmp_path / "x")]) == 2
+                     "--out", str(tmp_path / "x")]) == 1
     assert "not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -270,16 +270,40 @@ def _background_threads():
     return [t for t in threading.enumerate() if t.name == "tfaffect-predict-faces"]
 
 
-def test_truncated_video_raises_video_error_from_the_background_thread(tmp_path, models, detector):
-    from tfaffect.errors import VideoError
-
+def test_truncated_video_is_predicted_on_the_frames_that_decode(tmp_path, models, detector, caplog):
+    """Issue #12: decoded frames are the truth. A cut file (its header still announces every frame) gives one row
+    per frame that decodes and a warning, instead of failing after the whole video was processed."""
     video = _face_video(tmp_path / "face.avi")
     cut = tmp_path / "cut.avi"
     data = video.read_bytes()
     cut.write_bytes(data[: int(len(data) * 0.8)])
+    with caplog.at_level("WARNING", logger="tfaffect.data.video"):
+        table = predict_video(cut, models["frame"], batch_size=2, progress=False, detector=detector)
+    assert 0 < len(table) < NUM_FRAMES and table["frame"].tolist() == list(range(len(table)))
+    assert f"the header announces {NUM_FRAMES}" in caplog.text
+    assert not _background_threads()
+
+
+def test_decoding_error_is_raised_from_the_background_thread(tmp_path, models, detector, monkeypatch):
+    from tfaffect.data import video as video_module
+    from tfaffect.errors import VideoError
+
+    path = _face_video(tmp_path / "face.avi")
+    real = video_module.iter_frames
+
+    def failing(video, **kwargs):
+        if kwargs.get("stop") == 1:  # the up-front check that the video decodes at all
+            yield from real(video, **kwargs)
+            return
+        for index, time_s, rgb in real(video, **kwargs):
+            if index == 3:
+                raise VideoError("decoder failed", video, frame=3)
+            yield index, time_s, rgb
+
+    monkeypatch.setattr(video_module, "iter_frames", failing)
     with pytest.raises(VideoError) as info:
-        predict_video(cut, models["frame"], batch_size=2, progress=False, detector=detector)
-    assert info.value.path == str(cut) and 0 < info.value.frame < NUM_FRAMES
+        predict_video(path, models["frame"], batch_size=2, progress=False, detector=detector)
+    assert info.value.path == str(path) and info.value.frame == 3
     assert not _background_threads()
 
 

@@ -98,7 +98,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 from collections.abc import Mapping
 
 import h5py
@@ -107,8 +106,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfaffect import __version__
-from tfaffect.io import write_json_atomic
-from tfaffect.errors import ConfigError, DataError, MissingResourceError, TfaffectError
+from tfaffect.io import atomic_path, write_json_atomic
+from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.export import METADATA_FILE, export_model
 from tfaffect.models.affwild import DEFAULT_IMAGE_SIZE, AffWildNet
 from tfaffect.models.backbones import build_backbone, slim_resnet_v1_50_convs
@@ -557,16 +556,13 @@ def _save(out: str | os.PathLike, model, filename: str, metadata: dict) -> str:
     out = os.fspath(out)
     os.makedirs(out, exist_ok=True)
     final = os.path.join(out, filename)
-    tmp = os.path.join(out, f".tmp-{os.getpid()}-{filename}")  # keeps the suffix Keras dispatches on
-    try:
+    # written as <out>/<filename>.tmp-<host>-<pid>/<filename>: keeps the suffix Keras dispatches on, while
+    # no result glob (*.weights.h5, *.keras) matches the temporary folder; orphans of killed runs are removed
+    with atomic_path(final) as tmp:
         if filename.endswith(".weights.h5"):
             model.save_weights(tmp)
         else:
             model.save(tmp)
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     write_json_atomic(os.path.join(out, "metadata.json"), metadata)
     logger.info("wrote %s and metadata.json", final)
     return final
@@ -598,23 +594,19 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cli_main(args: argparse.Namespace) -> int:
+    """``tfaffect convert``. Errors go to the command line's error boundary (:mod:`tfaffect.boundary`)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.source == "affwildnet-tf1":
-            convert_affwildnet_tf1(args.checkpoint, backbone=args.backbone, out=args.out, tflite=not args.no_tflite,
-                                   overwrite=args.overwrite)
-            with open(os.path.join(args.out, METADATA_FILE), encoding="utf-8") as f:
-                signatures = sorted(json.load(f)["signatures"])
-            print(f"exported {args.out}: SavedModel (signatures {', '.join(signatures)}), model.keras and "
-                  f"{METADATA_FILE}")
-            return 0
-        written = convert_vggface_h5(args.h5, args.out, bgr_input=not args.keep_bgr)
-    except TfaffectError as exc:
-        print(f"tfaffect convert: error: {exc}", file=sys.stderr)
-        return 1
+    if args.source == "affwildnet-tf1":
+        convert_affwildnet_tf1(args.checkpoint, backbone=args.backbone, out=args.out, tflite=not args.no_tflite,
+                               overwrite=args.overwrite)
+        with open(os.path.join(args.out, METADATA_FILE), encoding="utf-8") as f:
+            signatures = sorted(json.load(f)["signatures"])
+        print(f"exported {args.out}: SavedModel (signatures {', '.join(signatures)}), model.keras and "
+              f"{METADATA_FILE}")
+        return 0
+    written = convert_vggface_h5(args.h5, args.out, bgr_input=not args.keep_bgr)
     print(f"written {written} and {os.path.join(args.out, METADATA_FILE)}")
     return 0
-
 
 __all__ = ["VGG_CONV_LAYERS", "TF1_CONV_SCOPES", "VGGFACE_H5_LAYERS", "RELEASED_AFFWILDNET", "RELEASED_RESNET_GRU",
            "RELEASED", "PREPROCESSING", "preprocessing",

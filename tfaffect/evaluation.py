@@ -17,12 +17,15 @@ constant beyond the first/last such frame).
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from tfaffect import metrics
+from tfaffect.errors import ConfigError, DataError, MissingResourceError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ def collect_predictions(predict_batch, batches: Iterable, *, progress: bool = Tr
             cols.update({f"p_{k}": probs[:, k] for k in range(probs.shape[1])})
         parts.append(pd.DataFrame(cols))
     if not parts:
-        raise ValueError("the evaluation data gave no batch: is the split empty?")
+        raise DataError("the evaluation data gave no batch: is the split empty?")
     frames = pd.concat(parts, ignore_index=True)
     keys = ["video_id", "frame"]
     labels = frames.groupby(keys, sort=True).first()
@@ -174,12 +177,48 @@ def flatten_for_csv(result: Mapping) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 # tfaffect evaluate
 
-def model_data_args(model) -> dict:
+def load_model(path: str | os.PathLike):
+    """Load a ``.keras`` model with tfaffect's classes registered (not compiled); typed errors naming the file.
+
+    :class:`MissingResourceError` when there is no such file; :class:`DataError` when Keras cannot read
+    it (not a ``.keras`` archive, damaged, a layer class it does not know) or when it holds a ``Lambda``
+    layer, which Keras refuses to deserialize in safe mode (arbitrary Python code; tfaffect's models
+    have none).
+    """
+    import keras
+
+    import tfaffect.models  # noqa: F401  (registers tfaffect's Keras classes for deserialization)
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingResourceError(f"{path}: no such model file; pass --model PATH.keras (e.g. a run "
+                                   "directory's model.keras) or --run-dir RUN")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises ValueError/TypeError/OSError/zipfile errors for files it cannot read
+        text = str(exc)
+        if "Lambda" in text and "safe_mode" in text:
+            raise DataError("the model holds a Lambda layer (arbitrary Python code), which Keras does not load "
+                            "in safe mode; tfaffect models have none: save the model without Lambda layers",
+                            path) from None
+        raise DataError(f"cannot load this Keras model ({type(exc).__name__}: {text[:300]}); pass a model "
+                        f"saved with model.save(PATH.keras)", path) from None
+
+
+def model_data_args(model, source: str | os.PathLike | None = None) -> dict:
     """``make_dataset`` arguments a model's inputs imply: windows for [B, T, H, W, 3] image inputs,
-    the image size, and landmarks when the model takes them."""
-    inputs = {t.name.split(":")[0]: t for t in model.inputs} if isinstance(model.inputs, list) else model.inputs
-    image = next(t for name, t in inputs.items() if "image" in name)
-    shape = tuple(image.shape)
+    the image size, and landmarks when the model takes them. :class:`ConfigError` naming ``source``
+    (the model file) when the model does not follow the data contract (an input named ``image`` of
+    shape ``[B, (T,) S, S, 3]``)."""
+    inputs = model.inputs if isinstance(model.inputs, dict) else {
+        t.name.split(":")[0]: t for t in (model.inputs or [])}
+    image = next((t for name, t in inputs.items() if "image" in name), None)
+    shape = tuple(image.shape) if image is not None else ()
+    if image is None or len(shape) not in (4, 5) or shape[-1] != 3 or not isinstance(shape[-2], int):
+        where = f"{source}: " if source is not None else ""
+        found = ", ".join(f"{name} {tuple(t.shape)}" for name, t in inputs.items()) or "none"
+        raise ConfigError(f"{where}the model does not take the data contract's input 'image' [B, (T,) S, S, 3] "
+                          f"(its inputs: {found}); build it with tfaffect.models.build_model")
     return {"mode": "windows" if len(shape) == 5 else "frames", "image_size": int(shape[-2]),
             "landmarks": any("landmarks" in name for name in inputs)}
 
@@ -202,24 +241,31 @@ def add_cli_arguments(parser) -> None:
 
 
 def cli_main(args) -> int:
+    """``tfaffect evaluate``. Errors go to the command line's error boundary (:mod:`tfaffect.boundary`):
+    arguments, the output folder, the model and the data are checked before the evaluation pass."""
     import json
-    from pathlib import Path
 
-    import keras
-
-    import tfaffect.models  # noqa: F401 (registers the model classes so .keras files load)
     from tfaffect.data.pipeline import make_dataset
-    from tfaffect.io import write_json_atomic, write_text_atomic
+    from tfaffect.data.tfrecord import load_manifest, naming_bad_shards, split_shards
+    from tfaffect.io import check_output_dir, make_output_dir, write_json_atomic, write_text_atomic
 
-    model = keras.saving.load_model(args.model, compile=False)
-    data_args = model_data_args(model)
+    for option, value in (("--batch-size", args.batch_size), ("--seq-len", args.seq_len),
+                          ("--stride", args.stride)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{option} must be >= 1, got {value}")
+    out = Path(args.out) if args.out else Path(args.model).resolve().parent
+    check_output_dir(out)
+    manifest = load_manifest(args.data)
+    split_shards(manifest, args.split)  # ConfigError naming the splits there are
+    model = load_model(args.model)
+    data_args = model_data_args(model, args.model)
     if data_args["mode"] == "windows":
         data_args.update(seq_len=args.seq_len, stride=args.stride or args.seq_len)
     batches = make_dataset(args.data, args.split, batch_size=args.batch_size, training=False, with_index=True,
                            tasks=("va",), **data_args)
-    result, frames = evaluate(model.predict_on_batch, batches.as_numpy_iterator(), protocols=("face", "all"))
-    out = Path(args.out) if args.out else Path(args.model).resolve().parent
-    out.mkdir(parents=True, exist_ok=True)
+    with naming_bad_shards(args.data, args.split):
+        result, frames = evaluate(model.predict_on_batch, batches.as_numpy_iterator(), protocols=("face", "all"))
+    make_output_dir(out)
     result = {"model": str(args.model), "data": str(args.data), "split": args.split, **data_args, **result}
     write_json_atomic(out / "evaluation.json", result)
     write_text_atomic(out / "evaluation.csv", flatten_for_csv(result).to_csv(index=False))

@@ -60,7 +60,8 @@ import numpy as np
 import pandas as pd
 
 from tfaffect import EXPRESSIONS_7
-from tfaffect.errors import MissingResourceError
+from tfaffect.errors import ConfigError, MissingResourceError, VideoError
+from tfaffect.io import check_output_dir, safe_filename
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def with_precision(model, precision: str):
     import keras
 
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     policy = _POLICIES[precision]
     if model.dtype_policy.name == policy:
         return model
@@ -337,21 +338,35 @@ def predict_video(video: str | os.PathLike, model, *, out_dir: str | os.PathLike
     Raises:
         MissingResourceError: the model file is missing, or the model needs 68 landmarks and dlib or
             its model file is not installed.
-        VideoError: the video cannot be opened or is truncated (names the file and frame).
+        VideoError: the video cannot be opened or not one frame of it decodes (names the file); a video
+            whose header announces more frames than decode is predicted on the frames that decode, with
+            a warning (:mod:`tfaffect.data.video`).
+        ConfigError: ``batch_size`` or ``window`` below 1, an unknown ``precision``, or an ``out_dir``
+            that cannot be a folder (checked before the video is processed).
     """
     from tqdm.auto import tqdm
 
     from tfaffect.data.faces import FacePipeline
     from tfaffect.data.tfrecord import normalise_landmarks
-    from tfaffect.data.video import probe_video
+    from tfaffect.data.video import iter_frames, probe_video
     from tfaffect.evaluation import fill_missing_faces, model_data_args
 
-    if batch_size < 1 or window < 1:
-        raise ValueError(f"batch_size and window must be >= 1, got {batch_size} and {window}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size (--batch-size) must be an integer >= 1, got {batch_size!r}")
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ConfigError(f"window (--window) must be an integer >= 1, got {window!r}")
+    if out_dir is not None:
+        check_output_dir(out_dir)  # before the video is processed
+    info = probe_video(video)  # the video opens and its first frame decodes, before models are built
+    for _ in iter_frames(video, stop=1):
+        pass
     if not hasattr(model, "predict_on_batch"):
+        source = model
         model = load_predict_model(model)
+    else:
+        source = None
     model = with_precision(model, precision)
-    data_args = model_data_args(model)
+    data_args = model_data_args(model, source)
     size = data_args["image_size"]
     if not data_args["landmarks"]:
         landmarker = None
@@ -359,7 +374,6 @@ def predict_video(video: str | os.PathLike, model, *, out_dir: str | os.PathLike
         from tfaffect.data.landmarks68 import Landmarks68
 
         landmarker = Landmarks68(landmarks_model)  # MissingResourceError saying what to install if absent
-    info = probe_video(video)
     faces = FacePipeline(size, batch_size=batch_size, detect_every=DETECT_EVERY,
                          detect_max_side=DETECT_MAX_SIDE, detector=detector)
     runner = _Runner(model, data_args["mode"], batch_size, window, landmarks=data_args["landmarks"])
@@ -382,6 +396,8 @@ def predict_video(video: str | os.PathLike, model, *, out_dir: str | os.PathLike
                 runner.add(crop.frame, crop.image, points)
     runner.flush()
 
+    if not rows:  # iter_frames raises for a video without a frame; a stream that yields none is refused too
+        raise VideoError("no frame could be decoded, so there is nothing to predict", video, frame=0)
     table = pd.DataFrame(rows, columns=["frame", "time_s", "face_found", "x0", "y0", "x1", "y1", "confidence"])
     value_columns = []
     outputs = {key: np.concatenate(parts) for key, parts in runner.outputs.items()}
@@ -471,24 +487,19 @@ def add_cli_arguments(parser) -> None:
 
 
 def cli_main(args) -> int:
+    """``tfaffect predict``. Errors go to the command line's error boundary (:mod:`tfaffect.boundary`); the
+    output folder is checked before the video is processed."""
     import sys
-
-    from tfaffect.errors import TfaffectError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.model is None:
-        print("tfaffect predict: no model given, and tfaffect ships no trained weights: pass a trained "
-              "model with --model, e.g. runs/affwildnet/<run>/model.keras or a `tfaffect export` folder",
-              file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else Path("predictions") / Path(args.video).stem
-    try:
-        table = predict_video(args.video, args.model, out_dir=out, batch_size=args.batch_size,
-                              window=args.window, progress=not args.no_progress,
-                              landmarks_model=args.landmarks_model, precision=args.precision)
-    except TfaffectError as exc:
-        print(f"tfaffect predict: {exc}", file=sys.stderr)
-        return 1
+        raise ConfigError("no model given, and tfaffect ships no trained weights: pass a trained model with "
+                          "--model, e.g. runs/affwildnet/<run>/model.keras or a `tfaffect export` folder")
+    out = Path(args.out) if args.out else Path("predictions") / safe_filename(Path(args.video).stem)
+    check_output_dir(out)
+    table = predict_video(args.video, args.model, out_dir=out, batch_size=args.batch_size,
+                          window=args.window, progress=not args.no_progress,
+                          landmarks_model=args.landmarks_model, precision=args.precision)
     found = int(table["face_found"].sum())
     if not found:
         print("WARNING: " + NO_FACE_MESSAGE.format(video=args.video), file=sys.stderr)

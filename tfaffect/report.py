@@ -18,9 +18,13 @@ from typing import Iterable
 import pandas as pd
 
 from tfaffect import EXPRESSIONS_7, published
-from tfaffect.io import write_text_atomic
+from tfaffect.errors import ConfigError, MissingResourceError
+from tfaffect.io import check_output_file, write_text_atomic
 
 log = logging.getLogger(__name__)
+
+DEFAULT_RUNS = "runs"
+"""Where recipes put their run directories by default (``runs/<recipe>/<timestamp>``)."""
 
 METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "pcc_valence", "pcc_arousal",
            "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "accuracy", "f1_macro",
@@ -33,26 +37,49 @@ their mean (eq. 7)."""
 
 
 def collect_runs(roots: Iterable[str | os.PathLike]) -> list[dict]:
-    """Every finished run under ``roots`` that names a published row: a dict per run."""
+    """Every finished run under ``roots`` that names a published row: a dict per run.
+
+    A ``metrics.json`` that is unreadable or not shaped as the trainer writes it is skipped with a
+    warning naming it (one broken run does not hide the others); a root that does not exist is a
+    :class:`MissingResourceError`.
+    """
     runs = []
     for root in roots:
+        if not Path(root).exists():
+            raise MissingResourceError(f"{root}: no such run directory or folder of runs; pass the folders "
+                                       "that hold run directories (default: runs)")
         for path in sorted(Path(root).rglob("metrics.json")):
             try:
-                metrics = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                log.warning("skipping %s: %s", path, exc)
+                metrics = json.loads(path.read_bytes().decode("utf-8"))
+            except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
+                log.warning("skipping %s: unreadable (%s)", path, str(exc)[:120])
                 continue
-            evaluation = metrics.get("evaluation") or {}
+            evaluation = metrics.get("evaluation") if isinstance(metrics, dict) else None
+            evaluation = evaluation or {}
+            if not isinstance(evaluation, dict):
+                log.warning("skipping %s: its 'evaluation' is not an object", path)
+                continue
             # one published row ("published_row"), or several that one evaluation reproduces at once
             # (e.g. AFEW-VA cross-validation: Pearson CC in Table 16, CCC in Table 17)
             rows = evaluation.get("published_rows") or (
                 [evaluation["published_row"]] if evaluation.get("published_row") else [])
+            if not isinstance(rows, list) or not all(
+                    isinstance(row, list) and len(row) == 3 and all(isinstance(x, str) for x in row) for row in rows):
+                log.warning("skipping %s: published_row(s) must be [paper, table, row] names", path)
+                continue
+            values = {k: evaluation[k] for k in METRICS if _is_number(evaluation.get(k))}
+            odd = [k for k in METRICS if k in evaluation and k not in values and evaluation[k] is not None]
+            if odd:
+                log.warning("%s: %s not a number; left empty", path, ", ".join(odd))
             for row in rows:
                 runs.append({"paper": row[0], "table": row[1], "row": row[2], "run_dir": str(path.parent),
                              "synthetic": bool(evaluation.get("synthetic")), "data": evaluation.get("data"),
-                             "frames": evaluation.get("frames"),
-                             **{k: evaluation[k] for k in METRICS if k in evaluation}})
+                             "frames": evaluation.get("frames"), **values})
     return runs
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def table_frame(paper: str, table_name: str, runs: list[dict]) -> pd.DataFrame:
@@ -102,6 +129,10 @@ def report(paper: str, tables: Iterable[str] | None, roots: Iterable[str | os.Pa
     runs = collect_runs(roots)
     names = list(dict.fromkeys(r.table for r in published.RESULTS if r.paper == paper))
     if tables:
+        unknown = [t for t in tables if t not in names]
+        if unknown:
+            raise ConfigError(f"--table {', '.join(map(repr, unknown))}: {paper} has no such table; its tables: "
+                              f"{', '.join(names)}")
         names = list(tables)
     elif any(r["paper"] == paper for r in runs):
         names = [n for n in names if any(r["table"] == n and r["paper"] == paper for r in runs)]
@@ -110,8 +141,9 @@ def report(paper: str, tables: Iterable[str] | None, roots: Iterable[str | os.Pa
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="*", default=["runs"],
-                        help="run directories or folders holding them (searched recursively for metrics.json)")
+    parser.add_argument("runs", nargs="*", default=[],
+                        help="run directories or folders holding them (searched recursively for metrics.json); "
+                             "default: runs/ if it exists")
     parser.add_argument("--paper", default="kollias2019", choices=sorted(published.PAPERS),
                         help="which paper's tables")
     parser.add_argument("--table", action="append", dest="tables", metavar="NAME",
@@ -121,7 +153,13 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    text = report(args.paper, args.tables, args.runs)
+    """``tfaffect report``. Errors go to the command line's error boundary (:mod:`tfaffect.boundary`)."""
+    if args.out:
+        check_output_file(args.out)
+    roots = args.runs or ([DEFAULT_RUNS] if Path(DEFAULT_RUNS).is_dir() else [])
+    if not roots:
+        log.warning("no %s/ folder here and no run directory given: the published numbers only", DEFAULT_RUNS)
+    text = report(args.paper, args.tables, roots)
     print(text)
     if args.out:
         out = Path(args.out)
