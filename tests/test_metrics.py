@@ -532,3 +532,85 @@ def test_keras_concordance_correlation_is_not_the_dataset_ccc():
         theirs = keras.metrics.ConcordanceCorrelation()
         theirs.update_state(t, p)
     assert abs(float(theirs.result()) - want) > 0.05
+
+
+# ---- several replicas (tf.distribute) ---------------------------------------------------------
+
+TWO_REPLICAS_SCRIPT = r'''
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]  # before TensorFlow initialises its devices
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from tfaffect import metrics as M
+
+CASES = {  # name: metric factory
+    "ccc": M.ConcordanceCC, "ccc_valence": lambda: M.ConcordanceCC(dim=0), "pcc": M.PearsonCC,
+    "icc": M.IntraclassCC, "mse": M.MeanSquaredErrorPerDim, "rmse": M.RootMeanSquaredErrorPerDim,
+}
+
+
+def run(strategy, t, p, w, global_batch):
+    with strategy.scope():
+        metrics = {name: make() for name, make in CASES.items()}
+    data = tf.data.Dataset.from_tensor_slices((t, p, w)).batch(global_batch)
+
+    @tf.function
+    def step(batch):
+        def update(t, p, w):
+            for metric in metrics.values():
+                metric.update_state(t, p, w)
+        strategy.run(update, args=batch)
+
+    for batch in strategy.experimental_distribute_dataset(data):
+        step(batch)
+    return {name: float(metric.result()) for name, metric in metrics.items()}, strategy.num_replicas_in_sync
+
+
+rng = np.random.default_rng(int(sys.argv[1]))
+n = 100  # 6 global batches of 16 (8 per replica) and a last one of 4 (2 per replica)
+t = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+p = (0.6 * t + 0.2 + rng.normal(0, 0.3, t.shape)).astype(np.float32)
+w = (rng.random(n) > 0.3).astype(np.float32)
+t[w == 0] = np.nan  # invalid labels, as the importers write them
+one_side = w.copy()
+batch_size = np.minimum(16, n - np.arange(n) // 16 * 16)
+one_side[np.arange(n) % 16 >= batch_size // 2] = 0  # the second replica's half of every batch: masked
+out = {}
+for name, weights in (("both", w), ("one_replica_has_frames", one_side)):
+    two, replicas = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), t, p, weights, 16)
+    one, _ = run(tf.distribute.get_strategy(), t, p, weights, 16)
+    keep = weights > 0
+    plain = {"ccc": float(M.ccc(t, p, keep).mean()), "ccc_valence": float(M.ccc(t, p, keep)[0]),
+             "pcc": float(M.pcc(t, p, keep).mean()), "icc": float(M.icc_3_1(t, p, keep).mean()),
+             "mse": float(M.mse(t, p, keep).mean()), "rmse": float(M.rmse(t, p, keep).mean())}
+    out[name] = {"replicas": replicas, "two": two, "one": one, "plain": plain}
+print(json.dumps(out))
+'''
+
+
+@pytest.mark.parametrize("seed", [11])
+def test_moment_metrics_under_two_replicas_equal_one_replica(seed, tmp_path):
+    """MirroredStrategy over 2 logical CPUs sums each metric variable across the replicas: the
+    moment metrics read then must equal one replica streaming the same frames (and the plain
+    functions). In a subprocess: the logical devices must be set before TensorFlow initialises.
+    Tolerance: the two-replica value comes from float32 power sums of values in [-1, 1] (module
+    docstring: relative error about 1e-6), the one-replica value from Chan's update."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow",
+           "KERAS_HOME": str(tmp_path / "keras_home")}
+    proc = subprocess.run([sys.executable, "-c", TWO_REPLICAS_SCRIPT, str(seed)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for case, values in result.items():
+        assert values["replicas"] == 2, case
+        for name, one in values["one"].items():
+            assert one == pytest.approx(values["plain"][name], rel=5e-6, abs=1e-6), (case, name)
+            assert values["two"][name] == pytest.approx(one, rel=1e-5, abs=1e-6), (case, name)

@@ -59,8 +59,19 @@ Numerics
     valid label/prediction the metric saw). Large offsets (1e4 + small noise) therefore keep their
     precision, and constant series give variances of exactly 0. Confusion-matrix counts are exact
     up to 2**24 frames per cell in float32.
-    Limitation: the moment variables are not sums, so a ``tf.distribute`` strategy with more than
-    one replica (which sums metric variables across replicas) does not combine them correctly.
+
+Several replicas (``tf.distribute``)
+    A strategy keeps one copy of each metric variable per replica and *sums* the copies when the
+    result is read (Keras metric variables aggregate by "sum"; across workers too). Counts,
+    confusion matrices and the sum of squared errors add up exactly that way, but Chan's means and
+    M2 about each replica's own reference do not. So the moment metrics also keep plain sums per
+    column -- sum of w, w t, w p, w t^2, w p^2, w t p, w (p - t)^2 -- and the number of replicas
+    that saw a valid frame. One replica with data (always, without a strategy or under JAX): the
+    Chan state, as above. Several: the moments from the summed power sums, which merge exactly;
+    their float32 precision is that of the raw sums, relative error about 1e-7 x (mean^2 + var) /
+    var per column -- about 1e-6 for valence/arousal in [-1, 1], but useless for data like
+    1e4 + small noise (centre such data before streaming it across replicas). MSE/RMSE come from
+    the summed squared errors either way, exact.
 """
 
 from __future__ import annotations
@@ -443,8 +454,33 @@ def _prepare_regression_tensors(y_true, y_pred, sample_weight, dtype):
 # Streaming metrics
 # --------------------------------------------------------------------------------------------
 
+class _PowerSums(NamedTuple):
+    """Per-column sums that add up across replicas: ``replicas`` = 1 on a replica that saw a valid
+    frame of the column; ``t``, ``p``, ``tt``, ``pp``, ``tp`` = sums of w t, w p, w t^2, w p^2, w t p."""
+    replicas: object
+    t: object
+    p: object
+    tt: object
+    pp: object
+    tp: object
+
+
+def _moments_from_power_sums(n, sse, sums: _PowerSums, xp):
+    """:class:`_Moments` (reference 0) of the frames behind summed power sums (one-pass formulas)."""
+    mean_true = _safe_divide(sums.t, n, 0, xp)
+    mean_pred = _safe_divide(sums.p, n, 0, xp)
+    return _Moments(
+        n=n, ref_true=xp.zeros_like(n), ref_pred=xp.zeros_like(n), mean_true=mean_true, mean_pred=mean_pred,
+        m2_true=xp.maximum(sums.tt - n * mean_true * mean_true, 0),  # >= 0 despite rounding
+        m2_pred=xp.maximum(sums.pp - n * mean_pred * mean_pred, 0),
+        comoment=sums.tp - n * mean_true * mean_pred,
+        sse=sse,
+    )
+
+
 class _MomentMetric(keras.metrics.Metric):
-    """Accumulates per-column :class:`_Moments` with Chan et al.'s pairwise merge; see the module docstring.
+    """Accumulates per-column :class:`_Moments` with Chan et al.'s pairwise merge, plus the
+    :class:`_PowerSums` that merge across replicas; see the module docstring.
 
     Args:
         dim: column to report (0 = valence, 1 = arousal in the data contract), or None for the mean
@@ -465,6 +501,8 @@ class _MomentMetric(keras.metrics.Metric):
         self.num_dims = num_dims
         self._stats = _Moments(*(self.add_variable(shape=(num_dims,), initializer="zeros", name=field)
                                  for field in _Moments._fields))
+        self._sums = _PowerSums(*(self.add_variable(shape=(num_dims,), initializer="zeros", name=f"sum_{field}")
+                                  for field in _PowerSums._fields))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Adds a batch of ``[B, D]`` or ``[B, T, D]`` frames; ``sample_weight`` per frame (0 = masked)."""
@@ -497,9 +535,25 @@ class _MomentMetric(keras.metrics.Metric):
         )
         for variable, value in zip(self._stats, merged):
             variable.assign(value)
+        t = ops.where(valid, y_true, 0)  # a dropped frame's values may be anything, even NaN
+        p = ops.where(valid, y_pred, 0)
+        wt, wp = weight * t, weight * p
+        sums = _PowerSums(*(ops.convert_to_tensor(v) for v in self._sums))
+        updated = _PowerSums(
+            replicas=ops.where(n > 0, ops.ones_like(n), ops.zeros_like(n)),
+            t=sums.t + ops.sum(wt, axis=0), p=sums.p + ops.sum(wp, axis=0),
+            tt=sums.tt + ops.sum(wt * t, axis=0), pp=sums.pp + ops.sum(wp * p, axis=0),
+            tp=sums.tp + ops.sum(wt * p, axis=0))
+        for variable, value in zip(self._sums, updated):
+            variable.assign(value)
 
     def result(self):
         stats = _Moments(*(ops.convert_to_tensor(v) for v in self._stats))
+        sums = _PowerSums(*(ops.convert_to_tensor(v) for v in self._sums))
+        # Several replicas saw frames: their Chan states were summed, which means nothing; the
+        # power sums were summed too, which is their merge (see the module docstring).
+        merged = _moments_from_power_sums(stats.n, stats.sse, sums, ops)
+        stats = _Moments(*(ops.where(sums.replicas > 1, m, c) for m, c in zip(merged, stats)))
         values = ops.where(stats.n > 0, self._formula(stats, ops), 0)
         return ops.mean(values) if self.dim is None else values[self.dim]
 
