@@ -118,3 +118,78 @@ def test_trainer_under_the_jax_backend(tmp_path):
     # with the warm-up over and one decay period of 0.1 behind it
     np.testing.assert_allclose([float(r["lr"]) for r in rows(tmp_path / "run" / "history.csv")],
                                [0.002, 0.001], rtol=1e-6)
+
+
+def dead_pid():
+    """The pid of a process that has exited (reaped), so no process of this host owns it now."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_temporary_files_of_dead_processes_are_removed_at_the_next_start(tmp_path):
+    """A write killed mid-way leaves its temporary name behind (issue #12: ``checkpoints/tmp<pid>.weights.h5``,
+    up to 67 MB, matched by ``*.weights.h5``). Temporary names now end in ``.tmp-<host>-<pid>``; the next
+    start removes those whose process is gone (and the old names), and keeps a live process's."""
+    from tfaffect.io import temp_path
+
+    run_dir = tmp_path / "run"
+    checkpoints, backup = run_dir / "checkpoints", run_dir / "backup"
+    checkpoints.mkdir(parents=True)
+    backup.mkdir()
+    pid = dead_pid()
+
+    def temp_of_dead(path):  # <name>.tmp-<this host>-<pid of the dead process>
+        return path.with_name(f"{temp_path(path).name.rsplit('-', 1)[0]}-{pid}")
+
+    folder = temp_of_dead(checkpoints / "epoch_002.weights.h5")  # a killed checkpoint write
+    folder.mkdir()
+    (folder / "epoch_002.weights.h5").write_bytes(b"half")
+    dead = [folder, checkpoints / f"tmp{pid}.weights.h5", run_dir / f"tmp{pid}.keras",  # earlier names
+            temp_of_dead(run_dir / "model.keras"), run_dir / f"metrics.json.tmp-{pid}",
+            backup / "latest.tmp.weights.h5", temp_of_dead(backup / "training_metadata.json")]
+    for path in dead[1:]:
+        path.write_bytes(b"half")
+    alive = [temp_path(checkpoints / "epoch_003.weights.h5"),  # this process's: alive
+             checkpoints / f"epoch_004.weights.h5.tmp-otherhost-{pid}"]  # another host's: cannot be checked
+    for path in alive:
+        path.write_bytes(b"in use")
+    assert sorted(p.name for p in checkpoints.glob("*.weights.h5")) == ["tmp%d.weights.h5" % pid]
+
+    rc, out = finish(launch(run_dir, "--smoke", "--no-deterministic"))
+    assert rc == 0, out
+    assert [p for p in dead if os.path.lexists(p)] == []
+    assert all(p.exists() for p in alive)
+    assert sorted(p.name for p in checkpoints.glob("*.weights.h5")) == ["epoch_001.weights.h5"]
+    assert "left by a process that is gone" in (run_dir / "train.log").read_text()
+
+
+def test_checkpoint_writes_are_never_matched_by_result_globs(tmp_path):
+    import keras
+
+    from tfaffect.io import temp_path
+    from tfaffect.training.trainer import EpochCheckpoint
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    seen = []
+    save = model.save_weights
+
+    def save_and_look(path, **kwargs):
+        save(path, **kwargs)  # written in full under its temporary name: what a kill would leave
+        seen.append((Path(path).relative_to(tmp_path).parts,
+                     sorted(p.name for p in tmp_path.glob("*.weights.h5")),
+                     sorted(p.name for p in tmp_path.glob("epoch_*.h5"))))
+
+    model.save_weights = save_and_look
+    callback = EpochCheckpoint(tmp_path, keep=1)
+    callback.set_model(model)
+    for epoch in range(2):
+        callback.on_epoch_end(epoch)
+    assert len(seen) == 2
+    for epoch, ((folder, name), weights, epochs) in enumerate(seen, 1):
+        assert name == f"epoch_{epoch:03d}.weights.h5"  # Keras picks the format from the suffix...
+        assert folder == temp_path(tmp_path / name).name  # ... so it is written in a temporary folder
+        done = [f"epoch_{e:03d}.weights.h5" for e in range(1, epoch)]
+        assert weights == done and epochs == done  # the half-written file matches neither glob
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_002.weights.h5"]

@@ -16,7 +16,10 @@
 
 Re-running with the same run directory resumes an interrupted run from its last finished epoch
 (model, optimizer and random-generator states, and the shuffle order of a finite training
-dataset), and returns the stored metrics of a finished one. Files are written atomically.
+dataset), and returns the stored metrics of a finished one. Files are written atomically under
+:mod:`tfaffect.io`'s temporary names ``<name>.tmp-<host>-<pid>`` (a folder of that name holding
+``<name>`` where Keras needs the suffix), which no result glob matches; each start removes those
+whose owner process is gone.
 
 This module is TensorFlow-specific (tf.data, tf.distribute); models it trains use keras only.
 """
@@ -32,6 +35,7 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -45,7 +49,7 @@ import tensorflow as tf
 from keras import ops
 
 import tfaffect
-from tfaffect.io import write_json_atomic, write_text_atomic
+from tfaffect.io import atomic_path, clean_orphans, owner_alive, temp_path, write_json_atomic, write_text_atomic
 from tfaffect.errors import ConfigError
 from tfaffect.training.recipe import Recipe
 
@@ -110,6 +114,45 @@ def environment_info(strategy=None) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------------------------------
+# Temporary files (tfaffect.io's names: <name>.tmp-<host>-<pid>) and what older trainers left.
+
+_LEGACY_TEMP_NAME = re.compile(r"tmp(?P<pid>\d+)\.(?:weights\.h5|keras)\Z")
+"""Temporary names of trainers before tfaffect.io's: ``checkpoints/tmp<pid>.weights.h5`` (matched by
+``*.weights.h5``), ``tmp<pid>.keras``."""
+_LEGACY_BACKUP_TEMPS = ("latest.tmp.weights.h5", "training_metadata.json.tmp")
+"""Fixed temporary names of the backup before tfaffect.io's (only a process training the same run
+directory could own them, and two trainers never share a run directory)."""
+
+
+def _clean_orphans(run_dir: Path) -> list[Path]:
+    """Remove what killed writes left in ``run_dir``, ``checkpoints/`` and ``backup/``: temporary
+    files and folders (:func:`tfaffect.io.clean_orphans`: those of processes of this host that are
+    gone) and the temporary names of earlier trainers. Return the paths removed."""
+    removed = []
+    for folder in (run_dir, run_dir / "checkpoints", run_dir / "backup"):
+        removed += clean_orphans(folder)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            legacy = _LEGACY_TEMP_NAME.fullmatch(entry.name)
+            if legacy is not None:
+                try:
+                    gone = not owner_alive(int(legacy["pid"]), entry.stat(follow_symlinks=False).st_mtime)
+                except OSError:
+                    continue
+            else:
+                gone = folder.name == "backup" and entry.name in _LEGACY_BACKUP_TEMPS
+            if gone:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    log.info("removed %s, left by a process that is gone (killed mid-write)", entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
 def _read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -151,17 +194,16 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
-        tmp_weights = os.path.join(self.backup_dir, "latest.tmp.weights.h5")
-        self.model.save_weights(tmp_weights, overwrite=True)
         metadata = {
             "epoch": self._current_epoch,
             "batch": self._last_batch_seen,
             self.METADATA_KEY: [ops.convert_to_numpy(v).tolist() for v in self._random_state_variables()],
         }
-        tmp_metadata = self._training_metadata_path + ".tmp"
-        with open(tmp_metadata, "w", encoding="utf-8") as f:
-            json.dump(metadata, f)
-        os.replace(tmp_weights, self._weights_path)
+        tmp_metadata = temp_path(self._training_metadata_path)
+        with atomic_path(self._weights_path) as tmp_weights:
+            self.model.save_weights(tmp_weights, overwrite=True)
+            with open(tmp_metadata, "w", encoding="utf-8") as f:
+                json.dump(metadata, f)
         os.replace(tmp_metadata, self._training_metadata_path)
 
     def _load_model(self):
@@ -236,9 +278,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / checkpoint_name(epoch + 1)
-        tmp = self.directory / f"tmp{os.getpid()}.weights.h5"
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            self.model.save_weights(tmp, overwrite=True)
         if self.keep is not None:
             for old in sorted(self.directory.glob("epoch_*.weights.h5"))[:-self.keep]:
                 old.unlink()
@@ -500,9 +541,8 @@ def _finish(model: keras.Model, recipe: Recipe, run_dir: Path, sessions: int,
     """Write history.csv, model.keras and metrics.json; drop the backup; return the metrics."""
     rows = _read_log(run_dir / "training_log.csv")
     write_text_atomic(run_dir / "history.csv", _csv_text(rows))
-    tmp_model = run_dir / f"tmp{os.getpid()}.keras"
-    model.save(tmp_model)
-    os.replace(tmp_model, run_dir / "model.keras")
+    with atomic_path(run_dir / "model.keras") as tmp_model:
+        model.save(tmp_model)
     metrics = summarize(rows, recipe, run_dir, sessions, session_wall_time_s)
     evaluation = recipe.evaluate(model, run_dir)
     if evaluation:
@@ -546,6 +586,7 @@ def train(recipe: Recipe, run_dir: str | os.PathLike | None = None, *,
 
         run_dir.mkdir(parents=True, exist_ok=True)
         with _session_log(run_dir):
+            _clean_orphans(run_dir)
             resuming = (run_dir / "backup" / "training_metadata.json").exists()
             sessions = _record_session(run_dir, config, recipe, strategy, resuming)
             log.info("%s run %s in %s (%s steps per epoch)", "resuming" if resuming else "starting",
