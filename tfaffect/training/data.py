@@ -8,6 +8,11 @@ The transfer recipes (Kollias 2019, section 5) ask for "SynthAffect in layout X,
 (``resolve_data(None, S, layout=X)``): SynthAffect rewritten in the AFEW-VA, RECOLA or AFEW layout
 (:mod:`tfaffect.data.synth_layouts`), read back by that dataset's own importer and prepared like the
 real dataset (:func:`synthaffect_layout_shards`).
+
+Several processes may resolve the same SynthAffect data at once (the workers of a multi-worker run
+do). Generation and preparation run under :func:`~tfaffect.data.lock.folder_lock` on the cache
+folder: one process generates and prepares, the others wait and then reuse its result. Data that
+is already prepared is returned without taking the lock.
 """
 
 from __future__ import annotations
@@ -16,9 +21,15 @@ import logging
 import os
 from pathlib import Path
 
+from tfaffect.data.lock import folder_lock
 from tfaffect.errors import MissingResourceError
 
 log = logging.getLogger(__name__)
+
+LOCK_NAME = "synthaffect"
+"""The lock (:func:`~tfaffect.data.lock.folder_lock`) in the cache folder under which SynthAffect is
+generated and prepared: one lock for the whole cache, so a preparation also waits for the generation
+of the SynthAffect set it reads."""
 
 SMOKE_SYNTH = {"num_train_videos": 2, "num_val_videos": 1, "frames_per_video": 40}
 """The tiny SynthAffect a ``--smoke`` run uses (a few seconds to generate)."""
@@ -31,14 +42,19 @@ def synthaffect_shards(image_size: int, *, smoke: bool = False, cache_dir: str |
     """Shards of the embedded SynthAffect dataset at ``image_size`` pixels, generated and prepared on
     first use and cached under ``$TFAFFECT_CACHE`` (default ``~/.cache/tfaffect``)."""
     from tfaffect.data.prepare import prepare
-    from tfaffect.data.synth import ensure_synthaffect
+    from tfaffect.data.synth import cache_path, ensure_synthaffect
 
-    # one worker for the tiny set: starting worker processes costs more than it saves there
-    raw = ensure_synthaffect(cache_dir, workers=1 if smoke else 2, **(SMOKE_SYNTH if smoke else {}))
+    params = SMOKE_SYNTH if smoke else {}
+    raw = cache_path(cache_dir, **params)
     out = raw.parent / "prepared" / f"{raw.name}-size{int(image_size)}"
-    if not (out / "manifest.json").exists():
-        log.info("preparing SynthAffect shards at %d px in %s", image_size, out)
-        prepare("affwild2", raw, out, size=int(image_size))
+    if (out / "manifest.json").exists():  # written last: the shards are complete
+        return out
+    with folder_lock(raw.parent, LOCK_NAME, what=f"SynthAffect shards at {int(image_size)} px"):
+        # one worker for the tiny set: starting worker processes costs more than it saves there
+        raw = ensure_synthaffect(cache_dir, workers=1 if smoke else 2, **params)
+        if not (out / "manifest.json").exists():
+            log.info("preparing SynthAffect shards at %d px in %s", image_size, out)
+            prepare("affwild2", raw, out, size=int(image_size))
     return out
 
 
@@ -59,21 +75,27 @@ def synthaffect_layout_shards(layout: str, image_size: int, *, smoke: bool = Fal
     from tfaffect.data.faces import FacePipeline
     from tfaffect.data.formats import get_format
     from tfaffect.data.prepare import prepare_records
-    from tfaffect.data.synth import ensure_synthaffect
-    from tfaffect.data.synth_layouts import SUBJECTS_FILE, NoDetector, ensure_layout, with_known_landmarks
+    from tfaffect.data.synth import cache_path, ensure_synthaffect
+    from tfaffect.data.synth_layouts import (SUBJECTS_FILE, NoDetector, ensure_layout, layout_path,
+                                             with_known_landmarks)
 
-    raw = ensure_synthaffect(cache_dir, workers=1 if smoke else 2, **(SMOKE_LAYOUT_SYNTH if smoke else {}))
-    root = ensure_layout(raw, layout)
-    out = raw.parent / "prepared" / f"{root.name}-size{int(image_size)}"
-    if not (out / "manifest.json").exists():
-        log.info("preparing SynthAffect (%s layout) shards at %d px in %s", layout, image_size, out)
-        importer = get_format(layout)
-        if layout == "afew_va":
-            records = list(importer.iter_records(root, subjects=root / SUBJECTS_FILE))
-        else:
-            records = with_known_landmarks(list(importer.iter_records(root)), root, raw)
-        faces = FacePipeline(int(image_size), detector=NoDetector())
-        prepare_records(records, out, dataset=layout, size=int(image_size), faces=faces)
+    params = SMOKE_LAYOUT_SYNTH if smoke else {}
+    raw = cache_path(cache_dir, **params)
+    out = raw.parent / "prepared" / f"{layout_path(raw, layout).name}-size{int(image_size)}"
+    if (out / "manifest.json").exists():  # written last: the shards are complete
+        return out
+    with folder_lock(raw.parent, LOCK_NAME, what=f"SynthAffect in the {layout} layout at {int(image_size)} px"):
+        raw = ensure_synthaffect(cache_dir, workers=1 if smoke else 2, **params)
+        root = ensure_layout(raw, layout)
+        if not (out / "manifest.json").exists():
+            log.info("preparing SynthAffect (%s layout) shards at %d px in %s", layout, image_size, out)
+            importer = get_format(layout)
+            if layout == "afew_va":
+                records = list(importer.iter_records(root, subjects=root / SUBJECTS_FILE))
+            else:
+                records = with_known_landmarks(list(importer.iter_records(root)), root, raw)
+            faces = FacePipeline(int(image_size), detector=NoDetector())
+            prepare_records(records, out, dataset=layout, size=int(image_size), faces=faces)
     return out
 
 
