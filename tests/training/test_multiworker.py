@@ -228,3 +228,44 @@ def test_two_workers_train_as_one_worker_on_disjoint_halves_of_every_batch(tmp_p
             "val_loss", "val_ccc", "val_ccc_valence", "val_mse_arousal", "val_keras_mse"}
         for key, value in want["final"].items():
             assert got["final"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+
+
+@pytest.mark.large  # 4 more TensorFlow processes (about 40 s on 2 cores)
+def test_two_workers_killed_after_epoch_2_resume_as_if_uninterrupted(tmp_path):
+    """Both workers of tests/training/tiny_recipe.py SIGKILL themselves after epoch 2 (after the
+    trainer saved it); started again they restore epoch 2 and end with exactly the weights and
+    metrics of an uninterrupted 2-worker run (measured: identical)."""
+    import h5py
+    import numpy as np
+
+    tiny = Path(__file__).with_name("tiny_recipe.py")
+
+    def two_workers(run_dir, name, **env):
+        ports = free_ports(2)
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+        processes = [start([tiny, "--run-dir", run_dir, "--distribute", "multiworker"], tmp_path / f"{name}-{i}.log",
+                           TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+                           KERAS_HOME=str(tmp_path / "keras_home"), **env)
+                     for i in range(2)]
+        return wait_all(processes, time.monotonic() + TIMEOUT_S)
+
+    def weights(path):
+        arrays = {}
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda k, v: arrays.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+        return arrays
+
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    assert two_workers(full, "full") == [0, 0]
+    assert two_workers(resumed, "killed", TFAFFECT_TEST_KILL_AFTER_EPOCH="2") == [-9, -9]
+    assert two_workers(resumed, "resumed") == [0, 0]
+    for i in range(2):
+        assert "continuing at epoch 3/4" in (tmp_path / f"resumed-{i}.log").read_text()
+    for sub in ("", "workers/worker-1"):
+        got, want = (weights(d / sub / "checkpoints" / "epoch_004.weights.h5") for d in (resumed, full))
+        assert got.keys() == want.keys() and len(got) > 4
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-6, err_msg=key)
+        m_got, m_want = (json.loads((d / sub / "metrics.json").read_text()) for d in (resumed, full))
+        for key, value in m_want["final"].items():
+            assert m_got["final"][key] == pytest.approx(value, abs=1e-6), key
