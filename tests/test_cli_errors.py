@@ -61,6 +61,13 @@ def test_tfaffect_error_is_one_line_with_file_line_and_what_to_do(capsys):
                     "line of the annotation file, or leave the video out)")
 
 
+def test_the_hint_is_not_repeated_when_the_message_says_what_to_do():
+    from tfaffect.errors import ShardError
+
+    line = boundary.format_error("p", ShardError("SHA-256 differs; prepare the dataset again", "s.tfrecord"))
+    assert line == "p: error: s.tfrecord: SHA-256 differs; prepare the dataset again"
+
+
 def test_config_error_exits_2_and_missing_resource_1(capsys):
     assert boundary.run_guarded("p", lambda: (_ for _ in ()).throw(ConfigError("--seq-len must be >= 1"))) == 2
     assert "--seq-len must be >= 1" in one_error_line(capsys, "p")
@@ -280,6 +287,8 @@ def test_evaluate_bad_inputs_are_one_line_errors(evaluation_inputs, tmp_path, ca
     assert "error: " in line and "internal error" not in line and str(named) in line
     if case == "Lambda model":
         assert "Lambda layer" in line
+    if case in ("garbage model", "empty model"):
+        assert "not a .keras archive" in line
     assert not (tmp_path / "out").exists()  # nothing written
 
 

@@ -70,7 +70,7 @@ def format_error(prog: str, exc: TfaffectError) -> str:
     """The one line printed for a tfaffect error: ``PROG: error: FILE, line N: WHAT; what to do``."""
     message = one_line(exc)
     hint = getattr(exc, "hint", "")
-    if hint and hint.lower() not in message.lower():
+    if hint and hint.split(" (")[0].lower() not in message.lower():  # not when the message already says it
         message = f"{message} (what to do: {hint})"
     return f"{prog}: error: {message}"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -193,6 +194,9 @@ def load_model(path: str | os.PathLike):
     if not path.is_file():
         raise MissingResourceError(f"{path}: no such model file; pass --model PATH.keras (e.g. a run "
                                    "directory's model.keras) or --run-dir RUN")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):  # Keras would say "File not found"
+        raise DataError("not a .keras archive (a .keras file is a zip archive written by model.save); pass a "
+                        "model saved with model.save(PATH.keras)", path)
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises ValueError/TypeError/OSError/zipfile errors for files it cannot read

@@ -398,8 +398,8 @@ def read_shard(path: str | os.PathLike, *, with_image: bool = True) -> Iterator[
                 yield example
             count += n
     except tf.errors.DataLossError as exc:
-        raise ShardError(f"truncated or corrupt record after {count} readable records ({_tf_message(exc)})",
-                         path) from None
+        raise ShardError(f"truncated or corrupt record after {_readable_records(path)} readable records "
+                         f"({_tf_message(exc)})", path) from None
     except tf.errors.NotFoundError:
         raise ShardError("shard file not found", path) from None
     except tf.errors.InvalidArgumentError as exc:  # a record that is not an Example of FEATURE_SPEC
@@ -407,6 +407,17 @@ def read_shard(path: str | os.PathLike, *, with_image: bool = True) -> Iterator[
                          f"({_tf_message(exc)})", path) from None
     except UnicodeDecodeError:  # TensorFlow's own message about the bad record is not UTF-8 text
         raise ShardError(f"a record after {count} readable records is not a tfaffect example", path) from None
+
+
+def _readable_records(path: str) -> int:
+    """How many records of a damaged shard read before the first one that does not (framing and CRCs only)."""
+    count = 0
+    try:
+        for _ in tf.data.TFRecordDataset(path):
+            count += 1
+    except tf.errors.OpError:
+        pass
+    return count
 
 
 def _tf_message(exc: tf.errors.OpError) -> str:
