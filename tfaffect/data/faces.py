@@ -24,6 +24,28 @@ Pipeline (:class:`FacePipeline`), per stream of frames:
 
 Frames without a face give a :class:`FaceCrop` with ``image=None`` and ``score=0``; no frame is
 ever skipped. Coordinates follow OpenCV: ``(x, y)`` with integer values at pixel centres.
+
+**Several faces** (:meth:`FacePipeline.process_faces`): the same detection schedule, but every face
+the detector finds on a keyframe is kept, up to ``max_faces`` per frame, and gets a ``face_id``
+that stays with it across frames:
+
+- on each keyframe the candidates are matched to the faces seen before (greedily, highest IoU with
+  a face's last box first, from ``min_overlap``; then, for those left, the closest centres within
+  :data:`MATCH_DISTANCE` face widths); a face unseen for more than :data:`TRACK_MEMORY`
+  frames is forgotten; a candidate that matches no face gets the next unused id (ids count from 0
+  and are never reused within a stream);
+- with ``max_faces`` set, the faces already followed come first (largest first, by box area times
+  confidence), then the new ones (largest first): a face keeps its id and its place while a larger
+  one appears;
+- between keyframes each face is tracked as the main face is (a box interpolated from its boxes at
+  the neighbouring keyframes, checked by O-Net; where O-Net rejects it the full detector runs on
+  that frame and the candidate overlapping the proposal best takes its id); two faces whose boxes
+  overlap by more than :data:`DUPLICATE_IOU` in a frame are one face: the older id keeps it.
+
+``max_faces=1`` is exactly :meth:`FacePipeline.process` (the main face of step 3, ``face_id`` 0).
+
+:func:`crop_description` states all of this as data (the facts an export's ``metadata.json`` gives
+to users with their own face detector).
 """
 
 from __future__ import annotations
@@ -50,6 +72,20 @@ alignment target; same point order as MTCNN's output."""
 
 _ONET_PASSES = 2  # MTCNN runs O-Net once per proposal; a second pass on tracked boxes: see FacePipeline._refine
 
+TRACK_MEMORY = 30
+"""Frames a face may go unseen (occluded, turned away, missed) and still get its ``face_id`` back when it
+is detected again at an overlapping place (:meth:`FacePipeline.process_faces`). Not fixed by the papers;
+chosen: about one second of video, longer than a blink or a hand passing, shorter than a cut to another
+shot whose faces happen to sit where the old ones were."""
+MATCH_DISTANCE = 1.0
+"""A face on a keyframe whose box overlaps no remembered face by ``min_overlap`` still takes the id of the
+remembered face whose centre lies less than this many face widths away (after the IoU pairs are made; closest
+first). A face moving fast between two keyframes (6 px per frame over 4 frames is 24 px, more than half a
+42-px face) keeps its id. Chosen: neighbouring faces sit at least a face width apart."""
+DUPLICATE_IOU = 0.5
+"""IoU above which two tracked boxes of one frame are the same face (two ids that converged on one
+face; MTCNN's own non-maximum suppression uses 0.7 within one detection). Chosen."""
+
 # iBUG 68-point indices (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67).
 _EYE_IMAGE_LEFT = slice(36, 42)
 _EYE_IMAGE_RIGHT = slice(42, 48)
@@ -74,6 +110,17 @@ class FaceCrop:
     """``(68, 2)`` landmarks in crop pixel coordinates, when 68 points were given for this frame."""
     tracked: bool = False
     """True when the face came from checking a tracked box (``detect_every > 1``) instead of a full detection."""
+    face_id: int = 0
+    """Which face of the stream this is (:meth:`FacePipeline.process_faces`: stable across frames); 0 for
+    the main face of :meth:`FacePipeline.process`."""
+
+
+@dataclasses.dataclass
+class FrameFaces:
+    """The faces of one frame (:meth:`FacePipeline.process_faces`), ordered by ``face_id``; empty without a face."""
+
+    frame: int
+    faces: list[FaceCrop]
 
 
 @dataclasses.dataclass
@@ -95,6 +142,7 @@ class _Item:
     candidates: list[_Face] | None = None  # all faces the full detector found, when it ran
     face: _Face | None = None
     resolved: bool = False
+    tracks: dict[int, _Face] | None = None  # several faces by face_id (process_faces)
 
 
 def points5_from_68(landmarks68: np.ndarray) -> np.ndarray:
@@ -122,6 +170,47 @@ def alignment_template(size: int, margin: float) -> np.ndarray:
         raise ValueError(f"margin must be in [0, 0.5), got {margin}")
     inner = size * (1 - 2 * margin)
     return (ARCFACE_TEMPLATE_112 + 0.5) * (inner / 112) + size * margin - 0.5
+
+
+DETECTOR = ("MTCNN (Zhang et al. 2016; the mtcnn 1.x package, whose weights ship in its wheel): P-, R- and O-Net "
+            "on frames downscaled to a longer side of at most {detect_max_side} px, boxes and points mapped back "
+            "to the full frame; full detection every {detect_every} frames, O-Net alone on tracked boxes between")
+LANDMARK_SCHEME = ("5 points, in this order: the eye on the image's left (the subject's right eye), the eye on the "
+                   "image's right, the nose tip, the mouth corner on the image's left, the mouth corner on the "
+                   "image's right (MTCNN's order). From the 68-point iBUG mark-up: the means of points 36-41 and "
+                   "42-47, point 30, points 48 and 54 (0-based)")
+
+
+def crop_description(size: int, margin: float = 0.0, *, detect_max_side: int | None = 320,
+                     detect_every: int = 5) -> dict:
+    """The face crop a model trained on :class:`FacePipeline` crops expects, as JSON-ready facts.
+
+    What a user with their own detector needs to frame faces as tfaffect does (``tfaffect export`` writes
+    it into ``metadata.json["face_crop"]``): detector, landmark scheme, alignment, template (in the
+    crop's pixels, OpenCV convention: integer coordinates at pixel centres), margin, size, colour order.
+    ``detect_max_side`` and ``detect_every`` are ``tfaffect predict``'s settings (:mod:`tfaffect.predict`).
+    """
+    template = alignment_template(size, margin)
+    return {
+        "size": [int(size), int(size)],
+        "colour_order": "RGB",
+        "dtype": "uint8",
+        "detector": DETECTOR.format(detect_max_side=detect_max_side or "any (full resolution)",
+                                    detect_every=detect_every),
+        "landmark_scheme": LANDMARK_SCHEME,
+        "landmarks_used_for_training": "the dataset's 68 landmarks where a frame has them (5 points derived as "
+                                       "above), MTCNN's 5 points otherwise; datasets given as face crops are "
+                                       "resized only",
+        "alignment": "least-squares similarity transform (rotation, uniform scale, translation; Umeyama 1991) "
+                     "taking the 5 points onto the template, applied with cv2.warpAffine (bilinear); pixels "
+                     "from outside the frame are black",
+        "template": "ArcFace 112x112 (insightface arcface_dst) scaled into the central 1 - 2 * margin of the "
+                    "crop: p_crop = (p_112 + 0.5) * size * (1 - 2 * margin) / 112 + size * margin - 0.5",
+        "template_points": np.round(template, 4).tolist(),
+        "template_points_112": ARCFACE_TEMPLATE_112.tolist(),
+        "margin": float(margin),
+        "margin_meaning": "fraction of the crop side added on each side around the ArcFace crop",
+    }
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -278,6 +367,34 @@ class FacePipeline:
             pending[-1].key = True
             yield from self._flush(pending, state)
 
+    def process_faces(self, frames: Iterable[tuple[int, np.ndarray]],
+                      max_faces: int | None = None) -> Iterator[FrameFaces]:
+        """Yield one :class:`FrameFaces` per ``(index, rgb_uint8_frame)``, in input order: every face found,
+        up to ``max_faces`` (``None``: no limit), each with a ``face_id`` stable across frames (module
+        docstring, "Several faces"). ``max_faces=1`` gives :meth:`process`'s main face as ``face_id`` 0.
+        Output comes in bursts as :meth:`process`'s does.
+        """
+        if max_faces is not None and (isinstance(max_faces, bool) or not isinstance(max_faces, int)
+                                      or max_faces < 1):
+            raise ValueError(f"max_faces must be an integer >= 1 or None (no limit), got {max_faces!r}")
+        if max_faces == 1:
+            for crop in self.process(frames):
+                yield FrameFaces(crop.frame, [] if crop.image is None else [crop])
+            return
+        state = _FacesState()
+        pending: list[_Item] = []
+        keys = 0
+        for pos, (index, frame) in enumerate(frames):
+            item = _Item(pos, index, _check_frame(frame, index), None, key=pos % self.detect_every == 0)
+            pending.append(item)
+            keys += item.key
+            if keys == self.batch_size:
+                yield from self._flush_faces(pending, state, max_faces)
+                pending, keys = [], 0
+        if pending:
+            pending[-1].key = True
+            yield from self._flush_faces(pending, state, max_faces)
+
     # ---- one buffer of frames ---------------------------------------------------------------
 
     def _flush(self, items: list[_Item], state: _TrackState) -> Iterator[FaceCrop]:
@@ -340,15 +457,72 @@ class FacePipeline:
                 item.resolved = True
 
     def _crop(self, item: _Item) -> FaceCrop:
-        face = item.face
-        if face is None:
+        if item.face is None:
             return FaceCrop(frame=item.index, image=None, box=None, score=0.0)
+        return self._crop_face(item, item.face, 0)
+
+    def _crop_face(self, item: _Item, face: _Face, face_id: int) -> FaceCrop:
         crop, matrix = align_face(item.frame, face.points, self.size, self.margin)
         landmarks = None
         if item.landmarks68 is not None:
             landmarks = transform_points(item.landmarks68, matrix).astype(np.float32)
         return FaceCrop(frame=item.index, image=crop, box=tuple(float(v) for v in face.box),
-                        score=float(face.score), landmarks=landmarks, tracked=face.tracked)
+                        score=float(face.score), landmarks=landmarks, tracked=face.tracked, face_id=face_id)
+
+    # ---- several faces ----------------------------------------------------------------------
+
+    def _flush_faces(self, items: list[_Item], state: "_FacesState", max_faces: int | None) -> Iterator[FrameFaces]:
+        keyframes = [it for it in items if it.key]
+        for item, candidates in zip(keyframes, self._detect(keyframes), strict=True):
+            item.tracks = state.associate(item.pos, candidates, max_faces, self.min_overlap)
+        self._track_faces(items, state)
+        for item in items:
+            for face_id, face in item.tracks.items():
+                state.seen(face_id, face.box, item.pos)
+        state.anchor = (items[-1].pos, items[-1].tracks)  # the buffer's last frame is a keyframe
+        for item in items:
+            yield FrameFaces(item.index, [self._crop_face(item, item.tracks[face_id], face_id)
+                                          for face_id in sorted(item.tracks)])
+
+    def _track_faces(self, items: list[_Item], state: "_FacesState") -> None:
+        """Every face of the neighbouring keyframes, tracked into the frames between them (module docstring)."""
+        anchors = [(it.pos, it.tracks) for it in items if it.key]
+        if state.anchor is not None:
+            anchors.insert(0, state.anchor)
+        positions = np.array([pos for pos, _ in anchors])
+        proposals = []  # (item, face_id, proposed box)
+        for item in items:
+            if item.key:
+                continue
+            item.tracks = {}
+            right = int(np.searchsorted(positions, item.pos))
+            (left_pos, left), (right_pos, right_faces) = anchors[right - 1], anchors[right]
+            for face_id in sorted(set(left) | set(right_faces)):
+                box = _propose(item.pos, (left_pos, left.get(face_id)), (right_pos, right_faces.get(face_id)))
+                proposals.append((item, face_id, box))
+        checked = self._refine([it for it, _, _ in proposals], [box for _, _, box in proposals])
+        lost: dict[int, tuple[_Item, list]] = {}
+        for (item, face_id, box), face in zip(proposals, checked, strict=True):
+            if face is not None:
+                item.tracks[face_id] = face
+            else:
+                lost.setdefault(id(item), (item, []))[1].append((face_id, box))
+        if lost:
+            log.debug("tracked faces lost on %d frames; running the full detector on them", len(lost))
+            entries = list(lost.values())
+            for (item, wanted), candidates in zip(entries, self._detect([it for it, _ in entries]), strict=True):
+                taken: set[int] = set()
+                for face_id, box in wanted:
+                    if not candidates:
+                        break
+                    overlap = box_iou(np.stack([c.box for c in candidates]), box[None])
+                    overlap[list(taken)] = -1
+                    best = int(np.argmax(overlap))
+                    if overlap[best] >= self.min_overlap:
+                        item.tracks[face_id] = candidates[best]
+                        taken.add(best)
+        for item in items:
+            item.tracks = _drop_duplicates(item.tracks)
 
     # ---- MTCNN ------------------------------------------------------------------------------
 
@@ -447,6 +621,73 @@ class FacePipeline:
                         result[i] = found[i][0]
                         current[j] = result[i].box
         return result
+
+
+class _FacesState:
+    """What :meth:`FacePipeline.process_faces` remembers across buffers: each face's last box and frame."""
+
+    def __init__(self):
+        self.last: dict[int, tuple[np.ndarray, int]] = {}  # face_id -> (last box, position last seen)
+        self.next_id = 0
+        self.anchor: tuple[int, dict[int, _Face]] | None = None  # last keyframe of the previous buffer
+
+    def seen(self, face_id: int, box: np.ndarray, pos: int) -> None:
+        if face_id not in self.last or self.last[face_id][1] <= pos:
+            self.last[face_id] = (box, pos)
+
+    def associate(self, pos: int, candidates: Sequence[_Face], max_faces: int | None,
+                  min_overlap: float) -> dict[int, _Face]:
+        """The faces of the keyframe at ``pos`` by face_id: candidates matched to remembered faces, new ids for
+        the others, at most ``max_faces`` (module docstring)."""
+        self.last = {k: v for k, v in self.last.items() if pos - v[1] <= TRACK_MEMORY}
+        ids = sorted(self.last)
+        matched: dict[int, int] = {}  # candidate index -> face_id
+        if candidates and ids:
+            overlap = box_iou(np.stack([c.box for c in candidates])[:, None],
+                              np.stack([self.last[k][0] for k in ids])[None])
+            boxes = np.stack([self.last[k][0] for k in ids])
+            # second chance for the faces IoU did not pair: centres less than MATCH_DISTANCE face widths apart
+            distance = _centre_distance(np.stack([c.box for c in candidates])[:, None], boxes[None])
+            for score, accept in ((overlap, lambda v: v >= min_overlap), (-distance, lambda v: -v <= MATCH_DISTANCE)):
+                for flat in np.argsort(-score, axis=None, kind="stable"):
+                    c, k = (int(v) for v in np.unravel_index(flat, score.shape))
+                    if not accept(score[c, k]):
+                        break
+                    if c not in matched and ids[k] not in matched.values():
+                        matched[c] = ids[k]
+        size = [float(_area(c.box) * c.score) for c in candidates]
+        order = sorted(range(len(candidates)), key=lambda c: (c not in matched, -size[c]))
+        if max_faces is not None:
+            order = order[:max_faces]
+        faces = {}
+        for c in order:
+            if c in matched:
+                face_id = matched[c]
+            else:
+                face_id, self.next_id = self.next_id, self.next_id + 1
+            faces[face_id] = candidates[c]
+            self.seen(face_id, candidates[c].box, pos)
+        return dict(sorted(faces.items()))
+
+
+def _centre_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between the centres of boxes ``a`` and ``b`` (broadcast) in units of their mean width; inf where
+    their areas differ by more than a factor of 4 (not the same face at a similar distance from the camera)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    centre_a, centre_b = (a[..., :2] + a[..., 2:]) / 2, (b[..., :2] + b[..., 2:]) / 2
+    width = ((a[..., 2] - a[..., 0]) + (b[..., 2] - b[..., 0])) / 2
+    distance = np.linalg.norm(centre_a - centre_b, axis=-1) / np.maximum(width, 1e-6)
+    ratio = _area(a) / np.maximum(_area(b), 1e-6)
+    return np.where((ratio > 4) | (ratio < 0.25), np.inf, distance)
+
+
+def _drop_duplicates(faces: dict[int, _Face]) -> dict[int, _Face]:
+    """``faces`` without the younger ids of boxes overlapping an older one by more than :data:`DUPLICATE_IOU`."""
+    kept: dict[int, _Face] = {}
+    for face_id in sorted(faces):
+        if all(box_iou(faces[face_id].box, other.box) <= DUPLICATE_IOU for other in kept.values()):
+            kept[face_id] = faces[face_id]
+    return kept
 
 
 @dataclasses.dataclass
