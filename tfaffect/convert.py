@@ -100,17 +100,25 @@ import logging
 import os
 from collections.abc import Mapping
 
-import h5py
-import keras
 import numpy as np
-import tensorflow as tf
 
 from tfaffect import __version__
+from tfaffect._lazy import lazy_module
 from tfaffect.io import atomic_path, write_json_atomic
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.export import METADATA_FILE, export_model
-from tfaffect.models.affwild import DEFAULT_IMAGE_SIZE, AffWildNet
-from tfaffect.models.backbones import build_backbone, slim_resnet_v1_50_convs
+
+# Imported on first use, so that `tfaffect convert --help` does not load TensorFlow (tfaffect._lazy).
+h5py = lazy_module("h5py")
+keras = lazy_module("keras")
+tf = lazy_module("tensorflow")
+_affwild = lazy_module("tfaffect.models.affwild")
+_backbones = lazy_module("tfaffect.models.backbones")
+
+DEFAULT_IMAGE_SIZE = 96
+"""The released models' input side (original code, affwildnet/readme: 96x96), equal to
+``tfaffect.models.affwild.DEFAULT_IMAGE_SIZE`` (a test checks it); stated here so that importing this
+module does not load Keras."""
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +254,7 @@ def affwildnet_tf1_variable_names(num_layers: int = RELEASED_AFFWILDNET["num_lay
     (``"resnet50"``) checkpoint holds, in conversion order."""
     if backbone == "resnet50":
         names = []
-        for scope, _ in slim_resnet_v1_50_convs():
+        for scope, _ in _backbones.slim_resnet_v1_50_convs():
             names.append(f"{TF1_RESNET_SCOPE}/{scope}/weights")
             names += [f"{TF1_RESNET_SCOPE}/{scope}/BatchNorm/{variable}" for variable in SLIM_BATCH_NORM]
         for index in range(num_layers):
@@ -364,7 +372,8 @@ def convert_affwildnet_tf1(checkpoint: str | os.PathLike, *, backbone: str = "au
     expected = affwildnet_tf1_variable_names(released["kwargs"]["num_layers"], backbone)
     skipped = _check_variable_names(available, expected, path, backbone)
 
-    model = AffWildNet(**{**released["kwargs"], "image_size": image_size}, reset_after=False, use_cudnn=False)
+    model = _affwild.AffWildNet(**{**released["kwargs"], "image_size": image_size}, reset_after=False,
+                                use_cudnn=False)
     conv_part = model.get_layer(released["kwargs"]["backbone"])
     variable_map: dict[str, dict] = {}
 
@@ -379,7 +388,7 @@ def convert_affwildnet_tf1(checkpoint: str | os.PathLike, *, backbone: str = "au
 
     owner = conv_part.name + "/"
     if backbone == "resnet50":
-        for scope, layer_name in slim_resnet_v1_50_convs():
+        for scope, layer_name in _backbones.slim_resnet_v1_50_convs():
             source = f"{TF1_RESNET_SCOPE}/{scope}"
             copy(conv_part.get_layer(layer_name), (f"{source}/weights",), owner=owner)
             copy(conv_part.get_layer(f"{layer_name}_bn"),
@@ -536,7 +545,7 @@ def convert_vggface_h5(path: str | os.PathLike, out: str | os.PathLike, *, bgr_i
     The result is what ``backbone_weights=`` of :class:`~tfaffect.models.AffWildNet` /
     :class:`~tfaffect.models.AffWildCNN` (``backbone="vggface"``) loads (any image size).
     """
-    backbone = build_backbone("vggface", DEFAULT_IMAGE_SIZE)
+    backbone = _backbones.build_backbone("vggface", DEFAULT_IMAGE_SIZE)
     layer_map = load_vggface_h5(backbone, path, bgr_input=bgr_input)
     metadata = {
         "tfaffect_version": __version__,

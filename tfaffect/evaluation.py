@@ -25,10 +25,12 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from tfaffect import metrics
+from tfaffect._lazy import lazy_module
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
 
 log = logging.getLogger(__name__)
+
+metrics = lazy_module("tfaffect.metrics")  # imports Keras: loaded on first use, so `--help` stays fast
 
 VA_COLUMNS = ("valence", "arousal")
 

@@ -23,16 +23,20 @@ import inspect
 import json
 import logging
 import os
-from typing import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
 
+from tfaffect._lazy import lazy_module
 from tfaffect.data.formats import FORMATS, VideoRecord, get_format
-from tfaffect.data.tfrecord import EncodedFrame, normalise_landmarks, write_dataset
 from tfaffect.errors import ConfigError, MissingResourceError
 
 log = logging.getLogger(__name__)
+
+_tfrecord = lazy_module("tfaffect.data.tfrecord")  # imports TensorFlow: on first use, so `--help` stays fast
+if TYPE_CHECKING:
+    from tfaffect.data.tfrecord import EncodedFrame
 
 DEFAULT_SIZE = 96
 """Stored face side: AffWildNet's 96x96 input (original code dkollias/Aff-Wild-models, FORMATS.md)."""
@@ -80,7 +84,7 @@ def cropped_frames(record: VideoRecord, size: int, quality: int) -> Iterator[Enc
             image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         points = _landmarks_of(record, i)
         if points is not None:
-            points = normalise_landmarks(points, np.array([width, height], np.float32), size)
+            points = _tfrecord.normalise_landmarks(points, np.array([width, height], np.float32), size)
         yield encode_jpeg(image, quality), points, _timestamp(record, i)
 
 
@@ -118,7 +122,8 @@ def detected_frames(record: VideoRecord, quality: int, faces) -> Iterator[Encode
         if crop.image is None:
             yield b"", None, timestamp
         else:
-            points = None if crop.landmarks is None else normalise_landmarks(crop.landmarks, faces.size, faces.size)
+            points = (None if crop.landmarks is None
+                      else _tfrecord.normalise_landmarks(crop.landmarks, faces.size, faces.size))
             yield encode_jpeg(crop.image, quality), points, timestamp
     if next(crops, None) is not None:  # more frames than annotations: one more, and the writer names the video
         yield b"", None, None
@@ -163,7 +168,7 @@ def prepare_records(records: Sequence[VideoRecord], out_dir: str | os.PathLike, 
             return detected_frames(record, jpeg_quality, faces)
 
     options = {"jpeg_quality": int(jpeg_quality), "faces": "resized crops" if cropped else "FacePipeline"}
-    return write_dataset(records, out_dir, source, dataset=dataset, image_size=size,
+    return _tfrecord.write_dataset(records, out_dir, source, dataset=dataset, image_size=size,
                          frames_per_shard=frames_per_shard, options=options, progress=progress)
 
 

@@ -16,12 +16,14 @@ from tfaffect.training import registry
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipes-dir", default=None, metavar="DIR",
-                        help=f"folder of recipe files (default: ${registry.ENV_VAR}, else recipes/ "
-                             f"in the source checkout)")
+                        help=f"folder of recipe files (default: ${registry.ENV_VAR}, else the recipes an "
+                             f"installed tfaffect carries, else recipes/ in the source checkout)")
     parser.add_argument("recipe", metavar="NAME",
                         help="recipe name (see `tfaffect recipes`) or path to a recipe .py file")
     parser.add_argument("overrides", nargs=argparse.REMAINDER, metavar="...",
-                        help="field overrides and run options, e.g. --epochs 3 --smoke --run-dir DIR")
+                        help="field overrides and run options, e.g. --epochs 3 --smoke --run-dir DIR; "
+                             "`tfaffect train NAME --help` lists the recipe's fields with their published "
+                             "values and those a SynthAffect run uses")
 
 
 def cli_main(args: argparse.Namespace) -> int:
