@@ -81,26 +81,45 @@ def test_absent_folder_raises_and_empty_folder_is_empty(tmp_path):
 
 def test_recipes_dir_default_env_and_override(monkeypatch, tmp_path):
     monkeypatch.delenv(registry.ENV_VAR, raising=False)
-    assert registry.recipes_dir() == Path(registry.__file__).resolve().parents[2] / "recipes"
+    assert registry.recipes_dir() == Path(registry.__file__).resolve().parents[2] / "recipes"  # a checkout
     monkeypatch.setenv(registry.ENV_VAR, str(tmp_path))
     assert registry.recipes_dir() == tmp_path
     assert registry.recipes_dir("elsewhere") == Path("elsewhere")
+    # an installed wheel: tfaffect/recipes beside the package wins over a folder of that name above it
+    monkeypatch.delenv(registry.ENV_VAR)
+    packaged = tmp_path / "site-packages" / "tfaffect" / "recipes"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(registry, "packaged_recipes_dir", lambda: packaged)
+    assert registry.recipes_dir() == packaged
 
 
 def test_tfaffect_recipes_prints_the_table(recipes, capsys, monkeypatch):
     monkeypatch.chdir(recipes.parent)
     assert cli.main(["recipes", "--recipes-dir", str(recipes)]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["NAME", "PAPER", "TABLE/ROW", "COMMAND"]
-    assert [line.split()[0] for line in lines[1:]] == ["alpha", "beta", "tiny"]
-    assert lines[1] == "alpha  Alpha et al. 2001    Table 2, row 1  python recipes/variants.py"
-    # beta blanks its paper and inherits TinyRecipe's table
-    assert lines[2] == "beta   ?                    none            python recipes/variants.py"
-    assert lines[3] == "tiny   none (test fixture)  none            python recipes/tiny_recipe.py"
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "PAPER", "TABLE/ROW", "RUNTIME"]
+    assert max(len(line) for line in lines) <= registry.TABLE_WIDTH
+    entries = [line for line in lines[1:] if line and not line.startswith(" ")]
+    assert [line.split()[0] for line in entries[:3]] == ["alpha", "beta", "tiny"]
+    assert entries[0].split("  ")[0:1] == ["alpha"] and "Alpha et al. 2001" in entries[0]
+    assert "Table 2, row 1" in entries[0]
+    # beta blanks its paper and inherits TinyRecipe's table and runtime
+    assert " ? " in entries[1]
+    assert "run one: tfaffect train NAME" in out and "e.g. python recipes/variants.py --smoke" in out
     # $TFAFFECT_RECIPES is used when no folder is passed
     monkeypatch.setenv(registry.ENV_VAR, str(recipes))
     assert cli.main(["recipes"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert capsys.readouterr().out == out
+
+
+def test_recipes_table_fits_100_columns_and_shows_runtimes():
+    """Issue #14: `tfaffect recipes` printed ~230-character lines and no runtime."""
+    found = registry.discover()
+    text = registry.format_table(found)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "RUNTIME" in text.splitlines()[0] and "9.5 min" in text  # affwildnet's measured runtime
+    assert registry.short_paper("Kollias et al. 2019, IJCV (Aff-Wild)") == "Kollias et al. 2019"
 
 
 def test_tfaffect_recipes_with_empty_or_absent_folder(tmp_path, capsys):
