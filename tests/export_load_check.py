@@ -10,7 +10,8 @@ time axis), where the SavedModel has ``step``.
 Only TensorFlow and NumPy are used: once TensorFlow is imported (its own start-up looks keras up),
 importing ``tfaffect`` or ``keras`` raises ImportError in this process, so a SavedModel whose
 loading or running needed either would fail here. Prints one JSON line:
-``{"signatures": {DIR: [names]}, "blocked_imports": [names TensorFlow tried and was refused]}``.
+``{"signatures": {DIR: [names]}, "metadata": {DIR: what the ``metadata`` signature returns, parsed},
+"blocked_imports": [names TensorFlow tried and was refused]}``.
 """
 
 import importlib.abc
@@ -31,12 +32,17 @@ class _Block(importlib.abc.MetaPathFinder):
         return None
 
 
+EMBEDDED = {}
+
+
 def run_job(job: dict) -> list[str]:
     import numpy as np
     import tensorflow as tf
 
     model = tf.saved_model.load(job["saved_model"])
     names = sorted(model.signatures)
+    if "metadata" in model.signatures:
+        EMBEDDED[job["saved_model"]] = json.loads(model.signatures["metadata"]()["json"].numpy().decode("utf-8"))
     inputs = np.load(job["inputs"])
     results = {}
     for key in inputs.files:
@@ -70,7 +76,7 @@ def main(argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as f:
         jobs = json.load(f)
     signatures = {job["saved_model"]: run_job(job) for job in jobs}
-    print(json.dumps({"signatures": signatures, "blocked_imports": sorted(set(attempted))}))
+    print(json.dumps({"signatures": signatures, "metadata": EMBEDDED, "blocked_imports": sorted(set(attempted))}))
     return 0
 
 

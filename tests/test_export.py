@@ -131,6 +131,7 @@ def exports(tmp_path_factory):
     for name, job in zip(results, jobs):
         results[name]["outputs"] = dict(np.load(job["outputs"]))
         results[name]["signatures"] = report["signatures"][job["saved_model"]]
+        results[name]["embedded"] = report["metadata"].get(job["saved_model"])
         results[name]["metadata"] = json.loads((results[name]["dir"] / "metadata.json").read_text())
     results["blocked_imports"] = report["blocked_imports"]
     return results
@@ -153,7 +154,29 @@ def check_against_keras(result, landmarks=False):
 def test_exports_need_only_tensorflow(exports):
     assert exports["blocked_imports"] == []
     for name in ("gru", "lstm", "cnn", "landmarks", "stat"):
-        assert exports[name]["signatures"] == ["initial_state", "per_frame", "serve", "serving_default", "step"], name
+        assert exports[name]["signatures"] == ["initial_state", "metadata", "per_frame", "serve", "serving_default",
+                                               "step"], name
+
+
+def test_exports_describe_themselves_in_metadata_json_and_inside_the_saved_model(exports):
+    """Issue #14 item 5: the face crop the model expects (facts from tfaffect.data.faces), and the same facts
+    readable from the SavedModel by TensorFlow alone (the `metadata` signature, run in the fresh process)."""
+    from tfaffect.data.faces import ARCFACE_TEMPLATE_112, alignment_template
+
+    for name in ("gru", "cnn", "stat"):
+        metadata = exports[name]["metadata"]
+        crop = metadata["face_crop"]
+        assert crop["size"] == [SIZE, SIZE] and crop["colour_order"] == "RGB" and crop["margin"] == 0.0
+        assert "MTCNN" in crop["detector"] and "Umeyama" in crop["alignment"]
+        assert "nose tip" in crop["landmark_scheme"] and "36-41" in crop["landmark_scheme"]
+        np.testing.assert_allclose(crop["template_points"], alignment_template(SIZE, 0.0), atol=1e-4)
+        assert crop["template_points_112"] == ARCFACE_TEMPLATE_112.tolist()
+        embedded = exports[name]["embedded"]
+        assert embedded["face_crop"] == crop and embedded["training_data"] == "none (random weights)"
+        assert embedded["tflite"] == "see metadata.json beside saved_model.pb"
+        assert set(embedded) == set(metadata)
+        for key in set(metadata) - {"tflite", "files"}:  # those two are completed after the SavedModel is written
+            assert embedded[key] == metadata[key], key
 
 
 def test_gru_affwildnet_matches_keras_for_t_1_5_80(exports):
@@ -332,7 +355,7 @@ def test_model_that_sees_later_frames_gets_no_step(tmp_path, temporal):
     model = small_sequence_model(temporal)
     out = export_model(model, tmp_path / "export", metadata={}, tflite=False)
     metadata = json.loads((out / "metadata.json").read_text())
-    assert set(metadata["signatures"]) == {"serve", "serving_default"}
+    assert set(metadata["signatures"]) == {"serve", "serving_default", "metadata"}
     assert metadata["step_unavailable"]
     if temporal == "conv":  # found by the numerical check, not by the layer type
         assert metadata["step_check"]["max_abs_diff"] > metadata["step_check"]["tolerance"]
@@ -401,7 +424,7 @@ def test_windowed_model_step_equals_serve(tmp_path, feature_window, lstm):
 def test_windowed_model_with_a_carried_state_gets_no_step(tmp_path):
     out = export_model(small_windowed_model(carried_gru=True), tmp_path / "export", metadata={}, tflite=False)
     metadata = json.loads((out / "metadata.json").read_text())
-    assert set(metadata["signatures"]) == {"serve", "serving_default"}
+    assert set(metadata["signatures"]) == {"serve", "serving_default", "metadata"}
     assert "'gru' runs across frames outside the windows" in metadata["step_unavailable"]
 
 
@@ -466,12 +489,35 @@ def test_cli_exports_best_checkpoint_of_a_run(run_dir, tmp_path, monkeypatch, ca
 
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["recipe"]["name"] == "tiny" and metadata["recipe"]["class"] == "TinyRecipe"
-    assert metadata["training_data"] == "the recipe's default dataset"  # its `data` field is None
+    # its `data` field is None and its metrics.json says nothing about the data (TinyRecipe has no evaluation)
+    assert metadata["training_data"]["synthetic"] is None
+    assert metadata["training_data"]["name"].startswith("the recipe's default dataset")
     assert metadata["metrics"]["final"] == metrics["final"]
     assert metadata["weights"]["file"] == checkpoint
 
     assert cli.main(["export", "--run-dir", str(run_dir), "--no-tflite"]) == 2  # exists, no --overwrite
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_export_of_a_synthaffect_run_names_its_training_data(run_dir, tmp_path, monkeypatch):
+    """Issue #14 item 5: metadata.json names the training data from the run directory: SynthAffect (synthetic)
+    where metrics.json's evaluation says so."""
+    from tfaffect.export import SYNTHAFFECT, training_data
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "evaluation": {"synthetic": True,
+                                                                                 "data": "/cache/synthaffect"}}))
+    try:
+        monkeypatch.chdir(tmp_path)
+        assert cli.main(["export", "--run-dir", str(run_dir), "--no-tflite", "--out", "synth"]) == 0
+    finally:
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    data = json.loads((tmp_path / "synth" / "metadata.json").read_text())["training_data"]
+    assert data["name"] == SYNTHAFFECT == "SynthAffect (synthetic)" and data["synthetic"] is True
+    assert data["location"] == "/cache/synthaffect"
+    real = training_data({"data": "/data/affwild2"}, {"evaluation": {"synthetic": False, "data": "/data/affwild2"}})
+    assert real["synthetic"] is False and real["name"] == "the dataset at /data/affwild2"
+    assert training_data({}, {})["synthetic"] is None
 
 
 def test_cli_exports_a_keras_file_with_extra_metadata(run_dir, tmp_path, capsys):

@@ -3,8 +3,11 @@
 :func:`export_model` writes one folder that is at once a SavedModel (``tf.saved_model.load(folder)``)
 and holds, beside ``saved_model.pb``::
 
-    metadata.json       input size, preprocessing, signatures, outputs, state layout, versions, plus
-                        what the caller gives (recipe, training data, metrics)
+    metadata.json       input size, preprocessing, the face crop the model expects (``face_crop``:
+                        detector, landmark scheme, alignment template, margin, size, colour order),
+                        signatures, outputs, state layout, versions, plus what the caller gives
+                        (recipe, training data: ``training_data["synthetic"]`` is true for a model
+                        trained on SynthAffect only, metrics)
     model.keras         the same model for Keras users (``keras.saving.load_model``; import
                         ``tfaffect.models`` first so its classes are registered)
     per_frame.tflite    TFLite conversion of the per-frame part, where it converts (see below)
@@ -51,6 +54,10 @@ crops already at the input size pass unchanged), then the model scales them itse
     ``[N]``, ...). Exported with ``step``; it is what TFLite converts.
 ``serving_default``
     The same function as ``serve`` (TF Serving needs that name).
+``metadata()``
+    No inputs; returns ``json``: a string scalar holding ``metadata.json`` (without the TFLite record,
+    which is written after the SavedModel), so the facts travel with ``saved_model.pb`` even where only
+    the SavedModel is copied (a TF Serving model folder): ``json.loads(model.metadata()["json"].numpy())``.
 
 Models built with landmarks (``landmarks=True``) take a second input ``landmarks``: float32
 ``[B, T, 68, 2]`` for ``serve``, ``[B, 68, 2]`` for ``step``: the 68 points' ``(x, y)`` pixel
@@ -112,16 +119,21 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 import tfaffect
-from tfaffect.data.tfrecord import normalise_landmarks, resize_uint8
+from tfaffect._lazy import lazy_module
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.evaluation import load_model
 from tfaffect.io import check_output_dir, clean_orphans, identifier_problem, safe_filename, temp_path, write_json_atomic
-from tfaffect.models.stat_lstm import CausalWindows
+
+# Imported on first use: `tfaffect export --help` (and `tfaffect predict`, which imports this module to read
+# metadata) must not load TensorFlow before it is needed (tfaffect._lazy).
+keras = lazy_module("keras")
+tf = lazy_module("tensorflow")
+_tfrecord = lazy_module("tfaffect.data.tfrecord")
+_stat_lstm = lazy_module("tfaffect.models.stat_lstm")
+_faces = lazy_module("tfaffect.data.faces")
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +174,7 @@ def resize_crops(frames: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     shape = tf.shape(frames)
 
     same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
-    return tf.ensure_shape(tf.cond(same, lambda: frames, lambda: resize_uint8(frames, height, width)),
+    return tf.ensure_shape(tf.cond(same, lambda: frames, lambda: _tfrecord.resize_uint8(frames, height, width)),
                            [None, height, width, 3])
 
 
@@ -176,7 +188,7 @@ def landmarks_to_model_units(landmarks: tf.Tensor, crop_height: tf.Tensor, crop_
     """
     source = tf.cast(tf.stack([crop_width, crop_height]), tf.float32)
     target = tf.constant([size[1], size[0]], tf.float32)
-    moved = normalise_landmarks(landmarks * source, source, target)
+    moved = _tfrecord.normalise_landmarks(landmarks * source, source, target)
     known = tf.reduce_any(tf.not_equal(landmarks, 0.0), axis=[-2, -1], keepdims=True)
     return tf.where(known, moved, tf.zeros_like(moved))
 
@@ -439,7 +451,7 @@ def analyse(model: keras.Model) -> Structure:
     if not structure.sequence:
         structure.pieces = [model]
         return structure
-    window_layers = [layer for layer in model.layers if isinstance(layer, CausalWindows)]
+    window_layers = [layer for layer in model.layers if isinstance(layer, _stat_lstm.CausalWindows)]
     try:
         if window_layers:
             structure.windowed, structure.pieces = _cut_at_windows(model, window_layers)
@@ -479,6 +491,111 @@ def _cut_at_recurrent_layers(model: keras.Model) -> tuple[list, list]:
     starts = [model.input] + [layer.output for layer in recurrent]
     pieces = [keras.Model(start, end, name=f"piece_{index}") for index, (start, end) in enumerate(zip(starts, ends))]
     return recurrent, pieces
+
+
+# --------------------------------------------------------------------------------------------------
+# Whole sequences in chunks, the recurrent state carried (tfaffect predict).
+
+class ChunkedSequence:
+    """Run a recurrent sequence model over a long sequence chunk by chunk, its recurrent state carried from one
+    chunk to the next, so that the outputs equal one call of the model on the whole sequence.
+
+    Built from the same cut as ``step`` (:func:`analyse`): the first piece (model inputs -> what enters the
+    first recurrent layer) runs on the frames of a chunk, which need not belong to one sequence (it is
+    per-frame: the export's step check and :meth:`check` verify that); :meth:`tail` then runs each
+    recurrent layer over one sequence's features from its carried states (the layers' own cells in a
+    ``keras.layers.RNN`` that returns its final states) followed by the pieces after it. Both are
+    ``tf.function`` s with an unknown time axis, traced once. Windowed models (causal windows, no recurrent
+    state) are not for this class: they get their context as frames (:mod:`tfaffect.predict`).
+
+    Raises :class:`ConfigError` naming the reason when the model cannot be run this way (a frame model,
+    a windowed model, or one ``step`` cannot be made for, e.g. a bidirectional layer over the clip).
+    """
+
+    def __init__(self, model: keras.Model):
+        structure = analyse(model)
+        if not structure.sequence:
+            raise ConfigError(f"model {model.name!r} is a frame model: no sequence to carry a state along")
+        if structure.windowed is not None:
+            raise ConfigError(f"model {model.name!r} sees causal windows of frames: give it the previous frames")
+        if structure.pieces is None:
+            raise ConfigError(f"model {model.name!r} cannot carry its state from chunk to chunk: "
+                              f"{structure.not_streamable}")
+        if structure.time is not None:
+            raise ConfigError(f"model {model.name!r} is built for sequences of exactly {structure.time} frames")
+        self.structure = structure
+        first = structure.pieces[0]
+        features = first.output
+        self.feature_size = int(features.shape[-1])
+        size = structure.image_size
+        input_spec = {"image": tf.TensorSpec([None, None, size[0], size[1], 3], tf.uint8)}
+        if structure.landmarks:
+            input_spec["landmarks"] = tf.TensorSpec([None, None, NUM_LANDMARKS, 2], tf.float32)
+        self._per_frame = tf.function(lambda x: first(x, training=False), input_signature=[input_spec],
+                                      autograph=False)
+        self.state_dtypes = [layer.cell.compute_dtype for layer, sizes in zip(structure.recurrent, structure.state_sizes)
+                             for _ in sizes]
+        sequence = keras.Input(shape=(None, self.feature_size), dtype=features.dtype, name="features")
+        states_in = [keras.Input(shape=(size,), dtype=dtype, name=f"state_{index}") for index, (size, dtype)
+                     in enumerate(zip(self.state_widths, self.state_dtypes))]
+        hidden, used, states_out = sequence, 0, []
+        for layer, piece, sizes in zip(structure.recurrent, structure.pieces[1:], structure.state_sizes):
+            carried = keras.layers.RNN(layer.cell, return_sequences=True, return_state=True,
+                                       name=f"{layer.name}_carried")
+            hidden, *new = carried(hidden, initial_state=states_in[used:used + len(sizes)])
+            used += len(sizes)
+            states_out += new
+            hidden = piece(hidden)
+        self.output_names = list(hidden)
+        tail = keras.Model([sequence, *states_in], [*[hidden[key] for key in self.output_names], *states_out],
+                           name="carried_tail")
+        tail_spec = [tf.TensorSpec([None, None, self.feature_size], features.dtype)] + [
+            tf.TensorSpec([None, size], dtype) for size, dtype in zip(self.state_widths, self.state_dtypes)]
+        self._tail = tf.function(lambda f, *states: tail([f, *states], training=False), input_signature=tail_spec,
+                                 autograph=False)
+
+    @property
+    def state_widths(self) -> list[int]:
+        return [size for sizes in self.structure.state_sizes for size in sizes]
+
+    def initial_state(self, batch_size: int = 1) -> list[np.ndarray]:
+        """The recurrent layers' initial states (zeros for GRU/LSTM), one array ``[batch_size, size]`` per state."""
+        return [np.asarray(keras.ops.convert_to_numpy(state)) for layer in self.structure.recurrent
+                for state in _as_list(layer.get_initial_state(batch_size))]
+
+    def per_frame(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Model inputs ``[B, T, ...]`` -> features entering the first recurrent layer ``[B, T, F]`` (any frames)."""
+        return self._per_frame(inputs).numpy()
+
+    def tail(self, features: np.ndarray, state: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+        """Features ``[B, T, F]`` of the next frames of ``B`` sequences and their carried states -> the model's
+        outputs ``{name: [B, T, ...]}`` and the states after the last frame."""
+        out = self._tail(features, *state)
+        count = len(self.output_names)
+        return ({key: value.numpy() for key, value in zip(self.output_names, out[:count])},
+                [value.numpy() for value in out[count:]])
+
+    def __call__(self, inputs: dict[str, np.ndarray], state: list[np.ndarray]):
+        """The next frames ``[B, T, ...]`` of ``B`` sequences from their states: ``(outputs, new states)``."""
+        return self.tail(self.per_frame(inputs), state)
+
+    def check(self, model: keras.Model, frames: int = STEP_CHECK_FRAMES) -> float:
+        """Largest ``|chunked - whole|`` over the outputs on random frames cut into two chunks, relative to
+        ``max(1, max |whole|)``: about float32 rounding for a model whose frames meet only through the recurrent
+        layers; far more for one that mixes frames elsewhere (then the chunks differ from one call)."""
+        arrays = _random_inputs(self.structure, 1, frames, seed=2)
+        inputs = dict(zip(["image", "landmarks"], arrays))
+        whole = {key: np.asarray(keras.ops.convert_to_numpy(value), np.float64)
+                 for key, value in model(inputs, training=False).items()}
+        cut = frames // 2
+        state = self.initial_state(1)
+        parts = []
+        for part in ({k: v[:, :cut] for k, v in inputs.items()}, {k: v[:, cut:] for k, v in inputs.items()}):
+            out, state = self(part, state)
+            parts.append(out)
+        scale = max(1.0, max(float(np.max(np.abs(value))) for value in whole.values()))
+        return max(float(np.max(np.abs(np.concatenate([p[key] for p in parts], axis=1) - whole[key])))
+                   for key in whole) / scale
 
 
 # --------------------------------------------------------------------------------------------------
@@ -536,11 +653,16 @@ class ExportModule:
         for name in ("initial_state", "step", "per_frame"):
             self.__dict__.pop(name, None)
 
-    def archive(self) -> keras.export.ExportArchive:
-        """An ExportArchive with ``serve`` first (so ``serving_default`` is ``serve``), then the others."""
+    def archive(self, metadata: Optional[str] = None) -> keras.export.ExportArchive:
+        """An ExportArchive with ``serve`` first (so ``serving_default`` is ``serve``), then the others; with
+        ``metadata`` (JSON text) also the ``metadata`` signature that returns it (``{"json": string scalar}``)."""
         archive = keras.export.ExportArchive()
-        for name in ("serve", "initial_state", "step", "per_frame"):
-            function = getattr(self, name, None)
+        functions = {name: getattr(self, name, None) for name in ("serve", "initial_state", "step", "per_frame")}
+        if metadata is not None:
+            text = tf.constant(metadata, tf.string)
+            functions["metadata"] = tf.function(lambda: {"json": tf.identity(text)}, input_signature=[],
+                                                autograph=False)
+        for name, function in functions.items():
             if function is not None:
                 function.get_concrete_function()  # traced: the archive takes a traced tf.function as is
                 archive.add_endpoint(name, function)
@@ -777,7 +899,9 @@ def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) ->
             outputs[key] = "float32 [B, T, ...] (model output of that name)"
     signatures = {"serve": {"inputs": {"frames": frames, **({"landmarks": points} if structure.landmarks else {})},
                             "outputs": outputs},
-                  "serving_default": "same as serve"}
+                  "serving_default": "same as serve",
+                  "metadata": {"inputs": {}, "outputs": {"json": "string scalar: this metadata.json as JSON text "
+                                                                  "(without the TFLite record, written after it)"}}}
     if step is not None and step["equal"]:
         signatures["initial_state"] = {"inputs": {"batch_size": "int32 scalar"},
                                        "outputs": {"state": f"float32 [batch_size, {structure.state_size}]"}}
@@ -817,6 +941,7 @@ def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) ->
                          "(x' = (x * W + 0.5) / W - 0.5 / S); all-zero frames stay zero"
             if structure.landmarks else None,
         },
+        "face_crop": _faces.crop_description(size[0]) if size[0] == size[1] else None,
         "outputs": list(outputs),
         "signatures": signatures,
         "state": {"size": structure.state_size, "layout": structure.state_layout()},
@@ -888,7 +1013,8 @@ def export_model(model: keras.Model, out_dir: str | os.PathLike, *, metadata: di
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         log.info("writing SavedModel %s", out_dir)
-        module.archive().write_out(str(tmp), verbose=False)
+        embedded = {**caller, **description, "tflite": "see metadata.json beside saved_model.pb"}
+        module.archive(json.dumps(embedded, indent=1)).write_out(str(tmp), verbose=False)
         inference_copy(model, use_cudnn_false=False).save(tmp / KERAS_FILE)
         if tflite:
             log.info("converting the per-frame part to TFLite")
@@ -925,7 +1051,7 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
 
     ``weights="final"`` uses ``RUN/model.keras`` as it is; ``"best"`` loads the best epoch's
     checkpoint (``metrics.json["best_checkpoint"]``) into that architecture. The metadata holds the
-    recipe (name, class, fields), its training data (the recipe's ``data`` field) and metrics.json's
+    recipe (name, class, fields), its training data (:func:`training_data`) and metrics.json's
     validation metrics.
     """
     run_dir = Path(run_dir)
@@ -958,7 +1084,7 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
     fields = config.get("fields") if isinstance(config.get("fields"), dict) else {}
     metadata = {
         "recipe": {"name": config.get("recipe"), "class": config.get("class"), "fields": fields},
-        "training_data": fields.get("data") or "the recipe's default dataset",
+        "training_data": training_data(fields, metrics),
         "metrics": {key: metrics.get(key) for key in ("final", "monitor", "monitor_mode", "best_epoch",
                                                       "best_value", "epochs")},
         "weights": {"run_dir": str(run_dir), "file": source},
@@ -966,6 +1092,34 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
     recipe = config.get("recipe")
     name = recipe if isinstance(recipe, str) and recipe else run_dir.resolve().name
     return model, metadata, safe_filename(name)
+
+
+SYNTHAFFECT = "SynthAffect (synthetic)"
+"""How metadata names the embedded generated dataset (the name ``tfaffect report`` uses too)."""
+
+
+def training_data(fields: dict, metrics: dict) -> dict[str, Any]:
+    """What a run was trained on, from its ``config.json`` fields and ``metrics.json``: ``{"name", "synthetic",
+    "location", "source"}``.
+
+    ``metrics.json["evaluation"]`` (written by the recipe's evaluation) says whether the data were SynthAffect
+    (``synthetic``) and where they were (``data``); the recipe's ``data`` field is what the command line gave
+    (``None``: the recipe's default dataset). ``synthetic`` is ``None`` where neither tells.
+    """
+    evaluation = metrics.get("evaluation") if isinstance(metrics.get("evaluation"), dict) else {}
+    given = fields.get("data")
+    location = evaluation.get("data") if isinstance(evaluation.get("data"), str) else given
+    synthetic = evaluation.get("synthetic") if isinstance(evaluation.get("synthetic"), bool) else None
+    if synthetic:
+        name = SYNTHAFFECT
+    elif synthetic is False:
+        name = f"the dataset at {location}" if location else "a real dataset (not named in the run)"
+    elif given:
+        name = f"the dataset at {given}"
+    else:
+        name = "the recipe's default dataset (not recorded in metrics.json; tfaffect's recipes default to SynthAffect)"
+    return {"name": name, "synthetic": synthetic, "location": location,
+            "source": "run directory: config.json fields.data and metrics.json evaluation.synthetic / .data"}
 
 
 def _inside_run(relative) -> bool:
