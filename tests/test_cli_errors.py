@@ -45,7 +45,7 @@ def one_error_line(capsys, prog: str) -> str:
 def _is_log_line(line: str) -> bool:
     """Log records (INFO/WARNING of the logging module, TensorFlow's C++ log) and tqdm progress bars are not the
     error line."""
-    return bool(re.match(r"(INFO|WARNING|DEBUG) |[IWE]\d{4} |WARNING:|[\w -]+: (\d+%\||\d+\w* \[)", line))
+    return bool(re.match(r"(INFO|WARNING|DEBUG) |[IWE]\d{4} |WARNING:|[\w -]+: +(\d+%\||\d+\w* \[)", line))
 
 
 # ----------------------------------------------------------------------------- the boundary itself
@@ -299,6 +299,9 @@ def test_evaluate_still_works_and_writes_its_outputs(evaluation_inputs, tmp_path
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["evaluation.csv", "evaluation.json", "frames.csv",
                                                                     "per_video.csv"]
     assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["frames"] == 10
+    # issue #14: the progress bar has a total (batches from the manifest), and it is right: it ends at N/N
+    done = re.findall(r"evaluate: +100%\|.*\| (\d+)/(\d+) ", capsys.readouterr().err)
+    assert done and done[-1][0] == done[-1][1]
 
 
 # ----------------------------------------------------------------------------- export, predict
@@ -383,9 +386,17 @@ def test_predict_on_a_video_without_frames_is_a_video_error(evaluation_inputs, t
     assert not (tmp_path / "out").exists()
 
 
-def test_predict_default_output_folder_is_a_safe_name(tmp_path, capsys, monkeypatch):
-    """`predict ..` (a path whose stem is '..') must not write into the parent of predictions/."""
-    monkeypatch.chdir(tmp_path)
-    assert cli.main(["predict", "..", "--model", "m.keras"]) == 1  # the video is not a file: refused
-    line = one_error_line(capsys, "tfaffect predict")
-    assert "no such video file" in line
+def test_predict_default_output_folder_is_a_safe_name(evaluation_inputs, tmp_path, capsys, monkeypatch):
+    """`predict ..` is the parent folder now (inputs may be folders): without media there it is a one-line
+    error, and nothing is written, least of all into the parent of predictions/."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    model = str(evaluation_inputs / "model.keras")
+    assert cli.main(["predict", "..", "--model", model]) == 2
+    assert "no video or image in this folder" in one_error_line(capsys, "tfaffect predict")
+    assert cli.main(["predict", "no_such_clip.mp4", "--model", model]) == 1
+    assert "no such video, image, folder" in one_error_line(capsys, "tfaffect predict")
+    assert cli.main(["predict", "..", "--model", "m.keras"]) == 1  # the model is checked first
+    assert "no such model file" in one_error_line(capsys, "tfaffect predict")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"] and not list(work.iterdir())

@@ -496,6 +496,22 @@ def _cut_at_recurrent_layers(model: keras.Model) -> tuple[list, list]:
 # --------------------------------------------------------------------------------------------------
 # Whole sequences in chunks, the recurrent state carried (tfaffect predict).
 
+def inference_function(model: keras.Model):
+    """``model`` in inference mode as a ``tf.function`` traced once for any batch size (and any time length of a
+    sequence model): ``{input name: array} -> {output name: numpy array}``. Keras's ``predict_on_batch`` traces
+    again for every new input shape (the last batch of every video, each window length), seconds of tracing
+    and a retracing warning on a long run."""
+    inputs = model.input if isinstance(model.input, dict) else {"image": model.input}
+    specs = {key: tf.TensorSpec([None, *tensor.shape[1:]], tensor.dtype) for key, tensor in inputs.items()}
+    function = tf.function(lambda x: model(x, training=False), input_signature=[specs], autograph=False)
+
+    def call(values: dict) -> dict:
+        out = function({key: values[key] for key in specs})
+        return {key: value.numpy() for key, value in (out.items() if isinstance(out, dict) else [("va", out)])}
+
+    return call
+
+
 class ChunkedSequence:
     """Run a recurrent sequence model over a long sequence chunk by chunk, its recurrent state carried from one
     chunk to the next, so that the outputs equal one call of the model on the whole sequence.

@@ -12,20 +12,28 @@ header announces), and MKV/WebM files without an index only estimate it. A strea
 :func:`tfaffect.data.formats._common.video_length` raise a :class:`~tfaffect.errors.VideoError` or
 :class:`~tfaffect.errors.AnnotationError` naming the file and the first frame that does not
 exist). A video of which not a single frame decodes is a :class:`~tfaffect.errors.VideoError`.
+
+Inputs of ``tfaffect predict`` (:func:`resolve_inputs`, :class:`Source`): video files, still images,
+folders (searched recursively for both), glob patterns, camera indices (``0``) and stream URLs
+(``rtsp://...``). A camera or stream is read as its frames arrive (:func:`iter_capture`); their
+timestamps are the seconds since the first frame arrived.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import logging
 import math
 import os
-from typing import Iterator
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 import cv2
 import numpy as np
 
-from tfaffect.errors import VideoError
+from tfaffect.errors import ConfigError, VideoError
 
 log = logging.getLogger(__name__)
 
@@ -199,3 +207,191 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if image is None or image.size == 0:
         raise VideoError("OpenCV cannot decode this image (corrupt or unsupported format)", path)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs of `tfaffect predict`: files, folders, globs, cameras, streams.
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
+                            ".3gp", ".mts", ".m2ts", ".ts", ".ogv", ".mjpeg"})
+"""File name endings a folder or glob counts as videos (lower case). A file named on the command line is
+read whatever its name (as a still image when its ending is in :data:`IMAGE_SUFFIXES`, else as a video)."""
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm"})
+"""File name endings read as still images (one frame each)."""
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One input of ``tfaffect predict``.
+
+    ``kind``: ``"video"`` (a file), ``"image"`` (a still image: one frame), ``"camera"`` (an OpenCV
+    device index) or ``"stream"`` (a URL, or a capture object a program hands over). ``location``: the
+    path, index, URL or capture object. ``name``: how outputs and the summary name it (the path relative to
+    the folder it was found in, ``camera0``, the URL).
+    """
+
+    kind: str
+    location: Any
+    name: str
+
+    @property
+    def live(self) -> bool:
+        """Frames arrive as they are made (camera, stream): no frame count, read until it ends or Ctrl-C."""
+        return self.kind in ("camera", "stream")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _is_capture(obj) -> bool:
+    return hasattr(obj, "read") and callable(obj.read) and not isinstance(obj, (str, bytes, os.PathLike))
+
+
+def _file_source(path: Path, name: str | None = None) -> Source:
+    kind = "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
+    return Source(kind, str(path), name or str(path))
+
+
+def _folder_sources(folder: Path) -> list[Source]:
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                   and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+    return [_file_source(p, p.relative_to(folder).as_posix()) for p in found]
+
+
+def resolve_inputs(items: Any) -> list[Source]:
+    """The :class:`Source` list that ``items`` names, in order, without duplicates.
+
+    ``items``: one item or a list of them, each a file (video or image), a folder (every video and image
+    below it, recursively, sorted; hidden files skipped), a glob pattern (``clips/*.mp4``, ``**`` recursive),
+    a camera index (an ``int``, or a string of digits that is not a file), a stream URL (``rtsp://``,
+    ``http(s)://``, ...), a :class:`Source`, or an object with OpenCV's capture interface (``read()``;
+    ``get()`` and ``release()`` optional). Raises :class:`~tfaffect.errors.VideoError` for a name that is
+    none of these, and :class:`~tfaffect.errors.ConfigError` for a folder or pattern without a video or image.
+    """
+    if isinstance(items, (str, os.PathLike, int, Source)) or _is_capture(items):
+        items = [items]
+    sources: list[Source] = []
+    for item in items:
+        if isinstance(item, Source):
+            sources.append(item)
+        elif _is_capture(item):
+            sources.append(Source("stream", item, getattr(item, "name", None) or "stream"))
+        elif isinstance(item, bool):
+            raise ConfigError(f"not an input: {item!r}")
+        elif isinstance(item, int):
+            sources.append(Source("camera", item, f"camera{item}"))
+        else:
+            sources.extend(_resolve_name(os.fspath(item)))
+    unique: dict[Any, Source] = {}
+    for source in sources:
+        key = (source.kind, id(source.location) if source.kind == "stream" and not isinstance(source.location, str)
+               else source.location)
+        unique.setdefault(key, source)
+    return list(unique.values())
+
+
+def _resolve_name(text: str) -> list[Source]:
+    path = Path(text)
+    if path.is_dir():
+        found = _folder_sources(path)
+        if not found:
+            raise ConfigError(f"{text}: no video or image in this folder or below it (videos: "
+                              f"{', '.join(sorted(VIDEO_SUFFIXES))}; images: {', '.join(sorted(IMAGE_SUFFIXES))})")
+        return found
+    if path.is_file():
+        return [_file_source(path)]
+    if text.lower().startswith(STREAM_SCHEMES):
+        return [Source("stream", text, text)]
+    if text.isdigit():
+        return [Source("camera", int(text), f"camera{text}")]
+    if glob.has_magic(text):
+        matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
+        files = [m for m in matches if m.is_file() and m.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES]
+        if not files:
+            raise ConfigError(f"{text}: no video or image matches this pattern")
+        return [_file_source(m) for m in files]
+    raise VideoError("no such video, image, folder, camera index or stream URL", text)
+
+
+def open_capture(location) -> "cv2.VideoCapture":
+    """An opened ``cv2.VideoCapture`` of a camera index or stream URL; :class:`VideoError` naming it otherwise."""
+    try:
+        capture = cv2.VideoCapture(location)
+    except cv2.error as exc:
+        raise VideoError(f"OpenCV cannot open it ({str(exc).strip()[:200]})", str(location)) from None
+    if not capture.isOpened():
+        capture.release()
+        what = "camera" if isinstance(location, int) else "stream"
+        raise VideoError(f"OpenCV cannot open this {what} (no such device, no permission, or unreachable)",
+                         f"camera {location}" if isinstance(location, int) else str(location))
+    return capture
+
+
+def iter_capture(capture, *, name: str = "stream", clock=time.monotonic) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(index, seconds since the first frame arrived, rgb)`` for each frame ``capture.read()`` returns,
+    as it arrives, until it returns no frame. ``capture``: anything with OpenCV's ``read() -> (ok, bgr)``
+    (a grey ``[H, W]`` frame is made RGB). The caller opens and releases it."""
+    start = None
+    index = 0
+    while True:
+        try:
+            ok, frame = capture.read()
+        except cv2.error as exc:
+            log.warning("%s: reading stopped at frame %d (%s)", name, index, str(exc).strip()[:200])
+            return
+        if not ok or frame is None:
+            return
+        now = clock()
+        start = now if start is None else start
+        frame = np.asarray(frame)
+        if frame.ndim == 2:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        elif frame.shape[-1] == 4:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+        else:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        yield index, now - start, frame
+        index += 1
+
+
+def source_info(source: Source) -> VideoInfo:
+    """What is known before reading ``source``: a video's header, an image's size (one frame); for a camera or
+    stream nothing is opened here (frame count 0, rate 0: told by :func:`source_frames`' capture)."""
+    if source.kind == "video":
+        return probe_video(source.location)
+    if source.kind == "image":
+        image = read_image(source.location)
+        return VideoInfo(path=source.location, num_frames=1, fps=0.0, width=image.shape[1], height=image.shape[0])
+    return VideoInfo(path=source.name, num_frames=0, fps=0.0, width=0, height=0)
+
+
+def source_frames(source: Source, *, on_open=None) -> Iterator[tuple[int, float, np.ndarray]]:
+    """``(index, time_s, rgb)`` of every frame of ``source``: a video's decoded frames (:func:`iter_frames`),
+    an image as frame 0 at time 0, a camera's or stream's frames as they arrive (:func:`iter_capture`; a
+    capture this function opens it also releases). ``on_open(capture)`` is called with the capture of a
+    camera or stream before its first frame is read (its frame rate and size are known then)."""
+    if source.kind == "video":
+        yield from iter_frames(source.location)
+        return
+    if source.kind == "image":
+        yield 0, 0.0, read_image(source.location)
+        return
+    owned = not _is_capture(source.location)
+    capture = open_capture(source.location) if owned else source.location
+    try:
+        if on_open is not None:
+            on_open(capture)
+        yield from iter_capture(capture, name=source.name)
+    finally:
+        if owned:
+            capture.release()
+
+
+def capture_fps(capture) -> float:
+    """The frame rate a capture announces (0.0 when it announces none or has no ``get``)."""
+    try:
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+    except (AttributeError, TypeError, ValueError, cv2.error):
+        return 0.0
+    return fps if math.isfinite(fps) and fps > 0 else 0.0
