@@ -35,13 +35,15 @@ metrics = lazy_module("tfaffect.metrics")  # imports Keras: loaded on first use,
 VA_COLUMNS = ("valence", "arousal")
 
 
-def collect_predictions(predict_batch, batches: Iterable, *, progress: bool = True) -> pd.DataFrame:
+def collect_predictions(predict_batch, batches: Iterable, *, progress: bool = True,
+                        total: int | None = None) -> pd.DataFrame:
     """Per-frame predictions of a whole evaluation pass, averaged over the windows a frame lies in.
 
     Args:
         predict_batch: ``x -> {"va": [B, (T,) 2], ...}`` (e.g. ``model.predict_on_batch``).
         batches: elements ``(x, y, sample_weight, index)`` from ``make_dataset(..., training=False,
             with_index=True)``.
+        total: the number of batches, for the progress bar (``None``: ``len(batches)`` where it has one).
 
     Returns one row per (video, frame), sorted, with columns ``video_id, frame, has_face``, the labels
     (``valence_true``, ``arousal_true`` as NaN where invalid; ``expression_true`` -1 where invalid) and
@@ -50,7 +52,9 @@ def collect_predictions(predict_batch, batches: Iterable, *, progress: bool = Tr
     from tqdm.auto import tqdm
 
     parts = []
-    for x, y, weight, index in tqdm(batches, desc="evaluate", unit="batch", disable=not progress):
+    if total is None and hasattr(batches, "__len__"):
+        total = len(batches)
+    for x, y, weight, index in tqdm(batches, desc="evaluate", unit="batch", total=total, disable=not progress):
         out = predict_batch(x)
         frame = np.asarray(index["frame"])
         keep = frame.reshape(-1) >= 0  # -1 marks padding of videos shorter than a window
@@ -158,9 +162,10 @@ def score_expression(frames: pd.DataFrame, *, num_classes: int = 7) -> dict:
 
 
 def evaluate(predict_batch, batches: Iterable, *, protocols: Iterable[str] = ("face",),
-             progress: bool = True) -> tuple[dict, pd.DataFrame]:
-    """Collect predictions and score every task present. Returns ``(metrics, per-frame table)``."""
-    frames = collect_predictions(predict_batch, batches, progress=progress)
+             progress: bool = True, total: int | None = None) -> tuple[dict, pd.DataFrame]:
+    """Collect predictions and score every task present. Returns ``(metrics, per-frame table)``; ``total``:
+    the number of batches, for the progress bar."""
+    frames = collect_predictions(predict_batch, batches, progress=progress, total=total)
     result: dict = {}
     if "valence" in frames and "valence_true" in frames:
         for protocol in protocols:
@@ -251,7 +256,9 @@ def cli_main(args) -> int:
     arguments, the output folder, the model and the data are checked before the evaluation pass."""
     import json
 
-    from tfaffect.data.pipeline import make_dataset
+    import math
+
+    from tfaffect.data.pipeline import make_dataset, num_elements
     from tfaffect.data.tfrecord import load_manifest, naming_bad_shards, split_shards
     from tfaffect.io import check_output_dir, make_output_dir, write_json_atomic, write_text_atomic
 
@@ -269,8 +276,12 @@ def cli_main(args) -> int:
         data_args.update(seq_len=args.seq_len, stride=args.stride or args.seq_len)
     batches = make_dataset(args.data, args.split, batch_size=args.batch_size, training=False, with_index=True,
                            tasks=("va",), **data_args)
+    window = {key: data_args[key] for key in ("seq_len", "stride") if key in data_args}
+    total = math.ceil(num_elements(args.data, args.split, mode=data_args["mode"], training=False, manifest=manifest,
+                                   **window) / args.batch_size)
     with naming_bad_shards(args.data, args.split):
-        result, frames = evaluate(model.predict_on_batch, batches.as_numpy_iterator(), protocols=("face", "all"))
+        result, frames = evaluate(model.predict_on_batch, batches.as_numpy_iterator(), protocols=("face", "all"),
+                                  total=total)
     make_output_dir(out)
     result = {"model": str(args.model), "data": str(args.data), "split": args.split, **data_args, **result}
     write_json_atomic(out / "evaluation.json", result)

@@ -36,12 +36,13 @@ macro F1, expression score ``0.67 F1 + 0.33 Acc`` (eq. 5), CCC per dimension (eq
 their mean (eq. 7)."""
 
 
-def collect_runs(roots: Iterable[str | os.PathLike]) -> list[dict]:
+def collect_runs(roots: Iterable[str | os.PathLike], unpublished: list | None = None) -> list[dict]:
     """Every finished run under ``roots`` that names a published row: a dict per run.
 
     A ``metrics.json`` that is unreadable or not shaped as the trainer writes it is skipped with a
     warning naming it (one broken run does not hide the others); a root that does not exist is a
-    :class:`MissingResourceError`.
+    :class:`MissingResourceError`. Runs that name no published row are appended to ``unpublished`` (when
+    given) as ``{"run_dir", "recipe", "metrics"}``: the report says so instead of leaving them out silently.
     """
     runs = []
     for root in roots:
@@ -68,6 +69,10 @@ def collect_runs(roots: Iterable[str | os.PathLike]) -> list[dict]:
                 log.warning("skipping %s: published_row(s) must be [paper, table, row] names", path)
                 continue
             values = {k: evaluation[k] for k in METRICS if _is_number(evaluation.get(k))}
+            if not rows and unpublished is not None:
+                final = metrics.get("final") if isinstance(metrics.get("final"), dict) else {}
+                unpublished.append({"run_dir": str(path.parent), "recipe": metrics.get("recipe"),
+                                    "metrics": values or {k: v for k, v in final.items() if _is_number(v)}})
             odd = [k for k in METRICS if k in evaluation and k not in values and evaluation[k] is not None]
             if odd:
                 log.warning("%s: %s not a number; left empty", path, ", ".join(odd))
@@ -124,9 +129,25 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
+def unpublished_note(unpublished: list[dict], paper_runs: int) -> str:
+    """What the report says about runs that name no published row (``""`` when there are none)."""
+    if not unpublished:
+        return ""
+    count = len(unpublished)
+    lines = [f"Note: {count} run{'s' if count > 1 else ''} reproduce{'' if count > 1 else 's'} no published "
+             f"row, so no table shows {'them' if count > 1 else 'it'}"
+             + ("" if paper_runs else "; the tables hold the published numbers only") + ":"]
+    for run in unpublished:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in list(run["metrics"].items())[:6]) or "no metrics"
+        lines.append(f"- {run['run_dir']} (recipe {run['recipe'] or '?'}): {shown}")
+    return "\n".join(lines)
+
+
 def report(paper: str, tables: Iterable[str] | None, roots: Iterable[str | os.PathLike]) -> str:
-    """Markdown of the chosen tables (default: every table of ``paper`` with a run, else all)."""
-    runs = collect_runs(roots)
+    """Markdown of the chosen tables (default: every table of ``paper`` with a run, else all), after a note
+    naming the runs that reproduce no published row."""
+    unpublished: list[dict] = []
+    runs = collect_runs(roots, unpublished)
     names = list(dict.fromkeys(r.table for r in published.RESULTS if r.paper == paper))
     if tables:
         unknown = [t for t in tables if t not in names]
@@ -136,8 +157,9 @@ def report(paper: str, tables: Iterable[str] | None, roots: Iterable[str | os.Pa
         names = list(tables)
     elif any(r["paper"] == paper for r in runs):
         names = [n for n in names if any(r["table"] == n and r["paper"] == paper for r in runs)]
-    return "\n\n".join(to_markdown(table_frame(paper, n, runs), f"{published.PAPERS[paper]} -- {n}")
-                       for n in names)
+    note = unpublished_note(unpublished, sum(r["paper"] == paper for r in runs))
+    return "\n\n".join(([note] if note else []) + [
+        to_markdown(table_frame(paper, n, runs), f"{published.PAPERS[paper]} -- {n}") for n in names])
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:

@@ -42,7 +42,7 @@ from typing import Any, ClassVar, Literal, Mapping, Optional
 import keras
 from keras import ops
 
-from tfaffect.errors import ConfigError, TfaffectError
+from tfaffect.errors import ConfigError
 
 
 def hparam(default: Any, help: str) -> Any:
@@ -419,14 +419,24 @@ class Recipe(abc.ABC):
         parser = _RecipeArgumentParser(
             prog=prog or cls.recipe_name(), description=doc, allow_abbrev=False,
             formatter_class=argparse.RawDescriptionHelpFormatter)
+        overlay = _synthetic_overlay(cls)
         fields = parser.add_argument_group(
-            f"fields of {cls.__name__} (defaults are the published values; `_` or `-` both work)")
+            f"fields of {cls.__name__} (default: the published value"
+            + ("; [SynthAffect: X]: what a run without --data uses" if overlay else "") + "; `_` or `-` both work)")
         hints = cls.field_types()
         for f in dataclasses.fields(cls):
             kwargs = _argparse_kwargs(f.name, hints[f.name], cls.__name__)
-            text = f"{f.metadata.get('help', '')} (default: {_show(_field_default(f))})".strip()
+            text = f.metadata.get("help", "")
+            if f.name == "row" and cls.rows:
+                names = list(cls.rows)
+                kwargs["metavar"] = "ROW"
+                text = f"{text}; choices: {', '.join(repr(name) for name in names)} (default: {names[0]!r})"
+            else:
+                text = f"{text} (default: {_show(_field_default(f))})"
+            if f.name in overlay:
+                text += f" [SynthAffect: {_show(overlay[f.name])}]"
             fields.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=argparse.SUPPRESS,
-                                help=text.replace("%", "%%"), **kwargs)
+                                help=text.strip().replace("%", "%%"), **kwargs)
         run = parser.add_argument_group("run options")
         run.add_argument("--run-dir", dest="run_dir", default=None, metavar="DIR",
                          help="run directory; an existing one is resumed "
@@ -474,22 +484,15 @@ class Recipe(abc.ABC):
 
     @classmethod
     def run_cli(cls, argv: Optional[list[str]] = None, prog: Optional[str] = None) -> int:
-        """Parse ``argv``, train, print a summary; return the exit status (2 = bad configuration)."""
+        """Parse ``argv``, train, print a summary; return the exit status. A tfaffect error propagates to
+        the error boundary the entry points share (:mod:`tfaffect.boundary`), which prints one line and
+        chooses the exit status (2: bad configuration; 1: bad data, missing resource)."""
         _configure_logging()
-        try:
-            recipe, options = cls.parse_args(argv, prog)
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        recipe, options = cls.parse_args(argv, prog)
         if options.print_config:
             print(recipe.to_json())
             return 0
-        try:
-            text = recipe.run(options.run_dir)
-        except TfaffectError as exc:  # bad configuration: 2; bad data, missing resource: 1
-            print(f"error: {exc}", file=sys.stderr)
-            return 2 if isinstance(exc, ConfigError) else 1
-        print(text)
+        print(recipe.run(options.run_dir))
         return 0
 
     def run(self, run_dir: Optional[str] = None) -> str:
@@ -614,6 +617,21 @@ def _argparse_kwargs(name: str, hint, owner: str) -> dict[str, Any]:
     if hint in (int, float, str):
         return {"type": hint, "metavar": hint.__name__.upper()}
     raise TypeError(f"{owner}.{name}: {hint} cannot be given on the command line")
+
+
+def _synthetic_overlay(cls) -> dict[str, Any]:
+    """The field values a run without ``--data`` uses instead of the published ones (the default row's
+    :meth:`Recipe.synthetic_overrides`, only those that differ), for ``--help``; ``{}`` where the recipe cannot
+    tell without more arguments."""
+    try:
+        recipe = cls()
+        if cls.rows:
+            first = next(iter(cls.rows))
+            recipe = dataclasses.replace(recipe, row=first, **cls.rows[first])
+        overlay = recipe.synthetic_overrides()
+    except Exception:  # only the help text depends on it: a recipe that needs arguments shows none
+        return {}
+    return {name: value for name, value in overlay.items() if _jsonable(value) != _jsonable(getattr(recipe, name, None))}
 
 
 def _field_default(f: dataclasses.Field):
