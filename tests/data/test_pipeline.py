@@ -433,3 +433,26 @@ def test_cache_refuses_above_its_budget_before_decoding(tmp_path):
         make_dataset(data, "train", batch_size=2, training=True, cache="disk")
     ds = make_dataset(data, "train", batch_size=9, training=False, cache="memory", cache_budget=10 * pixels)
     assert next(iter(ds))[0]["image"].shape == (9, 16, 16, 3)
+
+
+def test_landmark_statistics_over_frames_with_landmarks_only(tmp_path):
+    from tfaffect.data.pipeline import landmark_statistics
+
+    rng = np.random.default_rng(3)
+    points = {k: rng.uniform(1, 15, (n, 68, 2)) for k, n in ((0, 6), (1, 4))}
+    valid = {0: np.array([1, 1, 0, 1, 1, 1], bool), 1: np.ones(4, bool)}
+    records = []
+    for k, n in ((0, 6), (1, 4)):
+        record = write_video_frames(tmp_path, k, n, landmarks=np.where(valid[k][:, None, None], points[k], np.nan))
+        records.append(record)
+    validation = write_video_frames(tmp_path, 2, 3, split="validation", landmarks=np.full((3, 68, 2), 8.0))
+    data = os.path.join(tmp_path, "out")
+    prepare(records + [validation], data)
+    mean, std = landmark_statistics(data)
+    known = np.concatenate([points[0][valid[0]], points[1]]).reshape(-1, 136) / 16  # stored units: / side 16
+    np.testing.assert_allclose(mean, known.mean(0), atol=1e-5)
+    np.testing.assert_allclose(std, known.std(0), atol=1e-5)
+    np.testing.assert_allclose(landmark_statistics(data, ("validation",))[1], 1e-3)  # constant: the floor
+    no_points = identified_dataset(tmp_path / "none", (5,))
+    with pytest.raises(ConfigError, match="no frame has landmarks"):
+        landmark_statistics(no_points)

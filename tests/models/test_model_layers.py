@@ -87,3 +87,18 @@ def test_peephole_lstm_without_peepholes_equals_keras_lstm(peephole_rnn):
 def test_peephole_lstm_initial_forget_bias_is_one(peephole_rnn):
     bias = _np(peephole_rnn.cell.bias)
     np.testing.assert_array_equal(bias, np.r_[np.zeros(5), np.ones(5), np.zeros(10)])
+
+
+def test_standardize_landmarks_by_hand_and_unknown_frames_stay_zero():
+    from tfaffect.models.layers import StandardizeLandmarks
+
+    mean, std = [0.5, 0.25, 0.75], [0.1, 0.5, 0.25]
+    layer = StandardizeLandmarks(mean, std)
+    x = np.array([[[0.6, 0.25, 0.25], [0.0, 0.0, 0.0]]], np.float32)  # [1, 2 frames, 3 coordinates]
+    out = np.asarray(layer(x))
+    np.testing.assert_allclose(out[0, 0], [(0.6 - 0.5) / 0.1, 0.0, (0.25 - 0.75) / 0.25], rtol=1e-6)
+    np.testing.assert_array_equal(out[0, 1], 0.0)  # all-zero = unknown landmarks: no made-up values
+    clone = StandardizeLandmarks.from_config(layer.get_config())
+    np.testing.assert_array_equal(np.asarray(clone(x)), out)
+    with pytest.raises(ValueError):
+        StandardizeLandmarks([0.0], [0.0])

@@ -319,6 +319,31 @@ def num_elements(data_dir: str | os.PathLike, split: str, *, mode: str = "frames
     return total
 
 
+def landmark_statistics(data_dir: str | os.PathLike, splits: Sequence[str] = ("train",)
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)``, each float32 ``[136]`` (x0, y0, x1, ...): per-coordinate statistics of the landmarks
+    of the frames of ``splits`` that have them, in the data contract's units (divided by the stored side,
+    i.e. as a model sees them without cropping). Only the landmark features are parsed.
+
+    Raises :class:`ConfigError` when no frame of the splits has landmarks.
+    """
+    data_dir = os.fspath(data_dir)
+    manifest = load_manifest(data_dir)
+    columns = []
+    for split in splits:
+        for batch in _read_split(data_dir, split, split_shards(manifest, split),
+                                 lambda path: tf.data.TFRecordDataset(path).batch(GATHER_FRAMES),
+                                 lambda batch: int(tf.size(batch))):
+            parsed = parse_examples(batch, keys=("landmarks", "landmarks_valid"))
+            known = parsed["landmarks_valid"].numpy() > 0
+            columns.append(parsed["landmarks"].numpy().reshape(len(known), -1)[known])
+    points = np.concatenate(columns) if columns else np.zeros((0, 2 * NUM_LANDMARKS), np.float32)
+    if not len(points):
+        raise ConfigError(f"{data_dir} ({', '.join(splits)}): no frame has landmarks, so a model with landmark inputs has "
+                          "nothing to learn from there (turn landmarks off, or prepare data with landmarks)")
+    return points.mean(axis=0).astype(np.float32), np.maximum(points.std(axis=0), 1e-3).astype(np.float32)
+
+
 def _window_args(mode: str, seq_len: int | None, stride: int | None, training: bool) -> tuple[int, int]:
     if mode == "frames":
         if seq_len not in (None, 1) or stride not in (None, 1):

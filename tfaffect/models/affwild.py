@@ -25,8 +25,8 @@ import keras
 
 from tfaffect.errors import ConfigError
 from tfaffect.models.backbones import BACKBONES, build_backbone
-from tfaffect.models.layers import (PACKAGE, ConfigurableModel, FoldTime, PeepholeLSTMCell, UnfoldTime,
-                                    scale_uint8_to_unit_range)
+from tfaffect.models.layers import (PACKAGE, ConfigurableModel, FoldTime, PeepholeLSTMCell, StandardizeLandmarks,
+                                    UnfoldTime, scale_uint8_to_unit_range)
 
 DEFAULT_IMAGE_SIZE = 96  # original AffWildNet code: 96x96x3 inputs (FORMATS.md "Aff-Wild")
 NUM_LANDMARKS = 68  # Kollias 2019, section 4.2.1.2: "the 68 landmark 2-D positions (68x2 values)"
@@ -68,6 +68,27 @@ def _image_features(image, backbone: str, image_size: int, backbone_weights):
     return build_backbone(backbone, image_size, backbone_weights)(x)
 
 
+def _landmark_features(points, landmark_stats):
+    """Flattened landmarks ``[..., 136]``, standardized per coordinate when ``landmark_stats`` is given."""
+    if landmark_stats is None:
+        return points
+    mean, std = landmark_stats
+    return StandardizeLandmarks(mean, std, name="landmarks_standardized")(points)
+
+
+def _check_landmark_stats(landmark_stats, landmarks: bool):
+    """``None`` or ``[mean, std]`` as two lists of 136 floats (only with ``landmarks``)."""
+    if landmark_stats is None:
+        return None
+    if not landmarks:
+        raise ConfigError("landmark_stats applies to models with landmarks=True")
+    mean, std = landmark_stats
+    mean, std = [float(v) for v in mean], [float(v) for v in std]
+    if len(mean) != 2 * NUM_LANDMARKS or len(std) != 2 * NUM_LANDMARKS or min(std) <= 0:
+        raise ConfigError(f"landmark_stats must be [mean, std] of {2 * NUM_LANDMARKS} coordinates each, std > 0")
+    return [mean, std]
+
+
 def _dense_stack(x, units: tuple[int, ...], dropout: float, dropout_after_last: bool):
     """FC layers ``fc1, fc2, ...`` with ReLU (section 4.2.1.2), each followed by dropout except possibly the last."""
     for index, width in enumerate(units, start=1):
@@ -91,15 +112,21 @@ class AffWildCNN(ConfigurableModel):
         fc_units: hidden FC widths; ``None`` = the paper's for the backbone (:data:`CNN_FC_UNITS`).
         landmarks: also take ``"landmarks"`` float32 [B, 68, 2] (Table 10 "with landmarks").
         dropout: dropout probability (0.5, section 4.2.1).
+        landmark_stats: ``None`` (the positions as given) or ``[mean, std]`` of the 136 coordinates over
+            the training data: the positions are standardized inside the model
+            (:class:`~tfaffect.models.layers.StandardizeLandmarks`). The paper does not say how the
+            positions are scaled (section 4.2.1.2); see ``tfaffect.training.affwild`` for the measured
+            reason the recipes standardize them.
         backbone_weights: ``None``, ``"imagenet"`` (Keras cache, never downloaded) or a local file
             path, see :mod:`tfaffect.models.backbones`. Not recorded in ``get_config``: the weights
             travel in the saved model, and a re-built model must not depend on that file.
     """
 
     def __init__(self, backbone: str = "vggface", image_size: int = DEFAULT_IMAGE_SIZE,
-                 fc_units=None, landmarks: bool = False, dropout: float = DROPOUT,
+                 fc_units=None, landmarks: bool = False, dropout: float = DROPOUT, landmark_stats=None,
                  backbone_weights: str | os.PathLike | None = None, **kwargs):
         image_size = int(image_size)
+        landmark_stats = _check_landmark_stats(landmark_stats, landmarks)
         fc_units = _check_common(backbone, CNN_FC_UNITS.get(backbone, ()) if fc_units is None
                                  else fc_units, dropout)
         image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
@@ -107,13 +134,15 @@ class AffWildCNN(ConfigurableModel):
         x = _image_features(image, backbone, image_size, backbone_weights)
         if landmarks:
             inputs["landmarks"] = keras.Input(shape=(NUM_LANDMARKS, 2), dtype="float32", name="landmarks")
-            points = keras.layers.Flatten(name="landmarks_flat")(inputs["landmarks"])
+            points = _landmark_features(keras.layers.Flatten(name="landmarks_flat")(inputs["landmarks"]),
+                                        landmark_stats)
             x = keras.layers.Concatenate(name="features_landmarks")([x, points])
         x = _dense_stack(x, fc_units, float(dropout), dropout_after_last=False)
         va = keras.layers.Dense(2, name="va")(x)  # Table 7, block 8: fully connected 3, 2 units, linear
         kwargs.setdefault("name", f"{backbone}_cnn")
         config = {"backbone": backbone, "image_size": image_size, "fc_units": list(fc_units),
-                  "landmarks": bool(landmarks), "dropout": float(dropout), "backbone_weights": None}
+                  "landmarks": bool(landmarks), "dropout": float(dropout), "landmark_stats": landmark_stats,
+                  "backbone_weights": None}
         super().__init__(inputs, {"va": va}, config, **kwargs)
 
 
@@ -159,14 +188,17 @@ class AffWildNet(ConfigurableModel):
         peepholes: LSTM with peephole connections (section 4.2.1.3); ignored for GRU.
         reset_after: GRU variant (see :func:`recurrent_layer`); ignored for LSTM.
         use_cudnn: passed to the GRU / LSTM layers ("auto"); export passes False.
+        landmark_stats: as :class:`AffWildCNN`.
         backbone_weights: as :class:`AffWildCNN` (not recorded in ``get_config``).
     """
 
     def __init__(self, backbone: str = "vggface", cell: str = "gru", num_layers: int = 2, units: int = 128,
                  fc_units=None, landmarks: bool = False, dropout: float = DROPOUT,
                  image_size: int = DEFAULT_IMAGE_SIZE, peepholes: bool = True, reset_after: bool = True,
-                 use_cudnn="auto", backbone_weights: str | os.PathLike | None = None, **kwargs):
+                 use_cudnn="auto", landmark_stats=None, backbone_weights: str | os.PathLike | None = None,
+                 **kwargs):
         image_size, num_layers, units = int(image_size), int(num_layers), int(units)
+        landmark_stats = _check_landmark_stats(landmark_stats, landmarks)
         fc_units = _check_common(backbone, RNN_FC_UNITS.get(backbone, ()) if fc_units is None
                                  else fc_units, dropout)
         if cell not in CELLS:
@@ -184,7 +216,8 @@ class AffWildNet(ConfigurableModel):
         x = UnfoldTime(name="unfold_time")([features, image])
         if landmarks:
             inputs["landmarks"] = keras.Input(shape=(None, NUM_LANDMARKS, 2), dtype="float32", name="landmarks")
-            points = keras.layers.Reshape((-1, 2 * NUM_LANDMARKS), name="landmarks_flat")(inputs["landmarks"])
+            points = _landmark_features(keras.layers.Reshape((-1, 2 * NUM_LANDMARKS), name="landmarks_flat")(
+                inputs["landmarks"]), landmark_stats)
             x = keras.layers.Concatenate(name="features_landmarks")([x, points])
         x = _dense_stack(x, fc_units, dropout, dropout_after_last=True)  # Table 8, block 2: FC 1 + dropout
         for index in range(1, num_layers + 1):  # Table 8, blocks 3-4: RNN layer 1 + dropout, RNN layer 2
@@ -197,5 +230,5 @@ class AffWildNet(ConfigurableModel):
         config = {"backbone": backbone, "cell": cell, "num_layers": num_layers, "units": units,
                   "fc_units": list(fc_units), "landmarks": bool(landmarks), "dropout": dropout,
                   "image_size": image_size, "peepholes": bool(peepholes), "reset_after": bool(reset_after),
-                  "use_cudnn": use_cudnn, "backbone_weights": None}
+                  "use_cudnn": use_cudnn, "landmark_stats": landmark_stats, "backbone_weights": None}
         super().__init__(inputs, {"va": va}, config, **kwargs)

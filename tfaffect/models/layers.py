@@ -136,3 +136,33 @@ class PeepholeLSTMCell(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StandardizeLandmarks(keras.layers.Layer):
+    """Flattened landmark coordinates ``[..., 136]`` -> ``(x - mean) / std`` per coordinate; a frame whose
+    coordinates are all zero (the data contract's "unknown") stays all zero.
+
+    ``mean`` and ``std`` (136 floats each) are statistics of the training data (see
+    :func:`tfaffect.data.pipeline.landmark_statistics`), stored in the layer's config, so a saved or
+    exported model carries them and takes the same raw coordinates as the data contract.
+    """
+
+    def __init__(self, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = [float(v) for v in mean]
+        self.std = [float(v) for v in std]
+        if len(self.mean) != len(self.std) or min(self.std, default=1.0) <= 0:
+            raise ValueError(f"{self.name}: mean and std need the same length and std > 0")
+
+    def call(self, inputs):
+        mean = ops.convert_to_tensor(self.mean, dtype=inputs.dtype)
+        std = ops.convert_to_tensor(self.std, dtype=inputs.dtype)
+        known = ops.any(ops.not_equal(inputs, 0), axis=-1, keepdims=True)
+        return ops.where(known, (inputs - mean) / std, ops.zeros_like(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
