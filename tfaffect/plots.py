@@ -22,37 +22,61 @@ def _figure(*args, **kwargs):
 
 
 def _save(plt, fig, path: str | os.PathLike) -> Path:
+    from tfaffect.io import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    with atomic_path(path) as tmp:  # a temporary name no *.png glob matches, orphans cleaned
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, path)
     return path
+
+
+def y_limits(values: np.ndarray) -> tuple[float, float]:
+    """y-axis limits that show [-1, 1] and every finite value outside it, with a 2.5 % margin."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    low, high = min(-1.0, values.min(initial=0.0)), max(1.0, values.max(initial=0.0))
+    margin = 0.025 * (high - low)
+    return low - margin, high + margin
 
 
 def va_over_time(path, time, predicted: np.ndarray, truth: np.ndarray | None = None, *,
                  title: str = "", xlabel: str = "frame", flagged: np.ndarray | None = None) -> Path:
     """Valence (top) and arousal (bottom) over time; ``predicted``/``truth`` are ``[N, 2]``.
 
-    ``flagged`` (bool ``[N]``) shades frames whose prediction was interpolated (no face found).
+    The y axis shows [-1, 1] and grows to show every prediction outside it (dashed lines mark +-1
+    then); with ``truth`` each panel's title gives the CCC over the finite frames drawn. The legend
+    sits outside the data. ``flagged`` (bool ``[N]``) shades frames whose prediction was
+    interpolated (no face found).
     """
-    plt, (fig, axes) = _figure(2, 1, figsize=(10, 4.8), sharex=True)
+    from tfaffect.metrics import ccc
+
+    plt, (fig, axes) = _figure(2, 1, figsize=(11, 4.8), sharex=True)
     time = np.asarray(time)
+    predicted = np.asarray(predicted, np.float64)
     for k, (ax, name) in enumerate(zip(axes, ("valence", "arousal"))):
         if truth is not None:
             ax.plot(time, truth[:, k], color="0.25", lw=1.2, label="annotation")
+            finite = np.isfinite(predicted[:, k]) & np.isfinite(truth[:, k])
+            if finite.any():
+                ax.set_title(f"{name}: CCC {float(ccc(truth[finite, k:k + 1], predicted[finite, k:k + 1])[0]):.3f}",
+                             fontsize=9, loc="left")
         ax.plot(time, predicted[:, k], color="tab:red" if k == 0 else "tab:blue", lw=1.2, label="prediction")
         if flagged is not None and np.any(flagged):
             ax.fill_between(time, -1, 1, where=np.asarray(flagged), color="0.85", step="mid",
                             label="no face (interpolated)")
-        ax.set_ylim(-1.05, 1.05)
+        low, high = y_limits(predicted[:, k])
+        if low < -1.05 or high > 1.05:
+            for bound in (-1, 1):
+                ax.axhline(bound, color="0.4", lw=0.8, ls="--")
+        ax.set_ylim(low, high)
         ax.axhline(0, color="0.6", lw=0.6)
         ax.set_ylabel(name)
-        ax.legend(loc="upper right", fontsize=8, ncol=3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     axes[-1].set_xlabel(xlabel)
     if title:
-        axes[0].set_title(title)
+        fig.suptitle(title)
     return _save(plt, fig, path)
 
 
