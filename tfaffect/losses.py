@@ -27,6 +27,7 @@ from typing import Mapping
 
 import keras
 from keras import ops
+from keras.src.losses.loss import scale_loss_for_distribution  # no public name in Keras 3.15
 
 from tfaffect.metrics import (
     _ccc_from_moments, _first_valid, _frame_weights, _moments,
@@ -47,7 +48,10 @@ class _FrameWeightedLoss(keras.losses.Loss):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.name_scope(self.name):
-            return self._weighted(y_true, y_pred, sample_weight)
+            # Keras's own Loss.__call__ divides by the number of replicas under a tf.distribute strategy
+            # (the gradients are then summed across replicas); without it N replicas train on N times the
+            # loss. A no-op without a strategy and under JAX.
+            return scale_loss_for_distribution(self._weighted(y_true, y_pred, sample_weight))
 
     def call(self, y_true, y_pred):
         """The loss with every frame of valid label counted (no ``sample_weight``)."""
