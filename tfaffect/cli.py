@@ -220,7 +220,12 @@ def _run(name: str, argv: list[str], verbose: bool = False) -> int:
     check_outputs(outputs["folder"], outputs["file"])
     if not args.verbose and name not in WITHOUT_TENSORFLOW:
         quiet_tensorflow()
-    return int(module.cli_main(args) or 0)
+    try:
+        return int(module.cli_main(args) or 0)
+    except BrokenPipeError:  # the reader of stdout went away (`tfaffect recipes | head`): not an error
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":
