@@ -76,8 +76,8 @@ class NotImplementedCommand(ConfigError):
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions wrapped paragraph by paragraph; ``(default: X)`` after an option's help only where the help does not already
-    speak of its default and there is a default worth showing (not ``None``, ``False`` or empty), and never
+    """Descriptions wrapped paragraph by paragraph; ``(default: X)`` after an option's help only where the help does
+    not already speak of its default and there is a default worth showing (not ``None``, ``False`` or empty), and never
     for required options (argparse's ``ArgumentDefaultsHelpFormatter`` printed ``(default: ...) (default:
     None)``)."""
 

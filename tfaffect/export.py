@@ -549,8 +549,8 @@ class ChunkedSequence:
             input_spec["landmarks"] = tf.TensorSpec([None, None, NUM_LANDMARKS, 2], tf.float32)
         self._per_frame = tf.function(lambda x: first(x, training=False), input_signature=[input_spec],
                                       autograph=False)
-        self.state_dtypes = [layer.cell.compute_dtype for layer, sizes in zip(structure.recurrent, structure.state_sizes)
-                             for _ in sizes]
+        self.state_dtypes = [layer.cell.compute_dtype
+                             for layer, sizes in zip(structure.recurrent, structure.state_sizes) for _ in sizes]
         sequence = keras.Input(shape=(None, self.feature_size), dtype=features.dtype, name="features")
         states_in = [keras.Input(shape=(size,), dtype=dtype, name=f"state_{index}") for index, (size, dtype)
                      in enumerate(zip(self.state_widths, self.state_dtypes))]

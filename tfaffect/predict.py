@@ -74,7 +74,6 @@ import dataclasses
 import datetime as _dt
 import json
 import logging
-import math
 import os
 import queue
 import sys
@@ -1031,7 +1030,7 @@ def write_plots(table: pd.DataFrame, out_dir: str | os.PathLike, *, title: str =
     if "valence" not in table:
         return {}
     faces = table[table["face_found"]]
-    if table["interpolated"].any() or faces.empty or faces["face_id"].nunique() <= 1:
+    if table["interpolated"].any() or faces.empty or "face_id" not in table or faces["face_id"].nunique() <= 1:
         series = table if table["interpolated"].any() or faces.empty else faces
         label = title
     else:

@@ -102,3 +102,8 @@ def test_predict_script_prints_rates_stages_and_verdicts(load_script, capsys):
     assert re.search(r"^end to end: \d+\.\d frames/s \(target >= 25\): (met|not met)$", out, re.M), out
     assert re.search(r"^end to end / naive \(frames/s\): \d+\.\d\dx \(target >= 5x\): (met|not met); "
                      r"from CPU time per frame: \d+\.\d\dx$", out, re.M), out
+    # issue #14: against the model's own rate, with every face, and the start-up time
+    assert len(re.findall(r"frames/s vs the model's +\d+\.\d = +\d+% \((met|not met)\); CPU: \d+%$", out, re.M)) == 3, out
+    assert re.search(r"^3-face clip: \d+\.\d\d faces per frame found", out, re.M), out
+    assert re.search(r"^start-up, import tfaffect -> first frame's rows .*: \d+\.\d\d s \(target < 4 s\): "
+                     r"(met|not met)", out, re.M), out

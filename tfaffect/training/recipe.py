@@ -631,7 +631,8 @@ def _synthetic_overlay(cls) -> dict[str, Any]:
         overlay = recipe.synthetic_overrides()
     except Exception:  # only the help text depends on it: a recipe that needs arguments shows none
         return {}
-    return {name: value for name, value in overlay.items() if _jsonable(value) != _jsonable(getattr(recipe, name, None))}
+    return {name: value for name, value in overlay.items()
+            if _jsonable(value) != _jsonable(getattr(recipe, name, None))}
 
 
 def _field_default(f: dataclasses.Field):
