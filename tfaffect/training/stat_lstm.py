@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -45,10 +44,11 @@ import keras
 
 from tfaffect import published
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
-from tfaffect.export import load_model
+from tfaffect.evaluation import load_model
 from tfaffect.models import stat_lstm as net
 from tfaffect.training.affwild import with_labels_of, write_frame_outputs
 from tfaffect.training.data import resolve_data
+from tfaffect.training import stages
 from tfaffect.training.recipe import Recipe, hparam
 
 log = logging.getLogger(__name__)
@@ -472,19 +472,9 @@ class StatLSTMFusionRecipe(StatLSTMRecipe):
 
 
 def train_cached(recipe: StatLSTMRecipe, folder: str) -> Path:
-    """Train ``recipe`` (or reuse its finished run) in ``$TFAFFECT_CACHE/<folder>/model<N>-<config hash>``.
-
-    The run directory is named by a hash of the recipe's fields, so the same configuration reuses it
-    and another one gets its own (a face pretraining, a fusion member). Returns the run directory.
-    """
-    from tfaffect.data.synth import default_cache_dir
-    from tfaffect.training.trainer import train
-
-    digest = hashlib.sha256(recipe.to_json().encode()).hexdigest()[:12]
-    run_dir = default_cache_dir() / folder / f"model{recipe.model}-{digest}"
-    log.info("%s: Table I model %d in %s", folder, recipe.model, run_dir)
-    train(recipe, run_dir=run_dir, verbose=0)
-    return run_dir
+    """Train ``recipe`` (or reuse its finished run) as a stage in ``$TFAFFECT_CACHE/<folder>/model<N>-<hash>``
+    (:func:`tfaffect.training.stages.train_cached`): a face pretraining, a fusion member."""
+    return stages.train_cached(recipe, folder, f"model{recipe.model}")
 
 
 def _member_config(run) -> dict[str, Any]:

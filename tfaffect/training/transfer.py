@@ -64,8 +64,9 @@ FLAGSHIP = "affwildnet"
 """The recipe whose newest finished run is the default initialisation (recipes/affwildnet.py)."""
 ARCHITECTURE_KEYS = ("backbone", "cell", "num_layers", "units", "landmarks", "image_size")
 """AffWildNet constructor arguments that must agree between the initial weights and the recipe."""
-ADOPTED_KEYS = ("fc_units", "reset_after", "peepholes")
-"""AffWildNet constructor arguments taken from a ``.keras`` initial model (not recipe fields)."""
+ADOPTED_KEYS = ("fc_units", "reset_after", "peepholes", "landmark_stats")
+"""AffWildNet constructor arguments taken from a ``.keras`` initial model (not recipe fields; its landmark
+statistics go with the first FC layer's weights that were trained on them)."""
 NUM_FOLDS = 5  # Kollias 2019, section 5.1.2: "5-fold person-independent cross-validation" (after Kossaifi 2017)
 FOLD_METRICS = ("pcc_valence", "pcc_arousal", "ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal",
                 "ccc_mean")
@@ -182,7 +183,7 @@ def load_initial_weights(model: keras.Model, init: InitialWeights) -> None:
         except (ValueError, KeyError, OSError) as exc:
             raise ConfigError(f"--init {init.path}: does not fit the recipe's AffWildNet ({exc})") from None
         return
-    from tfaffect.export import load_model
+    from tfaffect.evaluation import load_model
 
     source = load_model(init.path)
     for layer in model.layers:
@@ -312,6 +313,7 @@ class TransferRecipe(AffWildRecipe):
 
     layout: ClassVar[str] = ""
     """The dataset (importer name) the recipe fine-tunes on; its SynthAffect layout is the default data."""
+    synthetic_cnn_stage: ClassVar[bool] = False  # fine-tuned from an AffWildNet run (``init``), not a CNN stage
     task: ClassVar[Literal["va", "expression"]] = "va"
     extra_published_rows: ClassVar[tuple[tuple[str, str], ...]] = ()
     """Further ``(table, row)`` entries whose published numbers this recipe's run also reports."""
