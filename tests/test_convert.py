@@ -197,8 +197,9 @@ def test_exports_load_with_tensorflow_alone_and_match_the_original(released, con
     report = load_in_fresh_process(tmp_path, jobs)
     assert report["blocked_imports"] == []
     for job, output in zip(jobs, expected):
-        assert report["signatures"][job["saved_model"]] == ["initial_state", "per_frame", "serve",
+        assert report["signatures"][job["saved_model"]] == ["initial_state", "metadata", "per_frame", "serve",
                                                             "serving_default", "step"]
+        assert report["metadata"][job["saved_model"]]["face_crop"]["colour_order"] == "RGB"  # read by TF alone
         results = np.load(job["outputs"])
         for mode in ("serve", "step"):
             for index, key in enumerate(("valence", "arousal")):
