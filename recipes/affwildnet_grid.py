@@ -5,7 +5,8 @@ Table/row: Table 14, one cell per --row: "100 units, 1 layer", "100 units, 2 lay
            1 layer", "128 units, 2 layers", "150 units, 1 layer", "150 units, 2 layers".
 Published: Aff-Wild test set CCC (valence / arousal): 100: 0.44/0.36 and 0.50/0.41; 128: 0.53/0.40 and
            0.57/0.43; 150: 0.46/0.39 and 0.51/0.41 (1 and 2 layers). The table gives no MSE.
-Runtime:   about as recipes/affwildnet.py per cell (9.5 min measured for affwildnet.py; not timed per cell).
+Runtime:   about as recipes/affwildnet.py per cell (its runtime is measured there; not timed per cell;
+           the cells share its cached CNN stage at the same seed).
 Command:   python recipes/affwildnet_grid.py --row "150 units, 1 layer" [--data DIR]
 
 Everything else as recipes/affwildnet.py (VGG-Face conv, landmarks, FC 4096, GRU, CCC loss, Adam).
@@ -22,7 +23,7 @@ class AffWildNetGridRecipe(AffWildRecipe):
 
     name = "affwildnet_grid"
     table = "Table 14, 6 cells (units x layers)"
-    runtime = "about as affwildnet.py per cell (9.5 min on 2 idle CPU cores; not timed per cell)"
+    runtime = "about as affwildnet.py per cell (not timed per cell)"
     rows = {f"{units} units, {layers} layer{'s' * (layers > 1)}": {"units": units, "num_layers": layers}
             for units in (100, 128, 150) for layers in (1, 2)}  # Table 14
 

@@ -3,7 +3,8 @@
 Paper:     Kollias et al. 2019, IJCV, "Deep Affect Prediction in-the-wild" (Aff-Wild), section 4.2.2.2.
 Table/row: Table 12, "best CNN-LSTM" (2 hidden layers of 128 units, as the CNN-GRU row).
 Published: Aff-Wild test set, CCC valence 0.52, arousal 0.38; MSE valence 0.10, arousal 0.09.
-Runtime:   about as recipes/affwildnet.py (9.5 min measured there on 2 idle CPU cores; not timed for this variant).
+Runtime:   about as recipes/affwildnet.py (measured there; not timed for this variant, which reuses its
+           cached CNN stage at the same seed).
 Command:   python recipes/affwildnet_lstm.py [--data DIR --backbone-weights FILE]
 
 Everything as recipes/affwildnet.py but the cell: LSTM "allowing peephole connections" (section
@@ -23,7 +24,7 @@ class AffWildNetLSTMRecipe(AffWildRecipe):
 
     name = "affwildnet_lstm"
     published_row = ("Table 12", "best CNN-LSTM")
-    runtime = "about as affwildnet.py (9.5 min on 2 idle CPU cores; this variant not timed)"
+    runtime = "about as affwildnet.py (this variant not timed)"
 
     cell: Literal["gru", "lstm"] = hparam("lstm", "Table 12: LSTM with peepholes (section 4.2.1.3)")
 

@@ -6,7 +6,7 @@ Table/row: none. The paper's tables report the landmark model (recipes/affwildne
            configuration exists so models trained here share the released weights' layout and
            `tfaffect convert affwildnet-tf1` checkpoints can be fine-tuned (--backbone-weights) or
            compared. No published number belongs to it.
-Runtime:   about as recipes/affwildnet.py (9.5 min measured there on 2 idle CPU cores; not timed for this variant).
+Runtime:   about as recipes/affwildnet.py (measured there; not timed for this variant).
 Command:   python recipes/affwildnet_released.py [--data DIR]
 """
 
@@ -22,7 +22,7 @@ class AffWildNetReleasedRecipe(AffWildRecipe):
 
     name = "affwildnet_released"
     table = "none (released weights' configuration)"
-    runtime = "about as affwildnet.py (9.5 min on 2 idle CPU cores; this variant not timed)"
+    runtime = "about as affwildnet.py (this variant not timed)"
 
     landmarks: bool = hparam(False, "the released checkpoints take images only (FORMATS.md)")
 

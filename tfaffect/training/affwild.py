@@ -152,8 +152,8 @@ class AffWildRecipe(Recipe):
           sequences (the released code's one 80-frame sequence per step did not learn in this budget).
         * AffWildNet (not the transfer recipes, which start from an AffWildNet run): ``cnn_pretrain``
           and ``freeze="backbone"``, the closest embedded analogue of fine-tuning pretrained VGG-Face.
-          Trained end to end from random initialisation AffWildNet stays dead in this budget
-          (validation CCC 0.02 / 0.00 after 100 steps, He-initialised conv part, standardized
+          Trained end to end from random initialisation AffWildNet stays dead in this budget (CCC loss
+          flat at 1.00 for 100 steps, validation CCC about 0; He-initialised conv part, standardized
           landmarks): 5 windows per step give the CCC loss 5 independent examples. The CNN of Table 9
           learns from 50 independent frames per step (validation CCC 0.93 / 0.89 after 100 steps), and
           AffWildNet started from it with its conv part frozen (section 4.2's second option) reaches
@@ -204,7 +204,9 @@ class AffWildRecipe(Recipe):
         if not self.cnn_pretrain:
             model = cls(**kwargs)
         else:
-            cnn = self.pretrained_cnn()
+            from tfaffect.evaluation import load_model
+
+            cnn = load_model(self.cnn_stage_dir() / "model.keras")
             model = cls(**{**kwargs, "backbone_weights": None})
             for name in (self.backbone, "fc1"):  # the conv part and FC 1 have the same shapes in both
                 model.get_layer(name).set_weights(cnn.get_layer(name).get_weights())
@@ -231,19 +233,19 @@ class AffWildRecipe(Recipe):
                       lr_schedule="constant", lr_boundaries=(), lr_values=(), warmup_epochs=0.0, row=None)
         return CNNStageRecipe(**shared)
 
-    def pretrained_cnn(self) -> keras.Model:
-        """The trained CNN stage (trained once per configuration and data, then reused from the cache)."""
-        from tfaffect.evaluation import load_model
+    def cnn_stage_dir(self) -> Path:
+        """The run directory of the trained CNN stage (trained once per configuration and data, then
+        reused from the cache)."""
         from tfaffect.training.stages import train_cached
 
         run_dir = train_cached(self.cnn_stage_recipe(), "affwild_cnn_stage", f"{self.backbone}_cnn",
                                verbose=None)
         keras.utils.set_random_seed(self.seed)  # this run's draws do not depend on whether the stage trained
-        return load_model(run_dir / "model.keras")
+        return run_dir
 
     def run(self, run_dir: Optional[str] = None) -> str:
         if self.cnn_pretrain:
-            self.pretrained_cnn()  # before the trainer builds this model, outside any distribution scope
+            self.cnn_stage_dir()  # before the trainer builds this model, outside any distribution scope
         return super().run(run_dir)
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
