@@ -20,3 +20,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "large" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    """MTCNN (weights in the wheel) for tests that detect real faces."""
+    import mtcnn
+
+    return mtcnn.MTCNN()
+
+
+@pytest.fixture(scope="module")
+def head():
+    """A real face (scikit-image's astronaut), 85 x 100 px, to paste into test frames."""
+    import cv2
+    from skimage import data as skimage_data
+
+    return cv2.resize(skimage_data.astronaut()[30:230, 140:310], (85, 100), interpolation=cv2.INTER_AREA)

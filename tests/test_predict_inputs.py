@@ -16,11 +16,9 @@ import sys
 from pathlib import Path
 
 import cv2
-import mtcnn
 import numpy as np
 import pandas as pd
 import pytest
-from skimage import data as skimage_data
 
 import tfaffect
 from tfaffect.errors import ConfigError, VideoError
@@ -28,16 +26,6 @@ from tfaffect.models.registry import build_model
 
 WIDTH, HEIGHT, FPS = 320, 180, 25.0
 GREY = 90
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return mtcnn.MTCNN()
-
-
-@pytest.fixture(scope="module")
-def head():
-    return cv2.resize(skimage_data.astronaut()[30:230, 140:310], (85, 100), interpolation=cv2.INTER_AREA)
 
 
 def _frame(*pastes):

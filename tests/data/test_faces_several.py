@@ -6,22 +6,10 @@ pasted at two or three places of grey 640x360 frames and moved a little from fra
 """
 
 import cv2
-import mtcnn
 import numpy as np
 import pytest
-from skimage import data as skimage_data
 
 from tfaffect.data.faces import TRACK_MEMORY, FacePipeline, crop_description
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return mtcnn.MTCNN()
-
-
-@pytest.fixture(scope="module")
-def head():
-    return cv2.resize(skimage_data.astronaut()[30:230, 140:310], (85, 100), interpolation=cv2.INTER_AREA)
 
 
 def _canvas(*pastes):

@@ -3,7 +3,6 @@ the learning warning. Expected values come from one plain call of the model on t
 from numpy by hand."""
 
 import numpy as np
-import pytest
 
 from tfaffect.models import AffWildNet
 from tfaffect.training.affwild import LEARNING_FLOOR, learning_warnings, whole_videos

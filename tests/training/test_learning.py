@@ -9,7 +9,6 @@ and prepared at 32 px. Margins and bounds are derived from measured runs, see ea
 import json
 
 import keras
-import numpy as np
 import pandas as pd
 import pytest
 
