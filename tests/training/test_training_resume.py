@@ -193,3 +193,14 @@ def test_checkpoint_writes_are_never_matched_by_result_globs(tmp_path):
         done = [f"epoch_{e:03d}.weights.h5" for e in range(1, epoch)]
         assert weights == done and epochs == done  # the half-written file matches neither glob
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_002.weights.h5"]
+
+
+def test_a_damaged_config_json_is_a_typed_error_naming_the_file_and_line(tmp_path):
+    from tfaffect.errors import DataError
+    from tfaffect.training.trainer import _read_json
+
+    path = tmp_path / "config.json"
+    path.write_text('{"recipe": "tiny",\n "fields": {oops}\n}', encoding="utf-8")
+    with pytest.raises(DataError, match="line 2") as info:
+        _read_json(path)
+    assert "config.json" in str(info.value)

@@ -302,15 +302,17 @@ class AffWildRecipe(Recipe):
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         from tfaffect import evaluation
         from tfaffect.data.pipeline import make_dataset
+        from tfaffect.data.tfrecord import naming_bad_shards
 
         data, synthetic = self.data_dir()
         batches = make_dataset(data, "validation", batch_size=self.batch_size, training=False,
                                with_index=True, **self._dataset_args(False))
-        if self.windows:  # the GRU state runs through each whole video: no restart at window starts
-            predict, batches = whole_videos(model, batches.as_numpy_iterator())
-        else:
-            predict, batches = model.predict_on_batch, batches.as_numpy_iterator()
-        scores, frames = evaluation.evaluate(predict, batches, protocols=("face", "all"))
+        with naming_bad_shards(data, "validation"):  # a corrupt record names its shard
+            if self.windows:  # the GRU state runs through each whole video: no restart at window starts
+                predict, batches = whole_videos(model, batches.as_numpy_iterator())
+            else:
+                predict, batches = model.predict_on_batch, batches.as_numpy_iterator()
+            scores, frames = evaluation.evaluate(predict, batches, protocols=("face", "all"))
         write_frame_outputs(frames, run_dir, "SynthAffect, synthetic" if synthetic else data.name)
         result = {"split": "validation", "data": str(data), "synthetic": synthetic, **scores}
         if self.published_key():

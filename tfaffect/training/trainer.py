@@ -51,7 +51,7 @@ from keras import ops
 
 import tfaffect
 from tfaffect.io import atomic_path, clean_orphans, owner_alive, temp_path, write_json_atomic, write_text_atomic
-from tfaffect.errors import ConfigError
+from tfaffect.errors import ConfigError, DataError
 from tfaffect.training.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -156,8 +156,13 @@ def _clean_orphans(run_dir: Path) -> list[Path]:
 
 
 def _read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """A run directory's JSON file; a damaged one is a :class:`DataError` naming the file and line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); remove the file "
+                        "or pass another --run-dir", path) from None
 
 
 # --------------------------------------------------------------------------------------------------
