@@ -6,7 +6,7 @@ Published: Aff-Wild test set, CCC valence 0.57, arousal 0.43; MSE valence 0.08, 
 Runtime:   the paper: days on a GTX TITAN X from VGG-Face weights. Here, with no arguments: 9 min 07 s
            measured for a first run on 2 idle CPU cores (SynthAffect 23 s, CNN stage 2 min 15 s,
            AffWildNet 4 min 21 s, evaluation 2 min; the CNN stage is then cached, so a second run skips
-           it); 15-22 min measured on a loaded machine; with --smoke: under a minute.
+           it); 15-18 min measured on a loaded machine; with --smoke: under a minute.
 Command:   python recipes/affwildnet.py                         # embedded SynthAffect, demo budget
            python recipes/affwildnet.py --data DIR --backbone-weights vggface.weights.h5   # the paper
 
@@ -29,7 +29,7 @@ lists them under derived.deviations):
 Measured on SynthAffect (validation, the 8 unseen synthetic people, all frames concatenated):
   seed 2, idle 2 cores: CCC valence 0.894, arousal 0.889; MSE 0.044, 0.047; 9 min 07 s
   seed 1, loaded:       CCC valence 0.836, arousal 0.919; MSE 0.070, 0.037; 14 min 44 s
-  seed 0, loaded:       CCC valence 0.920, arousal 0.892; MSE 0.032, 0.048 (CNN stage in float32)
+  seed 0, loaded:       CCC valence 0.723, arousal 0.847; MSE 0.144, 0.084; 18 min 16 s
   shuffled-label control (--label-control shuffled): CCC 0.000 / 0.001; MSE 1.041 / 0.211
 Synthetic figures: they show that the code learns, not how AffWildNet does on real faces.
 """
