@@ -26,6 +26,7 @@ the run directory records them (``config.json`` -> ``derived.deviations``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Optional
@@ -183,13 +184,15 @@ class AffWildRecipe(Recipe):
         if self.architecture == "cnn_m":
             return common
         common.update(backbone=self.backbone, landmarks=self.landmarks, dropout=self.dropout,
-                      backbone_weights=self.backbone_weights, landmark_stats=self.landmark_stats())
+                      backbone_weights=self.backbone_weights, landmark_stats=self.landmark_stats)
         if self.architecture == "affwildnet":
             common.update(cell=self.cell, num_layers=self.num_layers, units=self.units)
         return common
 
+    @functools.cached_property
     def landmark_stats(self) -> Optional[list]:
-        """``[mean, std]`` of the training split's landmark coordinates for a standardized-landmark model."""
+        """``[mean, std]`` of the training split's landmark coordinates for a standardized-landmark model
+        (read once per recipe object: the transfer recipes ask for the model's arguments twice)."""
         if not self.landmarks or self.landmark_scaling == "raw":
             return None
         from tfaffect.data.pipeline import landmark_statistics
