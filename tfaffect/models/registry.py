@@ -9,6 +9,8 @@ keyword overrides, never new names or classes.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -51,6 +53,25 @@ def register_model(name: str, *, tiny: Mapping[str, Any]):
         _MODELS[name] = ModelEntry(name, builder, MappingProxyType(dict(tiny)), description)
         return builder
     return decorator
+
+
+_FAMILIES_IMPORTED = False
+
+
+def import_families() -> None:
+    """Import every module of :mod:`tfaffect.models` (found with pkgutil), so every family has registered.
+
+    Its builders land in the registry and its layers and models with Keras's serialization
+    registry, whichever modules the caller happened to import. Idempotent; after the first call a
+    flag check.
+    """
+    global _FAMILIES_IMPORTED
+    if _FAMILIES_IMPORTED:
+        return
+    package = importlib.import_module("tfaffect.models")
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    _FAMILIES_IMPORTED = True
 
 
 def model_names() -> tuple[str, ...]:

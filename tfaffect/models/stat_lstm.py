@@ -150,11 +150,17 @@ class CausalWindows(keras.layers.Layer):
     """``[B, T, D] -> [B, T, s, D]``: frame t gets frames ``t-s+1 .. t`` (current last), frame 0 repeated before 0.
 
     A gather from per-frame values, so whatever produced them (the backbone) ran once per frame.
+    ``context_frames`` (= ``window``): the frames of history the output at frame t depends on.
     """
 
     def __init__(self, window: int, **kwargs):
         super().__init__(**kwargs)
         self.window = int(window)
+
+    @property
+    def context_frames(self) -> int:
+        """Frames of history (current frame included) the output at frame t depends on: the window length."""
+        return self.window
 
     def call(self, inputs):
         indices = causal_window_indices(ops.shape(inputs)[1], self.window)
