@@ -224,3 +224,54 @@ def test_ccc_loss_argument_and_shape_errors():
         L.CCCLoss(over="sequence")(np.zeros((4, 2)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"\(4,\).*\(3, 7\)"):
         L.MaskedSparseCategoricalCrossentropy()(np.zeros(4), np.zeros((3, 7)))
+
+
+# --------------------------------------------------------------------------------------------------
+# STAT + LSTM (Do 2020): the 5-vector target and eq. 4
+
+
+def test_five_vector_target_by_hand():
+    # (valence, arousal) -> [a, v, m = (a + v) / 2, |a - m|, |v - m|]
+    va = np.array([[0.5, -0.3], [-1.0, 1.0], [0.2, 0.2]], np.float32)
+    expected = np.array([[-0.3, 0.5, 0.1, 0.4, 0.4],
+                         [1.0, -1.0, 0.0, 1.0, 1.0],
+                         [0.2, 0.2, 0.2, 0.0, 0.0]], np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(L.five_vector_target(va)), expected, atol=1e-7)
+    clip = np.broadcast_to(va[:2], (4, 2, 2))
+    assert keras.ops.convert_to_numpy(L.five_vector_target(clip)).shape == (4, 2, 5)
+
+
+def test_total_loss_is_eq4_weighted_sum_by_hand():
+    # 7 expressions. Two valid frames and one masked frame (weight 0, wild values that must not count).
+    probs = np.full((3, 7), 0.125, np.float32)
+    probs[0] = [0.5] + [0.5 / 6] * 6
+    probs[1, 3] = 0.25  # the other six stay 0.125: rows sum to 1
+    probs[2] = [0.94] + [0.01] * 6
+    labels = np.array([0, 3, 6], np.int32)  # p[label] = 0.5, 0.25; CE = (ln 2 + ln 4) / 2 = 1.5 ln 2
+    va_true = np.array([[1.0, 0.0], [-1.0, 1.0], [0.3, 0.3]], np.float32)  # (valence, arousal)
+    va_pred = np.array([[0.5, 0.0], [-0.5, 0.5], [-0.9, 0.9]], np.float32)
+    # valence: t = (1, -1), p = (0.5, -0.5): means 0, var_t 1, var_p 0.25, cov 0.5 -> CCC 1 / 1.25 = 0.8
+    # arousal: t = (0, 1), p = (0, 0.5): means 0.5, 0.25, var 0.25, 0.0625, cov 0.125
+    #          -> CCC 0.25 / (0.25 + 0.0625 + 0.0625) = 2/3
+    aux_true = keras.ops.convert_to_numpy(L.five_vector_target(va_true))  # f0 [0, 1, .5, .5, .5], f1 [1, -1, 0, 1, 1]
+    aux_pred = aux_true + np.array([[0.1, 0, 0, 0, 0], [0, 0, 0, 0.2, -0.2], [0.7, 0.7, 0.7, 0.7, 0.7]], np.float32)
+    mse = (0.1 ** 2 + 0.2 ** 2 + 0.2 ** 2) / 10  # mean over 2 frames x 5 components = 0.009
+    ce = 1.5 * np.log(2.0)
+    total = 1.0 * ce + 0.4 * (1 - 2 / 3) + 0.4 * (1 - 0.8) + 0.2 * mse  # eq. 4: w1, w2 (arousal), w3 (valence), w4
+
+    inputs = {name: keras.Input((n,), name=name) for name, n in (("p", 7), ("v", 2), ("a", 5))}
+    identity = keras.Model(inputs, {"expression": keras.layers.Identity()(inputs["p"]),
+                                    "va": keras.layers.Identity()(inputs["v"]),
+                                    "va_aux": keras.layers.Identity()(inputs["a"])})
+    identity.compile(**L.stat_lstm_losses())
+    weight = np.array([1.0, 1.0, 0.0], np.float32)
+    result = identity.evaluate({"p": probs, "v": va_pred, "a": aux_pred},
+                               {"expression": labels, "va": va_true, "va_aux": aux_true},
+                               sample_weight={"expression": weight, "va": weight, "va_aux": weight},
+                               batch_size=3, verbose=0, return_dict=True)
+    assert result["expression_loss"] == pytest.approx(ce, rel=1e-5)
+    assert result["va_loss"] == pytest.approx(0.4 * (1 - 0.8) + 0.4 * (1 - 2 / 3), rel=1e-5)
+    assert result["va_aux_loss"] == pytest.approx(mse, rel=1e-4)
+    assert result["loss"] == pytest.approx(total, rel=1e-5)
+    assert total == pytest.approx(1.254855, abs=1e-6)  # 1.039721 + 0.133333 + 0.08 + 0.0018
+    assert set(L.stat_lstm_losses(va=False)["loss"]) == {"expression"}

@@ -7,6 +7,8 @@
   against integer labels (Do 2020, eq. 1), over the valid frames.
 * :func:`multitask_losses` -- the ``loss`` and ``loss_weights`` arguments of ``model.compile`` for a
   model with several outputs (Do 2020, eq. 4).
+* :func:`stat_lstm_losses` -- the STAT + LSTM family's loss (Do 2020, eq. 4) and
+  :func:`five_vector_target`, the target of its MSE branch.
 
 Masking. A frame counts when its ``sample_weight`` is > 0 and its label is valid (valence/arousal
 not NaN, expression label >= 0), the same rule as :mod:`tfaffect.metrics`. A CCC is a statistic of
@@ -34,7 +36,10 @@ from tfaffect.metrics import (
     _prepare_regression_tensors, _safe_divide, _shapes_differ,
 )
 
-__all__ = ["CCCLoss", "MaskedMSE", "MaskedSparseCategoricalCrossentropy", "multitask_losses"]
+__all__ = ["CCCLoss", "MaskedMSE", "MaskedSparseCategoricalCrossentropy", "five_vector_target", "multitask_losses",
+           "stat_lstm_losses"]
+
+STAT_LSTM_LOSS_WEIGHTS = {"class": 1.0, "arousal": 0.4, "valence": 0.4, "mse": 0.2}  # Do 2020, eq. 4: w1, w2, w3, w4
 
 
 class _FrameWeightedLoss(keras.losses.Loss):
@@ -204,3 +209,38 @@ def multitask_losses(spec: Mapping[str, tuple]) -> dict:
         losses[name] = loss
         weights[name] = float(weight)
     return {"loss": losses, "loss_weights": weights}
+
+
+# --------------------------------------------------------------------------------------------------
+# STAT + LSTM (Do 2020, section II.D)
+
+def five_vector_target(va):
+    """The MSE branch's target from ``va`` ``[..., 2]`` (valence, arousal): ``[..., 5]`` = ``[a, v, m, |a-m|, |v-m|]``.
+
+    ``m = (a + v) / 2`` (section II.D: "arousal, valence values, average of arousal and valence, and
+    two different values between arousal and valence with its average value"; the original generator
+    ``datagen_expr_va_frames.py`` computes exactly these, arousal first). Note that
+    ``|a - m| = |v - m| = |a - v| / 2``: the last two components are equal by construction. NaN
+    (invalid) inputs give NaN rows, which the losses mask.
+    """
+    va = ops.convert_to_tensor(va)
+    valence, arousal = va[..., 0], va[..., 1]
+    mean = (arousal + valence) / 2
+    return ops.stack([arousal, valence, mean, ops.abs(arousal - mean), ops.abs(valence - mean)], axis=-1)
+
+
+def stat_lstm_losses(va: bool = True) -> dict:
+    """``loss`` and ``loss_weights`` for ``model.compile``: eq. 4, ``1.0 CE + 0.4 CCC(a) + 0.4 CCC(v) + 0.2 MSE``.
+
+    ``"va"`` holds (valence, arousal), so its :class:`CCCLoss` has ``dim_weights=(w3, w2) = (0.4, 0.4)``
+    and output weight 1. The MSE is the mean over the 5 components and the valid frames
+    (:class:`MaskedMSE`, Keras's ``"mse"``); eq. 3 writes a sum over the vector, which would scale w4
+    by 5, and the original training code is not published. ``va=False`` (models 1, 3, 5): the
+    cross-entropy alone.
+    """
+    spec = {"expression": (MaskedSparseCategoricalCrossentropy(), STAT_LSTM_LOSS_WEIGHTS["class"])}
+    if va:
+        spec["va"] = (CCCLoss(dim_weights=(STAT_LSTM_LOSS_WEIGHTS["valence"], STAT_LSTM_LOSS_WEIGHTS["arousal"])),
+                      1.0)
+        spec["va_aux"] = (MaskedMSE(), STAT_LSTM_LOSS_WEIGHTS["mse"])
+    return multitask_losses(spec)

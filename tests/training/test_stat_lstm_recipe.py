@@ -14,7 +14,7 @@ from tfaffect.errors import ConfigError, MissingResourceError
 from tfaffect.losses import CCCLoss, MaskedMSE, MaskedSparseCategoricalCrossentropy
 from tfaffect.models.stat_lstm import TABLE_I
 from tfaffect.training import registry
-from tfaffect.training.stat_lstm import StatLSTMRecipe
+from tfaffect.training.stat_lstm import StatLSTMRecipe, add_five_vector_target
 
 RECIPES = registry.discover(registry.recipes_dir(None))
 TABLE = RECIPES["stat_lstm"]
@@ -175,3 +175,14 @@ def test_fusion_reads_given_members_and_checks_them(tmp_path):
         FUSION.from_args(["--members", runs[0]])
     with pytest.raises(ConfigError, match="two or more"):
         FUSION.from_args(["--member-models", "4", "4"])
+
+
+def test_add_five_vector_target_in_tf_data():
+    x = {"image": np.zeros((2, 4, 4, 3), np.uint8)}
+    y = {"va": np.array([[0.5, -0.3], [0.0, 0.0]], np.float32), "expression": np.array([1, 0], np.int32)}
+    sw = {"va": np.array([1.0, 0.0], np.float32), "expression": np.array([1.0, 1.0], np.float32)}
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, sw)).batch(2).map(add_five_vector_target)
+    _, y_out, sw_out = next(iter(dataset))
+    np.testing.assert_allclose(y_out["va_aux"].numpy(), [[-0.3, 0.5, 0.1, 0.4, 0.4], [0, 0, 0, 0, 0]], atol=1e-7)
+    np.testing.assert_array_equal(sw_out["va_aux"].numpy(), sw["va"])
+    np.testing.assert_array_equal(y_out["va"].numpy(), y["va"])

@@ -39,8 +39,8 @@ Efficient temporal computation
     length s sees exactly that clip.
 
 The six derivation models of Table I are :data:`TABLE_I` / :func:`table1_model`; the loss of eq. 4
-is :func:`stat_lstm_losses`, its 5-vector target :func:`five_vector_target`; the "Fusion" of Tables II
-and III (the average of the models' outputs) is :func:`average_fusion`.
+is :func:`tfaffect.losses.stat_lstm_losses`, its 5-vector target :func:`tfaffect.losses.five_vector_target`;
+the "Fusion" of Tables II and III (the average of the models' outputs) is :func:`average_fusion`.
 
 Choices the paper leaves open (each cites the released code where it fixes them):
 
@@ -76,7 +76,6 @@ from keras import ops
 
 from tfaffect import EXPRESSIONS_7
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
-from tfaffect.losses import CCCLoss, MaskedMSE, MaskedSparseCategoricalCrossentropy, multitask_losses
 from tfaffect.models.backbones import build_backbone
 from tfaffect.models.layers import PACKAGE, ConfigurableModel, FoldTime, UnfoldTime
 
@@ -96,7 +95,6 @@ LSTM_DROPOUT = 0.1  # original models/utils.py lstm_blocks(lstm_dropout=0.1, ...
 LSTM_RECURRENT_DROPOUT = 0.1  # original models/utils.py lstm_blocks(..., lstm_recurrent_dropout=0.1)
 HEAD_UNITS = (1024, 1024)  # not fixed by the paper ("two dense layers"); released sel_t8/sel_t15 fc_*_finals
 HEAD_DROPOUT = 0.1  # original notebooks fc_*_dropout=[0.1, 0.1, 0.1]: before each dense layer of a branch
-LOSS_WEIGHTS = {"class": 1.0, "arousal": 0.4, "valence": 0.4, "mse": 0.2}  # Do 2020, eq. 4: w1, w2, w3, w4
 
 TEMPORAL = ("none", "stat", "stat_lstm")
 """Temporal modules: image only (Table I models 1-2), STAT (models 3-4), STAT + LSTM (models 5-6)."""
@@ -476,7 +474,7 @@ class StatLSTMNet(ConfigurableModel):
         ``temporal="stat"`` / ``"stat_lstm"``: ``{"image": uint8 [B, T, S, S, 3]}`` (any T) ->
         per-frame ``[B, T, ...]``, each frame predicted from its causal window of ``window`` frames.
         Outputs ``"expression"`` ``[.., 7]`` softmax; with ``va=True`` also ``"va"`` ``[.., 2]`` tanh
-        (valence, arousal) and ``"va_aux"`` ``[.., 5]`` tanh (:func:`five_vector_target` order).
+        (valence, arousal) and ``"va_aux"`` ``[.., 5]`` tanh (:func:`tfaffect.losses.five_vector_target` order).
 
     Args:
         temporal: "none", "stat" or "stat_lstm" (:data:`TEMPORAL`).
@@ -619,48 +617,3 @@ def table1_model(number: int, **overrides) -> StatLSTMNet:
     if number not in TABLE_I:
         raise ConfigError(f"Table I has models 1..6, got {number!r}")
     return StatLSTMNet(**{**TABLE_I[number], "name": f"stat_lstm_model{number}", **overrides})
-
-
-# --------------------------------------------------------------------------------------------------
-# Targets and loss (section II.D)
-
-def five_vector_target(va):
-    """The MSE branch's target from ``va`` ``[..., 2]`` (valence, arousal): ``[..., 5]`` = ``[a, v, m, |a-m|, |v-m|]``.
-
-    ``m = (a + v) / 2`` (section II.D: "arousal, valence values, average of arousal and valence, and
-    two different values between arousal and valence with its average value"; the original generator
-    ``datagen_expr_va_frames.py`` computes exactly these, arousal first). Note that
-    ``|a - m| = |v - m| = |a - v| / 2``: the last two components are equal by construction. NaN
-    (invalid) inputs give NaN rows, which the losses mask.
-    """
-    va = ops.convert_to_tensor(va)
-    valence, arousal = va[..., 0], va[..., 1]
-    mean = (arousal + valence) / 2
-    return ops.stack([arousal, valence, mean, ops.abs(arousal - mean), ops.abs(valence - mean)], axis=-1)
-
-
-def add_five_vector_target(x, y, sample_weight):
-    """Map an element ``(x, y, sample_weight)`` of the data contract to one with ``y["va_aux"]`` and its weight.
-
-    ``y["va_aux"] = five_vector_target(y["va"])``, ``sample_weight["va_aux"] = sample_weight["va"]``;
-    use as ``dataset.map(add_five_vector_target)`` for the multi-task models (``va=True``).
-    """
-    y = {**y, "va_aux": five_vector_target(y["va"])}
-    sample_weight = {**sample_weight, "va_aux": sample_weight["va"]}
-    return x, y, sample_weight
-
-
-def stat_lstm_losses(va: bool = True) -> dict:
-    """``loss`` and ``loss_weights`` for ``model.compile``: eq. 4, ``1.0 CE + 0.4 CCC(a) + 0.4 CCC(v) + 0.2 MSE``.
-
-    ``"va"`` holds (valence, arousal), so its :class:`~tfaffect.losses.CCCLoss` has
-    ``dim_weights=(w3, w2) = (0.4, 0.4)`` and output weight 1. The MSE is the mean over the 5
-    components and the valid frames (:class:`~tfaffect.losses.MaskedMSE`, Keras's ``"mse"``); eq. 3
-    writes a sum over the vector, which would scale w4 by 5, and the original training code is not
-    published. ``va=False`` (models 1, 3, 5): the cross-entropy alone.
-    """
-    spec = {"expression": (MaskedSparseCategoricalCrossentropy(), LOSS_WEIGHTS["class"])}
-    if va:
-        spec["va"] = (CCCLoss(dim_weights=(LOSS_WEIGHTS["valence"], LOSS_WEIGHTS["arousal"])), 1.0)
-        spec["va_aux"] = (MaskedMSE(), LOSS_WEIGHTS["mse"])
-    return multitask_losses(spec)

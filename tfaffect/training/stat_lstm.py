@@ -8,8 +8,8 @@ The published result is ``recipes/stat_lstm.py`` (Table II, one named row per Ta
 * Window of s = 16 frames, the current frame and the previous ones (section II.A; "16 or 32",
   section III.B); input 224x224 (released code, FORMATS.md).
 * Loss, eq. 4: 1.0 CE + 0.4 CCC(arousal) + 0.4 CCC(valence) + 0.2 MSE(5-vector)
-  (:func:`~tfaffect.models.stat_lstm.stat_lstm_losses`); the 5-vector target is mapped over the data
-  with :func:`~tfaffect.models.stat_lstm.add_five_vector_target`.
+  (:func:`~tfaffect.losses.stat_lstm_losses`); the 5-vector target is mapped over the data
+  with :func:`add_five_vector_target`.
 * "SGD, Adam optimizer ... learning rate 0.0001 for all models" (section III.A); which optimizer gave
   which row is not said: Adam is the default, ``--optimizer sgd`` the other.
 * Balanced expression sampling and online data augmentation on every batch (section I); which
@@ -45,6 +45,7 @@ import keras
 from tfaffect import published
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.evaluation import load_model
+from tfaffect.losses import five_vector_target, stat_lstm_losses
 from tfaffect.models import stat_lstm as net
 from tfaffect.training.affwild import with_labels_of, write_frame_outputs
 from tfaffect.training.data import resolve_data
@@ -55,6 +56,17 @@ log = logging.getLogger(__name__)
 
 DO2020 = "do2020"
 PAPER = published.PAPERS[DO2020]
+
+
+def add_five_vector_target(x, y, sample_weight):
+    """Map an element ``(x, y, sample_weight)`` of the data contract to one with ``y["va_aux"]`` and its weight.
+
+    ``y["va_aux"] = five_vector_target(y["va"])``, ``sample_weight["va_aux"] = sample_weight["va"]``;
+    use as ``dataset.map(add_five_vector_target)`` for the multi-task models (``va=True``).
+    """
+    y = {**y, "va_aux": five_vector_target(y["va"])}
+    sample_weight = {**sample_weight, "va_aux": sample_weight["va"]}
+    return x, y, sample_weight
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,7 +230,7 @@ class StatLSTMRecipe(Recipe):
             weighted["va"] = [metrics.ConcordanceCC(dim=None, name="score"),  # eq. 7, mean of eq. 6; logged "va_score"
                               metrics.ConcordanceCC(dim=0, name="ccc_valence"),
                               metrics.ConcordanceCC(dim=1, name="ccc_arousal")]
-        return {"optimizer": optimizer, **net.stat_lstm_losses(va=self.multitask),  # eq. 4
+        return {"optimizer": optimizer, **stat_lstm_losses(va=self.multitask),  # eq. 4
                 "weighted_metrics": weighted}
 
     # --------------------------------------------------------------------------------------------
@@ -239,7 +251,7 @@ class StatLSTMRecipe(Recipe):
         import tensorflow as tf
 
         if self.multitask:
-            dataset = dataset.map(net.add_five_vector_target, num_parallel_calls=tf.data.AUTOTUNE)
+            dataset = dataset.map(add_five_vector_target, num_parallel_calls=tf.data.AUTOTUNE)
         if self.temporal and training and self.window > 1:
             full = tf.cast(tf.range(self.clip_length) >= self.window - 1, tf.float32)[tf.newaxis]
 
