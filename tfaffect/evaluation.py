@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tfaffect._lazy import lazy_module
-from tfaffect.errors import ConfigError, DataError, MissingResourceError
+from tfaffect.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -185,35 +184,14 @@ def flatten_for_csv(result: Mapping) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 # tfaffect evaluate
 
-def load_model(path: str | os.PathLike):
-    """Load a ``.keras`` model with tfaffect's classes registered (not compiled); typed errors naming the file.
+def __getattr__(name: str):
+    """``load_model`` is :func:`tfaffect.models.saving.load_model`, imported when first asked for (the training
+    modules import it from here): importing it loads Keras, and ``tfaffect evaluate --help`` must not."""
+    if name == "load_model":
+        from tfaffect.models.saving import load_model
 
-    :class:`MissingResourceError` when there is no such file; :class:`DataError` when Keras cannot read
-    it (not a ``.keras`` archive, damaged, a layer class it does not know) or when it holds a ``Lambda``
-    layer, which Keras refuses to deserialize in safe mode (arbitrary Python code; tfaffect's models
-    have none).
-    """
-    import keras
-
-    import tfaffect.models  # noqa: F401  (registers tfaffect's Keras classes for deserialization)
-
-    path = Path(path)
-    if not path.is_file():
-        raise MissingResourceError(f"{path}: no such model file; pass --model PATH.keras (e.g. a run "
-                                   "directory's model.keras) or --run-dir RUN")
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):  # Keras would say "File not found"
-        raise DataError("not a .keras archive (a .keras file is a zip archive written by model.save); pass a "
-                        "model saved with model.save(PATH.keras)", path)
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises ValueError/TypeError/OSError/zipfile errors for files it cannot read
-        text = str(exc)
-        if "Lambda" in text and "safe_mode" in text:
-            raise DataError("the model holds a Lambda layer (arbitrary Python code), which Keras does not load "
-                            "in safe mode; tfaffect models have none: save the model without Lambda layers",
-                            path) from None
-        raise DataError(f"cannot load this Keras model ({type(exc).__name__}: {text[:300]}); pass a model "
-                        f"saved with model.save(PATH.keras)", path) from None
+        return load_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def model_data_args(model, source: str | os.PathLike | None = None) -> dict:
@@ -261,6 +239,7 @@ def cli_main(args) -> int:
     from tfaffect.data.pipeline import make_dataset, num_elements
     from tfaffect.data.tfrecord import load_manifest, naming_bad_shards, split_shards
     from tfaffect.io import check_output_dir, make_output_dir, write_json_atomic, write_text_atomic
+    from tfaffect.models.saving import load_model
 
     for option, value in (("--batch-size", args.batch_size), ("--seq-len", args.seq_len),
                           ("--stride", args.stride)):

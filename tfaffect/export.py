@@ -124,7 +124,6 @@ import numpy as np
 import tfaffect
 from tfaffect._lazy import lazy_module
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
-from tfaffect.evaluation import load_model
 from tfaffect.io import check_output_dir, clean_orphans, identifier_problem, safe_filename, temp_path, write_json_atomic
 
 # Imported on first use: `tfaffect export --help` (and `tfaffect predict`, which imports this module to read
@@ -133,6 +132,7 @@ keras = lazy_module("keras")
 tf = lazy_module("tensorflow")
 _tfrecord = lazy_module("tfaffect.data.tfrecord")
 _stat_lstm = lazy_module("tfaffect.models.stat_lstm")
+_saving = lazy_module("tfaffect.models.saving")
 _faces = lazy_module("tfaffect.data.faces")
 
 log = logging.getLogger(__name__)
@@ -1075,7 +1075,7 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
     if not model_path.is_file():
         raise MissingResourceError(f"{run_dir}: no {KERAS_FILE} (is the run finished? re-run its training "
                                    "command with --run-dir to finish it), or pass --model PATH.keras")
-    model = load_model(model_path)
+    model = _saving.load_model(model_path)
     config = _read_json(run_dir / "config.json", "is RUN a tfaffect run directory?")
     metrics = _read_json(run_dir / "metrics.json", "is RUN a tfaffect run directory?")
     source = KERAS_FILE
@@ -1196,7 +1196,7 @@ def cli_main(args: argparse.Namespace) -> int:
     elif args.weights != "final":
         raise ConfigError("--weights best needs --run-dir (a .keras file holds one set of weights)")
     else:
-        model = load_model(args.model)
+        model = _saving.load_model(args.model)
         metadata, name = {"weights": {"file": str(args.model)}}, safe_filename(Path(args.model).stem)
     if args.metadata:
         extra = _read_json(Path(args.metadata), "pass a JSON file to --metadata")

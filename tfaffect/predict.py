@@ -220,7 +220,7 @@ def load_model(path: str | os.PathLike, *, precision: str = "float32"):
     Raises :class:`~tfaffect.errors.MissingResourceError` when there is no model there, and
     :class:`~tfaffect.errors.DataError` when Keras cannot read it.
     """
-    from tfaffect.export import load_model as load_keras
+    from tfaffect.models.saving import load_model as load_keras
 
     keras_file = _resolve_model_path(path)
     model = load_keras(keras_file)

@@ -237,7 +237,7 @@ def test_run_directory_json_readers_give_results_or_typed_errors(tmp_path_factor
         def load_weights(self, path):
             assert Path(path).resolve().is_relative_to(run_dir.resolve())  # names from data stay inside
 
-    monkeypatch.setattr(export, "load_model", lambda path: Model())
+    monkeypatch.setattr("tfaffect.models.saving.load_model", lambda path: Model())
     for weights in ("final", "best"):
         loaded = typed(lambda: export.load_run(run_dir, weights))
         if loaded is not None:
