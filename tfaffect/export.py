@@ -85,14 +85,16 @@ first recurrent layer's input, between consecutive recurrent layers, last recurr
 layer's ``cell`` one step from its state, each following piece, and packs the new states. The
 weights are the model's own; nothing is re-implemented.
 
-Windowed models (with :class:`~tfaffect.models.stat_lstm.CausalWindows` layers) are cut at the
-windows instead (:class:`Windowed`): a per-frame part (model inputs -> the per-frame vectors) and
-a head (per-frame vectors of the current frame + each window ``[s, D]`` -> outputs; for STAT the
-window statistics, the BiLSTM over the window, fusion and output branches). ``step`` runs the
-per-frame part on the frame, appends its vectors to the buffers in ``state`` (dropping the
-oldest; before the first frame the buffer is filled with it, the model's padding by repeating
-the first frame) and runs the head once on the current windows: one backbone pass plus the
-temporal head over ``s`` vectors per frame, at every frame.
+Windowed models (with layers that expose ``context_frames``, the frames of history they look at:
+:func:`tfaffect.models.layers.context_frames`, e.g.
+:class:`~tfaffect.models.stat_lstm.CausalWindows`) are cut at the windows instead
+(:class:`Windowed`): a per-frame part (model inputs -> the per-frame vectors) and a head (per-frame
+vectors of the current frame + each window ``[s, D]`` -> outputs; for STAT the window statistics,
+the BiLSTM over the window, fusion and output branches). ``step`` runs the per-frame part on the
+frame, appends its vectors to the buffers in ``state`` (dropping the oldest; before the first frame
+the buffer is filled with it, the model's padding by repeating the first frame) and runs the head
+once on the current windows: one backbone pass plus the temporal head over ``s`` vectors per frame,
+at every frame.
 
 Recurrent layers are exported with ``use_cudnn=False``: the model is rebuilt from its config with
 that setting and the weights are copied, because a GRU/LSTM traced on a GPU with ``"auto"`` bakes
@@ -131,7 +133,7 @@ from tfaffect.io import check_output_dir, clean_orphans, identifier_problem, saf
 keras = lazy_module("keras")
 tf = lazy_module("tensorflow")
 _tfrecord = lazy_module("tfaffect.data.tfrecord")
-_stat_lstm = lazy_module("tfaffect.models.stat_lstm")
+_layers = lazy_module("tfaffect.models.layers")
 _saving = lazy_module("tfaffect.models.saving")
 _faces = lazy_module("tfaffect.data.faces")
 
@@ -288,18 +290,18 @@ class Structure:
 class Windowed:
     """How ``step`` streams a model whose frames see a causal window of earlier frames.
 
-    Such a model (the STAT models of :mod:`tfaffect.models.stat_lstm`) forms, with
-    :class:`~tfaffect.models.stat_lstm.CausalWindows` layers, each frame's window of the last
-    ``s`` per-frame vectors (oldest first, the clip's first frame repeated before it), and its
-    temporal head (window statistics, a BiLSTM over the window, fusion, output branches) reads
-    only those windows, the current frame's per-frame vectors and the input's time length. So
-    ``step`` carries no recurrent state but, per window layer, a buffer of the last ``s``
-    per-frame vectors, plus one column that is 0 until the first frame arrived (then the buffer is
-    filled with that frame's vector, the padding the model uses). Per frame it runs the per-frame
-    part once on the new frame, shifts each buffer and runs the head once on the windows: the
-    same cost at every frame.
+    Such a model (the STAT models of :mod:`tfaffect.models.stat_lstm`) forms, with windowed layers
+    (:func:`tfaffect.models.layers.context_frames`, e.g.
+    :class:`~tfaffect.models.stat_lstm.CausalWindows`), each frame's window of the last ``s`` per-frame
+    vectors (oldest first, the clip's first frame repeated before it), and its temporal head (window
+    statistics, a BiLSTM over the window, fusion, output branches) reads only those windows, the current
+    frame's per-frame vectors and the input's time length. So ``step`` carries no recurrent state but,
+    per window layer, a buffer of the last ``s`` per-frame vectors, plus one column that is 0 until the
+    first frame arrived (then the buffer is filled with that frame's vector, the padding the model
+    uses). Per frame it runs the per-frame part once on the new frame, shifts each buffer and runs the
+    head once on the windows: the same cost at every frame.
 
-    ``layers``: the window layers in model order; ``windows[i]`` = ``layers[i].window``;
+    ``layers``: the window layers in model order; ``windows[i]`` = ``context_frames(layers[i])``;
     ``frontier``: the per-frame tensors ``[B, T, D]`` the head reads (the windows' inputs among
     them); ``buffered[i]``: index in ``frontier`` of ``layers[i]``'s input; ``direct``: model
     input keys the head reads itself (as the time-length reference of ``UnfoldTime``).
@@ -312,7 +314,7 @@ class Windowed:
 
     @property
     def windows(self) -> list[int]:
-        return [int(layer.window) for layer in self.layers]
+        return [_layers.context_frames(layer) for layer in self.layers]
 
     @property
     def buffer_sizes(self) -> list[int]:
@@ -451,7 +453,7 @@ def analyse(model: keras.Model) -> Structure:
     if not structure.sequence:
         structure.pieces = [model]
         return structure
-    window_layers = [layer for layer in model.layers if isinstance(layer, _stat_lstm.CausalWindows)]
+    window_layers = [layer for layer in model.layers if _layers.context_frames(layer) is not None]
     try:
         if window_layers:
             structure.windowed, structure.pieces = _cut_at_windows(model, window_layers)

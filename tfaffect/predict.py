@@ -306,12 +306,13 @@ def value_columns(model) -> list[tuple[str, list[str]]]:
 
 def causal_context(model) -> int:
     """Frames of context a windowed model needs before a call's first frame: ``s - 1``, ``s`` the largest
-    ``window`` of its :class:`~tfaffect.models.stat_lstm.CausalWindows` layers (nested models included);
-    0 for models without them (frame models, the recurrent AffWildNet models)."""
-    from tfaffect.models.stat_lstm import CausalWindows
+    :func:`~tfaffect.models.layers.context_frames` of its windowed layers (nested models included; e.g.
+    :class:`~tfaffect.models.stat_lstm.CausalWindows`); 0 for models without them (frame models, the
+    recurrent AffWildNet models)."""
+    from tfaffect.models.layers import context_frames
 
-    windows = [layer.window for layer in model._flatten_layers() if isinstance(layer, CausalWindows)]
-    return max(windows, default=1) - 1
+    windows = [context_frames(layer) for layer in model._flatten_layers()]
+    return max([frames for frames in windows if frames is not None], default=1) - 1
 
 
 def model_mode(model) -> tuple[str, Any, int]:

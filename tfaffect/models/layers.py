@@ -1,5 +1,6 @@
 """Small building blocks shared by the model families: a config-recording functional model base,
-time folding, the Aff-Wild input scaling and a peephole LSTM cell.
+time folding, the Aff-Wild input scaling, a peephole LSTM cell and the windowed-layer protocol
+(:func:`context_frames`).
 
 Everything here uses ``keras`` and ``keras.ops`` only, so it runs under every Keras backend
 (TensorFlow here, JAX on the accelerator machines).
@@ -166,3 +167,18 @@ class StandardizeLandmarks(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+def context_frames(layer) -> int | None:
+    """The frames of history a windowed layer's output at frame t depends on (frame t included), ``None``
+    for any other layer.
+
+    The windowed-layer protocol: a layer whose output at frame t is formed from a causal window of the
+    frames ``t-s+1 .. t`` of its ``[B, T, D]`` input (``[B, T, s, D]``, oldest first, the first frame
+    repeated before the clip) exposes the int attribute ``context_frames = s`` (e.g.
+    :class:`tfaffect.models.stat_lstm.CausalWindows`). Export streams such a model with a buffer of the
+    last ``s`` vectors (:class:`tfaffect.export.streaming.Windowed`); predict gives it ``s - 1`` frames
+    of context before a call's first frame.
+    """
+    frames = getattr(layer, "context_frames", None)
+    return None if frames is None else int(frames)
