@@ -64,3 +64,19 @@ def test_example_inputs_follow_the_input_spec():
     inputs = example_inputs(model, batch_size=4, time_steps=5)
     assert inputs["image"].shape == (4, 5, 32, 32, 3) and inputs["image"].dtype == np.uint8
     assert inputs["landmarks"].shape == (4, 5, 68, 2) and inputs["landmarks"].dtype == np.float32
+
+
+def test_import_families_imports_every_models_module_and_each_family_registers_itself():
+    import pkgutil
+    import sys
+
+    import tfaffect.models
+    from tfaffect.models import import_families
+
+    import_families()
+    import_families()  # idempotent
+    modules = {f"tfaffect.models.{m.name}" for m in pkgutil.iter_modules(tfaffect.models.__path__)}
+    assert {"tfaffect.models.affwild", "tfaffect.models.cnn_m", "tfaffect.models.stat_lstm"} <= modules
+    assert modules <= set(sys.modules)
+    homes = {entry.builder.__module__ for entry in MODELS.values()}
+    assert homes == {"tfaffect.models.affwild", "tfaffect.models.cnn_m", "tfaffect.models.stat_lstm"}

@@ -27,6 +27,7 @@ from tfaffect.errors import ConfigError
 from tfaffect.models.backbones import BACKBONES, build_backbone
 from tfaffect.models.layers import (PACKAGE, ConfigurableModel, FoldTime, PeepholeLSTMCell, StandardizeLandmarks,
                                     UnfoldTime, scale_uint8_to_unit_range)
+from tfaffect.models.registry import register_model
 
 DEFAULT_IMAGE_SIZE = 96  # original AffWildNet code: 96x96x3 inputs (FORMATS.md "Aff-Wild")
 NUM_LANDMARKS = 68  # Kollias 2019, section 4.2.1.2: "the 68 landmark 2-D positions (68x2 values)"
@@ -232,3 +233,46 @@ class AffWildNet(ConfigurableModel):
                   "image_size": image_size, "peepholes": bool(peepholes), "reset_after": bool(reset_after),
                   "use_cudnn": use_cudnn, "landmark_stats": landmark_stats, "backbone_weights": None}
         super().__init__(inputs, {"va": va}, config, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Published architectures. Tiny: 32x32 is the smallest input keras.applications accepts; narrow FC / RNN.
+
+_TINY_CNN = {"image_size": 32, "fc_units": (16, 8)}
+_TINY_RNN = {"image_size": 32, "fc_units": (16,), "units": 8}
+
+
+@register_model("vgg16_cnn", tiny=_TINY_CNN)
+def vgg16_cnn(**kwargs) -> keras.Model:
+    """VGG-16 conv part + FC 4096 -> 2048 -> 2 (Kollias 2019, Table 7; Table 9 row VGG-16)."""
+    return AffWildCNN(backbone="vgg16", **kwargs)
+
+
+@register_model("vggface_cnn", tiny=_TINY_CNN)
+def vggface_cnn(**kwargs) -> keras.Model:
+    """VGG-Face conv part + FC 4096 -> 2048 -> 2 (Kollias 2019, Table 7; Tables 9-10 row VGG Face)."""
+    return AffWildCNN(backbone="vggface", **kwargs)
+
+
+@register_model("resnet50_cnn", tiny=_TINY_CNN)
+def resnet50_cnn(**kwargs) -> keras.Model:
+    """ResNet-50 conv part + FC 1500 -> 256 -> 2 (Kollias 2019, section 4.2.1.1; Table 9 row ResNet-50)."""
+    return AffWildCNN(backbone="resnet50", **kwargs)
+
+
+@register_model("affwildnet_vggface_gru", tiny=_TINY_RNN)
+def affwildnet_vggface_gru(**kwargs) -> keras.Model:
+    """AffWildNet: VGG-Face conv -> FC 4096 -> 2x GRU 128 -> FC 2 (Kollias 2019, Table 8; Tables 12-14)."""
+    return AffWildNet(backbone="vggface", cell="gru", **kwargs)
+
+
+@register_model("affwildnet_vggface_lstm", tiny=_TINY_RNN)
+def affwildnet_vggface_lstm(**kwargs) -> keras.Model:
+    """CNN-LSTM: VGG-Face conv -> FC 4096 -> 2x peephole LSTM 128 -> FC 2 (Kollias 2019, Table 12 row CNN-LSTM)."""
+    return AffWildNet(backbone="vggface", cell="lstm", **kwargs)
+
+
+@register_model("affwildnet_resnet50_gru", tiny=_TINY_RNN)
+def affwildnet_resnet50_gru(**kwargs) -> keras.Model:
+    """AffWildNet on ResNet-50: conv -> FC 1500 -> 2x GRU 128 -> FC 2 (Kollias 2019, Table 8, ResNet-50 variant)."""
+    return AffWildNet(backbone="resnet50", cell="gru", **kwargs)

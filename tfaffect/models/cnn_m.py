@@ -16,6 +16,7 @@ import keras
 
 from tfaffect.errors import ConfigError
 from tfaffect.models.layers import PACKAGE, ConfigurableModel, scale_uint8_to_unit_range
+from tfaffect.models.registry import register_model
 
 DEFAULT_IMAGE_SIZE = 96  # original AffWildNet code (FORMATS.md "Aff-Wild"); Kollias 2019 section 3.3 names 224 and 96
 
@@ -86,3 +87,10 @@ class CNNM(ConfigurableModel):
         kwargs.setdefault("name", "cnn_m")
         super().__init__({"image": image}, {"va": va},
                          {"image_size": image_size, "fc_units": fc_units}, **kwargs)
+
+
+# Tiny: 32x32 input, narrow FC.
+@register_model("cnn_m", tiny={"image_size": 32, "fc_units": 16})
+def cnn_m(**kwargs) -> keras.Model:
+    """Aff-Wild challenge baseline CNN-M (Kollias 2019, Table 4; results Table 5)."""
+    return CNNM(**kwargs)

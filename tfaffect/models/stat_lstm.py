@@ -78,6 +78,7 @@ from tfaffect import EXPRESSIONS_7
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.models.backbones import build_backbone
 from tfaffect.models.layers import PACKAGE, ConfigurableModel, FoldTime, UnfoldTime
+from tfaffect.models.registry import register_model
 
 logger = logging.getLogger(__name__)
 
@@ -617,3 +618,46 @@ def table1_model(number: int, **overrides) -> StatLSTMNet:
     if number not in TABLE_I:
         raise ConfigError(f"Table I has models 1..6, got {number!r}")
     return StatLSTMNet(**{**TABLE_I[number], "name": f"stat_lstm_model{number}", **overrides})
+
+
+# --------------------------------------------------------------------------------------------------
+# Published architectures (Table I). Tiny: smallest input, narrow features / LSTM / heads, windows of 3.
+
+_TINY_STAT = {"image_size": 32, "feature_units": 16, "lstm_units": 8, "class_units": (8, 8),
+              "regression_units": (8, 8), "window": 3}
+
+
+@register_model("stat_lstm_model1", tiny=_TINY_STAT)
+def stat_lstm_model1(**kwargs) -> keras.Model:
+    """Emotion Image: ResNet-50 face features -> expression (Do 2020, Table I model 1; Table II row 1)."""
+    return table1_model(1, **kwargs)
+
+
+@register_model("stat_lstm_model2", tiny=_TINY_STAT)
+def stat_lstm_model2(**kwargs) -> keras.Model:
+    """Emotion VA Image: ResNet-50 face features -> expression + valence/arousal (Do 2020, Table I model 2)."""
+    return table1_model(2, **kwargs)
+
+
+@register_model("stat_lstm_model3", tiny=_TINY_STAT)
+def stat_lstm_model3(**kwargs) -> keras.Model:
+    """Emotion Frame: face features + STAT over 16 frames -> expression (Do 2020, Table I model 3)."""
+    return table1_model(3, **kwargs)
+
+
+@register_model("stat_lstm_model4", tiny=_TINY_STAT)
+def stat_lstm_model4(**kwargs) -> keras.Model:
+    """Emotion VA Frame: face features + STAT over 16 frames -> expression + valence/arousal (Do 2020, Table I, 4)."""
+    return table1_model(4, **kwargs)
+
+
+@register_model("stat_lstm_model5", tiny=_TINY_STAT)
+def stat_lstm_model5(**kwargs) -> keras.Model:
+    """Emotion Frame with LSTM: + STAT + BiLSTM 2x1024 over 16 frames -> expression (Do 2020, Table I model 5)."""
+    return table1_model(5, **kwargs)
+
+
+@register_model("stat_lstm_model6", tiny=_TINY_STAT)
+def stat_lstm_model6(**kwargs) -> keras.Model:
+    """Emotion VA Frame with LSTM: + STAT + BiLSTM 2x1024 -> expression + valence/arousal (Do 2020, Table I model 6)."""
+    return table1_model(6, **kwargs)
