@@ -37,6 +37,7 @@ Synthetic figures: they show that the code learns, not how AffWildNet does on re
 import dataclasses
 
 from tfaffect.training.affwild import AffWildRecipe
+from tfaffect.training.runner import main
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,4 +54,4 @@ class AffWildNetRecipe(AffWildRecipe):
 
 
 if __name__ == "__main__":
-    AffWildNetRecipe.main()
+    main(AffWildNetRecipe)

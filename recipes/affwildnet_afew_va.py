@@ -32,6 +32,7 @@ windows of 16 frames, 5 per step). AFEW-VA clips shorter than the window give no
 import dataclasses
 
 from tfaffect.training.transfer import CrossValidatedTransferRecipe
+from tfaffect.training.runner import main
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,4 +50,4 @@ class AffWildNetAfewVaRecipe(CrossValidatedTransferRecipe):
 
 
 if __name__ == "__main__":
-    AffWildNetAfewVaRecipe.main()
+    main(AffWildNetAfewVaRecipe)

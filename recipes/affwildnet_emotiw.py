@@ -35,6 +35,7 @@ from typing import Literal
 
 from tfaffect.training.recipe import hparam
 from tfaffect.training.transfer import TransferRecipe
+from tfaffect.training.runner import main
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,4 +53,4 @@ class AffWildNetEmotiWRecipe(TransferRecipe):
 
 
 if __name__ == "__main__":
-    AffWildNetEmotiWRecipe.main()
+    main(AffWildNetEmotiWRecipe)

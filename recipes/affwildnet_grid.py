@@ -15,6 +15,7 @@ Everything else as recipes/affwildnet.py (VGG-Face conv, landmarks, FC 4096, GRU
 import dataclasses
 
 from tfaffect.training.affwild import AffWildRecipe
+from tfaffect.training.runner import main
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,4 +33,4 @@ class AffWildNetGridRecipe(AffWildRecipe):
 
 
 if __name__ == "__main__":
-    AffWildNetGridRecipe.main()
+    main(AffWildNetGridRecipe)

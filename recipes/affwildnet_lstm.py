@@ -16,6 +16,7 @@ from typing import Literal
 
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
+from tfaffect.training.runner import main
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,4 +31,4 @@ class AffWildNetLSTMRecipe(AffWildRecipe):
 
 
 if __name__ == "__main__":
-    AffWildNetLSTMRecipe.main()
+    main(AffWildNetLSTMRecipe)

@@ -25,6 +25,7 @@ of 16 frames, 5 per step (listed in config.json under derived.deviations).
 import dataclasses
 
 from tfaffect.training.transfer import TransferRecipe
+from tfaffect.training.runner import main
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,4 +42,4 @@ class AffWildNetRecolaRecipe(TransferRecipe):
 
 
 if __name__ == "__main__":
-    AffWildNetRecolaRecipe.main()
+    main(AffWildNetRecolaRecipe)

@@ -14,6 +14,7 @@ import dataclasses
 
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
+from tfaffect.training.runner import main
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,4 +29,4 @@ class AffWildNetReleasedRecipe(AffWildRecipe):
 
 
 if __name__ == "__main__":
-    AffWildNetReleasedRecipe.main()
+    main(AffWildNetReleasedRecipe)

@@ -18,6 +18,7 @@ from typing import Literal
 
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
+from tfaffect.training.runner import main
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,4 +37,4 @@ class CNNMBaselineRecipe(AffWildRecipe):
 
 
 if __name__ == "__main__":
-    CNNMBaselineRecipe.main()
+    main(CNNMBaselineRecipe)

@@ -134,7 +134,7 @@ def test_train_and_recipe_files_check_the_run_dir_first(tmp_path, capsys):
     recipes = REPO / "recipes"
     assert cli.main(["train", "--recipes-dir", str(recipes), "affwildnet", "--smoke", "--run-dir", str(existing)]) == 2
     assert "a folder is expected" in one_error_line(capsys, "tfaffect train")
-    # a recipe file's own entry point (Recipe.main) goes through the same boundary
+    # a recipe file's own entry point (runner.main) goes through the same boundary
     result = subprocess.run([sys.executable, str(recipes / "affwildnet.py"), "--smoke", f"--run-dir={existing}"],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
@@ -151,11 +151,10 @@ def test_recipe_main_reports_an_unexpected_exception_as_a_bug(tmp_path, log_dir)
             def recipe_name(cls):
                 return "broken"
 
-            @classmethod
-            def run_cli(cls, argv):
-                raise ZeroDivisionError("inside training")
+        def run_cli(cls, argv):
+            raise ZeroDivisionError("inside training")
 
-        raise SystemExit(run_recipe(Broken, ["--epochs", "1"]))
+        raise SystemExit(run_recipe(Broken, ["--epochs", "1"], run_cli))
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             env={**__import__("os").environ, boundary.LOG_DIR_VAR: str(log_dir)})
@@ -340,10 +339,10 @@ def test_killed_export_leaves_a_temporary_folder_the_next_export_removes(evaluat
     """Issue #12, item 5: killed exports left a hidden ~149 MB .NAME.tmp-<pid>/ that was never removed."""
     code = textwrap.dedent(f"""
         import os, signal
-        import tfaffect.export as export
+        import tfaffect.export.signatures as signatures
         def die(*args, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
-        export.write_json_atomic = die  # killed after the SavedModel is written, before it is renamed
+        signatures.write_json_atomic = die  # killed after the SavedModel is written, before it is renamed
         from tfaffect import cli
         cli.main(["export", "--model", {str(evaluation_inputs / 'model.keras')!r}, "--out",
                   {str(tmp_path / 'saved' / 'first')!r}, "--no-tflite"])

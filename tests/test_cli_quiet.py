@@ -90,10 +90,11 @@ def test_importing_tfaffect_and_its_api_names_is_cheap():
 
 def test_recipe_help_lists_row_choices_and_the_values_a_synthaffect_run_uses():
     from tfaffect.training import registry
+    from tfaffect.training.options import argument_parser
 
-    stat = " ".join(registry.find("stat_lstm").argument_parser().format_help().split())
+    stat = " ".join(argument_parser(registry.find("stat_lstm")).format_help().split())
     assert "--row ROW" in stat and "choices: 'model 4', 'model 1', 'model 2', 'model 3'" in stat
-    affwildnet = " ".join(registry.find("affwildnet").argument_parser().format_help().split())
+    affwildnet = " ".join(argument_parser(registry.find("affwildnet")).format_help().split())
     assert "(default: 0.001) [SynthAffect: 0.0001]" in affwildnet  # learning rate: published, then the demo's
     assert "[SynthAffect: X]: what a run without --data uses" in affwildnet
 

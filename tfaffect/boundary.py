@@ -174,12 +174,12 @@ def option_values(argv: Sequence[str], *names: str) -> list[str]:
     return values
 
 
-def run_recipe(recipe_cls, argv: Sequence[str] | None = None) -> int:
-    """Entry point of a recipe file (``Recipe.main``): ``recipe_cls.run_cli(argv)`` inside the boundary,
-    ``--run-dir`` checked first."""
+def run_recipe(recipe_cls, argv: Sequence[str] | None, run_cli: Callable[..., int]) -> int:
+    """Entry point of a recipe file (:func:`tfaffect.training.runner.main`): ``run_cli(recipe_cls, argv)``
+    inside the boundary, ``--run-dir`` checked first."""
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = recipe_cls.recipe_name()
-    return run_guarded(prog, lambda: recipe_cls.run_cli(argv),
+    return run_guarded(prog, lambda: run_cli(recipe_cls, argv),
                        output_dirs=[("--run-dir", value) for value in option_values(argv, "--run-dir")], argv=argv)
 
 

@@ -25,6 +25,7 @@ import tensorflow as tf
 from tfaffect import metrics
 from tfaffect.training import Recipe, hparam
 from tfaffect.training.data import resolve_data
+from tfaffect.training.runner import main
 
 
 def task_name() -> str:
@@ -94,4 +95,4 @@ class MultiWorkerTestRecipe(Recipe):
 
 
 if __name__ == "__main__":
-    MultiWorkerTestRecipe.main()
+    main(MultiWorkerTestRecipe)

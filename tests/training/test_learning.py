@@ -14,6 +14,7 @@ import pytest
 
 from tfaffect.data.prepare import prepare
 from tfaffect.data.synth import ensure_synthaffect
+from tfaffect.training import runner
 from tfaffect.training.affwild import AffWildRecipe
 
 SUBSET = {"num_train_videos": 12, "num_val_videos": 4, "frames_per_video": 150, "size": 48}
@@ -42,7 +43,7 @@ def flagship_family(data, **fields):
 
 def run(recipe, run_dir):
     keras.backend.clear_session()
-    recipe.run(str(run_dir))
+    runner.run(recipe, run_dir)
     evaluation = json.loads((run_dir / "metrics.json").read_text())["evaluation"]
     frames = pd.read_csv(run_dir / "frames.csv")
     return evaluation, frames[frames["has_face"]]

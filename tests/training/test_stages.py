@@ -1,11 +1,13 @@
-"""Cached training stages (tfaffect.training.stages): one run per configuration and data, reused after."""
+"""Upstream stages (tfaffect.training.stages, resolved by tfaffect.training.runner): one run per
+configuration and data, reused after; a recipe finds its stage by name, and nothing trains as a side effect."""
 
 import dataclasses
 import logging
 
 import pytest
 
-from tfaffect.training import stages
+from tfaffect.errors import MissingResourceError
+from tfaffect.training import runner, stages
 from tiny_recipe import TinyRecipe
 
 
@@ -16,16 +18,42 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_a_stage_trains_once_and_is_reused_until_its_configuration_changes(cache, caplog):
-    recipe = TinyRecipe(epochs=1)
+    stage = stages.RecipeStage(TinyRecipe(epochs=1), "stage_test", "tiny")
     with caplog.at_level(logging.INFO, logger="tfaffect"):
-        first = stages.train_cached(recipe, "stage_test", "tiny")
+        first = runner.resolve(stage)
     assert first.parent == cache / "stage_test" and first.name.startswith("tiny-")
     assert (first / "metrics.json").is_file()
     written = (first / "metrics.json").stat().st_mtime_ns
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="tfaffect"):
-        again = stages.train_cached(recipe, "stage_test", "tiny")
+        again = runner.resolve(stage)
     assert again == first and (first / "metrics.json").stat().st_mtime_ns == written  # nothing retrained
     assert any("reusing the finished stage" in r.getMessage() for r in caplog.records)
-    other = stages.train_cached(dataclasses.replace(recipe, hidden_units=8), "stage_test", "tiny")
+    other = runner.resolve(dataclasses.replace(stage, recipe=dataclasses.replace(stage.recipe, hidden_units=8)))
     assert other != first and (other / "metrics.json").is_file()
+
+
+@dataclasses.dataclass(frozen=True)
+class WithStage(TinyRecipe):
+    """A recipe that starts from an upstream run of TinyRecipe (two epochs of it)."""
+
+    def requires(self):
+        return {"upstream": stages.RecipeStage(TinyRecipe(epochs=2, seed=self.seed), "stage_test", "upstream")}
+
+    def build_model(self):
+        from tfaffect.evaluation import load_model
+
+        model = super().build_model()
+        upstream = load_model(self.stage_dir("upstream") / "model.keras")
+        model.set_weights(upstream.get_weights())
+        return model
+
+
+def test_the_runner_trains_a_recipes_stages_first_and_the_recipe_finds_them(cache, tmp_path):
+    recipe = WithStage(epochs=1)
+    with pytest.raises(MissingResourceError, match="'upstream'.*has not been trained"):
+        recipe.stage_dir("upstream")  # a lookup: nothing trains behind the caller's back
+    metrics = runner.run(recipe, tmp_path / "run")
+    upstream = recipe.stage_dir("upstream")
+    assert upstream.parent == cache / "stage_test" and (upstream / "metrics.json").is_file()
+    assert (tmp_path / "run" / "metrics.json").is_file() and metrics["run_dir"] == str(tmp_path / "run")

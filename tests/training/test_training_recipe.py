@@ -13,6 +13,8 @@ import pytest
 
 from tfaffect.errors import ConfigError
 from tfaffect.training import LinearWarmup, Recipe, hparam
+from tfaffect.training.options import argument_parser
+from tfaffect.training.schedules import learning_rate
 from tiny_recipe import TinyRecipe
 
 
@@ -130,7 +132,7 @@ def test_field_type_without_cli_form_is_refused():
         table_of_things: dict = dataclasses.field(default=None)
 
     with pytest.raises(TypeError, match="table_of_things"):
-        WithDict.argument_parser()
+        argument_parser(WithDict)
 
 
 def test_steps_per_epoch_is_derived():
@@ -154,16 +156,16 @@ def _rates(schedule, steps):
 def test_exponential_schedule_values():
     r = TinyRecipe(learning_rate=0.1, lr_schedule="exponential", lr_decay_rate=0.5, lr_decay_epochs=1)
     assert r.decay_steps(2) == 2
-    np.testing.assert_allclose(_rates(r.learning_rate_schedule(2), range(5)),
+    np.testing.assert_allclose(_rates(learning_rate(r, 2), range(5)),
                                [0.1, 0.1, 0.05, 0.05, 0.025], rtol=1e-6)
     smooth = dataclasses.replace(r, lr_staircase=False)
-    np.testing.assert_allclose(_rates(smooth.learning_rate_schedule(2), [1]), [0.1 * 0.5 ** 0.5], rtol=1e-6)
+    np.testing.assert_allclose(_rates(learning_rate(smooth, 2), [1]), [0.1 * 0.5 ** 0.5], rtol=1e-6)
 
 
 def test_piecewise_schedule_changes_at_the_first_step_of_the_next_epoch():
     r = TinyRecipe(learning_rate=0.1, lr_schedule="piecewise", lr_boundaries=(1, 2), lr_values=(0.01, 0.001))
     assert r.lr_boundary_steps(4) == [3, 7]
-    np.testing.assert_allclose(_rates(r.learning_rate_schedule(4), range(10)),
+    np.testing.assert_allclose(_rates(learning_rate(r, 4), range(10)),
                                [0.1] * 4 + [0.01] * 4 + [0.001] * 2, rtol=1e-6)
 
 
@@ -172,7 +174,7 @@ def test_piecewise_schedule_in_keras_fit_uses_each_rate_for_whole_epochs():
     r = TinyRecipe(learning_rate=0.1, lr_schedule="piecewise", lr_boundaries=(1,), lr_values=(0.01,))
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False,
                                                                     kernel_initializer="zeros")])
-    model.compile(keras.optimizers.SGD(r.learning_rate_schedule(4)), loss=lambda y, p: p)
+    model.compile(keras.optimizers.SGD(learning_rate(r, 4)), loss=lambda y, p: p)
     model.fit(np.ones((4, 1), "float32"), np.zeros((4, 1), "float32"), batch_size=1, epochs=2,
               shuffle=False, verbose=0)
     # epoch 1: 4 steps at 0.1, epoch 2: 4 steps at 0.01
@@ -181,7 +183,7 @@ def test_piecewise_schedule_in_keras_fit_uses_each_rate_for_whole_epochs():
 
 def test_warmup_scales_the_schedule_linearly():
     r = TinyRecipe(learning_rate=0.1, warmup_epochs=0.5)
-    schedule = r.learning_rate_schedule(8)
+    schedule = learning_rate(r, 8)
     assert r.warmup_steps(8) == 4
     np.testing.assert_allclose(_rates(schedule, [0, 1, 3, 4, 20]), [0.025, 0.05, 0.1, 0.1, 0.1], rtol=1e-6)
     restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
@@ -192,15 +194,15 @@ def test_warmup_scales_the_schedule_linearly():
 def test_warmup_wraps_a_decay_schedule():
     r = TinyRecipe(learning_rate=0.1, lr_schedule="exponential", lr_decay_rate=0.5, warmup_epochs=1)
     restored = keras.optimizers.schedules.deserialize(
-        keras.optimizers.schedules.serialize(r.learning_rate_schedule(2)))
+        keras.optimizers.schedules.serialize(learning_rate(r, 2)))
     # steps 0, 1 warm up (1/2, 2/2 of 0.1); step 2 is in the second decay period (0.05)
     np.testing.assert_allclose(_rates(restored, [0, 1, 2]), [0.05, 0.1, 0.05], rtol=1e-6)
 
 
 def test_constant_rate_is_a_plain_float_and_schedules_need_steps():
-    assert TinyRecipe(learning_rate=0.02).learning_rate_schedule(None) == 0.02
+    assert learning_rate(TinyRecipe(learning_rate=0.02), None) == 0.02
     with pytest.raises(ConfigError, match="need the steps per epoch"):
-        TinyRecipe(lr_schedule="exponential").learning_rate_schedule(None)
+        learning_rate(TinyRecipe(lr_schedule="exponential"), None)
 
 
 def test_derived_values_for_config_json():

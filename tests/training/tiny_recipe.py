@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from tfaffect.errors import ConfigError
 from tfaffect.training import Recipe, hparam
+from tfaffect.training.runner import main
 
 
 class KillAfterEpoch(keras.callbacks.Callback):
@@ -96,4 +97,4 @@ class TinyRecipe(Recipe):
 
 
 if __name__ == "__main__":
-    TinyRecipe.main()
+    main(TinyRecipe)

@@ -1,5 +1,6 @@
 """Training: the :class:`Recipe` base (one frozen dataclass per published result), the generic
-Keras trainer (:func:`train`), and the recipe registry behind ``tfaffect recipes`` / ``tfaffect train``.
+Keras trainer (:func:`train`), the runner (:func:`run`: a recipe's stages, folds and training; :func:`main`,
+a recipe file's entry point), and the recipe registry behind ``tfaffect recipes`` / ``tfaffect train``.
 
 The names below are imported on first use (PEP 562), so that importing a submodule that does not need
 Keras (``tfaffect.training.registry`` and ``run`` build the ``--help`` of ``tfaffect recipes`` and
@@ -8,10 +9,11 @@ Keras (``tfaffect.training.registry`` and ``run`` build the ``--help`` of ``tfaf
 
 import importlib
 
-_EXPORTS = {"LinearWarmup": "tfaffect.training.recipe", "Recipe": "tfaffect.training.recipe",
-            "hparam": "tfaffect.training.recipe", "train": "tfaffect.training.trainer"}
+_EXPORTS = {"LinearWarmup": "tfaffect.training.schedules", "Recipe": "tfaffect.training.recipe",
+            "hparam": "tfaffect.training.fields", "train": "tfaffect.training.trainer",
+            "run": "tfaffect.training.runner", "main": "tfaffect.training.runner"}
 
-__all__ = ["LinearWarmup", "Recipe", "hparam", "train"]
+__all__ = ["LinearWarmup", "Recipe", "hparam", "main", "run", "train"]
 
 
 def __getattr__(name):

@@ -37,6 +37,7 @@ from tfaffect import published
 from tfaffect.errors import ConfigError
 from tfaffect.training.data import resolve_data
 from tfaffect.training.recipe import Recipe, hparam
+from tfaffect.training.stages import RecipeStage
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ class AffWildRecipe(Recipe):
         else:
             from tfaffect.evaluation import load_model
 
-            cnn = load_model(self.cnn_stage_dir() / "model.keras")
+            cnn = load_model(self.stage_dir("cnn") / "model.keras")
             model = cls(**{**kwargs, "backbone_weights": None})
             for name in (self.backbone, "fc1"):  # the conv part and FC 1 have the same shapes in both
                 model.get_layer(name).set_weights(cnn.get_layer(name).get_weights())
@@ -241,20 +242,11 @@ class AffWildRecipe(Recipe):
                       lr_schedule="constant", lr_boundaries=(), lr_values=(), warmup_epochs=0.0, row=None)
         return CNNStageRecipe(**shared)
 
-    def cnn_stage_dir(self) -> Path:
-        """The run directory of the trained CNN stage (trained once per configuration and data, then
-        reused from the cache)."""
-        from tfaffect.training.stages import train_cached
-
-        run_dir = train_cached(self.cnn_stage_recipe(), "affwild_cnn_stage", f"{self.backbone}_cnn",
-                               verbose=None)
-        keras.utils.set_random_seed(self.seed)  # this run's draws do not depend on whether the stage trained
-        return run_dir
-
-    def run(self, run_dir: Optional[str] = None) -> str:
-        if self.cnn_pretrain:
-            self.cnn_stage_dir()  # before the trainer builds this model, outside any distribution scope
-        return super().run(run_dir)
+    def requires(self) -> dict[str, RecipeStage]:
+        """``cnn_pretrain``: the CNN stage (:meth:`cnn_stage_recipe`), trained once per configuration and data."""
+        if not self.cnn_pretrain:
+            return {}
+        return {"cnn": RecipeStage(self.cnn_stage_recipe(), "affwild_cnn_stage", f"{self.backbone}_cnn")}
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
         from tfaffect import losses, metrics

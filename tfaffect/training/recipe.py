@@ -1,15 +1,17 @@
 """The :class:`Recipe` base: one frozen dataclass of exact hyperparameters per published result.
 
 A recipe file under ``recipes/`` subclasses :class:`Recipe`, gives every field the value the paper
-publishes (with :func:`hparam` carrying the citation), implements :meth:`Recipe.build_model`,
-:meth:`Recipe.datasets` and :meth:`Recipe.compile_args`, and ends with::
+publishes (with :func:`~tfaffect.training.fields.hparam` carrying the citation), implements
+:meth:`Recipe.build_model`, :meth:`Recipe.datasets` and :meth:`Recipe.compile_args`, and ends with::
 
     if __name__ == "__main__":
-        MyRecipe.main()
+        main(MyRecipe)          # from tfaffect.training.runner import main
 
 so that ``python recipes/my_recipe.py --epochs 3 --smoke`` (or ``tfaffect train my_recipe ...``)
-overrides any field from the command line, validates the result and trains it with
-:func:`tfaffect.training.trainer.train`.
+overrides any field from the command line (:mod:`tfaffect.training.options`), validates the result and
+runs it (:mod:`tfaffect.training.runner`: its upstream stages, then :func:`tfaffect.training.trainer.train`).
+
+A recipe is data: fields, validation, derived values and overlays. It imports nothing that trains.
 
 What lives here and what does not:
 
@@ -26,10 +28,7 @@ What lives here and what does not:
 from __future__ import annotations
 
 import abc
-import argparse
 import dataclasses
-import difflib
-import inspect
 import json
 import logging
 import math
@@ -37,57 +36,15 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping, Optional
+from typing import Any, ClassVar, Literal, Mapping, Optional, Sequence
 
 import keras
-from keras import ops
 
 from tfaffect.errors import ConfigError
-
-
-def hparam(default: Any, help: str) -> Any:
-    """A dataclass field with a default and the help text shown by ``--help``.
-
-    Put the citation in ``help`` (e.g. ``"Kollias 2019, section 5.1: batch size 80"``), or say that
-    the paper does not fix the value and why it was chosen.
-    """
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
-@keras.saving.register_keras_serializable(package="tfaffect")
-class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """Multiply a learning rate (a float or a schedule) by a factor rising linearly to 1 over
-    ``warmup_steps``.
-
-    The rate used at optimizer step ``s`` (0-based, Keras's ``optimizer.iterations``) is
-    ``inner(s) * min(1, (s + 1) / warmup_steps)``: the first step already moves the weights, the
-    step ``warmup_steps - 1`` uses the full rate. The inner schedule counts steps from the start of
-    training, not from the end of the warm-up.
-    """
-
-    def __init__(self, schedule, warmup_steps: int):
-        if isinstance(schedule, dict):
-            schedule = keras.optimizers.schedules.deserialize(schedule)
-        self.schedule = schedule
-        self.warmup_steps = int(warmup_steps)
-
-    def __call__(self, step):
-        target = self.schedule(step) if callable(self.schedule) else self.schedule
-        factor = ops.minimum(1.0, (ops.cast(step, "float32") + 1.0) / float(self.warmup_steps))
-        return ops.cast(target, "float32") * factor
-
-    def get_config(self):
-        schedule = self.schedule
-        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-            schedule = keras.optimizers.schedules.serialize(schedule)
-        return {"schedule": schedule, "warmup_steps": self.warmup_steps}
-
-
-class _RecipeArgumentParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors raise :class:`ConfigError` instead of exiting."""
-
-    def error(self, message):
-        raise ConfigError(f"{self.prog}: {message}")
+from tfaffect.training.fields import coerce, field_default, jsonable, matches, show, type_name
+from tfaffect.training.fields import hparam  # noqa: F401  (recipe files import it from here)
+from tfaffect.training.options import parse_args
+from tfaffect.training.stages import finished_stage_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,7 +143,7 @@ class Recipe(abc.ABC):
     def compile_args(self, learning_rate) -> dict[str, Any]:
         """Keyword arguments of ``model.compile``: ``optimizer``, ``loss``, ``weighted_metrics`` (and
         e.g. ``loss_weights``). Build the optimizer with ``learning_rate`` (a float or a Keras schedule
-        that :meth:`learning_rate_schedule` derived); the trainer adds ``jit_compile``.
+        that :func:`tfaffect.training.schedules.learning_rate` derived); the trainer adds ``jit_compile``.
 
         Put metrics under ``weighted_metrics``: Keras applies ``sample_weight`` only to those, so
         under plain ``metrics`` invalid frames (weight 0) would count.
@@ -217,10 +174,32 @@ class Recipe(abc.ABC):
         for f in dataclasses.fields(self):
             if f.name in ("data", "smoke", "row"):
                 continue
-            published, used = row_values.get(f.name, _field_default(f)), getattr(self, f.name)
-            if _jsonable(published) != _jsonable(used):
-                out[f.name] = {"published": _jsonable(published), "used": _jsonable(used)}
+            published, used = row_values.get(f.name, field_default(f)), getattr(self, f.name)
+            if jsonable(published) != jsonable(used):
+                out[f.name] = {"published": jsonable(published), "used": jsonable(used)}
         return out
+
+    def requires(self) -> Mapping[str, Any]:
+        """The upstream stages this run starts from, by name (:class:`~tfaffect.training.stages.RecipeStage`):
+        a frame CNN, a pretrained face model, ensemble members. The runner trains them (or reuses their
+        finished runs) before this recipe; :meth:`stage_dir` finds them. Default: none."""
+        return {}
+
+    def stage_dir(self, name: str) -> Path:
+        """The run directory of the finished stage ``name`` of :meth:`requires` (a lookup; nothing trains)."""
+        stages = self.requires()
+        if name not in stages:
+            raise ConfigError(f"{type(self).__name__} requires no stage {name!r} (it requires {sorted(stages)})")
+        return finished_stage_dir(stages[name], name, type(self).recipe_name())
+
+    def folds(self) -> Sequence["Recipe"]:
+        """Cross-validation: the recipes of the folds the runner trains (into ``<run_dir>/fold<K>``) instead of
+        this one, then :meth:`combine_folds`. Default: none (this recipe trains itself)."""
+        return ()
+
+    def combine_folds(self, run_dir: Path, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Write and return the metrics of a cross-validated run from its folds' metrics (see :meth:`folds`)."""
+        raise NotImplementedError(f"{type(self).__name__} has folds but no combine_folds()")
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """Evaluate the trained model after the last epoch (e.g. the paper's protocol on the whole
@@ -267,7 +246,7 @@ class Recipe(abc.ABC):
                               f"@dataclasses.dataclass(frozen=True) like Recipe")
         for name, hint in self.field_types().items():
             value = getattr(self, name)
-            converted = _coerce(value, hint)
+            converted = coerce(value, hint)
             if converted is not value:
                 object.__setattr__(self, name, converted)
         self.validate()
@@ -280,8 +259,8 @@ class Recipe(abc.ABC):
         where = type(self).__name__
         for name, hint in self.field_types().items():
             value = getattr(self, name)
-            if not _matches(value, hint):
-                raise ConfigError(f"{where}.{name} = {value!r}: expected {_type_name(hint)}")
+            if not matches(value, hint):
+                raise ConfigError(f"{where}.{name} = {value!r}: expected {type_name(hint)}")
         if self.rows and self.row is not None and self.row not in self.rows:
             raise ConfigError(f"{where}.row = {self.row!r}: choose one of {', '.join(map(repr, self.rows))}")
         if not self.rows and self.row is not None:
@@ -318,7 +297,7 @@ class Recipe(abc.ABC):
 
     def to_dict(self) -> dict[str, Any]:
         """The field values as JSON-ready Python objects (tuples become lists)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -369,34 +348,6 @@ class Recipe(abc.ABC):
     def warmup_steps(self, steps_per_epoch: int) -> int:
         return round(self.warmup_epochs * steps_per_epoch)
 
-    def learning_rate_schedule(self, steps_per_epoch: Optional[int]):
-        """The learning rate to give the optimizer: a float (constant, no warm-up) or a schedule."""
-        needs_steps = self.lr_schedule != "constant" or self.warmup_epochs > 0
-        if needs_steps and not steps_per_epoch:
-            raise ConfigError(
-                f"{type(self).__name__}: lr_schedule={self.lr_schedule!r} / warmup_epochs="
-                f"{self.warmup_epochs} need the steps per epoch, which the training dataset does not "
-                f"tell (unknown or infinite cardinality): define train_examples() or set "
-                f"max_steps_per_epoch")
-        schedules = keras.optimizers.schedules
-        if self.lr_schedule == "exponential":
-            rate = schedules.ExponentialDecay(
-                self.learning_rate, decay_steps=self.decay_steps(steps_per_epoch),
-                decay_rate=self.lr_decay_rate, staircase=self.lr_staircase)
-        elif self.lr_schedule == "piecewise":
-            boundaries = self.lr_boundary_steps(steps_per_epoch)
-            if boundaries[0] < 0 or any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):
-                raise ConfigError(
-                    f"{type(self).__name__}.lr_boundaries = {self.lr_boundaries} epochs give steps "
-                    f"{boundaries} at {steps_per_epoch} steps per epoch: they must be distinct steps >= 0")
-            rate = schedules.PiecewiseConstantDecay(
-                boundaries, [self.learning_rate, *self.lr_values])
-        else:
-            rate = self.learning_rate
-        if self.warmup_epochs > 0:
-            rate = LinearWarmup(rate, max(1, self.warmup_steps(steps_per_epoch)))
-        return rate
-
     def derived(self, steps_per_epoch: Optional[int]) -> dict[str, Any]:
         """The derived values, for the run directory's config.json."""
         out: dict[str, Any] = {"steps_per_epoch": steps_per_epoch, "deviations": self.deviations()}
@@ -410,56 +361,14 @@ class Recipe(abc.ABC):
         return out
 
     # ----------------------------------------------------------------------------------------------
-    # Command line.
+    # Overlays: what a run uses.
 
     @classmethod
-    def argument_parser(cls, prog: Optional[str] = None) -> argparse.ArgumentParser:
-        """A parser with one ``--option`` per field (type-aware) plus the run options."""
-        doc = inspect.cleandoc(cls.__doc__ or "")
-        parser = _RecipeArgumentParser(
-            prog=prog or cls.recipe_name(), description=doc, allow_abbrev=False,
-            formatter_class=argparse.RawDescriptionHelpFormatter)
-        overlay = _synthetic_overlay(cls)
-        fields = parser.add_argument_group(
-            f"fields of {cls.__name__} (default: the published value"
-            + ("; [SynthAffect: X]: what a run without --data uses" if overlay else "") + "; `_` or `-` both work)")
-        hints = cls.field_types()
-        for f in dataclasses.fields(cls):
-            kwargs = _argparse_kwargs(f.name, hints[f.name], cls.__name__)
-            text = f.metadata.get("help", "")
-            if f.name == "row" and cls.rows:
-                names = list(cls.rows)
-                kwargs["metavar"] = "ROW"
-                text = f"{text}; choices: {', '.join(repr(name) for name in names)} (default: {names[0]!r})"
-            else:
-                text = f"{text} (default: {_show(_field_default(f))})"
-            if f.name in overlay:
-                text += f" [SynthAffect: {_show(overlay[f.name])}]"
-            fields.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=argparse.SUPPRESS,
-                                help=text.strip().replace("%", "%%"), **kwargs)
-        run = parser.add_argument_group("run options")
-        run.add_argument("--run-dir", dest="run_dir", default=None, metavar="DIR",
-                         help="run directory; an existing one is resumed "
-                              "(default: runs/<recipe>/<UTC timestamp>)")
-        run.add_argument("--print-config", dest="print_config", action="store_true",
-                         help="print the resolved config as JSON and exit")
-        return parser
-
-    @classmethod
-    def parse_args(cls, argv: Optional[list[str]] = None, prog: Optional[str] = None
-                   ) -> tuple["Recipe", argparse.Namespace]:
-        """Parse field overrides and run options; return ``(recipe, run_options)``.
-
-        ``--smoke`` applies :meth:`smoke_overrides` to the fields not given explicitly. Unknown
-        options and bad values raise :class:`ConfigError`.
-        """
-        argv = list(sys.argv[1:] if argv is None else argv)
-        parser = cls.argument_parser(prog)
-        args, extras = parser.parse_known_args(_normalise_options(argv))
-        if extras:
-            raise ConfigError(_unknown_message(parser.prog, cls, extras))
-        run_options = argparse.Namespace(run_dir=args.run_dir, print_config=args.print_config)
-        overrides = {k: v for k, v in vars(args).items() if k not in ("run_dir", "print_config")}
+    def configure(cls, overrides: Mapping[str, Any] = types.MappingProxyType({})) -> "Recipe":
+        """The recipe a run uses: the explicit field values ``overrides`` over, in order, the row's published
+        values (``rows``; the first row when ``row`` is not given), the SynthAffect overlay
+        (:meth:`synthetic_overrides`, only when ``data`` is None; logged) and :meth:`smoke_overrides` (when
+        ``smoke``). Explicit values always win."""
         recipe = cls(**overrides)
         if cls.rows:
             row = recipe.row if recipe.row is not None else next(iter(cls.rows))
@@ -472,217 +381,16 @@ class Recipe(abc.ABC):
                 logging.getLogger("tfaffect").warning(
                     "embedded SynthAffect data (no --data): using %s instead of the published values "
                     "(see the recipe's docstring; pass --data DIR for the paper's settings)",
-                    ", ".join(f"{k}={_show(v)}" for k, v in changes.items()))
+                    ", ".join(f"{k}={show(v)}" for k, v in changes.items()))
         if recipe.smoke:
             recipe = recipe.with_smoke(keep=frozenset(overrides))
-        return recipe, run_options
+        return recipe
 
     @classmethod
     def from_args(cls, argv: Optional[list[str]] = None) -> "Recipe":
-        """The recipe that ``argv`` (field overrides, ``--smoke``) describes; see :meth:`parse_args`."""
-        return cls.parse_args(argv)[0]
-
-    @classmethod
-    def run_cli(cls, argv: Optional[list[str]] = None, prog: Optional[str] = None) -> int:
-        """Parse ``argv``, train, print a summary; return the exit status. A tfaffect error propagates to
-        the error boundary the entry points share (:mod:`tfaffect.boundary`), which prints one line and
-        chooses the exit status (2: bad configuration; 1: bad data, missing resource)."""
-        _configure_logging()
-        recipe, options = cls.parse_args(argv, prog)
-        if options.print_config:
-            print(recipe.to_json())
-            return 0
-        print(recipe.run(options.run_dir))
-        return 0
-
-    def run(self, run_dir: Optional[str] = None) -> str:
-        """Train (resuming ``run_dir`` if given) and return the summary a command-line run prints.
-        A recipe made of several trainings (e.g. cross-validation folds) overrides this."""
-        from tfaffect.training.trainer import train
-
-        return self.summary(train(self, run_dir=run_dir))
+        """The recipe that the command line ``argv`` describes (:func:`tfaffect.training.options.parse_args`)."""
+        return parse_args(cls, argv)[0]
 
     def summary(self, metrics: Mapping[str, Any]) -> str:
         """What a command-line run prints at the end (default: run directory, final metrics, best epoch)."""
         return json.dumps({k: metrics[k] for k in ("run_dir", "final", "best_epoch") if k in metrics}, indent=2)
-
-    @classmethod
-    def main(cls, argv: Optional[list[str]] = None) -> None:
-        """Entry point of a recipe file: ``if __name__ == "__main__": MyRecipe.main()``."""
-        from tfaffect.boundary import run_recipe  # the error boundary every command shares
-
-        sys.exit(run_recipe(cls, argv))
-
-
-# --------------------------------------------------------------------------------------------------
-# Type handling for fields (int, float, str, bool, Literal, Optional[...], tuple[...]).
-
-def _optional_inner(hint) -> Any:
-    """``X`` for ``Optional[X]``, else ``None``."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(hint)) == 2:
-            return args[0]
-    return None
-
-
-def _tuple_elements(hint) -> Optional[tuple[Any, Optional[int]]]:
-    """``(element type, length or None for variable)`` for a homogeneous tuple hint."""
-    if typing.get_origin(hint) is not tuple:
-        return None
-    args = typing.get_args(hint)
-    if len(args) == 2 and args[1] is Ellipsis:
-        return args[0], None
-    if args and all(a == args[0] for a in args):
-        return args[0], len(args)
-    return None
-
-
-def _matches(value, hint) -> bool:
-    inner = _optional_inner(hint)
-    if inner is not None:
-        return value is None or _matches(value, inner)
-    if typing.get_origin(hint) is Literal:
-        return value in typing.get_args(hint)
-    elements = _tuple_elements(hint)
-    if elements is not None:
-        element, length = elements
-        return (isinstance(value, tuple) and (length is None or len(value) == length)
-                and all(_matches(v, element) for v in value))
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True
-
-
-def _coerce(value, hint):
-    """Lists -> tuples and ints -> floats where the hint asks for them (JSON and Python callers)."""
-    inner = _optional_inner(hint)
-    if inner is not None:
-        return value if value is None else _coerce(value, inner)
-    elements = _tuple_elements(hint)
-    if elements is not None and isinstance(value, (list, tuple)):
-        return tuple(_coerce(v, elements[0]) for v in value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def _type_name(hint) -> str:
-    inner = _optional_inner(hint)
-    if inner is not None:
-        return f"{_type_name(inner)} or None"
-    if typing.get_origin(hint) is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
-    elements = _tuple_elements(hint)
-    if elements is not None:
-        return f"a tuple of {_type_name(elements[0])}" + (f" (length {elements[1]})" if elements[1] else "")
-    return getattr(hint, "__name__", str(hint))
-
-
-def _none_or(convert):
-    def parse(text: str):
-        return None if text.lower() == "none" else convert(text)
-    parse.__name__ = getattr(convert, "__name__", "value")  # argparse names it in error messages
-    return parse
-
-
-def _argparse_kwargs(name: str, hint, owner: str) -> dict[str, Any]:
-    inner = _optional_inner(hint)
-    if inner is not None:
-        if _tuple_elements(inner) is not None or inner is bool:
-            raise TypeError(f"{owner}.{name}: {hint} cannot be given on the command line")
-        kwargs = _argparse_kwargs(name, inner, owner)
-        kwargs["type"] = _none_or(kwargs["type"])
-        kwargs["metavar"] = f"{kwargs.pop('metavar', name.upper())}|none"
-        kwargs.pop("choices", None)
-        return kwargs
-    if hint is bool:
-        return {"action": argparse.BooleanOptionalAction}
-    if typing.get_origin(hint) is Literal:
-        choices = typing.get_args(hint)
-        return {"type": type(choices[0]), "choices": choices}
-    elements = _tuple_elements(hint)
-    if elements is not None:
-        element, length = elements
-        if element not in (int, float, str):
-            raise TypeError(f"{owner}.{name}: {hint} cannot be given on the command line")
-        return {"type": element, "nargs": "*" if length is None else length,
-                "metavar": element.__name__.upper()}
-    if hint in (int, float, str):
-        return {"type": hint, "metavar": hint.__name__.upper()}
-    raise TypeError(f"{owner}.{name}: {hint} cannot be given on the command line")
-
-
-def _synthetic_overlay(cls) -> dict[str, Any]:
-    """The field values a run without ``--data`` uses instead of the published ones (the default row's
-    :meth:`Recipe.synthetic_overrides`, only those that differ), for ``--help``; ``{}`` where the recipe cannot
-    tell without more arguments."""
-    try:
-        recipe = cls()
-        if cls.rows:
-            first = next(iter(cls.rows))
-            recipe = dataclasses.replace(recipe, row=first, **cls.rows[first])
-        overlay = recipe.synthetic_overrides()
-    except Exception:  # only the help text depends on it: a recipe that needs arguments shows none
-        return {}
-    return {name: value for name, value in overlay.items()
-            if _jsonable(value) != _jsonable(getattr(recipe, name, None))}
-
-
-def _field_default(f: dataclasses.Field):
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return None
-
-
-def _show(value) -> str:
-    if isinstance(value, tuple):
-        return " ".join(str(v) for v in value) if value else "(empty)"
-    return "none" if value is None else str(value)
-
-
-def _jsonable(value):
-    return [_jsonable(v) for v in value] if isinstance(value, tuple) else value
-
-
-def _normalise_options(argv: list[str]) -> list[str]:
-    """``--lr_schedule=x`` -> ``--lr-schedule=x`` (field names may be typed with underscores)."""
-    out = []
-    for token in argv:
-        if token.startswith("--"):
-            option, sep, value = token.partition("=")
-            token = option.replace("_", "-") + sep + value
-        out.append(token)
-    return out
-
-
-def _unknown_message(prog: str, cls, extras: list[str]) -> str:
-    options = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(cls)]
-    options += ["--run-dir", "--print-config", "--help"]
-    parts = []
-    for token in extras:
-        if token.startswith("-"):
-            option = token.partition("=")[0]
-            close = difflib.get_close_matches(option, options, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            parts.append(f"unknown option {option}{hint}")
-        else:
-            parts.append(f"unexpected argument {token!r}")
-    return (f"{prog}: " + "; ".join(parts)
-            + f". {cls.__name__} has no such field; --help lists the fields.")
-
-
-def _configure_logging() -> None:
-    """INFO-level logging to stderr for command-line runs, unless the caller configured logging."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-

@@ -32,4 +32,6 @@ def cli_main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return cls.run_cli(args.overrides, prog=f"tfaffect train {cls.recipe_name()}")
+    from tfaffect.training.runner import run_cli  # loads Keras: not for `tfaffect train --help`
+
+    return run_cli(cls, args.overrides, prog=f"tfaffect train {cls.recipe_name()}")

@@ -1,43 +1,65 @@
-"""Upstream training stages: a run that another recipe starts from, trained once and reused.
+"""Upstream stages: work a recipe needs done before it trains, done once and reused.
 
-:func:`train_cached` trains a recipe in ``$TFAFFECT_CACHE/<folder>/<label>-<hash>``, where the hash
-covers the recipe's fields and its data's manifest: the same configuration on the same prepared data
-finds its finished run and reuses it (logged), another configuration or changed data gets a run of
-its own. An interrupted stage resumes like any run (same directory, same configuration).
+A recipe declares its stages with :meth:`~tfaffect.training.recipe.Recipe.requires` (name -> stage): a
+frame CNN to start from, a face model to pretrain, the members of an ensemble. The runner
+(:mod:`tfaffect.training.runner`) trains each before the recipe, in ``$TFAFFECT_CACHE/<folder>/<label>-<hash>``
+(default ``~/.cache/tfaffect``), where the hash covers the stage recipe's resolved fields and its data's
+manifest: the same configuration on the same prepared data finds its finished run and reuses it (logged),
+another configuration or changed data gets a run of its own. An interrupted stage resumes like any run
+(same directory, same configuration). A stage's own stages are resolved first.
+
+The recipe then finds a finished stage with :meth:`~tfaffect.training.recipe.Recipe.stage_dir`, a pure
+lookup: nothing trains as a side effect of building a model or its datasets.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import logging
 from pathlib import Path
+from typing import Any
 
-from tfaffect.training.recipe import Recipe
-
-log = logging.getLogger(__name__)
+from tfaffect.errors import MissingResourceError
 
 
-def stage_dir(recipe: Recipe, folder: str, label: str) -> Path:
-    """The cache directory of ``recipe``'s stage run (see the module docstring)."""
+@dataclasses.dataclass(frozen=True)
+class RecipeStage:
+    """A Keras training run (``recipe``) that another recipe starts from; cached under ``folder/label-<hash>``."""
+
+    recipe: Any
+    """The stage's resolved :class:`~tfaffect.training.recipe.Recipe` (every field as the stage uses it)."""
+    folder: str
+    label: str
+
+    def fingerprint(self) -> bytes:
+        """What identifies the stage's result: its recipe's fields and its data's manifest."""
+        digest = hashlib.sha256(self.recipe.to_json().encode())
+        data_dir = getattr(self.recipe, "data_dir", None)
+        if data_dir is not None:
+            manifest = Path(data_dir()[0]) / "manifest.json"
+            if manifest.is_file():
+                digest.update(manifest.read_bytes())
+        return digest.digest()
+
+
+def stage_dir(stage: RecipeStage) -> Path:
+    """The cache directory of ``stage`` (see the module docstring)."""
     from tfaffect.data.synth import default_cache_dir
 
-    digest = hashlib.sha256(recipe.to_json().encode())
-    data_dir = getattr(recipe, "data_dir", None)
-    if data_dir is not None:
-        manifest = Path(data_dir()[0]) / "manifest.json"
-        if manifest.is_file():
-            digest.update(manifest.read_bytes())
-    return default_cache_dir() / folder / f"{label}-{digest.hexdigest()[:12]}"
+    return default_cache_dir() / stage.folder / f"{stage.label}-{stage.fingerprint().hex()[:12]}"
 
 
-def train_cached(recipe: Recipe, folder: str, label: str, *, verbose: int | None = 0) -> Path:
-    """Train ``recipe`` as a stage (or reuse its finished run); return the run directory."""
-    from tfaffect.training.trainer import train
+def finished(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` finished (the trainer writes ``metrics.json`` last)."""
+    return (run_dir / "metrics.json").is_file()
 
-    run_dir = stage_dir(recipe, folder, label)
-    if (run_dir / "metrics.json").is_file():
-        log.info("%s: reusing the finished stage in %s (same configuration and data)", label, run_dir)
-    else:
-        log.info("%s: training stage in %s", label, run_dir)
-    train(recipe, run_dir=run_dir, verbose=verbose)
-    return run_dir
+
+def finished_stage_dir(stage: RecipeStage, name: str, owner: str) -> Path:
+    """:func:`stage_dir` of a finished stage; a typed error naming the stage when it has not run."""
+    path = stage_dir(stage)
+    if not finished(path):
+        raise MissingResourceError(
+            f"{owner}: its stage {name!r} ({stage.folder}/{stage.label}) has not been trained yet ({path}): run "
+            f"the recipe with `python recipes/<name>.py`, `tfaffect train <name>` or tfaffect.training.runner.run(), "
+            f"which train its stages first")
+    return path

@@ -49,7 +49,7 @@ from tfaffect.losses import five_vector_target, stat_lstm_losses
 from tfaffect.models import stat_lstm as net
 from tfaffect.training.affwild import with_labels_of, write_frame_outputs
 from tfaffect.training.data import resolve_data
-from tfaffect.training import stages
+from tfaffect.training.stages import RecipeStage
 from tfaffect.training.recipe import Recipe, hparam
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,16 @@ class StatLSTMRecipe(Recipe):
     def face_init(self) -> Optional[str]:
         """The face feature weights the model starts from: the pretrained face model's (``face_pretrain``),
         else ``face_weights`` (``None``: random initialisation)."""
-        return self._pretrained_face if self.face_pretrain is not None else self.face_weights
+        if self.face_pretrain is None:
+            return self.face_weights
+        run_dir = self.stage_dir("face")
+        path = run_dir / "face.weights.h5"
+        if not path.is_file():  # the face part of the stage's model, written once beside it
+            model = load_model(run_dir / "model.keras")
+            tmp = run_dir / f"tmp{os.getpid()}.weights.h5"
+            model.get_layer("face").save_weights(tmp)
+            os.replace(tmp, path)
+        return str(path)
 
     def face_pretrain_recipe(self) -> "StatLSTMRecipe":
         """The image-model run ``face_pretrain`` asks for: this recipe with ``model = face_pretrain``, the
@@ -273,25 +282,14 @@ class StatLSTMRecipe(Recipe):
         return dataclasses.replace(self, model=self.face_pretrain, face_pretrain=None, row=None,
                                    batch_size=self.batch_size * self.clip_length)
 
-    @functools.cached_property
-    def _pretrained_face(self) -> str:
-        """Train (or reuse, when finished) the ``face_pretrain`` run in the cache; write its face weights."""
-        recipe = self.face_pretrain_recipe()
-        run_dir = train_cached(recipe, "stat_lstm_face")
-        keras.utils.set_random_seed(self.seed)  # this run's draws do not depend on whether that one trained
-        path = run_dir / "face.weights.h5"
-        if not path.is_file():
-            model = load_model(run_dir / "model.keras")
-            tmp = run_dir / f"tmp{os.getpid()}.weights.h5"
-            model.get_layer("face").save_weights(tmp)
-            os.replace(tmp, path)
-        return str(path)
+    def requires(self) -> dict[str, RecipeStage]:
+        """``face_pretrain``: the image model whose face part this temporal model starts from."""
+        if self.face_pretrain is None:
+            return {}
+        return {"face": _stage(self.face_pretrain_recipe(), "stat_lstm_face")}
 
     def datasets(self):
         from tfaffect.data.pipeline import make_dataset
-
-        if self.face_pretrain is not None:
-            self.face_init()  # train the face model first (before the trainer builds this model)
 
         data, _ = self.data_dir()
         train_args = dict(self._dataset_args(True), batch_size=self.batch_size, training=True, repeat=False,
@@ -426,6 +424,11 @@ class StatLSTMFusionRecipe(StatLSTMRecipe):
 
     def member_recipes(self) -> list[Recipe]:
         """The member recipes this fusion trains (``members`` empty): the member rows with the shared fields."""
+        return list(self._member_recipes)
+
+    @functools.cached_property
+    def _member_recipes(self) -> tuple[Recipe, ...]:
+        """:meth:`member_recipes`, resolved once per recipe object (the runner and the stage lookups ask again)."""
         if self.member_recipe is None:
             raise ConfigError(f"{type(self).__name__}.member_recipe is not set")
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(StatLSTMRecipe)
@@ -434,28 +437,22 @@ class StatLSTMFusionRecipe(StatLSTMRecipe):
             shared["face_pretrain"] = None
         recipes = []
         for number in self.member_models:
-            argv = ["--row", f"model {number}", *(["--smoke"] if self.smoke else []),
-                    *(["--data", self.data] if self.data is not None else [])]
-            recipe, _ = self.member_recipe.parse_args(argv)
-            recipes.append(dataclasses.replace(recipe, **shared))
-        return recipes
+            explicit = {"row": f"model {number}", **({"smoke": True} if self.smoke else {}),
+                        **({"data": self.data} if self.data is not None else {})}
+            recipes.append(dataclasses.replace(self.member_recipe.configure(explicit), **shared))
+        return tuple(recipes)
+
+    def requires(self) -> dict[str, RecipeStage]:
+        """The member runs this fusion trains (``members`` empty), each with its own stages."""
+        if self.members:
+            return {}
+        return {f"member{k}": _stage(recipe, "stat_lstm_members") for k, recipe in enumerate(self.member_recipes())}
 
     def member_runs(self) -> list[Path]:
-        """Run directories of the members; trains (or reuses, when finished) the ones this fusion makes."""
-        return list(self._member_runs)
-
-    @functools.cached_property
-    def _member_runs(self) -> tuple[Path, ...]:
-        """:meth:`member_runs`, computed once per recipe object (the trainer asks three times)."""
+        """Run directories of the members: ``members``, else the finished member stages."""
         if self.members:
-            return tuple(Path(run) for run in self.members)
-        runs = tuple(train_cached(recipe, "stat_lstm_members") for recipe in self.member_recipes())
-        keras.utils.set_random_seed(self.seed)
-        return runs
-
-    def datasets(self):
-        self.member_runs()  # train the members first (before the trainer builds the fused model)
-        return super().datasets()
+            return [Path(run) for run in self.members]
+        return [self.stage_dir(f"member{k}") for k in range(len(self.member_models))]
 
     def build_model(self) -> keras.Model:
         members = []
@@ -483,10 +480,9 @@ class StatLSTMFusionRecipe(StatLSTMRecipe):
                                                        for m in members])
 
 
-def train_cached(recipe: StatLSTMRecipe, folder: str) -> Path:
-    """Train ``recipe`` (or reuse its finished run) as a stage in ``$TFAFFECT_CACHE/<folder>/model<N>-<hash>``
-    (:func:`tfaffect.training.stages.train_cached`): a face pretraining, a fusion member."""
-    return stages.train_cached(recipe, folder, f"model{recipe.model}")
+def _stage(recipe: StatLSTMRecipe, folder: str) -> RecipeStage:
+    """A face pretraining or fusion member: cached in ``$TFAFFECT_CACHE/<folder>/model<N>-<hash>``."""
+    return RecipeStage(recipe, folder, f"model{recipe.model}")
 
 
 def _member_config(run) -> dict[str, Any]:

@@ -53,6 +53,7 @@ import tfaffect
 from tfaffect.io import atomic_path, clean_orphans, owner_alive, temp_path, write_json_atomic, write_text_atomic
 from tfaffect.errors import ConfigError, DataError
 from tfaffect.training.recipe import Recipe
+from tfaffect.training.schedules import learning_rate
 
 log = logging.getLogger(__name__)
 
@@ -631,7 +632,7 @@ def _record_session(run_dir: Path, config: dict[str, Any], recipe: Recipe, strat
 def _build_and_compile(recipe: Recipe, strategy, steps_per_epoch: Optional[int]) -> keras.Model:
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = recipe.build_model()
-        compile_args = recipe.compile_args(recipe.learning_rate_schedule(steps_per_epoch))
+        compile_args = recipe.compile_args(learning_rate(recipe, steps_per_epoch))
         if compile_args.get("metrics"):
             log.warning("%s.compile_args: `metrics` ignore sample_weight, so invalid frames count in "
                         "them; use `weighted_metrics`", type(recipe).__name__)

@@ -549,51 +549,46 @@ class CrossValidatedTransferRecipe(TransferRecipe):
     def _require_fold(self) -> None:
         if self.fold is None:
             raise ConfigError(f"{type(self).__name__}: fold=None means all {self.num_folds} folds; train them with "
-                              f"cross_validate() (what `python recipes/{self.recipe_name()}.py` does) or pass --fold K")
+                              f"the runner (what `python recipes/{self.recipe_name()}.py` does) or pass --fold K")
 
     def published_key(self) -> Optional[tuple[str, str]]:
         # One fold is not the published protocol (the mean over the folds is): only the aggregate names the row.
         return None
 
-    def run(self, run_dir=None) -> str:
-        """As :meth:`Recipe.run`, with ``fold=None`` running :func:`cross_validate` (all folds) instead."""
-        if self.fold is None:
-            return cross_validation_summary(self, cross_validate(self, run_dir))
-        return super().run(run_dir)
+    def folds(self) -> list["CrossValidatedTransferRecipe"]:
+        """``fold=None``: one recipe per fold, which the runner trains into ``<run_dir>/fold<K>``."""
+        if self.fold is not None:
+            return []
+        return [dataclasses.replace(self, fold=k) for k in range(self.num_folds)]
 
+    def combine_folds(self, run_dir: Path, folds) -> dict[str, Any]:
+        """Write the mean over the folds' evaluations to ``cross_validation.json`` and ``metrics.json``; return
+        the latter's content."""
+        from tfaffect.io import write_json_atomic
 
-def cross_validate(recipe: CrossValidatedTransferRecipe, run_dir=None, *, verbose: Optional[int] = None
-                   ) -> dict[str, Any]:
-    """Train every fold of ``recipe`` (``fold`` must be ``None``) into ``<run_dir>/fold<K>`` and write the
-    mean over the folds to ``cross_validation.json`` and ``metrics.json``; return the latter's content."""
-    from tfaffect.io import write_json_atomic
-    from tfaffect.training.trainer import default_run_dir, train
+        evaluations = [fold["evaluation"] for fold in folds]
+        mean = aggregate_folds(evaluations)
+        first = evaluations[0]
+        evaluation = {"split": f"{self.num_folds}-fold cross-validation", "data": first["data"],
+                      "synthetic": first["synthetic"], "init": first["init"], **mean}
+        if self.published_row:
+            evaluation["published_row"] = [KOLLIAS, *self.published_row]
+            evaluation["published_rows"] = [[KOLLIAS, *key] for key in (self.published_row,
+                                                                         *self.extra_published_rows)]
+        result = {"recipe": self.recipe_name(), "run_dir": str(run_dir), "fields": self.to_dict(),
+                  "final": {k: mean[k] for k in FOLD_METRICS if k in mean}, "evaluation": evaluation,
+                  "folds": [{"fold": k, "run_dir": str(run_dir / f"fold{k}"),
+                             **{m: f.get(m) for m in (*FOLD_METRICS, "frames", "videos")}}
+                            for k, f in enumerate(evaluations)]}
+        write_json_atomic(run_dir / "cross_validation.json", result)
+        write_json_atomic(run_dir / "metrics.json", result)
+        return result
 
-    if recipe.fold is not None:
-        raise ConfigError(f"cross_validate: fold must be None (all folds), got {recipe.fold}")
-    recipe.validate()
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
-    folds = []
-    for k in range(recipe.num_folds):
-        log.info("cross-validation: fold %d of %d", k + 1, recipe.num_folds)
-        keras.backend.clear_session()
-        fold_metrics = train(dataclasses.replace(recipe, fold=k), run_dir=run_dir / f"fold{k}", verbose=verbose)
-        folds.append(fold_metrics["evaluation"])
-    mean = aggregate_folds(folds)
-    first = folds[0]
-    evaluation = {"split": f"{recipe.num_folds}-fold cross-validation", "data": first["data"],
-                  "synthetic": first["synthetic"], "init": first["init"], **mean}
-    if recipe.published_row:
-        evaluation["published_row"] = [KOLLIAS, *recipe.published_row]
-        evaluation["published_rows"] = [[KOLLIAS, *key] for key in (recipe.published_row,
-                                                                     *recipe.extra_published_rows)]
-    result = {"recipe": recipe.recipe_name(), "run_dir": str(run_dir), "fields": recipe.to_dict(),
-              "final": {k: mean[k] for k in FOLD_METRICS if k in mean}, "evaluation": evaluation,
-              "folds": [{"fold": k, "run_dir": str(run_dir / f"fold{k}"),
-                         **{m: f.get(m) for m in (*FOLD_METRICS, "frames", "videos")}} for k, f in enumerate(folds)]}
-    write_json_atomic(run_dir / "cross_validation.json", result)
-    write_json_atomic(run_dir / "metrics.json", result)
-    return result
+    def summary(self, metrics) -> str:
+        """One fold: as any transfer run; all folds: the fold table, the mean and the published rows."""
+        if self.fold is not None:
+            return super().summary(metrics)
+        return cross_validation_summary(self, metrics)
 
 
 def cross_validation_summary(recipe: CrossValidatedTransferRecipe, metrics: Mapping[str, Any]) -> str:
@@ -616,6 +611,6 @@ def cross_validation_summary(recipe: CrossValidatedTransferRecipe, metrics: Mapp
 
 
 __all__ = ["ARCHITECTURE_KEYS", "CrossValidatedTransferRecipe", "InitialWeights", "TransferRecipe",
-           "aggregate_folds", "clip_labels", "clip_predictions", "clip_scores", "cross_validate",
+           "aggregate_folds", "clip_labels", "clip_predictions", "clip_scores",
            "keras_file_config", "load_initial_weights", "newest_flagship_run", "resolve_init",
            "with_expression_head"]
