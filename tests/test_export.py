@@ -444,7 +444,7 @@ def test_errors_leave_nothing_behind(tmp_path, monkeypatch):
 
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "keep.txt").write_text("previous export")
-    monkeypatch.setattr("tfaffect.export.write_json_atomic", fail)
+    monkeypatch.setattr("tfaffect.export.signatures.write_json_atomic", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         export_model(model, tmp_path / "old", metadata={}, tflite=False, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]  # no temporary folder left

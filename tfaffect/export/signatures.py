@@ -1,0 +1,451 @@
+"""The signatures of an export (:class:`ExportModule`), the check that ``step`` equals ``serve``, the generated
+part of ``metadata.json``, and :func:`export_model`, which writes the folder (see :mod:`tfaffect.export`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+import tfaffect
+from tfaffect._lazy import lazy_module
+from tfaffect.errors import ConfigError
+from tfaffect.export.streaming import (NUM_LANDMARKS, STEP_CHECK_FRAMES, Structure, analyse, as_list,
+                                       inference_copy, random_inputs)
+from tfaffect.export.tflite import TFLITE_FILE, convert_tflite
+from tfaffect.io import check_output_dir, clean_orphans, temp_path, write_json_atomic
+
+# Imported on first use: `tfaffect export --help` loads no TensorFlow (tfaffect._lazy).
+keras = lazy_module("keras")
+tf = lazy_module("tensorflow")
+_tfrecord = lazy_module("tfaffect.data.tfrecord")
+_faces = lazy_module("tfaffect.data.faces")
+
+log = logging.getLogger(__name__)
+
+METADATA_FILE = "metadata.json"
+KERAS_FILE = "model.keras"
+NUM_EXPRESSIONS = len(tfaffect.EXPRESSIONS_7)
+
+STEP_CHECK_TOLERANCE = 1e-4
+"""Largest accepted ``|step - serve|`` in :func:`check_step`, relative to ``max(1, max |serve|)``. Not
+fixed by any paper; chosen because the two paths differ only by float32 rounding (~1e-6 here), while a model
+that looks at other frames differs by orders of magnitude more."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Preprocessing inside the signatures.
+
+def resize_crops(frames: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """uint8 ``[N, H, W, 3]`` crops of any size -> uint8 ``[N, size[0], size[1], 3]``.
+
+    ``tf.image.resize`` (bilinear, antialias), rounded and clipped to [0, 255]: the training
+    pipeline's resize (in ``tfaffect.data.pipeline._decode``). Crops already of ``size`` pass
+    unchanged (exactly, not through a resize that would round-trip them).
+    """
+    height, width = size
+    shape = tf.shape(frames)
+
+    same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
+    return tf.ensure_shape(tf.cond(same, lambda: frames, lambda: _tfrecord.resize_uint8(frames, height, width)),
+                           [None, height, width, 3])
+
+
+def landmarks_to_model_units(landmarks: tf.Tensor, crop_height: tf.Tensor, crop_width: tf.Tensor,
+                             size: tuple[int, int]) -> tf.Tensor:
+    """Points ``[..., 68, 2]`` in units of the given crop (pixel ``(x, y)`` / ``(W, H)``) -> the same
+    units in the crop resized to ``size`` (``(height, width)``), as the model was trained with.
+
+    Resizing maps pixel centres onto pixel centres (:func:`tfaffect.data.tfrecord.normalise_landmarks`).
+    All-zero frames ("unknown", the pipeline's convention) stay zero.
+    """
+    source = tf.cast(tf.stack([crop_width, crop_height]), tf.float32)
+    target = tf.constant([size[1], size[0]], tf.float32)
+    moved = _tfrecord.normalise_landmarks(landmarks * source, source, target)
+    known = tf.reduce_any(tf.not_equal(landmarks, 0.0), axis=[-2, -1], keepdims=True)
+    return tf.where(known, moved, tf.zeros_like(moved))
+
+
+# --------------------------------------------------------------------------------------------------
+# The exported module.
+
+def _named_outputs(outputs: dict) -> dict[str, tf.Tensor]:
+    """Model outputs -> signature outputs: ``va`` split into ``valence``, ``arousal``; others kept; float32."""
+    named = {}
+    for key, value in outputs.items():
+        value = tf.cast(value, tf.float32)
+        if key == "va":
+            named["valence"] = value[..., 0]
+            named["arousal"] = value[..., 1]
+        else:
+            named[key] = value
+    return named
+
+
+class ExportModule:
+    """The signature functions of an export, as ``tf.function``s with fixed input signatures.
+
+    Built from a model whose recurrent layers do not use cuDNN (see :func:`inference_copy`).
+    ``serve`` always; ``initial_state``, ``step`` and ``per_frame`` when ``structure.pieces`` exists.
+    :meth:`archive` puts those that exist (and have been traced) into a ``keras.export.ExportArchive``,
+    which saves exactly the variables they use.
+    """
+
+    def __init__(self, model: keras.Model, structure: Structure):
+        self.model = model
+        self._structure = structure
+        size = structure.image_size
+        landmark_spec = [tf.TensorSpec([None, structure.time, NUM_LANDMARKS, 2], tf.float32, name="landmarks")]
+        serve_specs = [tf.TensorSpec([None, structure.time, None, None, 3], tf.uint8, name="frames")]
+        step_specs = [tf.TensorSpec([None, None, None, 3], tf.uint8, name="frame")]
+        if structure.landmarks:
+            serve_specs += landmark_spec
+            step_specs += [tf.TensorSpec([None, NUM_LANDMARKS, 2], tf.float32, name="landmarks")]
+        step_specs += [tf.TensorSpec([None, structure.state_size], tf.float32, name="state")]
+        # autograph=False: the Python control flow below depends on the model's structure only, never
+        # on tensor values (the one data-dependent branch is an explicit tf.cond).
+        self.serve = tf.function(self._serve, input_signature=serve_specs, autograph=False)
+        if structure.pieces is not None:
+            self.initial_state = tf.function(self._initial_state, autograph=False,
+                                             input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")])
+            step = self._step_with_landmarks if structure.landmarks else self._step
+            self.step = tf.function(step, input_signature=step_specs, autograph=False)
+            self.per_frame = tf.function(self._per_frame, autograph=False, input_signature=[
+                tf.TensorSpec([None, size[0], size[1], 3], tf.uint8, name="image"),
+                *([tf.TensorSpec([None, NUM_LANDMARKS, 2], tf.float32, name="landmarks")]
+                  if structure.landmarks else [])])
+
+    def drop_step(self) -> None:
+        """Leave ``initial_state``, ``step`` and ``per_frame`` out of the export."""
+        self._structure.pieces = None
+        for name in ("initial_state", "step", "per_frame"):
+            self.__dict__.pop(name, None)
+
+    def archive(self, metadata: Optional[str] = None) -> keras.export.ExportArchive:
+        """An ExportArchive with ``serve`` first (so ``serving_default`` is ``serve``), then the others; with
+        ``metadata`` (JSON text) also the ``metadata`` signature that returns it (``{"json": string scalar}``)."""
+        archive = keras.export.ExportArchive()
+        functions = {name: getattr(self, name, None) for name in ("serve", "initial_state", "step", "per_frame")}
+        if metadata is not None:
+            text = tf.constant(metadata, tf.string)
+            functions["metadata"] = tf.function(lambda: {"json": tf.identity(text)}, input_signature=[],
+                                                autograph=False)
+        for name, function in functions.items():
+            if function is not None:
+                function.get_concrete_function()  # traced: the archive takes a traced tf.function as is
+                archive.add_endpoint(name, function)
+        return archive
+
+    def _inputs(self, frames, landmarks):
+        """uint8 crops ``[N, H, W, 3]`` (+ points ``[N, 68, 2]``) -> the model's per-frame inputs at its size."""
+        size = self._structure.image_size
+        x = {"image": resize_crops(frames, size)}
+        if landmarks is not None:
+            shape = tf.shape(frames)
+            x["landmarks"] = landmarks_to_model_units(landmarks, shape[1], shape[2], size)
+        return x
+
+    def _serve(self, frames, landmarks=None):
+        """``[B, T, H, W, 3]`` crops -> outputs ``[B, T, ...]``: resize the B*T crops, run the model once."""
+        shape = tf.shape(frames)
+        batch, time = shape[0], shape[1]
+        flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
+        flat_landmarks = None if landmarks is None else tf.reshape(landmarks, [-1, NUM_LANDMARKS, 2])
+        x = self._inputs(flat, flat_landmarks)
+        if self._structure.sequence:
+            x = {key: tf.reshape(value, tf.concat([[batch, time], tf.shape(value)[1:]], axis=0))
+                 for key, value in x.items()}
+            outputs = self.model(x, training=False)
+        else:
+            outputs = self.model(x, training=False)
+            outputs = {key: tf.reshape(value, tf.concat([[batch, time], tf.shape(value)[1:]], axis=0))
+                       for key, value in outputs.items()}
+        return _named_outputs(outputs)
+
+    def _initial_state(self, batch_size):
+        """The recurrent layers' own initial states (``RNN.get_initial_state``), packed; zeros for window buffers."""
+        if self._structure.windowed is not None:
+            return {"state": tf.zeros([batch_size, self._structure.state_size], tf.float32)}
+        states = [tf.cast(state, tf.float32) for layer in self._structure.recurrent
+                  for state in as_list(layer.get_initial_state(batch_size))]
+        if not states:
+            return {"state": tf.zeros([batch_size, 0], tf.float32)}
+        return {"state": tf.concat(states, axis=-1)}
+
+    def _step(self, frame, state):
+        return self._step_with_landmarks(frame, None, state)
+
+    def _step_with_landmarks(self, frame, landmarks, state):
+        """One frame: first piece, then per recurrent layer its cell one step and the next piece."""
+        if self._structure.windowed is not None:
+            return self._step_windowed(frame, landmarks, state)
+        x = self._inputs(frame, landmarks)
+        sequence = self._structure.sequence
+        if sequence:  # a sequence of length 1
+            x = {key: value[:, None] for key, value in x.items()}
+        pieces, layers = self._structure.pieces, self._structure.recurrent
+        states = tf.split(state, [s for sizes in self._structure.state_sizes for s in sizes], axis=-1) \
+            if layers else []
+        hidden = pieces[0](x, training=False)
+        new_states, used = [], 0
+        for layer, piece, sizes in zip(layers, pieces[1:], self._structure.state_sizes):
+            dtype = layer.cell.compute_dtype
+            layer_states = [tf.cast(s, dtype) for s in states[used:used + len(sizes)]]
+            used += len(sizes)
+            output, layer_new = layer.cell(tf.cast(hidden[:, 0], dtype), layer_states, training=False)
+            new_states += [tf.cast(s, tf.float32) for s in as_list(layer_new)]
+            hidden = piece(output[:, None], training=False)
+        outputs = {key: value[:, 0] for key, value in hidden.items()} if sequence else hidden
+        batch = tf.shape(frame)[0]
+        packed = tf.concat(new_states, axis=-1) if new_states else tf.zeros([batch, 0], tf.float32)
+        return {**_named_outputs(outputs), "state": packed}
+
+    def _step_windowed(self, frame, landmarks, state):
+        """One frame of a windowed model (:class:`Windowed`): per-frame part, shift the buffers, head once."""
+        windowed = self._structure.windowed
+        pieces = self._structure.pieces
+        x = {key: value[:, None] for key, value in self._inputs(frame, landmarks).items()}  # sequences of 1
+        frontier = as_list(pieces[0](x, training=False))  # each [B, 1, D]
+        started = state[:, -1:] > 0.5  # [B, 1]
+        buffers = tf.split(state[:, :-1], windowed.buffer_sizes, axis=-1)
+        windows, new_state = [], []
+        for window, index, buffer in zip(windowed.windows, windowed.buffered, buffers):
+            current = frontier[index]  # [B, 1, D]
+            size = current.shape[-1]
+            previous = tf.cast(tf.reshape(buffer, [-1, window, size]), current.dtype)
+            shifted = tf.concat([previous[:, 1:], current], axis=1)  # the last `window` vectors, oldest first
+            repeated = tf.repeat(current, window, axis=1)  # before the first frame: pad by repeating it
+            block = tf.where(started[:, :, None], shifted, repeated)  # [B, s, D]
+            windows.append(block[:, None])  # the window of the current frame, [B, 1, s, D]
+            new_state.append(tf.reshape(tf.cast(block, tf.float32), [-1, window * size]))
+        outputs = pieces[1]([*frontier, *windows, *[x[key] for key in windowed.direct]])  # inference: no training flag
+        outputs = {key: value[:, 0] for key, value in outputs.items()}
+        new_state.append(tf.ones_like(state[:, -1:]))
+        return {**_named_outputs(outputs), "state": tf.concat(new_state, axis=-1)}
+
+    def _per_frame(self, image, landmarks=None):
+        """The TFLite part: crops at the model's size -> features before the first recurrent layer
+        (sequence models), the per-frame vectors (windowed models) or the model's outputs (frame models)."""
+        x = {"image": image} if landmarks is None else {"image": image, "landmarks": landmarks}
+        if not self._structure.sequence:
+            return _named_outputs(self.model(x, training=False))
+        features = self._structure.pieces[0]({key: value[:, None] for key, value in x.items()}, training=False)
+        if self._structure.windowed is not None:
+            return {name: value[:, 0] for name, value in zip(self._structure.windowed.frontier_names,
+                                                              as_list(features))}
+        return {"features": features[:, 0]}
+
+
+# --------------------------------------------------------------------------------------------------
+# Checks run at export time.
+
+def check_step(module: ExportModule) -> dict[str, Any]:
+    """Run ``step`` over a random sequence and compare with ``serve`` on it.
+
+    The sequence has the model's fixed length, else :data:`STEP_CHECK_FRAMES` frames. Returns
+    ``{"frames", "max_abs_diff", "tolerance", "equal"}``, or ``{"frames", "equal": False, "error"}``
+    when ``step`` cannot run (``serve`` failing is an error of the export and raises).
+    """
+    windowed = module._structure.windowed
+    # Windowed models: enough frames that every buffer fills and then shifts.
+    frames_count = module._structure.time or max([STEP_CHECK_FRAMES] + [window + 2 for window in
+                                                                      (windowed.windows if windowed else [])])
+    frames, *landmarks = random_inputs(module._structure, 1, frames_count, seed=0)
+    whole = module.serve(frames, *landmarks)
+    try:
+        state = module.initial_state(tf.constant(1, tf.int32))["state"]
+        steps = []
+        for t in range(frames_count):
+            out = module.step(frames[:, t], *[points[:, t] for points in landmarks], state)
+            state = out.pop("state")
+            steps.append(out)
+    except Exception as exc:  # a model whose pieces cannot run one frame at a time: no step, say why
+        return {"frames": frames_count, "equal": False, "error": f"{type(exc).__name__}: {exc}"}
+    diff = max(float(np.max(np.abs(np.stack([s[key] for s in steps], axis=1) - whole[key].numpy())))
+               for key in whole)
+    scale = max(1.0, max(float(np.max(np.abs(value))) for value in whole.values()))
+    tolerance = STEP_CHECK_TOLERANCE * scale
+    return {"frames": frames_count, "max_abs_diff": diff, "tolerance": tolerance, "equal": diff <= tolerance}
+
+
+# --------------------------------------------------------------------------------------------------
+# Metadata.
+
+def _why_no_step(structure: Structure, step: Optional[dict]) -> Optional[str]:
+    """Why the export has no ``step`` signature (``None`` when it has one)."""
+    if step is None:
+        return structure.not_streamable
+    if "error" in step:
+        return f"step cannot run one frame at a time: {step['error']}"
+    if not step["equal"]:
+        return (f"step differs from serve by {step['max_abs_diff']:.3g} on {step['frames']} random frames "
+                f"(tolerance {step['tolerance']:.3g}): a frame's output depends on other frames through more "
+                "than the recurrent layers' states (e.g. a window of frames, or later frames)")
+    return None
+
+
+def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) -> dict[str, Any]:
+    """The generated part of metadata.json (``tflite`` is filled in by the export)."""
+    size = structure.image_size
+    frames = (f"uint8 [B, T, H, W, 3] RGB face crops of any size H x W, "
+              f"{'any T >= 1' if structure.time is None else f'T = {structure.time}'}")
+    points = ("float32 [B, T, 68, 2]: (x, y) pixel coordinates in the crop divided by its (width, height); "
+              "all 0 = unknown")
+    outputs = {"valence": "float32 [B, T] (model output 'va'[..., 0])",
+               "arousal": "float32 [B, T] (model output 'va'[..., 1])"} if "va" in structure.outputs else {}
+    for key in structure.outputs:
+        if key == "expression":
+            outputs[key] = f"float32 [B, T, {NUM_EXPRESSIONS}] probabilities, classes in 'expression_classes' order"
+        elif key != "va":
+            outputs[key] = "float32 [B, T, ...] (model output of that name)"
+    signatures = {"serve": {"inputs": {"frames": frames, **({"landmarks": points} if structure.landmarks else {})},
+                            "outputs": outputs},
+                  "serving_default": "same as serve",
+                  "metadata": {"inputs": {}, "outputs": {"json": "string scalar: this metadata.json as JSON text "
+                                                                  "(without the TFLite record, written after it)"}}}
+    if step is not None and step["equal"]:
+        signatures["initial_state"] = {"inputs": {"batch_size": "int32 scalar"},
+                                       "outputs": {"state": f"float32 [batch_size, {structure.state_size}]"}}
+        signatures["step"] = {
+            "inputs": {"frame": "uint8 [B, H, W, 3] RGB face crop of any size",
+                       **({"landmarks": "float32 [B, 68, 2], units as serve"} if structure.landmarks else {}),
+                       "state": f"float32 [B, {structure.state_size}] from initial_state or the previous step"},
+            "outputs": {**{key: value.replace("[B, T", "[B") for key, value in outputs.items()},
+                        "state": f"float32 [B, {structure.state_size}] for the next step"}}
+        if not structure.sequence:
+            per_frame_outputs = {key: value.replace("[B, T", "[N") for key, value in outputs.items()}
+        elif structure.windowed is not None:
+            per_frame_outputs = {name: f"float32 [N, {tensor.shape[-1]}] per-frame vector the windows and head read"
+                                 for name, tensor in zip(structure.windowed.frontier_names,
+                                                         structure.windowed.frontier)}
+        else:
+            features = structure.pieces[0].output
+            per_frame_outputs = {"features": f"float32 [N, {features.shape[-1]}] entering the first recurrent layer"}
+        signatures["per_frame"] = {
+            "inputs": {"image": f"uint8 [N, {size[0]}, {size[1]}, 3] RGB crops at the model's input size (no resize)",
+                       **({"landmarks": "float32 [N, 68, 2] in units of the model's input size"}
+                          if structure.landmarks else {})},
+            "outputs": per_frame_outputs}
+    description = {
+        "format": "tfaffect SavedModel export",
+        "tfaffect_version": tfaffect.__version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "input": {"image_size": list(size), "sequence_model": structure.sequence, "time": structure.time,
+                  "landmarks": structure.landmarks},
+        "preprocessing": {
+            "resize": f"inside the signatures: tf.image.resize to {size[0]}x{size[1]} (bilinear, antialias), "
+                      "rounded and clipped to uint8, as the training pipeline; crops of that size pass unchanged",
+            "scaling": "inside the model (Aff-Wild models: (x - 128) / 128)",
+            "landmarks": "inside the signatures: moved to the resized crop's pixel grid "
+                         "(x' = (x * W + 0.5) / W - 0.5 / S); all-zero frames stay zero"
+            if structure.landmarks else None,
+        },
+        "face_crop": _faces.crop_description(size[0]) if size[0] == size[1] else None,
+        "outputs": list(outputs),
+        "signatures": signatures,
+        "state": {"size": structure.state_size, "layout": structure.state_layout()},
+        "step_check": step,
+        "step_unavailable": _why_no_step(structure, step),
+        "files": {"saved_model": "saved_model.pb", "keras": KERAS_FILE, "metadata": METADATA_FILE},
+        "tflite": None,
+        "model": {"class": type(model).__name__, "name": model.name, "parameters": int(model.count_params()),
+                  "config": keras.saving.serialize_keras_object(model)["config"]},
+    }
+    if "expression" in structure.outputs:
+        description["expression_classes"] = list(tfaffect.EXPRESSIONS_7)
+    return description
+
+
+# --------------------------------------------------------------------------------------------------
+# The entry points.
+
+def export_model(model: keras.Model, out_dir: str | os.PathLike, *, metadata: dict, tflite: bool = True,
+                 overwrite: bool = False) -> Path:
+    """Export ``model`` to the folder ``out_dir`` (SavedModel + metadata.json + model.keras [+ TFLite]).
+
+    See :mod:`tfaffect.export` for the signatures and files.
+
+    Args:
+        model: a Keras model following the data contract (dict input ``"image"`` uint8
+            ``[B, (T,) S, S, 3]``, optional ``"landmarks"``; dict outputs ``"va"`` / ``"expression"``).
+        out_dir: the folder to create.
+        metadata: what the caller knows, stored in metadata.json beside the generated keys, e.g.
+            ``{"recipe": ..., "training_data": ..., "metrics": {...}}``; JSON-serializable; its keys must
+            not be generated ones (``format``, ``input``, ``signatures``, ...).
+        tflite: also convert the per-frame part to TFLite (failure is recorded, not raised).
+        overwrite: replace an existing ``out_dir`` (after the new export is complete).
+
+    Returns:
+        ``Path(out_dir)``.
+
+    Raises:
+        ConfigError: the model does not follow the data contract or cannot be rebuilt, the metadata
+            is not JSON or collides with generated keys, or ``out_dir`` exists without ``overwrite``.
+    """
+    out_dir = Path(out_dir)
+    try:
+        caller = json.loads(json.dumps(metadata))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"export metadata must be JSON-serializable: {exc}") from exc
+    if out_dir.exists() and not overwrite:
+        raise ConfigError(f"{out_dir} exists; pass another --out or --overwrite")
+    check_output_dir(out_dir)
+    analyse(model)  # the data contract, before anything is rebuilt or written
+    serving = inference_copy(model)
+    structure = analyse(serving)
+    module = ExportModule(serving, structure)
+    step = None
+    if structure.pieces is not None:
+        step = check_step(module)
+        if not step["equal"]:
+            module.drop_step()
+    description = _describe(serving, structure, step)
+    if description["step_unavailable"]:
+        log.warning("%s: no step signature: %s", model.name, description["step_unavailable"])
+    clash = sorted(set(caller) & set(description))
+    if clash:
+        raise ConfigError(f"export metadata keys {clash} are generated by the export; use other names")
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    clean_orphans(out_dir.parent)  # folders of exports killed mid-write (their process is gone)
+    tmp = temp_path(out_dir, hidden=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        log.info("writing SavedModel %s", out_dir)
+        embedded = {**caller, **description, "tflite": "see metadata.json beside saved_model.pb"}
+        module.archive(json.dumps(embedded, indent=1)).write_out(str(tmp), verbose=False)
+        inference_copy(model, use_cudnn_false=False).save(tmp / KERAS_FILE)
+        if tflite:
+            log.info("converting the per-frame part to TFLite")
+            description["tflite"] = convert_tflite(module, tmp, tmp / TFLITE_FILE)
+            description["files"]["tflite"] = description["tflite"]["file"]
+        else:
+            description["tflite"] = {"file": None, "error": "not requested"}
+            description["files"]["tflite"] = None
+        write_json_atomic(tmp / METADATA_FILE, {**caller, **description})
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported %s to %s", model.name, out_dir)
+    return out_dir
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move the finished folder ``new`` to ``target``, replacing an existing one only after ``new`` is in place."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = temp_path(target, hidden=True, kind="old")
+    os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
