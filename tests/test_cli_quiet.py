@@ -124,11 +124,12 @@ def test_help_is_fast_enough_to_print_here(helps):
 def test_constants_stated_twice_agree():
     """Values written out where importing their home would load Keras (convert, for --help) or form a layer
     cycle (the crop description's predict settings) equal their sources."""
-    from tfaffect import convert, predict
+    from tfaffect import predict
+    from tfaffect.convert import affwildnet_tf1
     from tfaffect.data.faces import crop_description
     from tfaffect.models.affwild import DEFAULT_IMAGE_SIZE
 
-    assert convert.DEFAULT_IMAGE_SIZE == DEFAULT_IMAGE_SIZE
+    assert affwildnet_tf1.DEFAULT_IMAGE_SIZE == DEFAULT_IMAGE_SIZE
     facts = crop_description(96)
     assert f"at most {predict.DETECT_MAX_SIDE} px" in facts["detector"]
     assert f"every {predict.DETECT_EVERY} frames" in facts["detector"]

@@ -1,4 +1,4 @@
-"""`tfaffect convert`: the released AffWildNet TF1 checkpoints and keras-vggface VGG16 weights.
+"""`tfaffect convert`: the released AffWildNet TF1 checkpoints, keras-vggface VGG16 weights and Do 2020's face model.
 
 The must-show: the ORIGINAL TF1 graphs (tests/tf1_affwildnet.py: VGG-Face-GRU, and ResNet-GRU with
 slim's resnet_v1_50 written in tf.compat.v1 ops under slim's variable names; TF1's own GRUCell)
@@ -10,6 +10,8 @@ fresh process with TensorFlow alone (``serve`` on the sequence and ``step`` fram
 from __future__ import annotations
 
 import json
+import re
+import shlex
 
 import h5py
 import keras
@@ -21,10 +23,12 @@ from export_helpers import load_in_fresh_process
 from tf1_affwildnet import (build_resnet_gru, build_vggface_gru, initialize, random_resnet_values, random_values,
                             rnn_cell_impl)
 from tfaffect import cli
-from tfaffect.convert import (VGG_CONV_LAYERS, VGGFACE_H5_LAYERS, affwildnet_tf1_variable_names,
-                              convert_affwildnet_tf1, load_vggface_h5, tf1_gru_to_keras)
+from tfaffect.convert.affwildnet_tf1 import affwildnet_tf1_variable_names, convert_affwildnet_tf1, tf1_gru_to_keras
+from tfaffect.convert.stat_lstm import convert_stat_lstm_face
+from tfaffect.convert.vggface import VGG_CONV_LAYERS, VGGFACE_H5_LAYERS, load_vggface_h5
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.models.backbones import build_backbone, slim_resnet_v1_50_convs
+from tfaffect.models.stat_lstm import FaceFeatureModel, load_face_weights
 
 # TF1's legacy GRUCell warns that it is deprecated each time the original graph is built.
 pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated and will be removed:UserWarning")
@@ -414,3 +418,110 @@ def test_slim_resnet_v1_50_layout_and_parameter_count():
     trainable = sum(int(np.prod(weight.shape)) for weight in backbone.trainable_weights)
     assert trainable == 25_557_032 - (2048 * 1000 + 1000)
     assert tuple(backbone.output.shape) == (None, 2048)
+
+
+# --------------------------------------------------------------------------------------------------
+# Do 2020's released face feature model (a Keras 2 HDF5 file) -> face.weights.h5.
+
+RESNET50_STAGES = [(64, 3), (128, 4), (256, 6), (512, 3)]  # (filters, units) of conv2..conv5 (He 2016, Table 1)
+
+
+def original_names():
+    """Layer names of the released VGGFace2 ResNet-50 (model_vggface2.py conv_block / identity_block), in order."""
+    names = ["conv1/7x7_s2"]
+    for stage, (_, units) in enumerate(RESNET50_STAGES, start=2):
+        for unit in range(1, units + 1):
+            names += [f"conv{stage}_{unit}_{part}" for part in ("1x1_reduce", "3x3", "1x1_increase")]
+            if unit == 1:
+                names.append(f"conv{stage}_{unit}_1x1_proj")
+    return names
+
+
+def write_original_h5(path, feature_units, drop=None):
+    """A Keras 2 ``model.save`` file in the original layout, random values; returns {name: {variable: array}}."""
+    rng = np.random.default_rng(7)
+    shapes, c_in = {"conv1/7x7_s2": (7, 7, 3, 64)}, 64
+    for stage, (f, units) in enumerate(RESNET50_STAGES, start=2):
+        for unit in range(1, units + 1):
+            shapes[f"conv{stage}_{unit}_1x1_reduce"] = (1, 1, c_in, f)
+            shapes[f"conv{stage}_{unit}_3x3"] = (3, 3, f, f)
+            shapes[f"conv{stage}_{unit}_1x1_increase"] = (1, 1, f, 4 * f)
+            if unit == 1:
+                shapes[f"conv{stage}_{unit}_1x1_proj"] = (1, 1, c_in, 4 * f)
+            c_in = 4 * f
+    layers = {}
+    for name in original_names():
+        channels = shapes[name][-1]
+        layers[name] = {"kernel": rng.normal(0, 0.05, shapes[name]).astype(np.float32)}
+        layers[name + "/bn"] = {v: rng.uniform(0.5, 1.5, channels).astype(np.float32)
+                                for v in ("gamma", "beta", "moving_mean", "moving_variance")}
+    layers["features"] = {"kernel": rng.normal(0, 0.05, (2048, feature_units)).astype(np.float32),
+                          "bias": rng.normal(0, 0.05, feature_units).astype(np.float32)}
+    layers["predictions"] = {"kernel": rng.normal(0, 0.05, (feature_units, 7)).astype(np.float32)}  # 7 expressions
+    with h5py.File(path, "w") as handle:
+        root = handle.create_group("model_weights")
+        stored = [name for name in layers if name != drop]
+        root.attrs["layer_names"] = [name.encode() for name in ["base_input", *stored]]
+        root.create_group("base_input").attrs["weight_names"] = []
+        for name in stored:
+            group = root.create_group(name)
+            group.attrs["weight_names"] = [f"{name}/{v}:0".encode() for v in layers[name]]
+            for variable, value in layers[name].items():
+                group.create_dataset(f"{name}/{variable}:0", data=value)
+    return layers
+
+
+def test_original_h5_weights_map_onto_keras_layers(tmp_path):
+    path = tmp_path / "vggface2_emotion.h5"
+    layers = write_original_h5(path, feature_units=6)
+    out = tmp_path / "converted"
+    assert cli.main(["convert", "stat-lstm-face", str(path), "--out", str(out)]) == 0
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["feature_units"] == 6 and metadata["layer_map"]["conv1_conv"] == "conv1/7x7_s2"
+    model = FaceFeatureModel(image_size=32, feature_units=6, weights_path=out / "face.weights.h5")
+    backbone = model.get_layer("resnet50")
+    checks = {"conv1_conv": "conv1/7x7_s2", "conv2_block1_0_conv": "conv2_1_1x1_proj",
+              "conv3_block4_2_conv": "conv3_4_3x3", "conv5_block3_3_conv": "conv5_3_1x1_increase",
+              "conv4_block6_1_conv": "conv4_6_1x1_reduce"}
+    for ours, theirs in checks.items():
+        kernel, bias = backbone.get_layer(ours).get_weights()
+        np.testing.assert_array_equal(kernel, layers[theirs]["kernel"])
+        np.testing.assert_array_equal(bias, 0.0)
+        gamma, beta, mean, variance = backbone.get_layer(ours.replace("_conv", "_bn")).get_weights()
+        for value, variable in zip((gamma, beta, mean, variance), ("gamma", "beta", "moving_mean", "moving_variance")):
+            np.testing.assert_array_equal(value, layers[theirs + "/bn"][variable])
+    kernel, bias = model.get_layer("features").get_weights()
+    np.testing.assert_array_equal(kernel, layers["features"]["kernel"])
+    np.testing.assert_array_equal(bias, layers["features"]["bias"])
+    np.testing.assert_array_equal(model.get_layer("predictions").get_weights()[0], layers["predictions"]["kernel"])
+    # every ResNet weight came from the file: the loaded total is the file's total plus zero conv biases
+    loaded = sum(np.abs(w).sum() for layer in backbone.layers for w in layer.get_weights())
+    stored = sum(np.abs(v).sum() for name, vs in layers.items() if name not in ("features", "predictions")
+                 for v in vs.values())
+    assert loaded == pytest.approx(stored, rel=1e-5)
+
+
+def test_original_h5_with_a_missing_layer_names_it(tmp_path):
+    path = tmp_path / "broken.h5"
+    write_original_h5(path, feature_units=6, drop="conv4_2_3x3/bn")
+    with pytest.raises(DataError, match=r"broken\.h5.*conv4_2_3x3/bn"):
+        convert_stat_lstm_face(path, tmp_path / "out")
+    assert not (tmp_path / "out" / "face.weights.h5").exists()
+
+
+def test_a_keras2_file_is_refused_with_the_command_that_converts_it(tmp_path):
+    path = tmp_path / "vggface2_emotion.h5"
+    layers = write_original_h5(path, feature_units=6)
+    with pytest.raises(ConfigError, match=re.escape(str(path))) as refused:
+        FaceFeatureModel(image_size=32, feature_units=6, weights_path=path)
+    model = FaceFeatureModel(image_size=32, feature_units=6)
+    with pytest.raises(ConfigError, match="tfaffect convert stat-lstm-face"):
+        load_face_weights(model, path)
+    # the command the message names converts the file; the file it says to pass loads
+    message = str(refused.value)
+    out = tmp_path / "converted"
+    argv = shlex.split(re.search(r"`tfaffect (convert [^`]+)`", message).group(1).replace("DIR", str(out)))
+    assert cli.main(argv) == 0
+    weights = re.search(r"pass (DIR/\S+)", message).group(1).replace("DIR", str(out))
+    load_face_weights(model, weights)
+    np.testing.assert_array_equal(model.get_layer("features").get_weights()[0], layers["features"]["kernel"])

@@ -1,4 +1,4 @@
-"""The STAT + LSTM family (Do 2020): parameter counts, trainable split, shapes, windows, targets, loss, weights.
+"""The STAT + LSTM family (Do 2020): parameter counts, trainable split, shapes, windows, fusion, weight files.
 
 Parameter counts are derived by hand from the paper, FORMATS.md and the released code (never from the
 code under test); the ResNet-50 conv part reuses the arithmetic of ``test_model_params.py``. Counts
@@ -16,13 +16,12 @@ import re
 import subprocess
 import sys
 
-import h5py
 import keras
 import numpy as np
 import pytest
 from test_model_params import RESNET50_STAGES, bn, conv, dense, lstm, resnet50_conv_params
 
-from tfaffect.errors import ConfigError, DataError, MissingResourceError
+from tfaffect.errors import ConfigError, MissingResourceError
 from tfaffect.models.stat_lstm import (CausalWindows, FaceFeatureModel, StatLSTMNet, WindowStats, average_fusion,
                                        load_face_weights, table1_model)
 
@@ -169,6 +168,7 @@ def test_causal_windows_match_numpy(steps, s):
     x = np.random.default_rng(steps * 10 + s).normal(size=(2, steps, 5)).astype(np.float32)
     got = keras.ops.convert_to_numpy(CausalWindows(s)(x))
     np.testing.assert_array_equal(got, numpy_windows(x, s))
+    assert CausalWindows(s).context_frames == s  # frame t depends on frames t-s+1 .. t
     if steps == 6 and s == 3:  # spelled out: frame 1's window is (frame 0 repeated, frame 0, frame 1)
         np.testing.assert_array_equal(got[:, 1], x[:, [0, 0, 1]])
         np.testing.assert_array_equal(got[:, 5], x[:, [3, 4, 5]])
@@ -279,84 +279,6 @@ def test_average_fusion_of_image_models_takes_frames_and_rejects_bad_members():
 
 # --------------------------------------------------------------------------------------------------
 # Face feature weights
-
-
-def original_names():
-    """Layer names of the released VGGFace2 ResNet-50 (model_vggface2.py conv_block / identity_block), in order."""
-    names = ["conv1/7x7_s2"]
-    for stage, (_, units) in enumerate(RESNET50_STAGES, start=2):
-        for unit in range(1, units + 1):
-            names += [f"conv{stage}_{unit}_{part}" for part in ("1x1_reduce", "3x3", "1x1_increase")]
-            if unit == 1:
-                names.append(f"conv{stage}_{unit}_1x1_proj")
-    return names
-
-
-def write_original_h5(path, feature_units, drop=None):
-    """A Keras 2 ``model.save`` file in the original layout, random values; returns {name: {variable: array}}."""
-    rng = np.random.default_rng(7)
-    shapes, c_in = {"conv1/7x7_s2": (7, 7, 3, 64)}, 64
-    for stage, (f, units) in enumerate(RESNET50_STAGES, start=2):
-        for unit in range(1, units + 1):
-            shapes[f"conv{stage}_{unit}_1x1_reduce"] = (1, 1, c_in, f)
-            shapes[f"conv{stage}_{unit}_3x3"] = (3, 3, f, f)
-            shapes[f"conv{stage}_{unit}_1x1_increase"] = (1, 1, f, 4 * f)
-            if unit == 1:
-                shapes[f"conv{stage}_{unit}_1x1_proj"] = (1, 1, c_in, 4 * f)
-            c_in = 4 * f
-    layers = {}
-    for name in original_names():
-        channels = shapes[name][-1]
-        layers[name] = {"kernel": rng.normal(0, 0.05, shapes[name]).astype(np.float32)}
-        layers[name + "/bn"] = {v: rng.uniform(0.5, 1.5, channels).astype(np.float32)
-                                for v in ("gamma", "beta", "moving_mean", "moving_variance")}
-    layers["features"] = {"kernel": rng.normal(0, 0.05, (2048, feature_units)).astype(np.float32),
-                          "bias": rng.normal(0, 0.05, feature_units).astype(np.float32)}
-    layers["predictions"] = {"kernel": rng.normal(0, 0.05, (feature_units, C)).astype(np.float32)}
-    with h5py.File(path, "w") as handle:
-        root = handle.create_group("model_weights")
-        stored = [name for name in layers if name != drop]
-        root.attrs["layer_names"] = [name.encode() for name in ["base_input", *stored]]
-        root.create_group("base_input").attrs["weight_names"] = []
-        for name in stored:
-            group = root.create_group(name)
-            group.attrs["weight_names"] = [f"{name}/{v}:0".encode() for v in layers[name]]
-            for variable, value in layers[name].items():
-                group.create_dataset(f"{name}/{variable}:0", data=value)
-    return layers
-
-
-def test_original_h5_weights_map_onto_keras_layers(tmp_path):
-    path = tmp_path / "vggface2_emotion.h5"
-    layers = write_original_h5(path, feature_units=6)
-    model = FaceFeatureModel(image_size=32, feature_units=6, weights_path=path)
-    backbone = model.get_layer("resnet50")
-    checks = {"conv1_conv": "conv1/7x7_s2", "conv2_block1_0_conv": "conv2_1_1x1_proj",
-              "conv3_block4_2_conv": "conv3_4_3x3", "conv5_block3_3_conv": "conv5_3_1x1_increase",
-              "conv4_block6_1_conv": "conv4_6_1x1_reduce"}
-    for ours, theirs in checks.items():
-        kernel, bias = backbone.get_layer(ours).get_weights()
-        np.testing.assert_array_equal(kernel, layers[theirs]["kernel"])
-        np.testing.assert_array_equal(bias, 0.0)
-        gamma, beta, mean, variance = backbone.get_layer(ours.replace("_conv", "_bn")).get_weights()
-        for value, variable in zip((gamma, beta, mean, variance), ("gamma", "beta", "moving_mean", "moving_variance")):
-            np.testing.assert_array_equal(value, layers[theirs + "/bn"][variable])
-    kernel, bias = model.get_layer("features").get_weights()
-    np.testing.assert_array_equal(kernel, layers["features"]["kernel"])
-    np.testing.assert_array_equal(bias, layers["features"]["bias"])
-    np.testing.assert_array_equal(model.get_layer("predictions").get_weights()[0], layers["predictions"]["kernel"])
-    # every ResNet weight came from the file: the loaded total is the file's total plus zero conv biases
-    loaded = sum(np.abs(w).sum() for layer in backbone.layers for w in layer.get_weights())
-    stored = sum(np.abs(v).sum() for name, vs in layers.items() if name not in ("features", "predictions")
-                 for v in vs.values())
-    assert loaded == pytest.approx(stored, rel=1e-5)
-
-
-def test_original_h5_with_a_missing_layer_names_it(tmp_path):
-    path = tmp_path / "broken.h5"
-    write_original_h5(path, feature_units=6, drop="conv4_2_3x3/bn")
-    with pytest.raises(DataError, match=r"broken\.h5.*conv4_2_3x3/bn"):
-        FaceFeatureModel(image_size=32, feature_units=6, weights_path=path)
 
 
 def test_keras3_weights_file_and_missing_file(tmp_path):

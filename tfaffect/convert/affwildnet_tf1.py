@@ -1,116 +1,102 @@
-"""Convert published weights into tfaffect's Keras models (`tfaffect convert`).
+"""`tfaffect convert affwildnet-tf1`: the released AffWildNet TF1 checkpoints -> Keras AffWildNet.
 
-Two sources are supported:
+The two released AffWildNet TF1 checkpoints, VGG-Face-GRU and ResNet-GRU (which one is read
+from the variable names), converted and exported in one step: the folder ``--out`` is a
+SavedModel made by :func:`tfaffect.export.export_model` (``serve``, ``step``, ``per_frame``
+signatures, ``model.keras``, TFLite of the per-frame part) whose ``metadata.json`` adds the
+weights' origin (``weights``, ``source``), the variable map and the skipped training state.
 
-``affwildnet-tf1``: :func:`convert_affwildnet_tf1`
-    The two released AffWildNet TF1 checkpoints, VGG-Face-GRU and ResNet-GRU (which one is read
-    from the variable names), converted and exported in one step: the folder ``--out`` is a
-    SavedModel made by :func:`tfaffect.export.export_model` (``serve``, ``step``, ``per_frame``
-    signatures, ``model.keras``, TFLite of the per-frame part) whose ``metadata.json`` adds the
-    weights' origin (``weights``, ``source``), the variable map and the skipped training state.
+VGG-Face-GRU: the released checkpoint (dkollias/Aff-Wild-models, folder
+``affwildnet-vggface-gru``; a TensorFlow 1 ``tf.train.Saver`` checkpoint). The checkpoint is
+read with ``tf.train.load_checkpoint`` (no TF1 graph is built) and every variable is copied
+into :class:`~tfaffect.models.AffWildNet` with ``reset_after=False``. The original graph
+(``affwildnet/vggface_gru.py`` there) names its variables, in order:
 
-    VGG-Face-GRU: the released checkpoint (dkollias/Aff-Wild-models, folder
-    ``affwildnet-vggface-gru``; a TensorFlow 1 ``tf.train.Saver`` checkpoint). The checkpoint is
-    read with ``tf.train.load_checkpoint`` (no TF1 graph is built) and every variable is copied
-    into :class:`~tfaffect.models.AffWildNet` with ``reset_after=False``. The original graph
-    (``affwildnet/vggface_gru.py`` there) names its variables, in order:
+==========================================================  ==============================  ===========
+checkpoint variable                                         tfaffect weight                 transform
+==========================================================  ==============================  ===========
+``conv_1`` .. ``conv_13`` ``/weights`` [3, 3, in, out]      ``vggface/block1_conv1`` ..     none
+``/biases``                                                 ``block5_conv3`` kernel, bias
+``linear_1/weights`` [4608, 4096], ``/biases``              ``fc1`` kernel, bias            none
+``rnn_1/rnn/multi_rnn_cell/cell_k/gru_cell/`` ``gates/      ``rnn{k+1}`` kernel,            GRU, below
+{kernel,bias}``, ``candidate/{kernel,bias}``                recurrent_kernel, bias
+``rnn_1/weights_rnn`` [128, 2], ``rnn_1/biases_rnn``        ``va`` kernel, bias             none
+==========================================================  ==============================  ===========
 
-    ==========================================================  ==============================  ===========
-    checkpoint variable                                         tfaffect weight                 transform
-    ==========================================================  ==============================  ===========
-    ``conv_1`` .. ``conv_13`` ``/weights`` [3, 3, in, out]      ``vggface/block1_conv1`` ..     none
-    ``/biases``                                                 ``block5_conv3`` kernel, bias
-    ``linear_1/weights`` [4608, 4096], ``/biases``              ``fc1`` kernel, bias            none
-    ``rnn_1/rnn/multi_rnn_cell/cell_k/gru_cell/`` ``gates/      ``rnn{k+1}`` kernel,            GRU, below
-    {kernel,bias}``, ``candidate/{kernel,bias}``                recurrent_kernel, bias
-    ``rnn_1/weights_rnn`` [128, 2], ``rnn_1/biases_rnn``        ``va`` kernel, bias             none
-    ==========================================================  ==============================  ===========
+The conv kernels are HWIO in both. ``linear_1`` reads the last pooling output
+``[N, 3, 3, 512]`` reshaped row-major to ``[N, 4608]``, which is what Keras's ``Flatten``
+does in channels-last layout, so its kernel is copied as is. The original pools with 'SAME'
+padding, Keras's VGG16 with 'VALID': identical for 96x96 inputs (every map side is even).
 
-    The conv kernels are HWIO in both. ``linear_1`` reads the last pooling output
-    ``[N, 3, 3, 512]`` reshaped row-major to ``[N, 4608]``, which is what Keras's ``Flatten``
-    does in channels-last layout, so its kernel is copied as is. The original pools with 'SAME'
-    padding, Keras's VGG16 with 'VALID': identical for 96x96 inputs (every map side is even).
+GRU (TF1 ``tf.nn.rnn_cell.GRUCell``, ``GRUCell.call``)::
 
-    GRU (TF1 ``tf.nn.rnn_cell.GRUCell``, ``GRUCell.call``)::
+    [r, u] = sigmoid([x, h] @ G + g)        G: gates/kernel [in+units, 2*units], g: gates/bias
+    c      = tanh([x, r * h] @ C + b)       C: candidate/kernel [in+units, units], b: candidate/bias
+    h'     = u * h + (1 - u) * c
 
-        [r, u] = sigmoid([x, h] @ G + g)        G: gates/kernel [in+units, 2*units], g: gates/bias
-        c      = tanh([x, r * h] @ C + b)       C: candidate/kernel [in+units, units], b: candidate/bias
-        h'     = u * h + (1 - u) * c
+Keras's ``GRU(reset_after=False)`` computes ``z = sigmoid(x W_z + h U_z + b_z)``,
+``r = sigmoid(x W_r + h U_r + b_r)``, ``hh = tanh(x W_h + (r * h) U_h + b_h)``,
+``h' = z * h + (1 - z) * hh`` with ``kernel = [W_z | W_r | W_h]`` ([in, 3*units]),
+``recurrent_kernel = [U_z | U_r | U_h]`` and ``bias = [b_z | b_r | b_h]``. So the update gate
+``z`` is TF1's ``u`` (the second half of ``G``'s columns), ``r`` the first half, the input rows
+of ``G``/``C`` (the first ``in``) go to ``kernel`` and the state rows to ``recurrent_kernel``
+(:func:`tf1_gru_to_keras`). The reset gate multiplies the state before the candidate matmul,
+which is Keras's ``reset_after=False``, not its default.
 
-    Keras's ``GRU(reset_after=False)`` computes ``z = sigmoid(x W_z + h U_z + b_z)``,
-    ``r = sigmoid(x W_r + h U_r + b_r)``, ``hh = tanh(x W_h + (r * h) U_h + b_h)``,
-    ``h' = z * h + (1 - z) * hh`` with ``kernel = [W_z | W_r | W_h]`` ([in, 3*units]),
-    ``recurrent_kernel = [U_z | U_r | U_h]`` and ``bias = [b_z | b_r | b_h]``. So the update gate
-    ``z`` is TF1's ``u`` (the second half of ``G``'s columns), ``r`` the first half, the input rows
-    of ``G``/``C`` (the first ``in``) go to ``kernel`` and the state rows to ``recurrent_kernel``
-    (:func:`tf1_gru_to_keras`). The reset gate multiplies the state before the candidate matmul,
-    which is Keras's ``reset_after=False``, not its default.
+ResNet-GRU: the released ``affwildnet/resnet-gru`` (also ``eval_script.py``, network
+``affwildnet_resnet``) runs TF-slim's ``resnet_v1_50(inputs, is_training=False,
+num_classes=None)`` under ``resnet_arg_scope()`` on the 96x96 frames (global average pooling,
+2048 features, no FC layer after it), then in ``tf.variable_scope('rnn')`` a ``dynamic_rnn``
+over ``MultiRNNCell([GRUCell(128)] * 2)`` and ``xw_plus_b`` with ``weights_output`` [128, 2] /
+``biases_output`` [2]. It fills an :class:`~tfaffect.models.AffWildNet` with
+``backbone="resnet_v1_50"`` (slim's exact layout,
+:func:`~tfaffect.models.backbones.build_slim_resnet_v1_50`) and ``fc_units=()``
+(:data:`RELEASED_RESNET_GRU`):
 
-    ResNet-GRU: the released ``affwildnet/resnet-gru`` (also ``eval_script.py``, network
-    ``affwildnet_resnet``) runs TF-slim's ``resnet_v1_50(inputs, is_training=False,
-    num_classes=None)`` under ``resnet_arg_scope()`` on the 96x96 frames (global average pooling,
-    2048 features, no FC layer after it), then in ``tf.variable_scope('rnn')`` a ``dynamic_rnn``
-    over ``MultiRNNCell([GRUCell(128)] * 2)`` and ``xw_plus_b`` with ``weights_output`` [128, 2] /
-    ``biases_output`` [2]. It fills an :class:`~tfaffect.models.AffWildNet` with
-    ``backbone="resnet_v1_50"`` (slim's exact layout,
-    :func:`~tfaffect.models.backbones.build_slim_resnet_v1_50`) and ``fc_units=()``
-    (:data:`RELEASED_RESNET_GRU`):
+==========================================================  ==================================  ===========
+checkpoint variable                                         tfaffect weight                     transform
+==========================================================  ==================================  ===========
+``resnet_v1_50/<scope>/weights`` [k, k, in, out]            ``resnet_v1_50/<layer>/kernel``     none
+``resnet_v1_50/<scope>/BatchNorm/{gamma, beta,              ``resnet_v1_50/<layer>_bn/`` the    none
+moving_mean, moving_variance}``                             same four
+``rnn/rnn/multi_rnn_cell/cell_k/gru_cell/...``              ``rnn{k+1}``                        GRU, above
+``rnn/weights_output`` [128, 2], ``rnn/biases_output``      ``va`` kernel, bias                 none
+==========================================================  ==================================  ===========
 
-    ==========================================================  ==================================  ===========
-    checkpoint variable                                         tfaffect weight                     transform
-    ==========================================================  ==================================  ===========
-    ``resnet_v1_50/<scope>/weights`` [k, k, in, out]            ``resnet_v1_50/<layer>/kernel``     none
-    ``resnet_v1_50/<scope>/BatchNorm/{gamma, beta,              ``resnet_v1_50/<layer>_bn/`` the    none
-    moving_mean, moving_variance}``                             same four
-    ``rnn/rnn/multi_rnn_cell/cell_k/gru_cell/...``              ``rnn{k+1}``                        GRU, above
-    ``rnn/weights_output`` [128, 2], ``rnn/biases_output``      ``va`` kernel, bias                 none
-    ==========================================================  ==================================  ===========
+``<scope> -> <layer>`` is :func:`~tfaffect.models.backbones.slim_resnet_v1_50_convs`, e.g.
+``conv1 -> conv1``, ``block1/unit_3/bottleneck_v1/conv2 -> block1_unit3_conv2``. The 53
+convs have no bias (slim's ``conv2d`` adds none when a normalizer follows).
 
-    ``<scope> -> <layer>`` is :func:`~tfaffect.models.backbones.slim_resnet_v1_50_convs`, e.g.
-    ``conv1 -> conv1``, ``block1/unit_3/bottleneck_v1/conv2 -> block1_unit3_conv2``. The 53
-    convs have no bias (slim's ``conv2d`` adds none when a normalizer follows).
+Verified against the sources: the graph and its scope names ``rnn``, ``weights_output``,
+``biases_output`` (the released ``affwildnet/resnet-gru``); slim's variable names
+(``weights``, ``BatchNorm/{beta, gamma, moving_mean, moving_variance}``), the bottleneck
+layout, stride placement, padding and batch-norm constants (slim ``nets/resnet_v1.py``,
+``nets/resnet_utils.py``, tensorflow/models ``research/slim`` and
+``tensorflow/contrib/slim/python/slim/nets``, which the released code imports). Inferred, NOT
+verified (the checkpoint is not public here): the GRU variable names under
+``rnn/rnn/multi_rnn_cell/cell_k/gru_cell/`` (``gates/kernel`` etc. as TF >= 1.3 names them;
+TF 1.0-1.2 named them ``gates/weights``, ``gates/biases``: such a checkpoint is refused with
+the missing names listed), exactly as for the VGG-Face variant; and that the checkpoint
+holds no other model variables (an unexpected one is refused, naming it).
 
-    Verified against the sources: the graph and its scope names ``rnn``, ``weights_output``,
-    ``biases_output`` (the released ``affwildnet/resnet-gru``); slim's variable names
-    (``weights``, ``BatchNorm/{beta, gamma, moving_mean, moving_variance}``), the bottleneck
-    layout, stride placement, padding and batch-norm constants (slim ``nets/resnet_v1.py``,
-    ``nets/resnet_utils.py``, tensorflow/models ``research/slim`` and
-    ``tensorflow/contrib/slim/python/slim/nets``, which the released code imports). Inferred, NOT
-    verified (the checkpoint is not public here): the GRU variable names under
-    ``rnn/rnn/multi_rnn_cell/cell_k/gru_cell/`` (``gates/kernel`` etc. as TF >= 1.3 names them;
-    TF 1.0-1.2 named them ``gates/weights``, ``gates/biases``: such a checkpoint is refused with
-    the missing names listed), exactly as for the VGG-Face variant; and that the checkpoint
-    holds no other model variables (an unexpected one is refused, naming it).
-
-``vggface-h5``: :func:`load_vggface_h5`
-    VGG-Face conv weights in the layout of the widely used keras-vggface VGG16 file (a Keras 2
-    HDF5 weight file with layers ``conv1_1`` .. ``conv5_3``), copied into the VGG backbone; the
-    command saves them as a ``vggface.weights.h5`` that ``backbone_weights=`` accepts.
-
-Both commands write atomically (the export's folder under a temporary name, then ``os.replace``;
-the weight file the same way) and add a ``metadata.json`` that records the source, the variable
-map and the input preprocessing.
+The export is written atomically (its folder under a temporary name, then ``os.replace``) and its
+``metadata.json`` records the source, the variable map and the input preprocessing.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 from collections.abc import Mapping
 
 import numpy as np
 
-from tfaffect import __version__
 from tfaffect._lazy import lazy_module
-from tfaffect.io import atomic_path, write_json_atomic
+from tfaffect.convert.vggface import VGG_CONV_LAYERS
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
-from tfaffect.export import METADATA_FILE, export_model
+from tfaffect.export import export_model
 
 # Imported on first use, so that `tfaffect convert --help` does not load TensorFlow (tfaffect._lazy).
-h5py = lazy_module("h5py")
-keras = lazy_module("keras")
 tf = lazy_module("tensorflow")
 _affwild = lazy_module("tfaffect.models.affwild")
 _backbones = lazy_module("tfaffect.models.backbones")
@@ -122,19 +108,10 @@ module does not load Keras."""
 
 logger = logging.getLogger(__name__)
 
-VGG_CONV_LAYERS = tuple(f"block{block}_conv{index}"
-                        for block, count in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
-                        for index in range(1, count + 1))
-"""The 13 conv layers of VGG-16 "D" / VGG-Face (Kollias 2019, Table 7, blocks 1-5) as ``keras.applications.VGG16`` names them."""
-
 TF1_CONV_SCOPES = tuple(f"conv_{index}" for index in range(1, len(VGG_CONV_LAYERS) + 1))
-"""The same layers' variable scopes in the original code (``conv_1`` .. ``conv_13``, dkollias/Aff-Wild-models
+"""The variable scopes of the 13 VGG conv layers (:data:`~tfaffect.convert.vggface.VGG_CONV_LAYERS`) in the original
+code (``conv_1`` .. ``conv_13``, dkollias/Aff-Wild-models
 ``affwildnet/vggface_gru.py``: ``get_unique_name_`` numbers layers of one kind from 1)."""
-
-VGGFACE_H5_LAYERS = tuple(f"conv{block}_{index}"
-                          for block, count in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
-                          for index in range(1, count + 1))
-"""The same layers in keras-vggface's VGG16 weight files (``conv1_1`` .. ``conv5_3``)."""
 
 TF1_FC_SCOPE = "linear_1"  # original code: the first (only) 'linear' layer, FC 4096 + ReLU
 TF1_RNN_SCOPE = "rnn_1"  # original code: the first (only) 'rnn' layer
@@ -445,179 +422,6 @@ def _copy_gru(reader, layer, cell: str, path: str, variable_map: dict) -> None:
     variable_map[f"{cell}/candidate/bias"] = {"to": keras_paths[2:], "transform": "-> Keras h bias (last 1/3)"}
 
 
-# --------------------------------------------------------------------------------------------------
-# VGG-Face weights from a keras-vggface H5 file.
-
-def _vgg_conv_part(model):
-    """The (sub)model of ``model`` that holds ``block1_conv1`` .. ``block5_conv3``."""
-    names = {layer.name for layer in model.layers}
-    if VGG_CONV_LAYERS[0] in names:
-        return model
-    for name in ("vggface", "vgg16"):
-        if name in names and isinstance(model.get_layer(name), keras.Model):
-            return model.get_layer(name)
-    raise ConfigError(f"model {model.name!r} has no VGG backbone (no layer {VGG_CONV_LAYERS[0]!r}, 'vggface' "
-                      "or 'vgg16'); build it with backbone='vggface'")
-
-
-def _h5_layer_weights(group, layer: str, path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(kernel, bias) of one layer group of a Keras 2 HDF5 weight file."""
-    if "weight_names" in group.attrs:
-        names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in group.attrs["weight_names"]]
-    else:
-        names = []
-        group.visit(lambda name: names.append(name) if isinstance(group[name], h5py.Dataset) else None)
-    found = {}
-    for name in names:
-        leaf = name.split("/")[-1].split(":")[0]
-        if leaf in ("kernel", "bias"):
-            if leaf in found:
-                raise DataError(f"layer {layer} has more than one {leaf}", path)
-            found[leaf] = np.asarray(group[name])
-    for leaf in ("kernel", "bias"):
-        if leaf not in found:
-            raise DataError(f"layer {layer} has no {leaf} (weights found: {', '.join(names) or 'none'})", path)
-    return found["kernel"], found["bias"]
-
-
-def load_vggface_h5(model, path: str | os.PathLike, *, bgr_input: bool = True) -> dict[str, str]:
-    """Load VGG-Face conv weights from a keras-vggface VGG16 HDF5 file into ``model``'s VGG backbone.
-
-    The file is a Keras 2 HDF5 weight file (``save_weights``, or ``save`` with its ``model_weights``
-    group) whose layer groups ``conv1_1`` .. ``conv5_3`` hold a kernel ``[3, 3, in, out]`` and a
-    bias ``[out]`` (their ``weight_names`` attribute names them, e.g. ``conv1_1/kernel:0``); other
-    layers (pooling, the classifier) are ignored. Each goes to ``block1_conv1`` .. ``block5_conv3``.
-
-    Args:
-        model: an :class:`~tfaffect.models.AffWildNet` / :class:`~tfaffect.models.AffWildCNN` with
-            a VGG backbone, or the backbone itself (:func:`~tfaffect.models.build_backbone`).
-        path: the HDF5 file.
-        bgr_input: the keras-vggface networks take BGR input (their ``preprocess_input`` reverses
-            RGB to BGR, then subtracts the mean), while tfaffect's models take RGB. ``True``
-            reverses the input-channel axis of ``conv1_1``'s kernel so an RGB frame meets the
-            filters the network learnt for that colour; ``False`` copies it verbatim. The mean
-            subtraction differs either way (tfaffect scales ``(x - 128) / 128``); the paper
-            fine-tunes after initialising (Kollias 2019, section 4.2).
-
-    Returns:
-        ``{h5 layer name: tfaffect layer name}`` for the 13 layers loaded.
-
-    Raises:
-        MissingResourceError: no file at ``path``.
-        DataError: not an HDF5 file, a conv layer or its kernel/bias missing, or a shape mismatch
-            (the message names the file and the layer).
-        ConfigError: ``model`` has no VGG backbone.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MissingResourceError(f"VGG-Face weight file not found: {path}; pass the keras-vggface VGG16 .h5 file "
-                                   "(layers conv1_1 .. conv5_3)")
-    conv_part = _vgg_conv_part(model)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise DataError(f"not a readable HDF5 file: {error}", path) from error
-    values = []
-    with handle:
-        root = handle["model_weights"] if "model_weights" in handle else handle
-        for h5_name, layer_name in zip(VGGFACE_H5_LAYERS, VGG_CONV_LAYERS):
-            if h5_name not in root:
-                raise DataError(f"layer {h5_name} not found (layers here: {', '.join(list(root)[:30])}); "
-                                "expected the keras-vggface VGG16 layout conv1_1 .. conv5_3", path)
-            kernel, bias = _h5_layer_weights(root[h5_name], h5_name, path)
-            layer = conv_part.get_layer(layer_name)
-            for leaf, value, weight in (("kernel", kernel, layer.kernel), ("bias", bias, layer.bias)):
-                if tuple(value.shape) != tuple(weight.shape):
-                    raise DataError(f"layer {h5_name} {leaf} has shape {list(value.shape)}, {layer_name} expects "
-                                    f"{list(weight.shape)} (a Theano-ordered file needs converting first)", path)
-            if bgr_input and h5_name == VGGFACE_H5_LAYERS[0]:
-                kernel = kernel[:, :, ::-1, :]
-            values.append((layer, kernel.astype(np.float32), bias.astype(np.float32)))
-    for layer, kernel, bias in values:  # assign only once every layer has been checked
-        layer.set_weights([kernel, bias])
-    logger.info("loaded VGG-Face conv weights from %s (%s input)", path, "BGR->RGB" if bgr_input else "verbatim")
-    return dict(zip(VGGFACE_H5_LAYERS, VGG_CONV_LAYERS))
-
-
-def convert_vggface_h5(path: str | os.PathLike, out: str | os.PathLike, *, bgr_input: bool = True) -> str:
-    """Write ``<out>/vggface.weights.h5`` (+ ``metadata.json``) from a keras-vggface VGG16 file; return its path.
-
-    The result is what ``backbone_weights=`` of :class:`~tfaffect.models.AffWildNet` /
-    :class:`~tfaffect.models.AffWildCNN` (``backbone="vggface"``) loads (any image size).
-    """
-    backbone = _backbones.build_backbone("vggface", DEFAULT_IMAGE_SIZE)
-    layer_map = load_vggface_h5(backbone, path, bgr_input=bgr_input)
-    metadata = {
-        "tfaffect_version": __version__,
-        "source": {"kind": "vggface-h5", "file": os.fspath(path)},
-        "layer_map": layer_map,
-        "bgr_input_reversed_to_rgb": bool(bgr_input),
-        "use": "backbone_weights=PATH with backbone='vggface'",
-    }
-    return _save(out, backbone, "vggface.weights.h5", metadata)
-
-
-# --------------------------------------------------------------------------------------------------
-# Writing.
-
-def _save(out: str | os.PathLike, model, filename: str, metadata: dict) -> str:
-    """Save ``model`` (``.keras`` whole model or ``.weights.h5`` weights) and ``metadata.json`` atomically into ``out``."""
-    out = os.fspath(out)
-    os.makedirs(out, exist_ok=True)
-    final = os.path.join(out, filename)
-    # written as <out>/<filename>.tmp-<host>-<pid>/<filename>: keeps the suffix Keras dispatches on, while
-    # no result glob (*.weights.h5, *.keras) matches the temporary folder; orphans of killed runs are removed
-    with atomic_path(final) as tmp:
-        if filename.endswith(".weights.h5"):
-            model.save_weights(tmp)
-        else:
-            model.save(tmp)
-    write_json_atomic(os.path.join(out, "metadata.json"), metadata)
-    logger.info("wrote %s and metadata.json", final)
-    return final
-
-
-# --------------------------------------------------------------------------------------------------
-# Command line.
-
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
-    tf1 = sub.add_parser("affwildnet-tf1", help="a released AffWildNet TF1 checkpoint -> SavedModel + model.keras",
-                         description="Convert a released AffWildNet TF1 checkpoint (VGG-Face-GRU or ResNet-GRU) "
-                                     "and export it: <out> is a SavedModel (serve, step, per_frame) with "
-                                     "model.keras and metadata.json beside it.")
-    tf1.add_argument("checkpoint", help="checkpoint prefix (e.g. DIR/model.ckpt-0) or its folder")
-    tf1.add_argument("--out", required=True, help="export folder (created; see --overwrite)")
-    tf1.add_argument("--backbone", choices=("auto",) + tuple(RELEASED), default="auto",
-                     help="which released model: vggface = VGG-Face-GRU, resnet50 = ResNet-GRU "
-                          "(default: auto, from the checkpoint's variable names)")
-    tf1.add_argument("--no-tflite", action="store_true", help="skip the TFLite conversion of the per-frame part")
-    tf1.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    h5 = sub.add_parser("vggface-h5", help="keras-vggface VGG16 .h5 -> vggface.weights.h5 for backbone_weights",
-                        description="Convert a keras-vggface VGG16 weight file into <out>/vggface.weights.h5 "
-                                    "(+ metadata.json), usable as backbone_weights= of a vggface model.")
-    h5.add_argument("h5", help="the keras-vggface VGG16 .h5 file (layers conv1_1 .. conv5_3)")
-    h5.add_argument("--out", required=True, help="folder for vggface.weights.h5 and metadata.json (created)")
-    h5.add_argument("--keep-bgr", action="store_true",
-                    help="copy conv1_1 verbatim (BGR filters) instead of reversing it for RGB input")
-
-
-def cli_main(args: argparse.Namespace) -> int:
-    """``tfaffect convert``. Errors go to the command line's error boundary (:mod:`tfaffect.boundary`)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.source == "affwildnet-tf1":
-        convert_affwildnet_tf1(args.checkpoint, backbone=args.backbone, out=args.out, tflite=not args.no_tflite,
-                               overwrite=args.overwrite)
-        with open(os.path.join(args.out, METADATA_FILE), encoding="utf-8") as f:
-            signatures = sorted(json.load(f)["signatures"])
-        print(f"exported {args.out}: SavedModel (signatures {', '.join(signatures)}), model.keras and "
-              f"{METADATA_FILE}")
-        return 0
-    written = convert_vggface_h5(args.h5, args.out, bgr_input=not args.keep_bgr)
-    print(f"written {written} and {os.path.join(args.out, METADATA_FILE)}")
-    return 0
-
-__all__ = ["VGG_CONV_LAYERS", "TF1_CONV_SCOPES", "VGGFACE_H5_LAYERS", "RELEASED_AFFWILDNET", "RELEASED_RESNET_GRU",
-           "RELEASED", "PREPROCESSING", "preprocessing",
-           "affwildnet_tf1_variable_names", "tf1_gru_to_keras", "convert_affwildnet_tf1", "load_vggface_h5",
-           "convert_vggface_h5", "add_cli_arguments", "cli_main"]
+__all__ = ["DEFAULT_IMAGE_SIZE", "PREPROCESSING", "RELEASED", "RELEASED_AFFWILDNET", "RELEASED_RESNET_GRU",
+           "TF1_CONV_SCOPES", "affwildnet_tf1_variable_names", "convert_affwildnet_tf1", "preprocessing",
+           "tf1_gru_to_keras"]

@@ -25,7 +25,7 @@ original TF1 code, neither of which changes a layer's shape or the feature size:
 - ``"resnet_v1_50"``: TF-slim's ``resnet_v1_50`` layout exactly (:func:`build_slim_resnet_v1_50`),
   the conv part of the released AffWildNet ResNet-GRU (dkollias/Aff-Wild-models
   ``affwildnet/resnet-gru``), so that checkpoint's weights have a place to go
-  (:func:`tfaffect.convert.convert_affwildnet_tf1`). Random init only (no ``"imagenet"``).
+  (:func:`tfaffect.convert.affwildnet_tf1.convert_affwildnet_tf1`). Random init only (no ``"imagenet"``).
 
 Weights (``weights=``): ``None`` (random init; VGG conv kernels He-normal, :func:`he_initialise_convs`), a local file path, or ``"imagenet"`` for VGG-16 /
 ResNet-50, which is read from Keras's download cache (``$KERAS_HOME/models``, default

@@ -68,15 +68,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 
-import h5py
 import keras
-import numpy as np
 from keras import ops
 
 from tfaffect import EXPRESSIONS_7
-from tfaffect.errors import ConfigError, DataError, MissingResourceError
+from tfaffect.errors import ConfigError, MissingResourceError
 from tfaffect.models.backbones import build_backbone
+from tfaffect.models.keras2_h5 import is_keras2_h5
 from tfaffect.models.layers import PACKAGE, ConfigurableModel, FoldTime, UnfoldTime
 from tfaffect.models.registry import register_model
 
@@ -235,10 +235,11 @@ class FaceFeatureModel(ConfigurableModel):
             weights (a tfaffect option; see the recipes' ``synthetic_overrides``).
         weights_path: ``None`` (random initialisation; a warning is logged, since the paper starts from
             VGGFace2 weights fine-tuned on AffectNet and RAF-DB, which are not available offline) or a
-            local file: a Keras 3 ``.weights.h5`` saved from this model (``save_weights``), or a Keras 2
-            HDF5 file of the original work (the released
-            ``rafdb_affectnetweight_vggface2_resnes50_ft_*.h5``), loaded by
-            :func:`load_original_face_weights`. Not recorded in ``get_config``: the weights travel in
+            local Keras 3 ``.weights.h5`` file saved from this model (``save_weights``), loaded by
+            :func:`load_face_weights`. The original work's released Keras 2 HDF5 file
+            (``rafdb_affectnetweight_vggface2_resnes50_ft_*.h5``) is refused with a ConfigError naming
+            the command that converts it (``tfaffect convert stat-lstm-face``,
+            :mod:`tfaffect.convert.stat_lstm`). Not recorded in ``get_config``: the weights travel in
             a saved model, and a rebuilt model must not depend on that file.
     """
 
@@ -255,10 +256,8 @@ class FaceFeatureModel(ConfigurableModel):
             bn_momentum = float(bn_momentum)
             if not 0.0 <= bn_momentum < 1.0:
                 raise ConfigError(f"bn_momentum must be in [0, 1) or None, got {bn_momentum}")
-        if weights_path is not None and not os.path.isfile(os.fspath(weights_path)):
-            raise MissingResourceError(
-                f"face feature weight file not found: {os.fspath(weights_path)}; pass a .weights.h5 saved from "
-                "FaceFeatureModel or the original work's Keras 2 .h5 file, or None for random initialisation")
+        if weights_path is not None:
+            weights_path = _check_face_weights_file(weights_path)
         image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
         x = VGGFace2Preprocess(name="vggface2_preprocess")(image)
         backbone = build_backbone("resnet50", image_size)
@@ -296,148 +295,37 @@ def _check_dropout(value, name: str) -> float:
     return value
 
 
-_ORIGINAL_UNIT_CONVS = {"0": "1x1_proj", "1": "1x1_reduce", "2": "3x3", "3": "1x1_increase"}
-"""keras.applications conv index in a bottleneck unit -> the original VGGFace2 ResNet-50 layer suffix."""
+CONVERT_SOURCE = "stat-lstm-face"
+"""The ``tfaffect convert`` source that turns the released Keras 2 face model file into ``CONVERTED_FILE``."""
+CONVERTED_FILE = "face.weights.h5"
+"""The Keras 3 weight file that ``tfaffect convert stat-lstm-face FILE --out DIR`` writes into DIR."""
 
 
-def original_layer_name(name: str) -> str:
-    """The layer of the original VGGFace2 ResNet-50 (``models/model_vggface2.py``) whose weights layer ``name`` takes.
-
-    ``conv1_conv`` / ``conv1_bn`` -> ``conv1/7x7_s2`` / ``conv1/7x7_s2/bn``;
-    ``conv{s}_block{b}_{i}_conv`` -> ``conv{s}_{b}_{1x1_proj | 1x1_reduce | 3x3 | 1x1_increase}`` for
-    i = 0..3, ``..._bn`` -> the same + ``/bn``; ``features`` and ``predictions`` keep their names.
-    """
-    if name in ("features", "predictions"):
-        return name
-    if name in ("conv1_conv", "conv1_bn"):
-        return "conv1/7x7_s2" + ("/bn" if name.endswith("_bn") else "")
-    match = re.fullmatch(r"conv(\d)_block(\d)_(\d)_(conv|bn)", name)
-    if match is None or match.group(3) not in _ORIGINAL_UNIT_CONVS:
-        raise ConfigError(f"layer {name!r} has no counterpart in the original VGGFace2 ResNet-50")
-    stage, unit, index, kind = match.groups()
-    return f"conv{stage}_{unit}_{_ORIGINAL_UNIT_CONVS[index]}" + ("/bn" if kind == "bn" else "")
-
-
-def is_keras2_h5(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a Keras 2 HDF5 weight/model file (root or ``model_weights`` group with ``layer_names``)."""
-    try:
-        with h5py.File(os.fspath(path), "r") as handle:
-            root = handle["model_weights"] if "model_weights" in handle else handle
-            return "layer_names" in root.attrs
-    except OSError:
-        return False
-
-
-def read_keras2_h5(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
-    """All weights of a Keras 2 HDF5 file as ``{layer name: {variable: array}}``.
-
-    Keras 2 stores (``save_weights``, or ``save`` under ``model_weights``) one group per top-level
-    layer, listed in the ``layer_names`` attribute, whose ``weight_names`` attribute names each weight
-    ``<layer>/<variable>:0``. A nested model's group holds its inner layers' weights under their own
-    names, so the layer is taken from the weight name, not from the group. A layer stored twice
-    (models sharing layers, as the released STAT models share the face model) keeps its first copy.
-
-    Raises:
-        DataError: not a readable HDF5 file, or not in the Keras 2 layout.
-    """
-    path = os.fspath(path)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise DataError(f"not a readable HDF5 file: {error}", path) from error
-    weights: dict[str, dict[str, np.ndarray]] = {}
-    with handle:
-        root = handle["model_weights"] if "model_weights" in handle else handle
-        if "layer_names" not in root.attrs:
-            raise DataError("not a Keras 2 HDF5 weight file (no 'layer_names' attribute)", path)
-        for group_name in (_text(n) for n in root.attrs["layer_names"]):
-            if group_name not in root:
-                raise DataError(f"layer group {group_name} is listed in 'layer_names' but missing", path)
-            group = root[group_name]
-            for weight_name in (_text(n) for n in group.attrs.get("weight_names", [])):
-                if weight_name not in group:
-                    raise DataError(f"layer group {group_name} lists weight {weight_name} but does not hold it", path)
-                layer, _, variable = weight_name.rpartition("/")
-                variable = variable.split(":")[0]
-                weights.setdefault(layer, {}).setdefault(variable, np.asarray(group[weight_name]))
-    return weights
-
-
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _original_values(layer, stored: dict[str, np.ndarray], source: str, path: str) -> list[np.ndarray]:
-    """The arrays for ``layer`` (in its weight order) from the original layer's ``stored`` variables."""
-    if isinstance(layer, keras.layers.BatchNormalization):
-        order = ["gamma", "beta", "moving_mean", "moving_variance"]
-    elif isinstance(layer, keras.layers.Conv2D):
-        order = ["kernel", "bias"]
-    else:
-        order = ["kernel", "bias"] if layer.use_bias else ["kernel"]
-    values = []
-    for variable, weight in zip(order, layer.weights):
-        if variable in stored:
-            value = stored[variable]
-        elif variable == "bias" and isinstance(layer, keras.layers.Conv2D):
-            value = np.zeros(weight.shape, np.float32)  # the original convs have no bias (use_bias=False)
-        else:
-            raise DataError(f"layer {source} has no {variable} (found: {', '.join(stored) or 'none'})", path)
-        if tuple(value.shape) != tuple(weight.shape):
-            raise DataError(f"layer {source} {variable} has shape {list(value.shape)}, {layer.name} expects "
-                            f"{list(weight.shape)}", path)
-        values.append(np.asarray(value, np.float32))
-    return values
-
-
-def load_original_face_weights(model: FaceFeatureModel, path: str | os.PathLike) -> dict[str, str]:
-    """Copy the original face feature weights (Keras 2 HDF5) into ``model``; return ``{our layer: original layer}``.
-
-    Layer names map by :func:`original_layer_name`; conv kernels (HWIO) and dense kernels are copied
-    as they are (the model reverses RGB to BGR itself, so ``conv1``'s kernel keeps its BGR order),
-    conv biases are set to 0 (the original convs have none), batch norm copies gamma, beta, moving
-    mean and variance. Every layer is checked before any is assigned.
-
-    The result is close to, not bit-identical with, the original network: ``keras.applications``
-    pads the 7x7/2 stem conv by 3 on each side and the 3x3/2 max pool by 1 (56x56 after it), where
-    the original uses 'same' (2 before, 3 after) and an unpadded pool (55x55); and its batch norm
-    epsilon is 1.001e-5 against Keras 2's default 1e-3. Fine-tuning (as the paper does on Aff-Wild2)
-    absorbs both.
-
-    Raises:
-        MissingResourceError: no file at ``path``.
-        DataError: not a Keras 2 HDF5 file, a layer or variable missing, or a shape mismatch
-            (the message names the file and the layer).
-    """
+def _check_face_weights_file(path: str | os.PathLike) -> str:
+    """``path`` as a string, checked to be a file this model loads (not the original work's Keras 2 file)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise MissingResourceError(f"original face feature weight file not found: {path}")
-    stored = read_keras2_h5(path)
-    backbone = model.get_layer("resnet50")
-    layers = [layer for layer in backbone.layers if layer.weights]
-    layers += [model.get_layer("features"), model.get_layer("predictions")]
-    assignments, mapping = [], {}
-    for layer in layers:
-        source = original_layer_name(layer.name)
-        if source not in stored:
-            raise DataError(f"layer {source} (for {layer.name}) not found; layers with weights here: "
-                            f"{', '.join(sorted(stored)[:20])}{', ...' if len(stored) > 20 else ''}", path)
-        assignments.append((layer, _original_values(layer, stored[source], source, path)))
-        mapping[layer.name] = source
-    for layer, values in assignments:
-        layer.set_weights(values)
-    logger.info("loaded the original face feature weights from %s (%d layers)", path, len(assignments))
-    return mapping
+        raise MissingResourceError(
+            f"face feature weight file not found: {path}; pass a .weights.h5 saved from FaceFeatureModel "
+            f"(`tfaffect convert {CONVERT_SOURCE}` makes one from the original work's Keras 2 .h5 file), or None "
+            "for random initialisation")
+    if is_keras2_h5(path):
+        command = f"tfaffect convert {CONVERT_SOURCE} {shlex.quote(path)} --out DIR"
+        raise ConfigError(
+            f"{path} is a Keras 2 HDF5 file (the original work's released face model weights); the face feature "
+            f"model loads Keras 3 weights only: run `{command}` and pass DIR/{CONVERTED_FILE}")
+    return path
 
 
 def load_face_weights(model: FaceFeatureModel, path: str | os.PathLike) -> None:
-    """Load ``path`` into ``model``: Keras 2 files by :func:`load_original_face_weights`, others by ``load_weights``."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MissingResourceError(f"face feature weight file not found: {path}")
-    if is_keras2_h5(path):
-        load_original_face_weights(model, path)
-        return
+    """Load the Keras 3 weight file ``path`` (``save_weights`` of a :class:`FaceFeatureModel`) into ``model``.
+
+    Raises:
+        MissingResourceError: no file at ``path``.
+        ConfigError: a Keras 2 file (the original work's release; the message names the ``tfaffect
+            convert`` command that turns it into a loadable file), or weights of another model.
+    """
+    path = _check_face_weights_file(path)
     try:
         model.load_weights(path)
     except (ValueError, OSError, KeyError) as error:
