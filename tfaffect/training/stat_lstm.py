@@ -103,8 +103,9 @@ class StatLSTMRecipe(Recipe):
               "start from its face feature model, a stand-in for the face model the paper fine-tunes before "
               "the temporal models (section II.B); none = face_weights or random initialisation")
     face_weights: Optional[str] = hparam(
-        None, "local file of face feature weights (the paper fine-tunes VGGFace2 on AffectNet and RAF-DB, "
-              "section III.A; the released Keras 2 .h5 loads too); none = random initialisation")
+        None, "local .weights.h5 of face feature weights (the paper fine-tunes VGGFace2 on AffectNet and RAF-DB, "
+              "section III.A; `tfaffect convert stat-lstm-face` converts the released Keras 2 .h5); none = random "
+              "initialisation")
     image_size: int = hparam(net.DEFAULT_IMAGE_SIZE, "input side: 224x224 (released code, FORMATS.md)")
     balanced_sampling: bool = hparam(True, "draw training examples with equal expression shares (section I: "
                                            "'balance emotion sampling'); the class of a clip is its last frame's")
