@@ -52,6 +52,7 @@ def test_the_wheel_carries_every_recipe(wheel):
     recipes = sorted(p.name for p in (REPO / "recipes").glob("*.py"))
     assert recipes and all(f"tfaffect/recipes/{name}" in names for name in recipes), recipes
     assert "tfaffect/cli.py" in names and "tfaffect/data/faces.py" in names
+    assert "tfaffect/export/signatures.py" in names and "tfaffect/models/saving.py" in names
     assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "recipes/"))]
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     assert "Provides-Extra: parquet" in zipfile.ZipFile(wheel).read(metadata).decode()
