@@ -46,17 +46,23 @@ into the cache; a training epoch is a fresh permutation of them (or, balanced, o
 reshuffled permutation per class, drawn as above), and each batch is gathered, randomly cropped and
 flipped from memory, so augmentation still differs between epochs. It trades memory for the JPEG
 decoding that dominates the cost per frame (``benchmarks/pipeline.py``).
+
+:func:`make_feature_dataset` reads per-frame feature shards (:mod:`tfaffect.data.features`) through the
+same machinery: the same cuts, order, shuffling and balancing (the elements' payload is their feature
+vectors instead of JPEGs), the same ``y``, ``sample_weight`` and index, ``x`` = the named outputs.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from tfaffect.data.features import KIND as FEATURES_KIND
+from tfaffect.data.features import load_feature_manifest, parse_features
 from tfaffect.data.tfrecord import (MANIFEST_NAME, NUM_LANDMARKS, QUADRANTS, decode_face, load_manifest,
                                    normalise_landmarks, parse_examples, resize_uint8, split_shards, va_quadrant,
                                    verify_shards)
@@ -127,8 +133,12 @@ class _Cut:
     window's frames are found by ``frame`` / ``num_frames``, never across a video boundary.
     """
 
-    def __init__(self, length: int, stride: int, evaluation: bool, faces_only: bool, landmarks: bool):
+    def __init__(self, length: int, stride: int, evaluation: bool, faces_only: bool, landmarks: bool,
+                 payload: Callable[[tf.Tensor], dict[str, tf.Tensor]] | None = None):
         self.length, self.stride, self.evaluation, self.faces_only = length, stride, evaluation, faces_only
+        self.payload = _jpegs if payload is None else payload
+        """Records ``[N]`` -> what an element carries besides its labels, each ``[N, ...]``: the still-encoded
+        JPEGs (``{"image"}``) of image shards, the named outputs of feature shards."""
         self.columns = ("valence", "arousal", "va_valid", "expression", "has_face") + (
             ("landmarks", "landmarks_valid") if landmarks else ())
         self.keys = ("video_id", "frame", "num_frames") + self.columns
@@ -185,12 +195,17 @@ class _Cut:
 
     def gather_records(self, cols: Mapping[str, tf.Tensor], serialized: tf.Tensor, chunk: tf.Tensor
                        ) -> dict[str, tf.Tensor]:
-        """:meth:`gather`, plus ``"image"``: the still-encoded JPEGs ``[k, L]`` of the elements' frames,
-        parsed from their records (``serialized``, aligned with ``cols``) only."""
+        """:meth:`gather`, plus the :attr:`payload` of the elements' frames (``"image"``: the still-encoded
+        JPEGs ``[k, L]``), parsed from their records (``serialized``, aligned with ``cols``) only."""
         out, index = self.gather(cols, chunk)
-        jpegs = parse_examples(tf.reshape(tf.gather(serialized, index), [-1]), keys=("image",))["image"]
-        out["image"] = tf.reshape(jpegs, tf.shape(index))
+        for key, value in self.payload(tf.reshape(tf.gather(serialized, index), [-1])).items():
+            out[key] = tf.reshape(value, tf.concat([tf.shape(index), tf.shape(value)[1:]], axis=0))
         return out
+
+
+def _jpegs(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The payload of image records: ``{"image": the still-encoded JPEGs}``."""
+    return {"image": parse_examples(serialized, keys=("image",))["image"]}
 
 
 def _element_class(cols: Mapping[str, tf.Tensor], balance: str) -> tf.Tensor:
@@ -264,13 +279,15 @@ def _decode(element: Mapping[str, tf.Tensor], seed: tf.Tensor | None, *, stored:
     return {**element, "image": images, "offset": offset, "mirrored": mirrored}
 
 
-def _finish(batch: Mapping[str, tf.Tensor], *, stored: int, crop: int, image_size: int, landmarks: bool,
-            tasks: Sequence[str], squeeze: bool, with_index: bool):
-    """A batch of decoded elements -> (x, y, sample_weight[, index]); ``squeeze`` drops the time axis."""
+def _finish(batch: Mapping[str, tf.Tensor], *, landmarks: bool, tasks: Sequence[str], squeeze: bool,
+            with_index: bool, inputs: Sequence[str] = ("image",), stored: int = 0, crop: int = 0,
+            image_size: int = 0):
+    """A batch of decoded elements -> (x, y, sample_weight[, index]); ``squeeze`` drops the time axis. ``x``
+    holds the ``inputs`` of the batch (and the landmarks, moved with the crop and flip of the images)."""
     def shape(t):
         return tf.squeeze(t, axis=1) if squeeze else t  # a view; t[:, 0] copied the images
 
-    x = {"image": shape(batch["image"])}
+    x = {key: shape(batch[key]) for key in inputs}
     if landmarks:
         # Stored points are in units of the stored side; take them to pixels of the crop, then to
         # units of the output side; a flip maps pixel x to (side - 1 - x) and swaps left/right points.
@@ -417,16 +434,11 @@ def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, tr
     """
     data_dir = os.fspath(data_dir)
     manifest = load_manifest(data_dir)
-    length, stride = _window_args(mode, seq_len, stride, training)
-    shards = split_shards(manifest, split)
-    verify_shards(data_dir, split=split, checksums=verify, manifest=manifest)
-    unknown_tasks = set(tasks) - {"va", "expression"}
-    if unknown_tasks or not tasks:
-        raise ConfigError(f"tasks must be a non-empty subset of ('va', 'expression'), got {tuple(tasks)}")
-    if balance not in (None, "expression", "quadrant"):
-        raise ConfigError(f"balance must be None, 'expression' or 'quadrant', got {balance!r}")
-    if balance is not None and not training:
-        raise ConfigError("balance applies to training only; evaluation reads every frame once")
+    if manifest.get("kind") == FEATURES_KIND:
+        raise ConfigError(f"{data_dir} holds per-frame features, not images: read it with make_feature_dataset")
+    length, stride, shards, epoch = _open_split(data_dir, manifest, split, mode=mode, seq_len=seq_len,
+                                                stride=stride, training=training, verify=verify, tasks=tasks,
+                                                balance=balance)
     stored = int(manifest["image_size"])
     crop = stored if crop is None else int(crop)
     if not 0 < crop <= stored:
@@ -437,20 +449,10 @@ def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, tr
     if landmarks and sum(s["histogram"]["landmarks_invalid"] for s in shards) == sum(s["frames"] for s in shards):
         log.warning("%s/%s: landmarks requested but no frame has them (x['landmarks'] will be zeros)",
                     data_dir, split)
-    if mode == "windows" and training:
-        short = sum(n for s in shards for _, n in s["videos"] if n < length)
-        if short:
-            log.warning("%s/%s: %d frames lie in videos shorter than seq_len=%d and give no training window",
-                        data_dir, split, short, length)
-    if mode == "frames" and training:
-        no_face = sum(s["histogram"]["no_face"] for s in shards)
-        if no_face:
-            log.info("%s/%s: %d frames without a face are not used for training", data_dir, split, no_face)
+    _log_unused(data_dir, split, shards, mode=mode, length=length, training=training)
 
     cut = _Cut(length, stride, evaluation=not training, faces_only=training and mode == "frames",
                landmarks=landmarks)
-    epoch = num_elements(data_dir, split, mode=mode, seq_len=length if mode == "windows" else None,
-                         stride=stride if mode == "windows" else None, training=training, manifest=manifest)
     sizes = dict(stored=stored, crop=crop, image_size=image_size)
     if cache is not None:
         if cache != "memory":
@@ -463,27 +465,10 @@ def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, tr
             elements = _balanced(data_dir, shards, manifest, balance, targets, seed,
                                  lambda cls, holding, class_seed: _shuffled_forever(
                                      cut.starts(decoded.columns, balance, cls), class_seed))
-    elif balance is None:
-        elements = _stream(data_dir, shards, cut, training=training, seed=seed,
-                           shuffle_buffer=max(1, SHUFFLE_FRAMES // length))
-    elif _RecordSplit.fits(shards, cache_budget):
-        records = _RecordSplit(data_dir, split, shards, cut.keys)
-        positions = _balanced(data_dir, shards, manifest, balance, targets, seed,
-                              lambda cls, holding, class_seed: _shuffled_forever(
-                                  cut.starts(records.columns, balance, cls), class_seed))
-        elements = records.elements(cut, positions)
     else:
-        log.info("%s/%s: the undecoded records do not fit in the memory budget; each class stream reads its "
-                 "shards again on every pass", data_dir, split)
-        buffer = max(1, SHUFFLE_FRAMES // length // len(_class_names(balance, manifest)))
-        elements = _balanced(data_dir, shards, manifest, balance, targets, seed,
-                             lambda cls, holding, class_seed: _stream(
-                                 data_dir, holding, cut, training=True, seed=class_seed, balance=balance, cls=cls,
-                                 shuffle_buffer=buffer))
-    if training and repeat is False:
-        elements = elements.take(epoch)
-    elif not training and repeat:
-        elements = elements.repeat()
+        elements = _elements(data_dir, split, shards, manifest, cut, training=training, balance=balance,
+                             targets=targets, seed=seed, cache_budget=cache_budget)
+    elements = _epochs(elements, training=training, repeat=repeat, epoch=epoch)
 
     if cache is not None:
         # Elements are start positions: cut, gather and augment a whole batch at once.
@@ -508,6 +493,113 @@ def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, tr
         batches = elements.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
     batches = batches.map(lambda batch: _finish(batch, landmarks=landmarks, tasks=tasks, squeeze=mode == "frames",
                                                 with_index=with_index, **sizes))
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _open_split(data_dir: str, manifest: Mapping, split: str, *, mode: str, seq_len: int | None, stride: int | None,
+                training: bool, verify: bool, tasks: Sequence[str], balance: str | None
+                ) -> tuple[int, int, list[dict], int]:
+    """What image and feature shards check alike before a pipeline is built: ``(window length, stride, the
+    split's shard entries, elements per epoch)``; ConfigError for bad arguments, ShardError for a bad shard."""
+    length, stride = _window_args(mode, seq_len, stride, training)
+    shards = split_shards(manifest, split)
+    verify_shards(data_dir, split=split, checksums=verify, manifest=manifest)
+    unknown_tasks = set(tasks) - {"va", "expression"}
+    if unknown_tasks or not tasks:
+        raise ConfigError(f"tasks must be a non-empty subset of ('va', 'expression'), got {tuple(tasks)}")
+    if balance not in (None, "expression", "quadrant"):
+        raise ConfigError(f"balance must be None, 'expression' or 'quadrant', got {balance!r}")
+    if balance is not None and not training:
+        raise ConfigError("balance applies to training only; evaluation reads every frame once")
+    epoch = num_elements(data_dir, split, mode=mode, seq_len=length if mode == "windows" else None,
+                         stride=stride if mode == "windows" else None, training=training, manifest=manifest)
+    return length, stride, shards, epoch
+
+
+def _log_unused(data_dir: str, split: str, shards: Sequence[Mapping], *, mode: str, length: int,
+                training: bool) -> None:
+    """Say which frames training leaves out: those of videos shorter than a window, those without a face."""
+    if mode == "windows" and training:
+        short = sum(n for s in shards for _, n in s["videos"] if n < length)
+        if short:
+            log.warning("%s/%s: %d frames lie in videos shorter than seq_len=%d and give no training window",
+                        data_dir, split, short, length)
+    if mode == "frames" and training:
+        no_face = sum(s["histogram"]["no_face"] for s in shards)
+        if no_face:
+            log.info("%s/%s: %d frames without a face are not used for training", data_dir, split, no_face)
+
+
+def _elements(data_dir: str, split: str, shards: Sequence[Mapping], manifest: Mapping, cut: _Cut, *,
+              training: bool, balance: str | None, targets, seed: int, cache_budget: int | None) -> tf.data.Dataset:
+    """The elements (labels and payload, undecoded) read from the shard files: in order (evaluation), shuffled
+    (training) or balanced per class (training; the split's records kept in memory when they fit)."""
+    length = cut.length
+    if balance is None:
+        return _stream(data_dir, shards, cut, training=training, seed=seed,
+                       shuffle_buffer=max(1, SHUFFLE_FRAMES // length))
+    if _RecordSplit.fits(shards, cache_budget):
+        records = _RecordSplit(data_dir, split, shards, cut.keys)
+        positions = _balanced(data_dir, shards, manifest, balance, targets, seed,
+                              lambda cls, holding, class_seed: _shuffled_forever(
+                                  cut.starts(records.columns, balance, cls), class_seed))
+        return records.elements(cut, positions)
+    log.info("%s/%s: the undecoded records do not fit in the memory budget; each class stream reads its "
+             "shards again on every pass", data_dir, split)
+    buffer = max(1, SHUFFLE_FRAMES // length // len(_class_names(balance, manifest)))
+    return _balanced(data_dir, shards, manifest, balance, targets, seed,
+                     lambda cls, holding, class_seed: _stream(
+                         data_dir, holding, cut, training=True, seed=class_seed, balance=balance, cls=cls,
+                         shuffle_buffer=buffer))
+
+
+def _epochs(elements: tf.data.Dataset, *, training: bool, repeat: bool | None, epoch: int) -> tf.data.Dataset:
+    """``repeat`` applied: training endless unless ``False`` (then one epoch of ``epoch`` elements); evaluation
+    one pass unless ``True``."""
+    if training and repeat is False:
+        return elements.take(epoch)
+    if not training and repeat:
+        return elements.repeat()
+    return elements
+
+
+def make_feature_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, training: bool,
+                         mode: str = "frames", seq_len: int | None = None, stride: int | None = None,
+                         outputs: Sequence[str] | None = None, balance: str | None = None,
+                         targets: Sequence[float] | Mapping[str, float] | None = None,
+                         tasks: Sequence[str] = ("va", "expression"), with_index: bool = False,
+                         repeat: bool | None = None, seed: int = 0, verify: bool = True,
+                         cache_budget: int | None = None) -> tf.data.Dataset:
+    """:func:`make_dataset` over a feature directory (:mod:`tfaffect.data.features`): the same cuts, order,
+    shuffling, balancing, ``y``, ``sample_weight`` and ``with_index``, with ``x = {name: float32 [B, (T,)
+    *shape]}`` for each output in ``outputs`` (default: all the directory has; shapes from its manifest).
+
+    Frames and windows come out exactly as :func:`make_dataset` cuts the source images with the same
+    arguments and ``seed`` (training frames: those with a face; windows within one video; evaluation:
+    every frame, tail and padded windows), in the same order. There is nothing to crop, flip or decode,
+    so ``crop``, ``image_size``, ``flip``, ``landmarks`` and ``cache`` do not apply.
+    """
+    data_dir = os.fspath(data_dir)
+    manifest = load_feature_manifest(data_dir)
+    names = list(manifest["outputs"]) if outputs is None else list(outputs)
+    unknown = sorted(set(names) - set(manifest["outputs"]))
+    if unknown or not names:
+        raise ConfigError(f"outputs {unknown or names} not in {data_dir} (it has {', '.join(manifest['outputs'])})")
+    shapes = {name: manifest["outputs"][name] for name in names}
+    length, stride, shards, epoch = _open_split(data_dir, manifest, split, mode=mode, seq_len=seq_len,
+                                                stride=stride, training=training, verify=verify, tasks=tasks,
+                                                balance=balance)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    _log_unused(data_dir, split, shards, mode=mode, length=length, training=training)
+    cut = _Cut(length, stride, evaluation=not training, faces_only=training and mode == "frames", landmarks=False,
+               payload=lambda serialized: parse_features(serialized, shapes))
+    elements = _elements(data_dir, split, shards, manifest, cut, training=training, balance=balance,
+                         targets=targets, seed=seed, cache_budget=cache_budget)
+    batches = _epochs(elements, training=training, repeat=repeat, epoch=epoch).batch(
+        batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
+    batches = batches.map(lambda batch: _finish(batch, landmarks=False, tasks=tasks, squeeze=mode == "frames",
+                                                with_index=with_index, inputs=names))
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
@@ -744,4 +836,4 @@ class _DecodedSplit:
 
 
 __all__ = ["CACHE_MEMORY_FRACTION", "KOLLIAS_QUADRANT_TARGETS", "MIRROR_68", "cache_bytes", "make_dataset",
-           "num_elements"]
+           "make_feature_dataset", "num_elements"]
