@@ -3,8 +3,9 @@
 :func:`run` is what ``python recipes/NAME.py`` and ``tfaffect train NAME`` do:
 
 1. every stage the recipe :meth:`~tfaffect.training.recipe.Recipe.requires` is resolved
-   (:mod:`tfaffect.training.stages`): trained through :func:`~tfaffect.training.trainer.train` in its
-   cache directory, or reused when it finished there before (logged); its own stages first;
+   (:mod:`tfaffect.training.stages`): a recipe stage trained through :func:`~tfaffect.training.trainer.train`
+   in its cache directory, any other stage (e.g. a per-frame feature extraction) run there by its own
+   ``run``, or reused when it finished there before (logged); its own stages first;
 2. a recipe with :meth:`~tfaffect.training.recipe.Recipe.folds` (cross-validation) trains every fold into
    ``<run_dir>/fold<K>`` and :meth:`~tfaffect.training.recipe.Recipe.combine_folds` writes their mean;
    any other recipe trains into ``run_dir``;
@@ -28,16 +29,19 @@ from tfaffect.training.trainer import default_run_dir, train
 log = logging.getLogger(__name__)
 
 
-def resolve(stage: stages.RecipeStage, *, verbose: Optional[int] = None) -> Path:
-    """Train ``stage`` (its own stages first), or reuse its finished run; return its run directory."""
-    for upstream in stage.recipe.requires().values():
+def resolve(stage: stages.Stage, *, verbose: Optional[int] = None) -> Path:
+    """Train or run ``stage`` (its own stages first), or reuse its finished result; return its directory."""
+    for upstream in stage.requires().values():
         resolve(upstream, verbose=verbose)
     run_dir = stages.stage_dir(stage)
-    if stages.finished(run_dir):
+    if stage.finished(run_dir):
         log.info("%s: reusing the finished stage in %s (same configuration and data)", stage.label, run_dir)
-    else:
+    elif isinstance(stage, stages.RecipeStage):
         log.info("%s: training stage in %s", stage.label, run_dir)
         train(stage.recipe, run_dir=run_dir, verbose=verbose)
+    else:
+        log.info("%s: running stage in %s", stage.label, run_dir)
+        stage.run(run_dir, verbose=verbose)
     return run_dir
 
 

@@ -10,6 +10,12 @@ another configuration or changed data gets a run of its own. An interrupted stag
 
 The recipe then finds a finished stage with :meth:`~tfaffect.training.recipe.Recipe.stage_dir`, a pure
 lookup: nothing trains as a side effect of building a model or its datasets.
+
+A stage is anything with the small :class:`Stage` protocol: a ``folder`` and ``label``, a ``fingerprint``
+of what its result depends on, the stages it ``requires`` itself, whether a directory holds its
+``finished`` result, and how to ``run`` into one. A :class:`RecipeStage` is trained by the runner through
+the trainer; every other stage runs itself, e.g. the per-frame feature extraction
+(:class:`tfaffect.training.features.FeatureStage`), an SVM fitted on features, a search over fusion weights.
 """
 
 from __future__ import annotations
@@ -17,9 +23,30 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Mapping, Optional, Protocol
 
 from tfaffect.errors import MissingResourceError
+
+
+class Stage(Protocol):
+    """What the runner resolves (see the module docstring); cached in ``folder/label-<fingerprint>``."""
+
+    folder: str
+    label: str
+    action: ClassVar[str]
+    """What running it does, for messages: ``"trained"``, ``"extracted"``, ..."""
+
+    def fingerprint(self) -> bytes:
+        """What identifies the result: the stage's configuration and its inputs (upstream stages, data)."""
+
+    def requires(self) -> Mapping[str, "Stage"]:
+        """The stages this one needs finished first, by name (resolved before it runs)."""
+
+    def finished(self, run_dir: Path) -> bool:
+        """Whether ``run_dir`` holds this stage's complete result."""
+
+    def run(self, run_dir: Path, *, verbose: Optional[int] = None) -> None:
+        """Compute the result into ``run_dir``, resuming what an interrupted run left there."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +57,7 @@ class RecipeStage:
     """The stage's resolved :class:`~tfaffect.training.recipe.Recipe` (every field as the stage uses it)."""
     folder: str
     label: str
+    action: ClassVar[str] = "trained"
 
     def fingerprint(self) -> bytes:
         """What identifies the stage's result: its recipe's fields and its data's manifest."""
@@ -41,8 +69,16 @@ class RecipeStage:
                 digest.update(manifest.read_bytes())
         return digest.digest()
 
+    def requires(self) -> Mapping[str, Stage]:
+        """The stages the stage's recipe requires."""
+        return self.recipe.requires()
 
-def stage_dir(stage: RecipeStage) -> Path:
+    def finished(self, run_dir: Path) -> bool:
+        """:func:`finished`: the trainer wrote ``metrics.json``. (The runner trains a RecipeStage; it has no ``run``.)"""
+        return finished(run_dir)
+
+
+def stage_dir(stage: Stage) -> Path:
     """The cache directory of ``stage`` (see the module docstring)."""
     from tfaffect.data.synth import default_cache_dir
 
@@ -54,12 +90,12 @@ def finished(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file()
 
 
-def finished_stage_dir(stage: RecipeStage, name: str, owner: str) -> Path:
+def finished_stage_dir(stage: Stage, name: str, owner: str) -> Path:
     """:func:`stage_dir` of a finished stage; a typed error naming the stage when it has not run."""
     path = stage_dir(stage)
-    if not finished(path):
+    if not stage.finished(path):
         raise MissingResourceError(
-            f"{owner}: its stage {name!r} ({stage.folder}/{stage.label}) has not been trained yet ({path}): run "
+            f"{owner}: its stage {name!r} ({stage.folder}/{stage.label}) has not been {stage.action} yet ({path}): run "
             f"the recipe with `python recipes/<name>.py`, `tfaffect train <name>` or tfaffect.training.runner.run(), "
             f"which train its stages first")
     return path
