@@ -45,8 +45,8 @@ class AffWildCNNRecipe(AffWildRecipe):
     architecture: Literal["cnn_m", "cnn", "affwildnet"] = hparam("cnn", "Table 7 / section 4.2.1.1")
     batch_size: int = hparam(50, "section 4.2.1: batch size 50 (frames)")
 
-    def published_key(self):
-        return TABLE_OF_ROW[self.row], self.row
+    def published_keys(self):
+        return (("kollias2019", TABLE_OF_ROW[self.row], self.row),)
 
 
 if __name__ == "__main__":

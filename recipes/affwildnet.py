@@ -45,7 +45,7 @@ class AffWildNetRecipe(AffWildRecipe):
     """AffWildNet (Kollias 2019, Table 12 best CNN-GRU): VGG-Face + landmarks + FC 4096 + 2xGRU 128."""
 
     name = "affwildnet"
-    published_row = ("Table 12", "best CNN-GRU")
+    published_rows = (("kollias2019", "Table 12", "best CNN-GRU"),)
     runtime = "9 min measured (first run, 2 idle CPU cores, SynthAffect demo budget); days on a GPU in the paper"
 
     # Every field keeps AffWildRecipe's default, which is this row's published value: VGG-Face conv

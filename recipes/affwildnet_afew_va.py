@@ -41,8 +41,8 @@ class AffWildNetAfewVaRecipe(CrossValidatedTransferRecipe):
 
     name = "affwildnet_afew_va"
     layout = "afew_va"
-    published_row = ("Table 16", "Fine-tuned AffWildNet")
-    extra_published_rows = (("Table 17", "Fine-tuned AffWildNet"),)
+    published_rows = (("kollias2019", "Table 16", "Fine-tuned AffWildNet"),
+                      ("kollias2019", "Table 17", "Fine-tuned AffWildNet"))
     runtime = "five fine-tuning runs, each about as affwildnet.py on SynthAffect (not timed); not given by the paper"
 
     # Every field keeps the transfer defaults (section 4.2 settings, no oversampling); `fold` = none

@@ -45,7 +45,7 @@ class AffWildNetEmotiWRecipe(TransferRecipe):
     name = "affwildnet_emotiw"
     layout = "afew"
     task = "expression"
-    published_row = ("Table 18", "fine-tuned AffWildNet")
+    published_rows = (("kollias2019", "Table 18", "fine-tuned AffWildNet"),)
     runtime = "about as affwildnet.py on SynthAffect (not timed separately); not given by the paper"
 
     monitor: str = hparam("val_accuracy", "pick the best epoch by validation frame accuracy")

@@ -28,8 +28,8 @@ class AffWildNetGridRecipe(AffWildRecipe):
     rows = {f"{units} units, {layers} layer{'s' * (layers > 1)}": {"units": units, "num_layers": layers}
             for units in (100, 128, 150) for layers in (1, 2)}  # Table 14
 
-    def published_key(self):
-        return "Table 14", self.row
+    def published_keys(self):
+        return (("kollias2019", "Table 14", self.row),)
 
 
 if __name__ == "__main__":

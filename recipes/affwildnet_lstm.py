@@ -24,7 +24,7 @@ class AffWildNetLSTMRecipe(AffWildRecipe):
     """AffWildNet with 2 x peephole LSTM 128 (Kollias 2019, Table 12 best CNN-LSTM)."""
 
     name = "affwildnet_lstm"
-    published_row = ("Table 12", "best CNN-LSTM")
+    published_rows = (("kollias2019", "Table 12", "best CNN-LSTM"),)
     runtime = "about as affwildnet.py (this variant not timed)"
 
     cell: Literal["gru", "lstm"] = hparam("lstm", "Table 12: LSTM with peepholes (section 4.2.1.3)")

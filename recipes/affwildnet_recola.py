@@ -34,7 +34,7 @@ class AffWildNetRecolaRecipe(TransferRecipe):
 
     name = "affwildnet_recola"
     layout = "recola"
-    published_row = ("Table 15", "Fine-tuned AffWildNet")
+    published_rows = (("kollias2019", "Table 15", "Fine-tuned AffWildNet"),)
     runtime = "about as affwildnet.py on SynthAffect (not timed separately); not given by the paper"
 
     # Every field keeps TransferRecipe's default: the AffWildNet of Table 8 (section 4.2 settings),

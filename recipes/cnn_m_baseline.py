@@ -26,7 +26,7 @@ class CNNMBaselineRecipe(AffWildRecipe):
     """CNN-M challenge baseline (Kollias 2019, Table 5): Table 4 network, MSE loss, batch 80."""
 
     name = "cnn_m_baseline"
-    published_row = ("Table 5", "CNN-M")
+    published_rows = (("kollias2019", "Table 5", "CNN-M"),)
     runtime = "a few minutes on 2 CPU cores on SynthAffect (demo budget); 4-5 days on a GPU in the paper"
 
     architecture: Literal["cnn_m", "cnn", "affwildnet"] = hparam("cnn_m", "Table 4")

@@ -184,16 +184,6 @@ def flatten_for_csv(result: Mapping) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 # tfaffect evaluate
 
-def __getattr__(name: str):
-    """``load_model`` is :func:`tfaffect.models.saving.load_model`, imported when first asked for (the training
-    modules import it from here): importing it loads Keras, and ``tfaffect evaluate --help`` must not."""
-    if name == "load_model":
-        from tfaffect.models.saving import load_model
-
-        return load_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def model_data_args(model, source: str | os.PathLike | None = None) -> dict:
     """``make_dataset`` arguments a model's inputs imply: windows for [B, T, H, W, 3] image inputs,
     the image size, and landmarks when the model takes them. :class:`ConfigError` naming ``source``

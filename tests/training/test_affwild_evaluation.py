@@ -5,7 +5,8 @@ from numpy by hand."""
 import numpy as np
 
 from tfaffect.models import AffWildNet
-from tfaffect.training.affwild import LEARNING_FLOOR, learning_warnings, whole_videos
+from tfaffect.training.affwild import whole_videos
+from tfaffect.training.task import LEARNING_FLOOR, learning_warnings
 
 
 def windowed_batches(images, points, labels, video, window, batch):

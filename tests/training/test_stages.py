@@ -41,7 +41,7 @@ class WithStage(TinyRecipe):
         return {"upstream": stages.RecipeStage(TinyRecipe(epochs=2, seed=self.seed), "stage_test", "upstream")}
 
     def build_model(self):
-        from tfaffect.evaluation import load_model
+        from tfaffect.models.saving import load_model
 
         model = super().build_model()
         upstream = load_model(self.stage_dir("upstream") / "model.keras")

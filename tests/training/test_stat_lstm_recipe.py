@@ -24,8 +24,8 @@ FUSION = RECIPES["stat_lstm_fusion"]
 @pytest.mark.parametrize("number", range(1, 7))
 def test_rows_are_the_table_i_models_and_name_their_table_ii_row(number):
     recipe = TABLE.from_args(["--row", f"model {number}", "--data", "shards"])
-    assert recipe.model == number and recipe.published_row() == str(number)
-    row = published.lookup("do2020", "Table II", recipe.published_row())
+    assert recipe.model == number and recipe.published_keys() == (("do2020", "Table II", str(number)),)
+    row = published.lookup(*recipe.published_keys()[0])
     # Table I's names, as typed from the paper into published.py: "VA" = multi-task, "Frame" = temporal
     assert ("VA" in row.note) == TABLE_I[number]["va"] == recipe.multitask
     assert ("Frame" in row.note) == (TABLE_I[number]["temporal"] != "none") == recipe.temporal
@@ -138,7 +138,7 @@ def test_face_pretraining_is_the_image_model_on_the_same_frames_per_step():
 
 def test_fusion_trains_the_track1_models_with_the_shared_fields_and_their_own_budget():
     fusion = FUSION.from_args([])
-    assert fusion.published_row() == "Fusion" and fusion.member_models == (2, 4, 6)
+    assert fusion.published_keys() == (("do2020", "Table II", "Fusion"),) and fusion.member_models == (2, 4, 6)
     assert fusion.epochs == 1 and fusion.max_steps_per_epoch == 1  # nothing to train
     members = fusion.member_recipes()
     assert [m.model for m in members] == [2, 4, 6]

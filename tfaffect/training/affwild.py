@@ -29,34 +29,26 @@ import dataclasses
 import functools
 import logging
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 import keras
 
-from tfaffect import published
 from tfaffect.errors import ConfigError
-from tfaffect.training.data import resolve_data
-from tfaffect.training.recipe import Recipe, hparam
+from tfaffect.training.recipe import hparam
 from tfaffect.training.stages import RecipeStage
+from tfaffect.training.task import AffectTask
 
 log = logging.getLogger(__name__)
 
 KOLLIAS = "kollias2019"
 PAPER = "Kollias et al. 2019, IJCV: Deep Affect Prediction in-the-wild (Aff-Wild)"
-PLOT_VIDEOS = 3
-"""Validation videos drawn in ``va_over_time.png`` (the first ones in manifest order)."""
-LEARNING_FLOOR = 0.2
-"""A validation CCC below this after a run means it did not learn that dimension (chosen: shuffled-label
-controls end within +-0.05 of 0 on SynthAffect, the default flagship run above 0.5; see the README)."""
 
 
 @dataclasses.dataclass(frozen=True)
-class AffWildRecipe(Recipe):
+class AffWildRecipe(AffectTask):
     """Base of the Kollias 2019 recipes (not a published result itself)."""
 
     paper: ClassVar[str] = PAPER
-    published_row: ClassVar[Optional[tuple[str, str]]] = None
-    """``(table, row)`` in :mod:`tfaffect.published` this recipe reproduces."""
     synthetic_cnn_stage: ClassVar[bool] = True
     """On SynthAffect, AffWildNet starts from a CNN stage (:meth:`synthetic_overrides`); False for
     recipes that start from an AffWildNet run instead (section 5's transfer)."""
@@ -100,9 +92,6 @@ class AffWildRecipe(Recipe):
     freeze: Literal["none", "backbone"] = hparam(
         "none", "section 4.2: 'none' trains the whole network (end-to-end); 'backbone' freezes the pretrained "
                 "conv part and trains the rest (the paper's other option)")
-    label_control: Literal["none", "shuffled"] = hparam(
-        "none", "learning check: 'shuffled' pairs every training image with the labels of an "
-                "unrelated, independently drawn example (a control that must not learn)")
     batch_size: int = hparam(1, "sequences per batch: 1 sequence of 80 frames = the paper's batch of "
                                 "80 (section 4.2.1.3; see the module docstring)")
     learning_rate: float = hparam(1e-3, "Adam, constant (section 4.2.1)")
@@ -175,10 +164,6 @@ class AffWildRecipe(Recipe):
                 budget.update(cnn_pretrain=True, cnn_pretrain_mixed_precision=True, freeze="backbone")
         return budget
 
-    def published_key(self) -> Optional[tuple[str, str]]:
-        """``(table, row)`` of :mod:`tfaffect.published` that this configuration reproduces."""
-        return self.published_row
-
     def model_kwargs(self) -> dict[str, Any]:
         """Constructor arguments of the model class (subclasses map a table cell onto them)."""
         common = {"image_size": self.image_size}
@@ -201,10 +186,6 @@ class AffWildRecipe(Recipe):
         mean, std = landmark_statistics(self.data_dir()[0], self.train_splits())
         return [mean.tolist(), std.tolist()]
 
-    def train_splits(self) -> tuple[str, ...]:
-        """The splits of the prepared data the model is trained on."""
-        return ("train",)
-
     def build_model(self) -> keras.Model:
         from tfaffect.models import CNNM, AffWildCNN, AffWildNet
 
@@ -213,7 +194,7 @@ class AffWildRecipe(Recipe):
         if not self.cnn_pretrain:
             model = cls(**kwargs)
         else:
-            from tfaffect.evaluation import load_model
+            from tfaffect.models.saving import load_model
 
             cnn = load_model(self.stage_dir("cnn") / "model.keras")
             model = cls(**{**kwargs, "backbone_weights": None})
@@ -265,12 +246,9 @@ class AffWildRecipe(Recipe):
         }
 
     # --------------------------------------------------------------------------------------------
-    # Data.
+    # Data and evaluation (the rest is AffectTask's).
 
-    def data_dir(self) -> tuple[Path, bool]:
-        return resolve_data(self.data, self.image_size, smoke=self.smoke)
-
-    def _dataset_args(self, training: bool) -> dict[str, Any]:
+    def dataset_args(self, training: bool) -> dict[str, Any]:
         args = {"image_size": self.image_size, "landmarks": self.landmarks, "tasks": ("va",),
                 "seed": self.seed}
         if self.windows:
@@ -279,78 +257,13 @@ class AffWildRecipe(Recipe):
                         else self.sequence_length)  # evaluation: every frame once (+ tail window)
         return args
 
-    def datasets(self):
-        from tfaffect.data.pipeline import make_dataset
+    def sampling_args(self) -> dict[str, Any]:
+        return {"balance": "quadrant" if self.quadrant_targets else None, "targets": self.quadrant_targets or None}
 
-        data, _ = self.data_dir()
-        balance = "quadrant" if self.quadrant_targets else None
-        train_args = dict(self._dataset_args(True), batch_size=self.batch_size, training=True, repeat=False,
-                          balance=balance, targets=self.quadrant_targets or None)
-        train = make_dataset(data, "train", **train_args)
-        if self.label_control == "shuffled":
-            # Same image stream; labels and weights from an independently seeded stream of the same
-            # distribution, so nothing links an image to its label.
-            labels = make_dataset(data, "train", **{**train_args, "seed": self.seed + 7919})
-            train = with_labels_of(train, labels)
-        val = make_dataset(data, "validation", batch_size=self.batch_size, training=False,
-                           **self._dataset_args(False))
-        return train, val
-
-    # --------------------------------------------------------------------------------------------
-    # After training: the paper's protocol on the whole validation set.
-
-    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
-        from tfaffect import evaluation
-        from tfaffect.data.pipeline import make_dataset
-        from tfaffect.data.tfrecord import naming_bad_shards
-
-        data, synthetic = self.data_dir()
-        batches = make_dataset(data, "validation", batch_size=self.batch_size, training=False,
-                               with_index=True, **self._dataset_args(False))
-        with naming_bad_shards(data, "validation"):  # a corrupt record names its shard
-            if self.windows:  # the GRU state runs through each whole video: no restart at window starts
-                predict, batches = whole_videos(model, batches.as_numpy_iterator())
-            else:
-                predict, batches = model.predict_on_batch, batches.as_numpy_iterator()
-            scores, frames = evaluation.evaluate(predict, batches, protocols=("face", "all"))
-        write_frame_outputs(frames, run_dir, "SynthAffect, synthetic" if synthetic else data.name)
-        result = {"split": "validation", "data": str(data), "synthetic": synthetic, **scores}
-        if self.published_key():
-            result["published_row"] = [KOLLIAS, *self.published_key()]
-        log.info("validation (%s, all frames concatenated): CCC valence %.3f arousal %.3f, MSE %.3f %.3f",
-                 "SynthAffect, synthetic" if synthetic else data, scores["ccc_valence"],
-                 scores["ccc_arousal"], scores["mse_valence"], scores["mse_arousal"])
-        return result
-
-    def summary(self, metrics) -> str:
-        """Where everything is, and ours beside the published row; also writes ``report.md``."""
-        from tfaffect.io import write_text_atomic
-        from tfaffect.report import report
-
-        run_dir = Path(metrics["run_dir"])
-        evaluation = metrics.get("evaluation", {})
-        warnings = [] if self.smoke else learning_warnings(evaluation)  # a smoke run is not meant to learn
-        lines = [*warnings, f"run directory: {run_dir}"]
-        if evaluation:
-            data = "SynthAffect (synthetic)" if evaluation["synthetic"] else evaluation["data"]
-            lines.append(f"validation on {data}, {evaluation['frames']} frames, all concatenated: "
-                         f"CCC valence {evaluation['ccc_valence']:.3f}, arousal {evaluation['ccc_arousal']:.3f}; "
-                         f"MSE valence {evaluation['mse_valence']:.3f}, arousal {evaluation['mse_arousal']:.3f}")
-        if self.published_key():
-            table = self.published_key()[0]
-            text = report(KOLLIAS, [table], [run_dir])
-            write_text_atomic(run_dir / "report.md", "\n\n".join([*warnings, text]) + "\n")
-            lines += ["", text, "", f"report: {run_dir / 'report.md'}"]
-        lines += [f"plots: {run_dir / 'plots'}", f"per-frame predictions: {run_dir / 'frames.csv'}",
-                  f"per-video scores: {run_dir / 'per_video.csv'}", f"model: {run_dir / 'model.keras'}",
-                  f"training log: {run_dir / 'history.csv'} (TensorBoard: {run_dir / 'tensorboard'})"]
-        return "\n".join(lines)
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("published_row"):
-            cls.published = dict(published.lookup(KOLLIAS, *cls.published_row).metrics)
-            cls.table = f"{cls.published_row[0]}, row {cls.published_row[1]}"
+    def predictor(self, model: keras.Model, batches):
+        if self.windows:  # the GRU state runs through each whole video: no restart at window starts
+            return whole_videos(model, batches)
+        return super().predictor(model, batches)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,44 +275,6 @@ class CNNStageRecipe(AffWildRecipe):
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         return {}
-
-
-def learning_warnings(evaluation: Mapping[str, Any], keys=("ccc_valence", "ccc_arousal")) -> list[str]:
-    """One warning line per score of ``evaluation`` below :data:`LEARNING_FLOOR` (also logged): the run
-    did not learn that dimension, and what to try. Shared by the Kollias and Do recipes."""
-    out = []
-    for key in keys:
-        if key in evaluation and not evaluation[key] >= LEARNING_FLOOR:
-            line = (f"WARNING: validation {key.replace('_', ' ')} = {evaluation[key]:.3f} is below "
-                    f"{LEARNING_FLOOR}: this run did not learn it. Try more steps (--epochs, "
-                    f"--max-steps-per-epoch), another --learning-rate or --seed, and check the data with "
-                    f"`tfaffect evaluate` on its training split; the default SynthAffect run reaches >= 0.5 "
-                    f"(README).")
-            log.warning("%s", line)
-            out.append(line)
-    return out
-
-
-def write_frame_outputs(frames, run_dir: Path, data_name: str) -> None:
-    """Write an evaluation's per-frame table to ``run_dir``: ``frames.csv``, and where it has valence and
-    arousal predictions also ``per_video.csv`` and the plots (VA over time for the first
-    :data:`PLOT_VIDEOS` videos, histogram of the predictions). Shared by the Kollias and Do recipes."""
-    from tfaffect import evaluation, plots
-    from tfaffect.io import safe_filename, write_text_atomic
-
-    write_text_atomic(run_dir / "frames.csv", frames.to_csv(index=False))
-    (run_dir / "plots").mkdir(parents=True, exist_ok=True)
-    if "valence" not in frames or "valence_true" not in frames:
-        return
-    write_text_atomic(run_dir / "per_video.csv", evaluation.per_video_scores(frames[frames["has_face"]]).to_csv())
-    for video in list(dict.fromkeys(frames["video_id"]))[:PLOT_VIDEOS]:
-        rows = frames[frames["video_id"] == video]
-        plots.va_over_time(run_dir / "plots" / f"va_over_time_{safe_filename(video)}.png", rows["frame"],
-                           rows[["valence", "arousal"]].to_numpy(),
-                           rows[["valence_true", "arousal_true"]].to_numpy(),
-                           title=f"{video} ({data_name})")
-    plots.va_histogram(run_dir / "plots" / "va_histogram_predicted.png",
-                       frames[["valence", "arousal"]].to_numpy(), title="predicted (validation)")
 
 
 def whole_videos(model: keras.Model, batches, first_recurrent: str = "rnn1"):
@@ -445,10 +320,3 @@ def whole_videos(model: keras.Model, batches, first_recurrent: str = "rnn1"):
                     "has_face": np.array([r[3] for r in rows])[None]})
 
     return sequence_part.predict_on_batch, per_video()
-
-
-def with_labels_of(images, labels):
-    """``(x, y, w)`` from ``images`` with ``(y, w)`` from ``labels`` (the shuffled-label control)."""
-    import tensorflow as tf
-
-    return tf.data.Dataset.zip(images, labels).map(lambda a, b: (a[0], b[1], b[2]))

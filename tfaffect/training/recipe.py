@@ -57,7 +57,6 @@ class Recipe(abc.ABC):
                   defaults to the stem of the file the class is defined in.
     ``paper``     e.g. ``"Kollias et al. 2019, IJCV (Aff-Wild)"``.
     ``table``     table and row, e.g. ``"Table <n>, row <model>"``.
-    ``published`` the published numbers by metric name, e.g. ``{"ccc_valence": ..., "ccc_arousal": ...}``.
     ``runtime``   expected runtime of the full run, e.g. ``"about 2 h on one H100"``.
     """
 
@@ -68,7 +67,6 @@ class Recipe(abc.ABC):
     name: ClassVar[Optional[str]] = None
     paper: ClassVar[str] = ""
     table: ClassVar[str] = ""
-    published: ClassVar[Mapping[str, float]] = {}
     runtime: ClassVar[str] = ""
 
     data: Optional[str] = hparam(
@@ -223,6 +221,11 @@ class Recipe(abc.ABC):
             return own
         path = cls.source_file()
         return path.stem if path is not None else cls.__name__
+
+    @classmethod
+    def table_text(cls) -> str:
+        """The table and row(s) the recipe reproduces, as ``tfaffect recipes`` lists them."""
+        return cls.table
 
     @classmethod
     def source_file(cls) -> Optional[Path]:

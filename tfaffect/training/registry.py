@@ -153,7 +153,7 @@ def format_table(recipes: dict[str, type[Recipe]], width: int = TABLE_WIDTH) -> 
     """Name, paper, table/row and expected runtime, one recipe per entry (sorted by name), wrapped to fit
     ``width`` columns; then how to run one."""
     header = ("NAME", "PAPER", "TABLE/ROW", "RUNTIME")
-    rows = [(name, short_paper(cls.paper or "?"), cls.table or "?", cls.runtime or "?")
+    rows = [(name, short_paper(cls.paper or "?"), cls.table_text() or "?", cls.runtime or "?")
             for name, cls in sorted(recipes.items())]
     fixed = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(2)]
     rest = max(20, width - sum(fixed) - 2 * (len(header) - 1))

@@ -44,12 +44,11 @@ import keras
 
 from tfaffect import published
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
-from tfaffect.evaluation import load_model
+from tfaffect.models.saving import load_model
 from tfaffect.losses import five_vector_target, stat_lstm_losses
 from tfaffect.models import stat_lstm as net
-from tfaffect.training.affwild import with_labels_of, write_frame_outputs
-from tfaffect.training.data import resolve_data
 from tfaffect.training.stages import RecipeStage
+from tfaffect.training.task import AffectTask
 from tfaffect.training.recipe import Recipe, hparam
 
 log = logging.getLogger(__name__)
@@ -70,12 +69,14 @@ def add_five_vector_target(x, y, sample_weight):
 
 
 @dataclasses.dataclass(frozen=True)
-class StatLSTMRecipe(Recipe):
+class StatLSTMRecipe(AffectTask):
     """Base of the Do 2020 recipes (not a published result itself)."""
 
     paper: ClassVar[str] = PAPER
-    published_table: ClassVar[str] = "Table II"
-    """Table of :mod:`tfaffect.published` whose row named by the Table I model number this reproduces."""
+    protocols: ClassVar[tuple[str, ...]] = ("face",)
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "f1_macro", "expression_score", "ccc_arousal", "ccc_valence",
+                                           "va_score")
+    """Table II's columns (Acc., F1, Expr. Score, Aro., Val., VA Score), the order the summary prints."""
 
     model: int = hparam(4, "Table I model number 1..6 (1-2 image only, 3-4 STAT, 5-6 STAT + LSTM; even = "
                            "expression + valence/arousal)")
@@ -120,15 +121,12 @@ class StatLSTMRecipe(Recipe):
     batch_size: int = hparam(8, "frames (models 1-2) or clips (3-6) per batch; not fixed by the paper")
     epochs: int = hparam(10, "not fixed by the paper ('took the best model after hyper-parameter tuning', "
                              "section III.A); 10 chosen, the best epoch is kept by val_loss")
-    label_control: Literal["none", "shuffled"] = hparam(
-        "none", "learning check: 'shuffled' pairs every training image with the labels of an unrelated, "
-                "independently drawn example (a control that must not learn)")
 
     # --------------------------------------------------------------------------------------------
 
-    def published_row(self) -> str:
-        """The row of :attr:`published_table` in :mod:`tfaffect.published` this run reproduces."""
-        return str(self.model)
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        """Table II's row of this Table I model."""
+        return ((DO2020, "Table II", str(self.model)),)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -237,17 +235,17 @@ class StatLSTMRecipe(Recipe):
     # --------------------------------------------------------------------------------------------
     # Data.
 
-    def data_dir(self) -> tuple[Path, bool]:
-        return resolve_data(self.data, self.image_size, smoke=self.smoke)
-
-    def _dataset_args(self, training: bool) -> dict[str, Any]:
+    def dataset_args(self, training: bool) -> dict[str, Any]:
         args = {"image_size": self.image_size, "crop": round(self.crop_fraction * self.image_size),
                 "tasks": ("va", "expression") if self.multitask else ("expression",), "seed": self.seed}
         if self.temporal:  # consecutive clips; evaluation covers every frame once
             args.update(mode="windows", seq_len=self.clip_length, stride=self.clip_length)
         return args
 
-    def _targets(self, dataset, training: bool):
+    def sampling_args(self) -> dict[str, Any]:
+        return {"flip": self.flip, "balance": "expression" if self.balanced_sampling else None}
+
+    def map_targets(self, data: Path, dataset, training: bool):
         """Add the 5-vector target (multi-task) and, in training, zero the loss of partial windows."""
         import tensorflow as tf
 
@@ -289,62 +287,12 @@ class StatLSTMRecipe(Recipe):
             return {}
         return {"face": _stage(self.face_pretrain_recipe(), "stat_lstm_face")}
 
-    def datasets(self):
-        from tfaffect.data.pipeline import make_dataset
-
-        data, _ = self.data_dir()
-        train_args = dict(self._dataset_args(True), batch_size=self.batch_size, training=True, repeat=False,
-                          flip=self.flip, balance="expression" if self.balanced_sampling else None)
-        train = make_dataset(data, "train", **train_args)
-        if self.label_control == "shuffled":
-            labels = make_dataset(data, "train", **{**train_args, "seed": self.seed + 7919})
-            train = with_labels_of(train, labels)
-        val = make_dataset(data, "validation", batch_size=self.batch_size, training=False,
-                           **self._dataset_args(False))
-        return self._targets(train, True), self._targets(val, False)
-
-    # --------------------------------------------------------------------------------------------
-    # After training: the challenge metrics on the whole validation set.
-
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
-        from tfaffect import evaluation
-        from tfaffect.data.pipeline import make_dataset
-
-        data, synthetic = self.data_dir()
-        batches = make_dataset(data, "validation", batch_size=self.batch_size, training=False,
-                               with_index=True, **self._dataset_args(False))
-        scores, frames = evaluation.evaluate(model.predict_on_batch, batches.as_numpy_iterator())
-        write_frame_outputs(frames, run_dir, "SynthAffect, synthetic" if synthetic else data.name)
-        if "ccc_mean" in scores:
-            scores["va_score"] = scores["ccc_mean"]  # eq. 7
-        result = {"split": "validation", "data": str(data), "synthetic": synthetic, **scores,
-                  "published_row": [DO2020, self.published_table, self.published_row()]}
-        log.info("validation (%s): %s", "SynthAffect, synthetic" if synthetic else data,
-                 ", ".join(f"{k} {scores[k]:.3f}" for k in _SUMMARY_KEYS if k in scores))
+        result = super().evaluate(model, run_dir)
+        if "ccc_mean" in result:
+            result["va_score"] = result["ccc_mean"]  # eq. 7
         return result
 
-    def summary(self, metrics) -> str:
-        """Where everything is, and ours beside the published row of Table II."""
-        run_dir = Path(metrics["run_dir"])
-        evaluation = metrics.get("evaluation", {})
-        row = published.lookup(DO2020, self.published_table, self.published_row())
-        lines = [f"run directory: {run_dir}",
-                 f"{self.published_table}, row {row.row} ({row.dataset}), published vs ours "
-                 f"({'SynthAffect, synthetic' if evaluation.get('synthetic') else evaluation.get('data')}):"]
-        for key in _SUMMARY_KEYS:
-            if key in row.metrics or key in evaluation:
-                ours = evaluation.get(key)
-                lines.append(f"  {key:17s} {row.metrics.get(key, float('nan')):6.3f}   "
-                             f"{'-' if ours is None else format(ours, '6.3f')}")
-        lines += [f"plots: {run_dir / 'plots'}", f"per-frame predictions: {run_dir / 'frames.csv'}",
-                  f"model: {run_dir / 'model.keras'}",
-                  f"training log: {run_dir / 'history.csv'} (TensorBoard: {run_dir / 'tensorboard'})",
-                  f"deviations from the published values: {json.dumps(self.deviations())}"]
-        return "\n".join(lines)
-
-
-_SUMMARY_KEYS = ("accuracy", "f1_macro", "expression_score", "ccc_arousal", "ccc_valence", "va_score")
-"""Table II's columns (Acc., F1, Expr. Score, Aro., Val., VA Score), the order the summary prints."""
 
 
 MEMBER_BUDGET = ("model", "row", "smoke", "data", "epochs", "batch_size", "max_steps_per_epoch",
@@ -370,8 +318,6 @@ class StatLSTMFusionRecipe(StatLSTMRecipe):
     member_recipe: ClassVar[Optional[type]] = None
     """The recipe class that trains a member (``recipes/stat_lstm.py``'s), set by the recipe file."""
 
-    published_table: ClassVar[str] = "Table II"
-
     members: tuple[str, ...] = hparam(
         (), "run directories of trained member models (each with model.keras and config.json); empty = "
             "train member_models first")
@@ -382,8 +328,8 @@ class StatLSTMFusionRecipe(StatLSTMRecipe):
     epochs: int = hparam(1, "the fusion has no trainable weight: one epoch of one step only logs the losses")
     max_steps_per_epoch: Optional[int] = hparam(1, "one logging step (nothing is trained)")
 
-    def published_row(self) -> str:
-        return "Fusion"
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        return ((DO2020, "Table II", "Fusion"),)
 
     def validate(self):
         super().validate()

@@ -52,9 +52,10 @@ import pandas as pd
 
 from tfaffect import EXPRESSIONS_7, published
 from tfaffect.errors import ConfigError, MissingResourceError
-from tfaffect.training.affwild import KOLLIAS, AffWildRecipe, write_frame_outputs
+from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.data import resolve_data
 from tfaffect.training.recipe import hparam
+from tfaffect.training.task import SYNTHETIC, write_frame_outputs
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def load_initial_weights(model: keras.Model, init: InitialWeights) -> None:
         except (ValueError, KeyError, OSError) as exc:
             raise ConfigError(f"--init {init.path}: does not fit the recipe's AffWildNet ({exc})") from None
         return
-    from tfaffect.evaluation import load_model
+    from tfaffect.models.saving import load_model
 
     source = load_model(init.path)
     for layer in model.layers:
@@ -315,8 +316,6 @@ class TransferRecipe(AffWildRecipe):
     """The dataset (importer name) the recipe fine-tunes on; its SynthAffect layout is the default data."""
     synthetic_cnn_stage: ClassVar[bool] = False  # fine-tuned from an AffWildNet run (``init``), not a CNN stage
     task: ClassVar[Literal["va", "expression"]] = "va"
-    extra_published_rows: ClassVar[tuple[tuple[str, str], ...]] = ()
-    """Further ``(table, row)`` entries whose published numbers this recipe's run also reports."""
     train_split: ClassVar[str] = "train"
     evaluation_split_name: ClassVar[str] = "validation"
 
@@ -389,40 +388,36 @@ class TransferRecipe(AffWildRecipe):
         """The split the run is scored on."""
         return self.evaluation_split_name
 
-    def _dataset_args(self, training: bool) -> dict[str, Any]:
-        args = super()._dataset_args(training)
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        args = super().dataset_args(training)
         args["tasks"] = (self.task,)
         if self.task == "expression":
             args["with_index"] = True
         return args
 
-    def datasets(self):
-        from tfaffect.data.pipeline import make_dataset
+    def map_targets(self, data: Path, dataset, training: bool):
+        """EmotiW: every frame with a face gets its clip's label (from the shards' ``clip_label``)."""
+        if self.task != "expression":
+            return dataset
+        splits = self.train_splits() if training else (self.evaluation_split(),)
+        labels = {k: v for split in splits for k, v in clip_labels(data, split).items()}
+        return _with_clip_labels(dataset, labels, False)
 
-        data, _ = self.data_dir()
-        labels = None
-        if self.task == "expression":
-            labels = {**{k: v for s in self.train_splits() for k, v in clip_labels(data, s).items()},
-                      **clip_labels(data, self.evaluation_split())}
-        train = self._train_stream(data)
-        val = make_dataset(data, self.evaluation_split(), batch_size=self.batch_size, training=False,
-                           **self._dataset_args(False))
-        if labels is not None:
-            train, val = _with_clip_labels(train, labels, False), _with_clip_labels(val, labels, False)
-        return train, val
+    def predictor(self, model: keras.Model, batches):
+        # scored window by window (each from a zero state), as since these recipes were written
+        return model.predict_on_batch, batches
 
-    def _train_stream(self, data: Path):
+    def training_stream(self, data: Path, seed: int):
         """One epoch of training batches drawn from :meth:`train_splits` (several splits: elements
         mixed in proportion to their sizes, e.g. the four training folds of AFEW-VA)."""
         import tensorflow as tf
 
         from tfaffect.data.pipeline import make_dataset, num_elements
 
-        balance = "quadrant" if self.quadrant_targets else None
-        args = dict(self._dataset_args(True), training=True, balance=balance, targets=self.quadrant_targets or None)
         splits = self.train_splits()
         if len(splits) == 1:
-            return make_dataset(data, splits[0], batch_size=self.batch_size, repeat=False, **args)
+            return super().training_stream(data, seed)
+        args = {k: v for k, v in self.training_args(seed).items() if k not in ("batch_size", "repeat")}
         window = {"mode": args["mode"], "seq_len": args["seq_len"], "stride": args["stride"]} \
             if "mode" in args else {}
         sizes = [num_elements(data, split, training=True, **window) for split in splits]
@@ -430,10 +425,10 @@ class TransferRecipe(AffWildRecipe):
         if total < self.batch_size:
             raise ConfigError(f"{type(self).__name__}: {total} training elements in {', '.join(splits)}, fewer "
                               f"than one batch of {self.batch_size}")
-        streams = [make_dataset(data, split, batch_size=1, repeat=None, **{**args, "seed": self.seed + 101 * k})
+        streams = [make_dataset(data, split, batch_size=1, repeat=None, **{**args, "seed": seed + 101 * k})
                    .unbatch() for k, split in enumerate(splits) if sizes[k]]
         weights = [n / total for n in sizes if n]
-        mixed = tf.data.Dataset.sample_from_datasets(streams, weights=weights, seed=self.seed,
+        mixed = tf.data.Dataset.sample_from_datasets(streams, weights=weights, seed=seed,
                                                      rerandomize_each_iteration=True)
         batches = mixed.take(total).batch(self.batch_size, drop_remainder=True)
         return batches.apply(tf.data.experimental.assert_cardinality(total // self.batch_size))
@@ -444,58 +439,42 @@ class TransferRecipe(AffWildRecipe):
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """The paper's scores on :meth:`evaluation_split`: CCC/PCC/MSE over all frames concatenated
         (VA), or clip accuracy per class and in total after frame aggregation (expression)."""
+        if self.task == "va":
+            return {**super().evaluate(model, run_dir), "init": self.initial_weights.to_dict()}
         from tfaffect import evaluation
         from tfaffect.data.pipeline import make_dataset
         from tfaffect.io import write_text_atomic
 
         data, synthetic = self.data_dir()
         split = self.evaluation_split()
-        batches = make_dataset(data, split, batch_size=self.batch_size, training=False,
-                               **{**self._dataset_args(False), "with_index": True})
-        name = "SynthAffect, synthetic" if synthetic else data.name
-        result: dict[str, Any] = {"split": split, "data": str(data), "synthetic": synthetic,
-                                  "init": self.initial_weights.to_dict()}
-        if self.task == "va":
-            scores, frames = evaluation.evaluate(model.predict_on_batch, batches.as_numpy_iterator(),
-                                                 protocols=("face", "all"))
-            result.update(scores)
-            log.info("%s (%s, all frames concatenated): CCC valence %.3f arousal %.3f, PCC %.3f %.3f", split, name,
-                     scores["ccc_valence"], scores["ccc_arousal"], scores["pcc_valence"], scores["pcc_arousal"])
-        else:
-            labels = clip_labels(data, split)
-            batches = _with_clip_labels(batches, labels, True)
-            frames = evaluation.collect_predictions(model.predict_on_batch, batches.as_numpy_iterator())
-            clips = clip_predictions(frames, labels)
-            write_text_atomic(run_dir / "clips.csv", clips.to_csv())
-            frame_level = evaluation.score_expression(frames)
-            result.update({"frames": int(len(frames)), **clip_scores(clips),
-                           "frame_accuracy": frame_level["accuracy"], "aggregation": "mean probability over "
-                           "the frames with a face, arg-max (see tfaffect/training/transfer.py)"})
-            log.info("%s (%s): clip accuracy %.3f over %d clips (frame accuracy %.3f)", split, name,
-                     result["accuracy"], result["clips"], result["frame_accuracy"])
+        batches = make_dataset(data, split, batch_size=self.batch_size, training=False, **self.dataset_args(False))
+        name = SYNTHETIC if synthetic else data.name
+        labels = clip_labels(data, split)
+        frames = evaluation.collect_predictions(model.predict_on_batch,
+                                                _with_clip_labels(batches, labels, True).as_numpy_iterator())
+        clips = clip_predictions(frames, labels)
+        write_text_atomic(run_dir / "clips.csv", clips.to_csv())
+        frame_level = evaluation.score_expression(frames)
+        result = {"split": split, "data": str(data), "synthetic": synthetic, "init": self.initial_weights.to_dict(),
+                  "frames": int(len(frames)), **clip_scores(clips), "frame_accuracy": frame_level["accuracy"],
+                  "aggregation": "mean probability over the frames with a face, arg-max (see "
+                                 "tfaffect/training/transfer.py)", **self.published_entries()}
+        log.info("%s (%s): clip accuracy %.3f over %d clips (frame accuracy %.3f)", split, name,
+                 result["accuracy"], result["clips"], result["frame_accuracy"])
         write_frame_outputs(frames, run_dir, name)
-        if self.published_key():
-            result["published_row"] = [KOLLIAS, *self.published_key()]
         return result
 
     def summary(self, metrics) -> str:
-        lines = [super().summary(metrics) if self.task == "va" else f"run directory: {metrics['run_dir']}"]
         evaluation = metrics.get("evaluation", {})
-        if self.task == "expression" and evaluation:
-            lines.append(_expression_lines(evaluation))
+        if self.task == "va":
+            lines = [super().summary(metrics)]
+        else:
+            lines = [f"run directory: {metrics['run_dir']}"]
+            if evaluation:
+                lines.append(_expression_lines(evaluation))
+            lines += [_published_lines(key, evaluation) for key in self.published_keys()]
         lines.append(f"initial weights: {json.dumps(evaluation.get('init', self.initial_weights.to_dict()))}")
-        if self.task == "expression" and self.published_key():
-            lines.append(_published_lines(self.published_key(), evaluation))
         return "\n".join(lines)
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("extra_published_rows"):
-            merged = dict(cls.published)
-            for table, row in cls.extra_published_rows:
-                merged.update(published.lookup(KOLLIAS, table, row).metrics)
-            cls.published = merged
-            cls.table += "".join(f"; {table}, row {row}" for table, row in cls.extra_published_rows)
 
 
 def _expression_lines(evaluation: Mapping[str, Any]) -> str:
@@ -504,10 +483,10 @@ def _expression_lines(evaluation: Mapping[str, Any]) -> str:
             f"{evaluation['clips']} clips (frame accuracy {evaluation['frame_accuracy']:.3f})")
 
 
-def _published_lines(key: tuple[str, str], ours: Mapping[str, Any]) -> str:
-    row = published.lookup(KOLLIAS, *key)
+def _published_lines(key: tuple[str, str, str], ours: Mapping[str, Any]) -> str:
+    row = published.lookup(*key)
     where = "SynthAffect, synthetic: not comparable" if ours.get("synthetic") else ours.get("data")
-    lines = [f"{key[0]}, {key[1]} ({row.dataset}) published vs ours ({where}):"]
+    lines = [f"{key[1]}, {key[2]} ({row.dataset}) published vs ours ({where}):"]
     for metric, value in row.metrics.items():
         mine = ours.get(metric)
         lines.append(f"  {metric:22s} {value:6.3f}   {'-' if mine is None else format(mine, '6.3f')}")
@@ -551,9 +530,9 @@ class CrossValidatedTransferRecipe(TransferRecipe):
             raise ConfigError(f"{type(self).__name__}: fold=None means all {self.num_folds} folds; train them with "
                               f"the runner (what `python recipes/{self.recipe_name()}.py` does) or pass --fold K")
 
-    def published_key(self) -> Optional[tuple[str, str]]:
-        # One fold is not the published protocol (the mean over the folds is): only the aggregate names the row.
-        return None
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        # One fold is not the published protocol (the mean over the folds is): only the aggregate names the rows.
+        return () if self.fold is not None else super().published_keys()
 
     def folds(self) -> list["CrossValidatedTransferRecipe"]:
         """``fold=None``: one recipe per fold, which the runner trains into ``<run_dir>/fold<K>``."""
@@ -571,10 +550,7 @@ class CrossValidatedTransferRecipe(TransferRecipe):
         first = evaluations[0]
         evaluation = {"split": f"{self.num_folds}-fold cross-validation", "data": first["data"],
                       "synthetic": first["synthetic"], "init": first["init"], **mean}
-        if self.published_row:
-            evaluation["published_row"] = [KOLLIAS, *self.published_row]
-            evaluation["published_rows"] = [[KOLLIAS, *key] for key in (self.published_row,
-                                                                         *self.extra_published_rows)]
+        evaluation.update(self.published_entries())
         result = {"recipe": self.recipe_name(), "run_dir": str(run_dir), "fields": self.to_dict(),
                   "final": {k: mean[k] for k in FOLD_METRICS if k in mean}, "evaluation": evaluation,
                   "folds": [{"fold": k, "run_dir": str(run_dir / f"fold{k}"),
@@ -603,8 +579,7 @@ def cross_validation_summary(recipe: CrossValidatedTransferRecipe, metrics: Mapp
                                                               "ccc_arousal")))
     lines.append("mean        " + "  ".join(f"{evaluation[m]:6.3f}" for m in ("pcc_valence", "pcc_arousal",
                                                                                "ccc_valence", "ccc_arousal")))
-    for key in ((recipe.published_row,) if recipe.published_row else ()) + tuple(recipe.extra_published_rows):
-        lines.append(_published_lines(key, evaluation))
+    lines += [_published_lines(key, evaluation) for key in recipe.published_keys()]
     lines.append(f"initial weights: {json.dumps(evaluation['init'])}")
     lines.append(f"results: {Path(metrics['run_dir']) / 'cross_validation.json'}")
     return "\n".join(lines)

@@ -1,0 +1,233 @@
+"""The task base every model family builds on: the data contract, the shuffled-label control, the evaluation,
+the summary and the published rows a run reproduces.
+
+A family (``training/<family>.py``) subclasses :class:`AffectTask` and supplies only what is its own: the
+model (:meth:`~tfaffect.training.recipe.Recipe.build_model`), the compile arguments, the dataset arguments
+(:meth:`AffectTask.dataset_args`, :meth:`AffectTask.sampling_args`, :meth:`AffectTask.map_targets`) and its
+fields. Everything else is here, once:
+
+* **data**: :meth:`AffectTask.data_dir` (``--data DIR`` or the embedded SynthAffect), training on
+  :meth:`AffectTask.train_splits`, scoring on :meth:`AffectTask.evaluation_split`;
+* **the shuffled-label control** (``--label-control shuffled``): every training image paired with the labels of
+  an unrelated, independently drawn example, a run that must not learn;
+* **evaluation** after training on the whole evaluation split: per-frame outputs (``frames.csv``), per-video
+  scores, FACE/ALL protocols, plots (:func:`write_frame_outputs`), and a warning when a valence/arousal CCC
+  stays below :data:`LEARNING_FLOOR`;
+* **published rows**: :attr:`AffectTask.published_rows` (or :meth:`AffectTask.published_keys` where the row
+  depends on the fields) name the ``(paper, table, row)`` entries of :mod:`tfaffect.published` a run
+  reproduces; the summary and ``report.md`` put ours beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Mapping
+
+import keras
+
+from tfaffect.training.data import resolve_data
+from tfaffect.training.recipe import Recipe, hparam
+
+log = logging.getLogger(__name__)
+
+PLOT_VIDEOS = 3
+"""Validation videos drawn in ``va_over_time.png`` (the first ones in manifest order)."""
+LEARNING_FLOOR = 0.2
+"""A validation CCC below this after a run means it did not learn that dimension (chosen: shuffled-label
+controls end within +-0.05 of 0 on SynthAffect, the default flagship run above 0.5; see the README)."""
+SHUFFLED_LABEL_SEED = 7919
+"""Offset of the seed of the label stream of the shuffled-label control (any other seed than the images')."""
+SYNTHETIC = "SynthAffect, synthetic"
+
+
+@dataclasses.dataclass(frozen=True)
+class AffectTask(Recipe):
+    """Base of every model family's recipes (see the module docstring). Not a published result itself."""
+
+    published_rows: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    """``(paper, table, row)`` keys of :mod:`tfaffect.published` this recipe reproduces; the first is the
+    headline row. A family whose row follows from its fields overrides :meth:`published_keys` instead."""
+    protocols: ClassVar[tuple[str, ...]] = ("face", "all")
+    """Valence/arousal scoring protocols of the evaluation (:func:`tfaffect.evaluation.evaluate`)."""
+    headline: ClassVar[tuple[str, ...]] = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal")
+    """Evaluation scores the log and the summary print, in this order (those the run has)."""
+
+    label_control: Literal["none", "shuffled"] = hparam(
+        "none", "learning check: 'shuffled' pairs every training image with the labels of an "
+                "unrelated, independently drawn example (a control that must not learn)")
+
+    # ----------------------------------------------------------------------------------------------
+    # What a family supplies.
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        """Keyword arguments of :func:`tfaffect.data.pipeline.make_dataset` shared by training and evaluation
+        (image size, tasks, frames or windows, seed); ``training`` tells which."""
+        raise NotImplementedError(f"{type(self).__name__} must define dataset_args()")
+
+    def sampling_args(self) -> dict[str, Any]:
+        """Extra ``make_dataset`` arguments of the training stream only (balancing, flips). Default: none."""
+        return {}
+
+    def map_targets(self, data: Path, dataset, training: bool):
+        """Turn the pipeline's batches into the model's targets (e.g. add a derived target). Default: as read."""
+        return dataset
+
+    # ----------------------------------------------------------------------------------------------
+    # Data.
+
+    def data_dir(self) -> tuple[Path, bool]:
+        """``(prepared data, synthetic?)``: ``--data DIR``, else the embedded SynthAffect at ``image_size``."""
+        return resolve_data(self.data, self.image_size, smoke=self.smoke)
+
+    def train_splits(self) -> tuple[str, ...]:
+        """The splits of the prepared data the model is trained on."""
+        return ("train",)
+
+    def evaluation_split(self) -> str:
+        """The split the run is scored on."""
+        return "validation"
+
+    def training_stream(self, data: Path, seed: int):
+        """One epoch of training batches from :meth:`train_splits` (one split: :func:`make_dataset`)."""
+        from tfaffect.data.pipeline import make_dataset
+
+        (split,) = self.train_splits()
+        return make_dataset(data, split, **self.training_args(seed))
+
+    def training_args(self, seed: int) -> dict[str, Any]:
+        return dict(self.dataset_args(True), batch_size=self.batch_size, training=True, repeat=False,
+                    **self.sampling_args(), seed=seed)
+
+    def datasets(self):
+        from tfaffect.data.pipeline import make_dataset
+
+        data, _ = self.data_dir()
+        train = self.training_stream(data, self.seed)
+        if self.label_control == "shuffled":
+            # Same image stream; labels and weights from an independently seeded stream of the same
+            # distribution, so nothing links an image to its label.
+            train = with_labels_of(train, self.training_stream(data, self.seed + SHUFFLED_LABEL_SEED))
+        val = make_dataset(data, self.evaluation_split(), batch_size=self.batch_size, training=False,
+                           **self.dataset_args(False))
+        return self.map_targets(data, train, True), self.map_targets(data, val, False)
+
+    # ----------------------------------------------------------------------------------------------
+    # After training: the paper's scores on the whole evaluation split.
+
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        """The ``(paper, table, row)`` entries of :mod:`tfaffect.published` this configuration reproduces."""
+        return tuple(self.published_rows)
+
+    @classmethod
+    def table_text(cls) -> str:
+        return cls.table or "; ".join(f"{table}, row {row}" for _, table, row in cls.published_rows)
+
+    def predictor(self, model: keras.Model, batches):
+        """``(predict_batch, batches)`` for :func:`tfaffect.evaluation.evaluate`. Default: the model, batch by batch."""
+        return model.predict_on_batch, batches
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        from tfaffect import evaluation
+        from tfaffect.data.pipeline import make_dataset
+        from tfaffect.data.tfrecord import naming_bad_shards
+
+        data, synthetic = self.data_dir()
+        split = self.evaluation_split()
+        batches = make_dataset(data, split, batch_size=self.batch_size, training=False,
+                               **{**self.dataset_args(False), "with_index": True})
+        with naming_bad_shards(data, split):  # a corrupt record names its shard
+            predict, batches = self.predictor(model, batches.as_numpy_iterator())
+            scores, frames = evaluation.evaluate(predict, batches, protocols=self.protocols)
+        name = SYNTHETIC if synthetic else data.name
+        write_frame_outputs(frames, run_dir, name)
+        result = {"split": split, "data": str(data), "synthetic": synthetic, **scores}
+        result.update(self.published_entries())
+        log.info("%s (%s, all frames concatenated): %s", split, name,
+                 ", ".join(f"{k} {result[k]:.3f}" for k in self.headline if k in result))
+        return result
+
+    def published_entries(self) -> dict[str, Any]:
+        """``published_row`` (the headline) and, for several, ``published_rows``: what the report reads."""
+        keys = self.published_keys()
+        if not keys:
+            return {}
+        out: dict[str, Any] = {"published_row": list(keys[0])}
+        if len(keys) > 1:
+            out["published_rows"] = [list(key) for key in keys]
+        return out
+
+    def summary(self, metrics: Mapping[str, Any]) -> str:
+        """Where everything is, and ours beside the published rows; also writes ``report.md``."""
+        from tfaffect.io import write_text_atomic
+        from tfaffect.report import report
+
+        run_dir = Path(metrics["run_dir"])
+        evaluation = metrics.get("evaluation", {})
+        warnings = [] if self.smoke else learning_warnings(evaluation)  # a smoke run is not meant to learn
+        lines = [*warnings, f"run directory: {run_dir}"]
+        if evaluation:
+            data = "SynthAffect (synthetic)" if evaluation.get("synthetic") else evaluation.get("data")
+            scores = ", ".join(f"{k.replace('_', ' ')} {evaluation[k]:.3f}" for k in self.headline if k in evaluation)
+            lines.append(f"{evaluation.get('split', 'validation')} on {data}"
+                         + (f", {evaluation['frames']} frames, all concatenated" if "frames" in evaluation else "")
+                         + f": {scores}")
+        keys = self.published_keys()
+        if keys:
+            text = report(keys[0][0], list(dict.fromkeys(table for _, table, _ in keys)), [run_dir])
+            write_text_atomic(run_dir / "report.md", "\n\n".join([*warnings, text]) + "\n")
+            lines += ["", text, "", f"report: {run_dir / 'report.md'}"]
+        lines += [f"plots: {run_dir / 'plots'}", f"per-frame predictions: {run_dir / 'frames.csv'}",
+                  f"per-video scores: {run_dir / 'per_video.csv'}", f"model: {run_dir / 'model.keras'}",
+                  f"training log: {run_dir / 'history.csv'} (TensorBoard: {run_dir / 'tensorboard'})"]
+        return "\n".join(lines)
+
+
+def learning_warnings(evaluation: Mapping[str, Any], keys=("ccc_valence", "ccc_arousal")) -> list[str]:
+    """One warning line per score of ``evaluation`` below :data:`LEARNING_FLOOR` (also logged): the run
+    did not learn that dimension, and what to try."""
+    out = []
+    for key in keys:
+        if key in evaluation and not evaluation[key] >= LEARNING_FLOOR:
+            line = (f"WARNING: validation {key.replace('_', ' ')} = {evaluation[key]:.3f} is below "
+                    f"{LEARNING_FLOOR}: this run did not learn it. Try more steps (--epochs, "
+                    f"--max-steps-per-epoch), another --learning-rate or --seed, and check the data with "
+                    f"`tfaffect evaluate` on its training split; the default SynthAffect run reaches >= 0.5 "
+                    f"(README).")
+            log.warning("%s", line)
+            out.append(line)
+    return out
+
+
+def write_frame_outputs(frames, run_dir: Path, data_name: str) -> None:
+    """Write an evaluation's per-frame table to ``run_dir``: ``frames.csv``, and where it has valence and
+    arousal predictions also ``per_video.csv`` and the plots (VA over time for the first
+    :data:`PLOT_VIDEOS` videos, histogram of the predictions)."""
+    from tfaffect import evaluation, plots
+    from tfaffect.io import safe_filename, write_text_atomic
+
+    write_text_atomic(run_dir / "frames.csv", frames.to_csv(index=False))
+    (run_dir / "plots").mkdir(parents=True, exist_ok=True)
+    if "valence" not in frames or "valence_true" not in frames:
+        return
+    write_text_atomic(run_dir / "per_video.csv", evaluation.per_video_scores(frames[frames["has_face"]]).to_csv())
+    for video in list(dict.fromkeys(frames["video_id"]))[:PLOT_VIDEOS]:
+        rows = frames[frames["video_id"] == video]
+        plots.va_over_time(run_dir / "plots" / f"va_over_time_{safe_filename(video)}.png", rows["frame"],
+                           rows[["valence", "arousal"]].to_numpy(),
+                           rows[["valence_true", "arousal_true"]].to_numpy(),
+                           title=f"{video} ({data_name})")
+    plots.va_histogram(run_dir / "plots" / "va_histogram_predicted.png",
+                       frames[["valence", "arousal"]].to_numpy(), title="predicted (validation)")
+
+
+def with_labels_of(images, labels):
+    """``(x, y, w)`` from ``images`` with ``(y, w)`` from ``labels`` (the shuffled-label control)."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.zip(images, labels).map(lambda a, b: (a[0], b[1], b[2]))
+
+
+__all__ = ["AffectTask", "LEARNING_FLOOR", "PLOT_VIDEOS", "learning_warnings", "with_labels_of",
+           "write_frame_outputs"]
