@@ -89,28 +89,30 @@ class AffectTask(Recipe):
         """The split the run is scored on."""
         return "validation"
 
-    def training_stream(self, data: Path, seed: int):
-        """One epoch of training batches from :meth:`train_splits` (one split: :func:`make_dataset`)."""
+    def read(self, split: str, **kwargs):
+        """Batches of ``split``: :func:`tfaffect.data.pipeline.make_dataset` over :meth:`data_dir` with ``kwargs``.
+        A family that trains on cached per-frame features reads them here instead."""
         from tfaffect.data.pipeline import make_dataset
 
+        return make_dataset(self.data_dir()[0], split, **kwargs)
+
+    def training_stream(self, data: Path, seed: int):
+        """One epoch of training batches from :meth:`train_splits` (one split: :meth:`read`)."""
         (split,) = self.train_splits()
-        return make_dataset(data, split, **self.training_args(seed))
+        return self.read(split, **self.training_args(seed))
 
     def training_args(self, seed: int) -> dict[str, Any]:
         return dict(self.dataset_args(True), batch_size=self.batch_size, training=True, repeat=False,
                     **self.sampling_args(), seed=seed)
 
     def datasets(self):
-        from tfaffect.data.pipeline import make_dataset
-
         data, _ = self.data_dir()
         train = self.training_stream(data, self.seed)
         if self.label_control == "shuffled":
             # Same image stream; labels and weights from an independently seeded stream of the same
             # distribution, so nothing links an image to its label.
             train = with_labels_of(train, self.training_stream(data, self.seed + SHUFFLED_LABEL_SEED))
-        val = make_dataset(data, self.evaluation_split(), batch_size=self.batch_size, training=False,
-                           **self.dataset_args(False))
+        val = self.read(self.evaluation_split(), batch_size=self.batch_size, training=False, **self.dataset_args(False))
         return self.map_targets(data, train, True), self.map_targets(data, val, False)
 
     # ----------------------------------------------------------------------------------------------
@@ -130,13 +132,12 @@ class AffectTask(Recipe):
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         from tfaffect import evaluation
-        from tfaffect.data.pipeline import make_dataset
         from tfaffect.data.tfrecord import naming_bad_shards
 
         data, synthetic = self.data_dir()
         split = self.evaluation_split()
-        batches = make_dataset(data, split, batch_size=self.batch_size, training=False,
-                               **{**self.dataset_args(False), "with_index": True})
+        batches = self.read(split, batch_size=self.batch_size, training=False,
+                            **{**self.dataset_args(False), "with_index": True})
         with naming_bad_shards(data, split):  # a corrupt record names its shard
             predict, batches = self.predictor(model, batches.as_numpy_iterator())
             scores, frames = evaluation.evaluate(predict, batches, protocols=self.protocols)
