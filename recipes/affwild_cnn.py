@@ -32,7 +32,6 @@ TABLE_OF_ROW = {"VGG Face": "Table 9", "VGG-16": "Table 9", "ResNet-50": "Table 
 class AffWildCNNRecipe(AffWildRecipe):
     """CNN-only models of Kollias 2019 (Tables 9-10): pick the table row with --row."""
 
-    name = "affwild_cnn"
     table = "Table 9 (3 rows), Table 10 row Without Landmarks"
     runtime = "a few minutes on 2 CPU cores on SynthAffect (demo budget)"
     rows = {

@@ -44,7 +44,6 @@ from tfaffect.training.runner import main
 class AffWildNetRecipe(AffWildRecipe):
     """AffWildNet (Kollias 2019, Table 12 best CNN-GRU): VGG-Face + landmarks + FC 4096 + 2xGRU 128."""
 
-    name = "affwildnet"
     published_rows = (("kollias2019", "Table 12", "best CNN-GRU"),)
     runtime = "9 min measured (first run, 2 idle CPU cores, SynthAffect demo budget); days on a GPU in the paper"
 

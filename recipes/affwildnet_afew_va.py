@@ -39,7 +39,6 @@ from tfaffect.training.runner import main
 class AffWildNetAfewVaRecipe(CrossValidatedTransferRecipe):
     """AffWildNet fine-tuned on AFEW-VA, 5-fold cross-validation (Kollias 2019, section 5.1.2, Tables 16-17)."""
 
-    name = "affwildnet_afew_va"
     layout = "afew_va"
     published_rows = (("kollias2019", "Table 16", "Fine-tuned AffWildNet"),
                       ("kollias2019", "Table 17", "Fine-tuned AffWildNet"))

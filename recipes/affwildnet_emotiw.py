@@ -42,7 +42,6 @@ from tfaffect.training.runner import main
 class AffWildNetEmotiWRecipe(TransferRecipe):
     """AffWildNet with 7 softmax outputs fine-tuned on AFEW (Kollias 2019, section 5.2.1, Table 18)."""
 
-    name = "affwildnet_emotiw"
     layout = "afew"
     task = "expression"
     published_rows = (("kollias2019", "Table 18", "fine-tuned AffWildNet"),)

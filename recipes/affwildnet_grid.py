@@ -22,7 +22,6 @@ from tfaffect.training.runner import main
 class AffWildNetGridRecipe(AffWildRecipe):
     """AffWildNet CNN-GRU hidden-size grid (Kollias 2019, Table 14): pick the cell with --row."""
 
-    name = "affwildnet_grid"
     table = "Table 14, 6 cells (units x layers)"
     runtime = "about as affwildnet.py per cell (not timed per cell)"
     rows = {f"{units} units, {layers} layer{'s' * (layers > 1)}": {"units": units, "num_layers": layers}

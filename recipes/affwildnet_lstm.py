@@ -23,7 +23,6 @@ from tfaffect.training.runner import main
 class AffWildNetLSTMRecipe(AffWildRecipe):
     """AffWildNet with 2 x peephole LSTM 128 (Kollias 2019, Table 12 best CNN-LSTM)."""
 
-    name = "affwildnet_lstm"
     published_rows = (("kollias2019", "Table 12", "best CNN-LSTM"),)
     runtime = "about as affwildnet.py (this variant not timed)"
 

@@ -32,7 +32,6 @@ from tfaffect.training.runner import main
 class AffWildNetRecolaRecipe(TransferRecipe):
     """AffWildNet fine-tuned on RECOLA (Kollias 2019, section 5.1.1, Table 15)."""
 
-    name = "affwildnet_recola"
     layout = "recola"
     published_rows = (("kollias2019", "Table 15", "Fine-tuned AffWildNet"),)
     runtime = "about as affwildnet.py on SynthAffect (not timed separately); not given by the paper"

@@ -21,7 +21,6 @@ from tfaffect.training.runner import main
 class AffWildNetReleasedRecipe(AffWildRecipe):
     """AffWildNet, image-only configuration of the authors' released weights (no published row)."""
 
-    name = "affwildnet_released"
     table = "none (released weights' configuration)"
     runtime = "about as affwildnet.py (this variant not timed)"
 

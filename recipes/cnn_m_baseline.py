@@ -25,7 +25,6 @@ from tfaffect.training.runner import main
 class CNNMBaselineRecipe(AffWildRecipe):
     """CNN-M challenge baseline (Kollias 2019, Table 5): Table 4 network, MSE loss, batch 80."""
 
-    name = "cnn_m_baseline"
     published_rows = (("kollias2019", "Table 5", "CNN-M"),)
     runtime = "a few minutes on 2 CPU cores on SynthAffect (demo budget); 4-5 days on a GPU in the paper"
 

@@ -58,7 +58,6 @@ DEFAULT_MODEL = 4  # Table II: best VA score on validation (0.534); the issue's 
 class StatLSTMTableRecipe(StatLSTMRecipe):
     """Do 2020, Table II: the Table I model chosen by --row "model N" (default model 4)."""
 
-    name = "stat_lstm"
     table = "Table II, rows 1-6 (Table I models)"
     runtime = ("15 min measured on 2 shared CPU cores on SynthAffect (demo budget, face pretraining included); "
                "the paper's run needs a GPU")

@@ -46,7 +46,6 @@ MEMBER_RECIPE = {cls.recipe_name(): cls
 class StatLSTMFusion(StatLSTMFusionRecipe):
     """Do 2020, Table II "Fusion": the average of the outputs of Table I models (default 2, 4, 6)."""
 
-    name = "stat_lstm_fusion"
     table = "Table II, row Fusion (Table III submissions 4: test set)"
     runtime = ("the members' demo runs (recipes/stat_lstm.py, models 2, 4, 6) plus one validation pass on "
                "SynthAffect; cached members are reused")
