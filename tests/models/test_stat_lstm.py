@@ -23,7 +23,7 @@ from test_model_params import RESNET50_STAGES, bn, conv, dense, lstm, resnet50_c
 
 from tfaffect.errors import ConfigError, MissingResourceError
 from tfaffect.models.stat_lstm import (CausalWindows, FaceFeatureModel, StatLSTMNet, WindowStats, average_fusion,
-                                       load_face_weights, table1_model)
+                                       load_face_weights, table1_model, with_frame_input)
 
 C = 7  # expressions, Do 2020 section II.A
 F = 2048  # face feature width, original model_vggface2_ft.py Dense(2048, name="features")
@@ -275,6 +275,70 @@ def test_average_fusion_of_image_models_takes_frames_and_rejects_bad_members():
         average_fusion([first, first])
     with pytest.raises(ConfigError, match="image size"):
         average_fusion([first, StatLSTMNet("none", name="c", **{**TINY, "image_size": 40})])
+
+
+# --------------------------------------------------------------------------------------------------
+# Features-input form (frame_input="features"): the temporal models on the face model's per-frame outputs
+
+
+def face_outputs(model, clip):
+    """The face part's ``features`` [B, T, F] and ``scores`` [B, T, 7] of an image-input model on ``clip``."""
+    face = model.get_layer("face")({"image": clip.reshape((-1,) + clip.shape[2:])}, training=False)
+    return {"features": keras.ops.convert_to_numpy(face["features"]).reshape(clip.shape[:2] + (-1,)),
+            "scores": keras.ops.convert_to_numpy(face["expression"]).reshape(clip.shape[:2] + (C,))}
+
+
+def numpy_outputs(model, x):
+    return {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
+
+
+@pytest.mark.parametrize("number", [3, 4, 5, 6])
+def test_features_input_model_equals_the_image_model_on_the_face_outputs(number):
+    """Table I models 3-6: image input == features input fed the face part's outputs, head weights copied by name."""
+    image_model = table1_model(number, window=3, **TINY)
+    features_model = table1_model(number, window=3, frame_input="features", **TINY)
+    assert set(features_model.input) == {"features", "scores"}
+    weighted = {layer.name for layer in image_model.layers if layer.weights}
+    assert {layer.name for layer in features_model.layers if layer.weights} == weighted - {"face"}
+    for layer in features_model.layers:
+        if layer.weights:
+            layer.set_weights(image_model.get_layer(layer.name).get_weights())
+    clip = tiny_clip(5, seed=number)
+    expected = numpy_outputs(image_model, {"image": clip})
+    got = numpy_outputs(features_model, face_outputs(image_model, clip))
+    assert set(got) == set(expected) == ({"expression", "va", "va_aux"} if number % 2 == 0 else {"expression"})
+    for key, value in expected.items():
+        assert np.ptp(value[..., 0]) > 0  # outputs differ between frames, so the equality says something
+        np.testing.assert_allclose(got[key], value, rtol=0, atol=1e-5, err_msg=key)
+
+
+def test_with_frame_input_moves_the_weights_both_ways_and_the_features_form_round_trips(tmp_path):
+    from tfaffect.models.saving import load_model
+
+    image_model = table1_model(6, window=3, **TINY)
+    clip = tiny_clip(4, seed=9)
+    expected = numpy_outputs(image_model, {"image": clip})
+    features_model = with_frame_input(image_model, "features")
+    assert features_model.get_config() == {**image_model.get_config(), "frame_input": "features"}
+    path = tmp_path / "features.keras"
+    features_model.save(path)
+    loaded = load_model(path)
+    for key, value in numpy_outputs(loaded, face_outputs(image_model, clip)).items():
+        np.testing.assert_allclose(value, expected[key], rtol=0, atol=1e-5, err_msg=key)
+    face_file = tmp_path / "face.weights.h5"
+    image_model.get_layer("face").save_weights(face_file)
+    for face in (face_file, image_model.get_layer("face")):  # the face model's weight file, or the model
+        back = with_frame_input(loaded, "image", face)
+        for key, value in numpy_outputs(back, {"image": clip}).items():
+            np.testing.assert_allclose(value, expected[key], rtol=0, atol=1e-5, err_msg=key)
+    with pytest.raises(ConfigError, match="face model they came from"):
+        with_frame_input(loaded, "image")
+    with pytest.raises(ConfigError, match="temporal StatLSTMNet"):
+        with_frame_input(StatLSTMNet("none", **TINY), "features")
+    with pytest.raises(ConfigError, match="frame_input"):
+        StatLSTMNet("none", frame_input="features", **TINY)
+    with pytest.raises(ConfigError, match="frame_input"):
+        StatLSTMNet("stat", frame_input="landmarks", **TINY)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -36,7 +36,9 @@ Efficient temporal computation
     (``TimeDistributed(model_base_pre)(block_input)``), i.e. s + 1 backbone passes per frame. The
     per-window formulation (one label per window, as the original trains) is the same model applied
     to the window clip ``[B, s, ...]``, taking the last frame's output: frame s - 1 of a clip of
-    length s sees exactly that clip.
+    length s sees exactly that clip. With ``frame_input="features"`` the model starts after the face
+    model: it takes those ``[B, T, F]`` features and ``[B, T, 7]`` scores directly (e.g. extracted once
+    into the per-frame feature cache), the same layers by name from there on (:func:`with_frame_input`).
 
 The six derivation models of Table I are :data:`TABLE_I` / :func:`table1_model`; the loss of eq. 4
 is :func:`tfaffect.losses.stat_lstm_losses`, its 5-vector target :func:`tfaffect.losses.five_vector_target`;
@@ -99,6 +101,10 @@ HEAD_DROPOUT = 0.1  # original notebooks fc_*_dropout=[0.1, 0.1, 0.1]: before ea
 
 TEMPORAL = ("none", "stat", "stat_lstm")
 """Temporal modules: image only (Table I models 1-2), STAT (models 3-4), STAT + LSTM (models 5-6)."""
+
+FRAME_INPUTS = ("image", "features")
+"""What a temporal model takes per frame: face images (the face model runs inside it) or the face model's
+outputs, e.g. read from the per-frame feature cache (see :class:`StatLSTMNet`)."""
 
 STATS = ("max", "min", "mean")
 """Window statistics of the STAT module (Fig. 2 caption: "mean, max, and min"), in the released order."""
@@ -246,16 +252,9 @@ class FaceFeatureModel(ConfigurableModel):
     def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE, feature_units: int = FEATURE_UNITS,
                  dropout: float = FACE_DROPOUT, trainable_stages: int = TRAINABLE_STAGES,
                  bn_momentum: float | None = None, weights_path: str | os.PathLike | None = None, **kwargs):
-        image_size, feature_units, trainable_stages = int(image_size), int(feature_units), int(trainable_stages)
-        dropout = _check_dropout(dropout, "dropout")
-        if feature_units < 1:
-            raise ConfigError(f"feature_units must be positive, got {feature_units}")
-        if not 0 <= trainable_stages <= RESNET_STAGES + 1:
-            raise ConfigError(f"trainable_stages must be in 0..{RESNET_STAGES + 1}, got {trainable_stages}")
-        if bn_momentum is not None:
-            bn_momentum = float(bn_momentum)
-            if not 0.0 <= bn_momentum < 1.0:
-                raise ConfigError(f"bn_momentum must be in [0, 1) or None, got {bn_momentum}")
+        config = _face_config(image_size, feature_units, dropout, trainable_stages, bn_momentum)
+        image_size, feature_units, dropout = config["image_size"], config["feature_units"], config["dropout"]
+        trainable_stages, bn_momentum = config["trainable_stages"], config["bn_momentum"]
         if weights_path is not None:
             weights_path = _check_face_weights_file(weights_path)
         image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
@@ -276,9 +275,8 @@ class FaceFeatureModel(ConfigurableModel):
         scores = keras.layers.Dense(NUM_EXPRESSIONS, activation="softmax", use_bias=False,  # original: no bias
                                     name="predictions")(x)
         kwargs.setdefault("name", "face_feature_model")
-        config = {"image_size": image_size, "feature_units": feature_units, "dropout": dropout,
-                  "trainable_stages": trainable_stages, "bn_momentum": bn_momentum, "weights_path": None}
-        super().__init__({"image": image}, {"features": features, "expression": scores}, config, **kwargs)
+        super().__init__({"image": image}, {"features": features, "expression": scores},
+                         {**config, "weights_path": None}, **kwargs)
         if weights_path is None:
             logger.warning("%s: no face feature weights given; ResNet-50 and its expression head start from "
                            "random initialisation (the paper starts from VGGFace2 weights fine-tuned on AffectNet "
@@ -286,6 +284,22 @@ class FaceFeatureModel(ConfigurableModel):
                            self.name)
         else:
             load_face_weights(self, weights_path)
+
+
+def _face_config(image_size, feature_units, dropout, trainable_stages, bn_momentum) -> dict:
+    """:class:`FaceFeatureModel`'s arguments (``weights_path`` aside), checked and normalised as its ``get_config``."""
+    image_size, feature_units, trainable_stages = int(image_size), int(feature_units), int(trainable_stages)
+    dropout = _check_dropout(dropout, "dropout")
+    if feature_units < 1:
+        raise ConfigError(f"feature_units must be positive, got {feature_units}")
+    if not 0 <= trainable_stages <= RESNET_STAGES + 1:
+        raise ConfigError(f"trainable_stages must be in 0..{RESNET_STAGES + 1}, got {trainable_stages}")
+    if bn_momentum is not None:
+        bn_momentum = float(bn_momentum)
+        if not 0.0 <= bn_momentum < 1.0:
+            raise ConfigError(f"bn_momentum must be in [0, 1) or None, got {bn_momentum}")
+    return {"image_size": image_size, "feature_units": feature_units, "dropout": dropout,
+            "trainable_stages": trainable_stages, "bn_momentum": bn_momentum}
 
 
 def _check_dropout(value, name: str) -> float:
@@ -362,6 +376,10 @@ class StatLSTMNet(ConfigurableModel):
         ``temporal="none"`` (image models 1-2): ``{"image": uint8 [B, S, S, 3]}`` -> ``[B, ...]``.
         ``temporal="stat"`` / ``"stat_lstm"``: ``{"image": uint8 [B, T, S, S, 3]}`` (any T) ->
         per-frame ``[B, T, ...]``, each frame predicted from its causal window of ``window`` frames.
+        ``frame_input="features"`` (temporal models only): ``{"features": float32 [B, T, F], "scores":
+        float32 [B, T, 7]}``, the face model's ``"features"`` and ``"expression"`` outputs per frame (e.g.
+        the per-frame feature cache); everything after the face model is the same, with the same layer
+        names, so the weights move between the two forms by name (:func:`with_frame_input`).
         Outputs ``"expression"`` ``[.., 7]`` softmax; with ``va=True`` also ``"va"`` ``[.., 2]`` tanh
         (valence, arousal) and ``"va_aux"`` ``[.., 5]`` tanh (:func:`tfaffect.losses.five_vector_target` order).
 
@@ -379,6 +397,8 @@ class StatLSTMNet(ConfigurableModel):
         image_size, feature_units, face_dropout, trainable_stages, bn_momentum: passed to
             :class:`FaceFeatureModel`.
         use_cudnn: passed to the LSTMs ("auto"); export passes False (DESIGN.md).
+        frame_input: "image" (the face model runs inside the model) or "features" (no face model: its
+            outputs per frame are the inputs; the face arguments are then only recorded; :data:`FRAME_INPUTS`).
         face_weights: the face feature model's ``weights_path`` (not recorded in ``get_config``).
     """
 
@@ -389,9 +409,16 @@ class StatLSTMNet(ConfigurableModel):
                  image_size: int = DEFAULT_IMAGE_SIZE, feature_units: int = FEATURE_UNITS,
                  face_dropout: float = FACE_DROPOUT, trainable_stages: int = TRAINABLE_STAGES,
                  bn_momentum: float | None = None,
-                 use_cudnn="auto", face_weights: str | os.PathLike | None = None, **kwargs):
+                 use_cudnn="auto", frame_input: str = "image", face_weights: str | os.PathLike | None = None,
+                 **kwargs):
         if temporal not in TEMPORAL:
             raise ConfigError(f"unknown temporal module {temporal!r}; expected one of {', '.join(TEMPORAL)}")
+        if frame_input not in FRAME_INPUTS:
+            raise ConfigError(f"unknown frame_input {frame_input!r}; expected one of {', '.join(FRAME_INPUTS)}")
+        if frame_input == "features" and (temporal == "none" or face_weights is not None):
+            raise ConfigError(f"frame_input='features' takes the face model's outputs per frame: for a temporal "
+                              f"model ('stat' or 'stat_lstm', got {temporal!r}) without face_weights (got "
+                              f"{face_weights!r})")
         window, lstm_layers, lstm_units, image_size = int(window), int(lstm_layers), int(lstm_units), int(image_size)
         if window < 1 or lstm_layers < 1 or lstm_units < 1:
             raise ConfigError(f"window, lstm_layers and lstm_units must be positive, got {window}, {lstm_layers}, "
@@ -403,21 +430,29 @@ class StatLSTMNet(ConfigurableModel):
         lstm_dropout = _check_dropout(lstm_dropout, "lstm_dropout")
         lstm_recurrent_dropout = _check_dropout(lstm_recurrent_dropout, "lstm_recurrent_dropout")
         head_dropout = _check_dropout(head_dropout, "head_dropout")
-        face = FaceFeatureModel(image_size=image_size, feature_units=feature_units, dropout=face_dropout,
-                                trainable_stages=trainable_stages, bn_momentum=bn_momentum, weights_path=face_weights,
-                                name="face")
-        face_config = face.get_config()
+        face_config = _face_config(image_size, feature_units, face_dropout, trainable_stages, bn_momentum)
+        if frame_input == "image":
+            face = FaceFeatureModel(**face_config, weights_path=face_weights, name="face")
 
         if temporal == "none":
             image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
-            current = face({"image": image})
+            inputs = {"image": image}
+            current = face(inputs)
             features, scores = current["features"], current["expression"]
             parts = [features, scores]
         else:
-            image = keras.Input(shape=(None, image_size, image_size, 3), dtype="uint8", name="image")
-            current = face({"image": FoldTime(name="fold_time")(image)})  # the backbone runs once per frame
-            features = UnfoldTime(name="unfold_features")([current["features"], image])
-            scores = UnfoldTime(name="unfold_scores")([current["expression"], image])
+            if frame_input == "image":
+                image = keras.Input(shape=(None, image_size, image_size, 3), dtype="uint8", name="image")
+                inputs = {"image": image}
+                current = face({"image": FoldTime(name="fold_time")(image)})  # the backbone runs once per frame
+                features = UnfoldTime(name="unfold_features")([current["features"], image])
+                scores = UnfoldTime(name="unfold_scores")([current["expression"], image])
+                reference = image  # any [B, T, ...] input: UnfoldTime reads T from it
+            else:
+                features = keras.Input(shape=(None, face_config["feature_units"]), name="features")
+                scores = keras.Input(shape=(None, NUM_EXPRESSIONS), name="scores")
+                inputs = {"features": features, "scores": scores}
+                reference = features
             score_windows = CausalWindows(window, name="score_windows")(scores)
             parts = [WindowStats(STATS, name="score_stat")(score_windows)]
             if feature_stats:
@@ -430,7 +465,7 @@ class StatLSTMNet(ConfigurableModel):
                     lstm = keras.layers.LSTM(lstm_units, return_sequences=index < lstm_layers, dropout=lstm_dropout,
                                              recurrent_dropout=lstm_recurrent_dropout, use_cudnn=use_cudnn)
                     x = keras.layers.Bidirectional(lstm, name=f"bilstm{index}")(x)
-                parts.append(UnfoldTime(name="unfold_lstm")([x, image]))
+                parts.append(UnfoldTime(name="unfold_lstm")([x, reference]))
         fused = keras.layers.Concatenate(name="fusion")(parts)
 
         outputs = {"expression": _branch(fused, "expression", class_units, head_dropout, NUM_EXPRESSIONS, "softmax")}
@@ -447,8 +482,43 @@ class StatLSTMNet(ConfigurableModel):
                   "image_size": image_size, "feature_units": face_config["feature_units"],
                   "face_dropout": face_config["dropout"], "trainable_stages": face_config["trainable_stages"],
                   "bn_momentum": face_config["bn_momentum"],
-                  "use_cudnn": use_cudnn, "face_weights": None}
-        super().__init__({"image": image}, outputs, config, **kwargs)
+                  "use_cudnn": use_cudnn, "frame_input": frame_input, "face_weights": None}
+        super().__init__(inputs, outputs, config, **kwargs)
+
+
+def with_frame_input(model: StatLSTMNet, frame_input: str,
+                     face: FaceFeatureModel | str | os.PathLike | None = None) -> StatLSTMNet:
+    """A temporal ``model`` rebuilt to take ``frame_input`` (:data:`FRAME_INPUTS`), with ``model``'s weights.
+
+    Every layer after the face model is copied by name (both forms have the same names). An image-input
+    result gets its face model from ``model`` when that takes images too, else from ``face``: a
+    :class:`FaceFeatureModel` (its weights are copied) or its ``.weights.h5`` file, i.e. the face model
+    whose outputs the features-input ``model`` was trained on. E.g. the image-input model of a run trained
+    on cached features: ``with_frame_input(load_model(run / "model.keras"), "image", face_weights_file)``.
+
+    Raises:
+        ConfigError: ``model`` is not a temporal :class:`StatLSTMNet`, or an image-input result from a
+            features-input ``model`` without ``face``.
+    """
+    if not isinstance(model, StatLSTMNet) or model.get_config()["temporal"] == "none":
+        raise ConfigError(f"with_frame_input takes a temporal StatLSTMNet, got {type(model).__name__} "
+                          f"{getattr(model, 'name', '')!r}")
+    config = {**model.get_config(), "frame_input": frame_input}
+    has_face = model.get_config()["frame_input"] == "image"
+    if frame_input == "image" and not has_face and face is None:
+        raise ConfigError(f"{model.name} takes face features: an image-input copy needs the face model they came "
+                          "from (face=FaceFeatureModel or its .weights.h5 file)")
+    from_file = frame_input == "image" and not has_face and not isinstance(face, FaceFeatureModel)
+    target = StatLSTMNet(**{**config, "face_weights": face if from_file else None})
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        if layer.name == "face" and not has_face:
+            if isinstance(face, FaceFeatureModel):
+                layer.set_weights(face.get_weights())
+            continue
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    return target
 
 
 def average_fusion(members, name: str = "stat_lstm_fusion") -> keras.Model:
