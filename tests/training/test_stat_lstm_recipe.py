@@ -100,14 +100,21 @@ def test_training_balances_expressions_and_the_control_shuffles_labels(monkeypat
 def test_synthaffect_deviations_are_recorded_and_data_runs_use_the_published_values():
     recipe = TABLE.from_args([])
     deviations = recipe.deviations()
-    for field, (published_value, used) in {"image_size": (224, 64), "trainable_stages": (1, 5),
-                                           "bn_momentum": (None, 0.9), "epochs": (10, 4),
-                                           "feature_stats": (["max", "min", "mean"], []),
-                                           "face_pretrain": (None, 2)}.items():
-        assert deviations[field] == {"published": published_value, "used": used}, field
-    assert deviations.keys() == recipe.synthetic_overrides().keys() - {"clip_length"}  # 32 is the default
+    released, paper, chosen = "released code", "paper", "chosen (paper silent)"
+    for field, (published_value, used, source) in {
+            "image_size": (224, 64, released), "trainable_stages": (1, 5, paper), "bn_momentum": (None, 0.9, released),
+            "epochs": (10, 4, chosen), "feature_stats": (["max", "min", "mean"], [], paper),
+            "face_pretrain": (None, 2, paper)}.items():
+        assert deviations[field] == {"published": published_value, "used": used, "source": source}, field
+    # 32 is the default clip length; the face model starts from a face pretraining stage, not VGGFace2
+    assert deviations.keys() == recipe.synthetic_overrides().keys() - {"clip_length"} | {"initial_weights"}
+    assert deviations["initial_weights"]["used"].startswith("Table I model 2 trained first on this data")
     with_data = TABLE.from_args(["--data", "shards"])
-    assert with_data.deviations() == {} and with_data.image_size == 224 and with_data.bn_momentum is None
+    assert with_data.image_size == 224 and with_data.bn_momentum is None
+    assert with_data.deviations() == {"initial_weights": {  # the published values, but random initial weights
+        "published": "face model: VGGFace2 ResNet-50 fine-tuned on AffectNet and RAF-DB (section III.A)",
+        "used": "random initialisation", "source": "paper"}}
+    assert TABLE.from_args(["--data", "shards", "--face-weights", "face.weights.h5"]).deviations() == {}
     # an explicit option wins over the SynthAffect default
     assert TABLE.from_args(["--bn-momentum", "none"]).bn_momentum is None
     # image models have no face to pretrain and read 32 frames per step; model 3 pretrains model 1's face

@@ -221,7 +221,8 @@ def test_rows_apply_their_values_unless_given_explicitly():
     assert Grid.from_args([]).row == "small" and Grid.from_args([]).hidden_units == 4
     large = Grid.from_args(["--row", "large", "--dropout", "0.1"])
     assert (large.hidden_units, large.dropout) == (64, 0.1)  # explicit option wins over the row
-    assert large.deviations() == {"dropout": {"published": 0.5, "used": 0.1}}  # relative to the row
+    # relative to the row; TinyRecipe's dropout help cites no paper: a chosen value
+    assert large.deviations() == {"dropout": {"published": 0.5, "used": 0.1, "source": "chosen (paper silent)"}}
     with pytest.raises(ConfigError, match="choose one of 'small', 'large'"):
         Grid.from_args(["--row", "medium"])
     with pytest.raises(ConfigError, match="--row does not apply"):
@@ -241,3 +242,27 @@ def test_recipe_name_comes_from_the_class_attribute_or_the_file():
 def test_base_class_is_abstract():
     with pytest.raises(TypeError):
         Recipe()
+
+
+@pytest.mark.parametrize("help_text, source, expected", [
+    ("dropout probability (section 4.2.1)", None, "paper"),
+    ("recurrent layers (Table 8, Table 14: 2 best)", None, "paper"),
+    ("frames per sequence: 80 in the released code (FORMATS.md); the paper does not fix it", None, "released code"),
+    ("not given by the paper; one pass over the training set", None, "chosen (paper silent)"),
+    ("cap on training steps per epoch (none = the whole training set)", None, "chosen (paper silent)"),
+    ("'SGD, Adam optimizer' (section III.A); which for which row is not said", None, "chosen (paper silent)"),
+    ("max min mean per section II.C's text; none as the released models 4 and 6", "paper", "paper"),
+])
+def test_a_fields_source_is_given_or_read_from_its_help(help_text, source, expected):
+    from tfaffect.training.fields import value_source
+
+    @dataclasses.dataclass
+    class Holder:
+        value: int = hparam(1, help_text, source=source)
+
+    assert value_source(dataclasses.fields(Holder)[0]) == expected
+
+
+def test_an_unknown_source_is_refused():
+    with pytest.raises(ValueError, match="choose one of paper, released code"):
+        hparam(1, "x", source="folklore")

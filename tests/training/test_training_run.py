@@ -50,12 +50,14 @@ def test_run_directory_contents(finished_run):
     assert config["fields"] == json.loads(recipe.to_json())
     # 5 batches capped at 2 steps; boundary after epoch 1 = step 2 * 1 - 1
     # every field the fixture set away from TinyRecipe's defaults is listed as a deviation
-    deviations = {"deterministic": {"published": True, "used": False},
-                  "epochs": {"published": 4, "used": 2},
-                  "max_steps_per_epoch": {"published": None, "used": 2},
-                  "lr_schedule": {"published": "constant", "used": "piecewise"},
-                  "lr_boundaries": {"published": [], "used": [1.0]},
-                  "lr_values": {"published": [], "used": [0.001]}}
+    # (labelled "chosen": TinyRecipe's and the base's run settings cite no paper)
+    chosen = {"source": "chosen (paper silent)"}
+    deviations = {"deterministic": {"published": True, "used": False, **chosen},
+                  "epochs": {"published": 4, "used": 2, **chosen},
+                  "max_steps_per_epoch": {"published": None, "used": 2, **chosen},
+                  "lr_schedule": {"published": "constant", "used": "piecewise", **chosen},
+                  "lr_boundaries": {"published": [], "used": [1.0], **chosen},
+                  "lr_values": {"published": [], "used": [0.001], **chosen}}
     assert config["derived"] == {"steps_per_epoch": 2, "lr_boundary_steps": [1], "deviations": deviations}
 
     session, = json.loads((run_dir / "provenance.json").read_text())["sessions"]

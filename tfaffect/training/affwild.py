@@ -41,6 +41,8 @@ from tfaffect.training.task import AffectTask
 log = logging.getLogger(__name__)
 
 KOLLIAS = "kollias2019"
+BACKBONE_NAMES = {"vggface": "VGG-Face", "vgg16": "VGG-16 (ImageNet)", "resnet50": "ResNet-50 (ImageNet)"}
+"""The pretrained networks section 4.2 fine-tunes, by ``backbone``."""
 PAPER = "Kollias et al. 2019, IJCV: Deep Affect Prediction in-the-wild (Aff-Wild)"
 
 
@@ -49,6 +51,7 @@ class AffWildRecipe(AffectTask):
     """Base of the Kollias 2019 recipes (not a published result itself)."""
 
     paper: ClassVar[str] = PAPER
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "backbone_weights")
     synthetic_cnn_stage: ClassVar[bool] = True
     """On SynthAffect, AffWildNet starts from a CNN stage (:meth:`synthetic_overrides`); False for
     recipes that start from an AffWildNet run instead (section 5's transfer)."""
@@ -163,6 +166,18 @@ class AffWildRecipe(AffectTask):
             if self.synthetic_cnn_stage:
                 budget.update(cnn_pretrain=True, cnn_pretrain_mixed_precision=True, freeze="backbone")
         return budget
+
+    def initial_weights_deviation(self) -> Optional[dict[str, Any]]:
+        """The paper starts every model from pretrained weights: CNN-M from the FaceValue-trained CNN-M (section
+        4.1.1), the VGG / ResNet models from VGG-Face, VGG-16 or ResNet-50 (section 4.2). Without
+        ``backbone_weights`` this run does not."""
+        if self.backbone_weights is not None:
+            return None
+        published = ("CNN-M pretrained on FaceValue (section 4.1.1)" if self.architecture == "cnn_m"
+                     else f"pretrained {BACKBONE_NAMES[self.backbone]} conv weights (section 4.2)")
+        used = ("the CNN stage trained first on this data (cnn_pretrain), itself from random initialisation"
+                if self.cnn_pretrain else "random initialisation")
+        return {"published": published, "used": used, "source": "paper"}
 
     def model_kwargs(self) -> dict[str, Any]:
         """Constructor arguments of the model class (subclasses map a table cell onto them)."""

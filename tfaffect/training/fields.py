@@ -8,18 +8,45 @@ turns JSON and Python spellings into the hinted type (lists -> tuples, ints -> f
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Literal, Optional
 
 
-def hparam(default: Any, help: str) -> Any:
+SOURCES = ("paper", "released code", "chosen (paper silent)")
+"""Where a field's published (default) value comes from, as deviations are labelled (DESIGN.md rule 3)."""
+
+_RELEASED = re.compile(r"released|original code|FORMATS\.md")
+_CHOSEN = re.compile(r"not fixed|not given|not said|does not (?:fix|say|give)|\bchosen\b|base default|paper is silent")
+_CITED = re.compile(r"\b(?:Table|section|eq\.|Fig\.)")
+
+
+def hparam(default: Any, help: str, *, source: Optional[str] = None) -> Any:
     """A dataclass field with a default and the help text shown by ``--help``.
 
     Put the citation in ``help`` (e.g. ``"Kollias 2019, section 5.1: batch size 80"``), or say that
-    the paper does not fix the value and why it was chosen.
+    the paper does not fix the value and why it was chosen. ``source`` (one of :data:`SOURCES`) says where
+    the default comes from; when not given it is read from ``help`` (:func:`value_source`).
     """
-    return dataclasses.field(default=default, metadata={"help": help})
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"hparam source {source!r}: choose one of {', '.join(SOURCES)}")
+    return dataclasses.field(default=default, metadata={"help": help, "source": source})
+
+
+def value_source(f: dataclasses.Field) -> str:
+    """Where the default of field ``f`` comes from: its ``source``, else read from its help text: the released
+    code where the text names it (or FORMATS.md, which documents it), chosen where the text says the paper
+    does not fix the value or cites no table, section, equation or figure, else the paper."""
+    source = f.metadata.get("source")
+    if source:
+        return source
+    text = f.metadata.get("help", "")
+    if _RELEASED.search(text):
+        return "released code"
+    if _CHOSEN.search(text) or not _CITED.search(text):
+        return "chosen (paper silent)"
+    return "paper"
 
 
 def optional_inner(hint) -> Any:

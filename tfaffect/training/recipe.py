@@ -41,7 +41,7 @@ from typing import Any, ClassVar, Literal, Mapping, Optional, Sequence
 import keras
 
 from tfaffect.errors import ConfigError
-from tfaffect.training.fields import coerce, field_default, jsonable, matches, show, type_name
+from tfaffect.training.fields import coerce, field_default, jsonable, matches, show, type_name, value_source
 from tfaffect.training.fields import hparam  # noqa: F401  (recipe files import it from here)
 from tfaffect.training.options import parse_args
 from tfaffect.training.stages import finished_stage_dir
@@ -64,6 +64,9 @@ class Recipe(abc.ABC):
     """For a file that reproduces several table rows or grid cells: row name -> the field values that
     row publishes. ``--row NAME`` applies them (explicit options win); the first row is the default."""
 
+    input_fields: ClassVar[tuple[str, ...]] = ("data", "smoke", "row")
+    """Fields that name the run's inputs (data, weight files) or its mode, not hyperparameters: never deviations
+    (what a weight file changes is :meth:`initial_weights_deviation`'s to say)."""
     name: ClassVar[Optional[str]] = None
     paper: ClassVar[str] = ""
     table: ClassVar[str] = ""
@@ -96,7 +99,7 @@ class Recipe(abc.ABC):
     lr_staircase: bool = hparam(True, "exponential: decay in steps (whole periods) rather than smoothly")
     lr_boundaries: tuple[float, ...] = hparam(
         (), "piecewise: epochs after which the rate changes, e.g. 10 15 18 (Li 2017, section 3.1.2 "
-            "fine-tuning: 10, 5, 3, 2 epochs)")
+            "fine-tuning: 10, 5, 3, 2 epochs)", source="chosen (paper silent)")
     lr_values: tuple[float, ...] = hparam(
         (), "piecewise: the rate after each boundary (learning_rate before the first), e.g. 1e-4 1e-5 1e-6")
     warmup_epochs: float = hparam(
@@ -165,17 +168,27 @@ class Recipe(abc.ABC):
         return {}
 
     def deviations(self) -> dict[str, dict[str, Any]]:
-        """Fields whose value differs from the class default (the published value):
-        ``{field: {"published": default, "used": value}}``."""
+        """Fields whose value differs from the class default (the published value), labelled with where that
+        value comes from (:func:`~tfaffect.training.fields.value_source`), and :meth:`initial_weights_deviation`:
+        ``{field: {"published": default, "used": value, "source": "paper" | "released code" | "chosen (paper
+        silent)"}}``."""
         out = {}
         row_values = self.rows.get(self.row, {}) if self.rows else {}
         for f in dataclasses.fields(self):
-            if f.name in ("data", "smoke", "row"):
+            if f.name in self.input_fields:
                 continue
             published, used = row_values.get(f.name, field_default(f)), getattr(self, f.name)
             if jsonable(published) != jsonable(used):
-                out[f.name] = {"published": jsonable(published), "used": jsonable(used)}
+                out[f.name] = {"published": jsonable(published), "used": jsonable(used), "source": value_source(f)}
+        initial = self.initial_weights_deviation()
+        if initial:
+            out["initial_weights"] = initial
         return out
+
+    def initial_weights_deviation(self) -> Optional[dict[str, Any]]:
+        """``{"published": ..., "used": ..., "source": ...}`` when the run does not start from the weights the
+        paper starts from (e.g. random instead of pretrained), else ``None`` (the default: nothing to say)."""
+        return None
 
     def requires(self) -> Mapping[str, Any]:
         """The upstream stages this run starts from, by name (:class:`~tfaffect.training.stages.RecipeStage`):

@@ -316,6 +316,7 @@ class TransferRecipe(AffWildRecipe):
     """The dataset (importer name) the recipe fine-tunes on; its SynthAffect layout is the default data."""
     synthetic_cnn_stage: ClassVar[bool] = False  # fine-tuned from an AffWildNet run (``init``), not a CNN stage
     task: ClassVar[Literal["va", "expression"]] = "va"
+    input_fields: ClassVar[tuple[str, ...]] = (*AffWildRecipe.input_fields, "init")
     train_split: ClassVar[str] = "train"
     evaluation_split_name: ClassVar[str] = "validation"
 
@@ -358,6 +359,14 @@ class TransferRecipe(AffWildRecipe):
         base = AffWildNet(**kwargs)
         load_initial_weights(base, init)
         return with_expression_head(base) if self.task == "expression" else base
+
+    def initial_weights_deviation(self) -> Optional[dict[str, Any]]:
+        """Section 5 fine-tunes AffWildNet trained on Aff-Wild; ``derived.init`` records what this run starts
+        from, and only a start from random initialisation deviates."""
+        if self.initial_weights.path is not None:
+            return None
+        return {"published": "AffWildNet trained on Aff-Wild (section 5)", "used": "random initialisation",
+                "source": "paper"}
 
     def derived(self, steps_per_epoch):
         return {**super().derived(steps_per_epoch), "init": self.initial_weights.to_dict()}
