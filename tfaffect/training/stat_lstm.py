@@ -73,6 +73,7 @@ class StatLSTMRecipe(AffectTask):
     """Base of the Do 2020 recipes (not a published result itself)."""
 
     paper: ClassVar[str] = PAPER
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "face_weights", "members")
     protocols: ClassVar[tuple[str, ...]] = ("face",)
     headline: ClassVar[tuple[str, ...]] = ("accuracy", "f1_macro", "expression_score", "ccc_arousal", "ccc_valence",
                                            "va_score")
@@ -87,7 +88,7 @@ class StatLSTMRecipe(AffectTask):
             "leaves 17 full windows of 16 per clip (see the module docstring)")
     feature_stats: tuple[str, ...] = hparam(
         net.STATS, "STAT over the face features: max min mean per section II.C's text; none (empty) as "
-                   "the Fig. 2 caption and the released models 4 and 6")
+                   "the Fig. 2 caption and the released models 4 and 6", source="paper")
     lstm_layers: int = hparam(net.LSTM_LAYERS, "bidirectional LSTM layers: 'one or two' (section II.C); 2 "
                                                "in the released code")
     lstm_units: int = hparam(net.LSTM_UNITS, "units per LSTM direction: 1024 (section II.C)")
@@ -106,7 +107,7 @@ class StatLSTMRecipe(AffectTask):
     face_weights: Optional[str] = hparam(
         None, "local .weights.h5 of face feature weights (the paper fine-tunes VGGFace2 on AffectNet and RAF-DB, "
               "section III.A; `tfaffect convert stat-lstm-face` converts the released Keras 2 .h5); none = random "
-              "initialisation")
+              "initialisation", source="chosen (paper silent)")
     image_size: int = hparam(net.DEFAULT_IMAGE_SIZE, "input side: 224x224 (released code, FORMATS.md)")
     balanced_sampling: bool = hparam(True, "draw training examples with equal expression shares (section I: "
                                            "'balance emotion sampling'); the class of a clip is its last frame's")
@@ -273,6 +274,16 @@ class StatLSTMRecipe(AffectTask):
             model.get_layer("face").save_weights(tmp)
             os.replace(tmp, path)
         return str(path)
+
+    def initial_weights_deviation(self) -> Optional[dict[str, Any]]:
+        """The paper's face model is VGGFace2's ResNet-50 fine-tuned on AffectNet and RAF-DB (section III.A); without
+        ``face_weights`` this run does not start from it."""
+        if self.face_weights is not None:
+            return None
+        used = (f"Table I model {self.face_pretrain} trained first on this data (face_pretrain), from random "
+                f"initialisation" if self.face_pretrain is not None else "random initialisation")
+        return {"published": "face model: VGGFace2 ResNet-50 fine-tuned on AffectNet and RAF-DB (section III.A)",
+                "used": used, "source": "paper"}
 
     def face_pretrain_recipe(self) -> "StatLSTMRecipe":
         """The image-model run ``face_pretrain`` asks for: this recipe with ``model = face_pretrain``, the
