@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from tfaffect.data.pipeline import make_dataset, make_feature_dataset, num_elements
-from tfaffect.errors import MissingResourceError
+from tfaffect.errors import ConfigError, MissingResourceError
 from tfaffect.training import hparam, runner, stages
 from tfaffect.training.features import FeatureStage
 from tiny_recipe import TinyRecipe
@@ -103,6 +103,33 @@ def test_features_equal_the_models_own_outputs_on_the_same_frames(cache, data, m
     windows = list(make_feature_dataset(folder, "train", batch_size=2, training=False, mode="windows", seq_len=4,
                                         stride=4, with_index=True).as_numpy_iterator())
     assert windows[0][0]["fc"].shape == (2, 4, 8) and windows[0][0]["va"].shape == (2, 4, 2)
+
+
+def test_an_output_names_an_entry_of_a_nested_models_dict_output(cache, data, tmp_path):
+    """'layer:key': an entry of a sub-model's dict output (the STAT + LSTM face model inside an image model)."""
+    keras.utils.set_random_seed(1)
+    inner_image = keras.Input((16, 16, 3), dtype="uint8", name="image")
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="tanh")(
+        keras.layers.Rescaling(1 / 255)(inner_image)))
+    features = keras.layers.Dense(6, name="features")(h)
+    face = keras.Model({"image": inner_image}, {"features": features, "expression": keras.layers.Dense(
+        7, activation="softmax", name="predictions")(features)}, name="face")
+    image = keras.Input((16, 16, 3), dtype="uint8", name="image")
+    outer = face({"image": image})
+    model = keras.Model({"image": image}, {"va": keras.layers.Dense(2, name="va")(outer["features"])})
+    model.save(tmp_path / "nested.keras")
+    stage = FeatureStage(tmp_path / "nested.keras", {"f": "face:features", "s": "face:expression"}, data=data)
+    folder = runner.resolve(stage)
+    frames = list(make_dataset(data, "train", batch_size=5, training=False).as_numpy_iterator())
+    expected = [face.predict_on_batch(x) for x, _, _ in frames]
+    for name, key in (("f", "features"), ("s", "expression")):
+        got = read_all(folder, name)[1]
+        np.testing.assert_allclose(got, np.concatenate([e[key] for e in expected]), atol=1e-5)
+        assert np.ptp(got, axis=0).max() > 0
+    for spec, message in (("face:scores", "outputs expression, features, not 'scores'"),
+                          ("va:features", "nested model's dict output")):
+        with pytest.raises(ConfigError, match=message):
+            FeatureStage(tmp_path / "nested.keras", {"x": spec}, data=data).extractor()
 
 
 KILLED_EXTRACTION = textwrap.dedent("""

@@ -21,7 +21,9 @@ another output layer or changed data is extracted anew. The shards are written a
 :func:`tfaffect.data.features.write_features` writes them: atomic, resumable after a kill.
 
 Each output is the named layer's output for each frame, flattened to a float32 vector (its layer shape is
-recorded under ``producer`` in the manifest). The model sees the frames of the pipeline's evaluation pass
+recorded under ``producer`` in the manifest). ``"layer:key"`` names one entry of the dict output of a nested
+model (a sub-model used as a layer), e.g. ``{"features": "face:features", "scores": "face:expression"}`` for
+the face model inside a STAT + LSTM image model: the entry as that layer computes it within the outer model. The model sees the frames of the pipeline's evaluation pass
 (every frame, centred ``crop`` resized to ``image_size``, no flip); a frame model with more inputs than
 ``image`` (landmarks) is not supported here.
 """
@@ -54,7 +56,8 @@ class FeatureStage:
     source: RecipeStage | str | os.PathLike
     """The frame model: a :class:`RecipeStage` (its ``model.keras``, trained first) or a ``.keras`` file."""
     outputs: Mapping[str, str]
-    """Output name (an identifier) -> the name of the model's layer whose output it is."""
+    """Output name (an identifier) -> the name of the model's layer whose output it is, or ``"layer:key"``: the
+    entry ``key`` of the dict output of the nested model ``layer`` (see the module docstring)."""
     folder: str = "features"
     label: str = "features"
     data: str | os.PathLike | None = None
@@ -168,8 +171,8 @@ class FeatureStage:
         outputs = {}
         for name, layer_name in self.outputs.items():
             try:
-                outputs[name] = model.get_layer(layer_name).output
-            except (ValueError, AttributeError) as exc:
+                outputs[name] = _layer_output(model, layer_name)
+            except (ValueError, AttributeError, KeyError) as exc:
                 raise ConfigError(f"{path}: output {name!r}: no single output of a layer {layer_name!r} ({exc}); "
                                   f"its layers: {', '.join(layer.name for layer in model.layers)}") from None
         shapes = {name: tuple(tensor.shape[1:]) for name, tensor in outputs.items()}
@@ -185,6 +188,26 @@ class FeatureStage:
             return {name: np.asarray(value, np.float32).reshape(len(images), -1) for name, value in values.items()}
 
         return extract, shapes, image.shape[1]
+
+
+def _layer_output(model, spec: str):
+    """The symbolic output named by ``spec`` in ``model``'s graph: ``"layer"``'s output, or for ``"layer:key"``
+    entry ``key`` of the dict output of the nested model ``layer``, from its call in ``model`` (a nested model's
+    own ``output`` belongs to its inner graph)."""
+    import keras
+
+    layer_name, _, key = spec.partition(":")
+    layer = model.get_layer(layer_name)
+    if not key:
+        return layer.output
+    if not isinstance(layer, keras.Model) or not isinstance(layer.output, Mapping):
+        raise ValueError(f"'{layer_name}:{key}' names an entry of a nested model's dict output; {layer_name!r} is a "
+                         f"{type(layer).__name__}")
+    called = keras.Operation.output.fget(layer)  # the flat outputs of its (first) call in model's graph
+    entries = keras.tree.pack_sequence_as(layer.output, called)
+    if key not in entries:
+        raise ValueError(f"{layer_name!r} outputs {', '.join(sorted(entries))}, not {key!r}")
+    return entries[key]
 
 
 __all__ = ["FeatureStage"]
