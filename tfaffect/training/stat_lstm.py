@@ -28,12 +28,22 @@ one backbone pass over 32 frames. Evaluation reads every frame once in consecuti
 ``clip_length``; the first ``window - 1`` frames of each clip see a window padded by repeating the
 clip's first frame (as at the start of a video), an approximation of the paper's per-frame windows
 over the whole video.
+
+``face_features="cached"`` (temporal models, a deviation chosen for speed): the paper fine-tunes the last ResNet
+stage together with the temporal model (section II.C); "cached" freezes the whole face model instead, so its
+per-frame outputs (features and expression scores) are extracted once into the per-frame feature cache
+(:class:`~tfaffect.training.features.FeatureStage`, from the ``face_pretrain`` stage's trained model or from
+``face_weights``) and the temporal model (``StatLSTMNet(frame_input="features")``) trains on them: the same clips,
+order, shuffling and balancing, but no crop or flip augmentation (the features are those of the centred crop, as
+the evaluation sees it) and no face dropout. Its saved ``model.keras`` takes ``{"features", "scores"}``;
+:meth:`StatLSTMRecipe.image_model` gives the image-input model (the face model composed with it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -47,7 +57,8 @@ from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.models.saving import load_model
 from tfaffect.losses import five_vector_target, stat_lstm_losses
 from tfaffect.models import stat_lstm as net
-from tfaffect.training.stages import RecipeStage
+from tfaffect.training.features import FeatureStage
+from tfaffect.training.stages import RecipeStage, stage_dir
 from tfaffect.training.task import AffectTask
 from tfaffect.training.recipe import Recipe, hparam
 
@@ -108,6 +119,11 @@ class StatLSTMRecipe(AffectTask):
         None, "local .weights.h5 of face feature weights (the paper fine-tunes VGGFace2 on AffectNet and RAF-DB, "
               "section III.A; `tfaffect convert stat-lstm-face` converts the released Keras 2 .h5); none = random "
               "initialisation", source="chosen (paper silent)")
+    face_features: Literal["end_to_end", "cached"] = hparam(
+        "end_to_end", "temporal models: 'end_to_end' trains the face model's last stage(s) with the temporal model "
+                      "from images (section II.C); 'cached' freezes the whole face model and trains on its per-frame "
+                      "outputs extracted once (feature cache; no crop/flip/face dropout; needs face_pretrain or "
+                      "face_weights; chosen: speed)")
     image_size: int = hparam(net.DEFAULT_IMAGE_SIZE, "input side: 224x224 (released code, FORMATS.md)")
     balanced_sampling: bool = hparam(True, "draw training examples with equal expression shares (section I: "
                                            "'balance emotion sampling'); the class of a clip is its last frame's")
@@ -158,6 +174,9 @@ class StatLSTMRecipe(AffectTask):
                                                or self.face_weights is not None):
             raise ConfigError(f"{where}.face_pretrain = {self.face_pretrain}: an image model 1 or 2, for a "
                               f"temporal model (3-6) without face_weights")
+        if self.face_features == "cached" and not self.temporal:
+            raise ConfigError(f"{where}.face_features = 'cached': cached per-frame face features feed a temporal "
+                              f"model (3-6); model {self.model} is an image model")
 
     def smoke_overrides(self) -> dict[str, Any]:
         # The tiny smoke dataset does not hold all 7 expressions: no balancing there.
@@ -209,11 +228,22 @@ class StatLSTMRecipe(AffectTask):
     # Model and loss.
 
     def build_model(self) -> keras.Model:
+        cached = self.face_features == "cached"  # the face model's outputs are the inputs
         return net.table1_model(
             self.model, window=self.window, feature_stats=self.feature_stats, lstm_layers=self.lstm_layers,
             lstm_units=self.lstm_units, class_units=self.head_units, regression_units=self.head_units,
             image_size=self.image_size, trainable_stages=self.trainable_stages,
-            bn_momentum=self.bn_momentum, face_weights=self.face_init())
+            bn_momentum=self.bn_momentum, frame_input="features" if cached else "image",
+            face_weights=None if cached else self.face_init())
+
+    def image_model(self, run_dir: str | os.PathLike) -> keras.Model:
+        """The image-input model of this recipe's finished run in ``run_dir``: its ``model.keras``, which for
+        ``face_features="cached"`` takes features, composed with the face model they were extracted with
+        (:meth:`face_init`; :func:`~tfaffect.models.stat_lstm.with_frame_input`)."""
+        model = load_model(Path(run_dir) / "model.keras")
+        if self.face_features == "end_to_end":
+            return model
+        return net.with_frame_input(model, "image", self.face_init())
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
         from tfaffect import metrics
@@ -245,6 +275,18 @@ class StatLSTMRecipe(AffectTask):
 
     def sampling_args(self) -> dict[str, Any]:
         return {"flip": self.flip, "balance": "expression" if self.balanced_sampling else None}
+
+    def read(self, split: str, **kwargs):
+        """``face_features="cached"``: the face model's per-frame outputs from the feature cache
+        (:func:`~tfaffect.data.pipeline.make_feature_dataset`: the clips, order, shuffling and balancing of the
+        images), without the image-only arguments (:data:`IMAGE_ONLY`: no crop, flip or resize of features).
+        Otherwise the images (:meth:`AffectTask.read`)."""
+        if self.face_features == "end_to_end":
+            return super().read(split, **kwargs)
+        from tfaffect.data.pipeline import make_feature_dataset
+
+        kwargs = {k: v for k, v in kwargs.items() if k not in IMAGE_ONLY}
+        return make_feature_dataset(self.stage_dir("features"), split, **kwargs)
 
     def map_targets(self, data: Path, dataset, training: bool):
         """Add the 5-vector target (multi-task) and, in training, zero the loss of partial windows."""
@@ -290,13 +332,39 @@ class StatLSTMRecipe(AffectTask):
         same frames per step (``batch_size * clip_length`` frames) and everything else unchanged
         (data, budget, optimizer, label control)."""
         return dataclasses.replace(self, model=self.face_pretrain, face_pretrain=None, row=None,
-                                   batch_size=self.batch_size * self.clip_length)
+                                   batch_size=self.batch_size * self.clip_length, face_features="end_to_end")
 
-    def requires(self) -> dict[str, RecipeStage]:
-        """``face_pretrain``: the image model whose face part this temporal model starts from."""
-        if self.face_pretrain is None:
-            return {}
-        return {"face": _stage(self.face_pretrain_recipe(), "stat_lstm_face")}
+    def requires(self) -> dict[str, Any]:
+        """``face_pretrain``: the image model whose face part this temporal model starts from; with
+        ``face_features="cached"`` also the face model's per-frame outputs (:meth:`feature_stages`)."""
+        stages = {} if self.face_pretrain is None else {"face": _stage(self.face_pretrain_recipe(), "stat_lstm_face")}
+        if self.face_features == "cached":
+            stages.update(self.feature_stages(stages.get("face")))
+        return stages
+
+    def feature_stages(self, face: Optional[RecipeStage]) -> dict[str, Any]:
+        """``{"features": FeatureStage}``: the face model's ``features`` and ``scores`` (expression probabilities)
+        per frame of the training and evaluation splits, the frames cut as the evaluation cuts them (centred
+        crop, resized to ``image_size``). From the ``face`` stage's model (its nested ``face`` model), else from
+        ``face_weights`` (through a :class:`FaceModelFile` stage, ``"face_model"``)."""
+        where = f"{type(self).__name__}.face_features = 'cached'"
+        if face is not None:
+            stages, label = {}, f"model{face.recipe.model}_face"
+            source, outputs = face, {"features": "face:features", "scores": "face:expression"}
+        elif self.face_weights is not None:
+            model_file = FaceModelFile(str(self.face_weights), image_size=self.image_size,
+                                       trainable_stages=self.trainable_stages, bn_momentum=self.bn_momentum)
+            stages, label = {"face_model": model_file}, "face_weights"
+            source, outputs = str(stage_dir(model_file) / "model.keras"), {"features": "features",
+                                                                           "scores": "predictions"}
+        else:
+            raise ConfigError(f"{where}: the features come from a trained face model: pass face_pretrain (1 or 2) "
+                              "or face_weights")
+        splits = tuple(dict.fromkeys((*self.train_splits(), self.evaluation_split())))
+        stages["features"] = FeatureStage(source, outputs, folder="stat_lstm_features", label=label,
+                                          data=self.data_dir()[0], splits=splits,
+                                          crop=round(self.crop_fraction * self.image_size), image_size=self.image_size)
+        return stages
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         result = super().evaluate(model, run_dir)
@@ -304,6 +372,49 @@ class StatLSTMRecipe(AffectTask):
             result["va_score"] = result["ccc_mean"]  # eq. 7
         return result
 
+
+
+IMAGE_ONLY = ("image_size", "crop", "flip")
+"""Dataset arguments of images that do not apply to cached features (see :meth:`StatLSTMRecipe.read`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceModelFile:
+    """A stage: the face feature model with ``weights`` (a ``.weights.h5`` file) loaded, saved as ``model.keras``
+    in its directory, the source a :class:`~tfaffect.training.features.FeatureStage` extracts from when a cached
+    run's face comes from ``face_weights``. Keyed by the weights file's content and the model's arguments."""
+
+    weights: str
+    image_size: int
+    trainable_stages: int
+    bn_momentum: Optional[float]
+    folder: str = "stat_lstm_face"
+    label: str = "face_weights"
+    action: ClassVar[str] = "built"
+
+    def args(self) -> dict[str, Any]:
+        return {"image_size": self.image_size, "trainable_stages": self.trainable_stages,
+                "bn_momentum": self.bn_momentum}
+
+    def fingerprint(self) -> bytes:
+        from tfaffect.data.tfrecord import sha256_file
+
+        weights = sha256_file(self.weights) if os.path.isfile(self.weights) else f"missing:{self.weights}"
+        return hashlib.sha256(json.dumps([self.args(), weights], sort_keys=True).encode()).digest()
+
+    def requires(self) -> dict[str, Any]:
+        return {}
+
+    def finished(self, run_dir: Path) -> bool:
+        return (Path(run_dir) / "model.keras").is_file()
+
+    def run(self, run_dir: Path, *, verbose: Optional[int] = None) -> None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        model = net.FaceFeatureModel(**self.args(), weights_path=self.weights)
+        tmp = run_dir / f"tmp{os.getpid()}.keras"
+        model.save(tmp)
+        os.replace(tmp, run_dir / "model.keras")
 
 
 MEMBER_BUDGET = ("model", "row", "smoke", "data", "epochs", "batch_size", "max_steps_per_epoch",
