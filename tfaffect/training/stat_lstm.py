@@ -123,7 +123,7 @@ class StatLSTMRecipe(AffectTask):
         "end_to_end", "temporal models: 'end_to_end' trains the face model's last stage(s) with the temporal model "
                       "from images (section II.C); 'cached' freezes the whole face model and trains on its per-frame "
                       "outputs extracted once (feature cache; no crop/flip/face dropout; needs face_pretrain or "
-                      "face_weights; chosen: speed)")
+                      "face_weights; chosen: speed)", source="paper")
     image_size: int = hparam(net.DEFAULT_IMAGE_SIZE, "input side: 224x224 (released code, FORMATS.md)")
     balanced_sampling: bool = hparam(True, "draw training examples with equal expression shares (section I: "
                                            "'balance emotion sampling'); the class of a clip is its last frame's")
