@@ -22,7 +22,24 @@ the extra), once from wall time and once from this process's CPU time (less dist
 processes on a shared machine). Calls are Keras's compiled ``predict_on_batch`` (``tf.function`` or
 ``jax.jit``), weights random (costs do not depend on them). Runs under either Keras backend.
 
-Run: ``python benchmarks/stat_lstm.py [--frames 64] [--window 16] [--steps 3] [--quick] [--tiny]``.
+``--train``: training instead, the temporal model (``--model``, Table I model 4 by default, the recipes'
+default row) trained on clips of ``--clip`` frames, ``--batch`` clips a step (the recipe's 32 and 2), two
+contenders timed in turns with the same head weights:
+
+``end to end``
+    the image-input model on uint8 clips ``[B, T, S, S, 3]`` (face_features="end_to_end": the backbone runs
+    forward on every frame, its last stage and the face head also backward, section II.C);
+``cached``
+    the features-input model (``frame_input="features"``) on the face model's outputs ``[B, T, F]`` and
+    ``[B, T, 7]`` (face_features="cached": the face model frozen, extracted once into the feature cache).
+
+Printed: training frames/s of each (frames = B x T per step, median call) and the ratio cached / end to
+end (target >= 10x on 2 cores), from wall and CPU time. Both read in-memory arrays: the data pipelines
+(JPEG decode vs reading feature shards) are not timed here (``benchmarks/features.py`` times them), nor
+the one-off extraction (one inference pass of the face model per frame).
+
+Run: ``python benchmarks/stat_lstm.py [--frames 64] [--window 16] [--steps 3] [--quick] [--tiny]``;
+``python benchmarks/stat_lstm.py --train [--model 4] [--size 224] [--clip 32] [--batch 2] [--steps 3]``.
 ``--quick`` = 2 recomputed windows, 1 timed call (about a minute on 2 cores); ``--tiny`` = the
 registry's tiny configuration (smoke tests).
 Timings depend on the machine's load (printed at start and end).
@@ -58,12 +75,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help="untimed calls per contender first (1)")
     parser.add_argument("--quick", action="store_true", help="fewer recomputed windows and timed calls")
     parser.add_argument("--tiny", action="store_true", help="the tiny registry configuration (smoke test)")
+    parser.add_argument("--train", action="store_true", help="training: cached features vs end to end from images")
+    parser.add_argument("--model", type=int, choices=(3, 4, 5, 6), default=4, help="--train: Table I model (4)")
+    parser.add_argument("--size", type=positive_int, help="--train: face side in pixels (224, Do 2020; tiny 32)")
+    parser.add_argument("--clip", type=positive_int, default=32, help="--train: frames per clip (32, the recipe's)")
+    parser.add_argument("--batch", type=positive_int, default=2, help="--train: clips per step (2, the recipe's)")
     args = parser.parse_args(argv)
     defaults = {**DEFAULTS, **(QUICK if args.quick else {}), **(TINY_FRAMES if args.tiny else {})}
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.recompute_frames = min(args.recompute_frames, args.frames)
+    if args.size is None:
+        args.size = 32 if args.tiny else 224
+    if args.tiny and args.train:
+        args.clip = min(args.clip, 4)
     return args
 
 
@@ -90,9 +116,56 @@ def build(tiny: bool, window: int | None):
     return model, model.get_layer("face")
 
 
+def training(args) -> None:
+    """``--train``: training frames/s of the temporal model from cached features vs end to end from images."""
+    import keras
+
+    from tfaffect.losses import stat_lstm_losses
+    from tfaffect.models.registry import build_model
+    from tfaffect.models.stat_lstm import with_frame_input
+
+    print_header("STAT + LSTM training (Do 2020, Table I model %d): from cached face features vs end to end from "
+                 "images" % args.model)
+    overrides = {"image_size": args.size, **({} if args.window is None else {"window": args.window})}
+    end_to_end = build_model(f"stat_lstm_model{args.model}", tiny=args.tiny, **overrides)
+    cached = with_frame_input(end_to_end, "features")
+    config = end_to_end.get_config()
+    b, t, size = args.batch, args.clip, args.size
+    rng = np.random.default_rng(0)
+    y = {"expression": rng.integers(0, 7, (b, t)).astype(np.int32)}
+    if config["va"]:
+        va = rng.uniform(-1, 1, (b, t, 2)).astype(np.float32)
+        y.update(va=va, va_aux=rng.uniform(-1, 1, (b, t, 5)).astype(np.float32))
+    inputs = {"end to end": {"image": rng.integers(0, 256, (b, t, size, size, 3), dtype=np.uint8)},
+              "cached": {"features": rng.uniform(0, 1, (b, t, config["feature_units"])).astype(np.float32),
+                         "scores": rng.dirichlet(np.ones(7), (b, t)).astype(np.float32)}}
+    calls = {}
+    for name, model in (("end to end", end_to_end), ("cached", cached)):
+        model.compile(optimizer=keras.optimizers.Adam(1e-4), **stat_lstm_losses(va=config["va"]))
+        calls[name] = (lambda m, x: lambda: m.train_on_batch(x, y))(model, inputs[name])
+    trainable = {name: sum(int(np.prod(w.shape)) for w in m.trainable_weights)
+                 for name, m in (("end to end", end_to_end), ("cached", cached))}
+    print(f"{size}x{size} faces, window s = {config['window']}, {b} clips of {t} frames per step; "
+          f"{args.warmup} warm-up + {args.steps} timed steps each, alternating; trainable parameters: "
+          + ", ".join(f"{name} {n:,}" for name, n in trainable.items()))
+    timings = time_interleaved(calls, args.warmup, args.steps)
+    frames = b * t
+    rates = {name: (frames / median(tm.wall), frames / median(tm.cpu)) for name, tm in timings.items()}
+    print(f"{'contender':<11} {'frames/step':>11} {'wall frames/s':>14} {'CPU frames/s':>13}")
+    for name, (wall, cpu) in rates.items():
+        print(f"{name:<11} {frames:>11} {wall:>14.1f} {cpu:>13.1f}")
+    for label, index in (("wall", 0), ("CPU", 1)):
+        print(f"ratio cached / end to end ({label}): {rates['cached'][index] / rates['end to end'][index]:.2f}x "
+              f"(target >= 10x)")
+    print(f"load average at end (1/5/15 min): {load_average()}")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     logging.getLogger("tfaffect.models.stat_lstm").setLevel(logging.ERROR)  # random weights are intended here
+    if args.train:
+        training(args)
+        return
     print_header("STAT + LSTM inference (Do 2020, Table I model 6): shared per-frame features vs recomputed "
                  "backbone per window vs backbone alone")
     model, face = build(args.tiny, args.window)

@@ -474,12 +474,18 @@ def test_model_runs_and_trains_under_jax_and_matches_tensorflow(tmp_path):
 # Benchmark script (speed is printed, never asserted: DESIGN.md)
 
 
-def test_benchmark_script_runs_tiny(monkeypatch, capsys):
+def load_benchmark(monkeypatch):
+    """benchmarks/stat_lstm.py as a module (its folder on sys.path for _common)."""
     folder = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
     monkeypatch.syspath_prepend(str(folder))
     spec = importlib.util.spec_from_file_location("benchmark_stat_lstm", folder / "stat_lstm.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_script_runs_tiny(monkeypatch, capsys):
+    module = load_benchmark(monkeypatch)
     module.main(["--tiny", "--steps", "1", "--warmup", "0"])
     out = capsys.readouterr().out
     assert "load average at start" in out and "load average at end" in out
@@ -488,3 +494,11 @@ def test_benchmark_script_runs_tiny(monkeypatch, capsys):
     for label in ("wall", "CPU"):
         assert re.search(rf"^ratio recompute / shared \({label}\): \d+\.\d\dx", out, re.M), out
         assert re.search(rf"^ratio shared / backbone \({label}\): \d+\.\d\dx", out, re.M), out
+
+
+def test_benchmark_training_comparison_runs_tiny(monkeypatch, capsys):
+    module = load_benchmark(monkeypatch)
+    module.main(["--train", "--tiny", "--steps", "1", "--warmup", "0"])
+    out = capsys.readouterr().out
+    for label in ("wall", "CPU"):
+        assert re.search(rf"^ratio cached / end to end \({label}\): \d+\.\d\dx", out, re.M), out
