@@ -54,6 +54,7 @@ import keras
 
 from tfaffect import published
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
+from tfaffect.io import atomic_path
 from tfaffect.models.saving import load_model
 from tfaffect.losses import five_vector_target, stat_lstm_losses
 from tfaffect.models import stat_lstm as net
@@ -312,9 +313,8 @@ class StatLSTMRecipe(AffectTask):
         path = run_dir / "face.weights.h5"
         if not path.is_file():  # the face part of the stage's model, written once beside it
             model = load_model(run_dir / "model.keras")
-            tmp = run_dir / f"tmp{os.getpid()}.weights.h5"
-            model.get_layer("face").save_weights(tmp)
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                model.get_layer("face").save_weights(tmp)
         return str(path)
 
     def initial_weights_deviation(self) -> Optional[dict[str, Any]]:
@@ -412,9 +412,8 @@ class FaceModelFile:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         model = net.FaceFeatureModel(**self.args(), weights_path=self.weights)
-        tmp = run_dir / f"tmp{os.getpid()}.keras"
-        model.save(tmp)
-        os.replace(tmp, run_dir / "model.keras")
+        with atomic_path(run_dir / "model.keras") as tmp:
+            model.save(tmp)
 
 
 MEMBER_BUDGET = ("model", "row", "smoke", "data", "epochs", "batch_size", "max_steps_per_epoch",
