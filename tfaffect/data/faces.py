@@ -21,6 +21,12 @@ Pipeline (:class:`FacePipeline`), per stream of frames:
    a fixed template, applied with ``cv2.warpAffine``. Frames that carry 68 landmarks from the
    dataset use five points derived from them instead of the detector, and the 68 points are
    transformed into crop coordinates.
+5. **68 landmarks** (``landmarker``, e.g. dlib's :class:`~tfaffect.data.landmarks68.Landmarks68`): on a
+   frame without dataset landmarks, the 68 points are fitted in the detector's box of each face, the
+   face is aligned on the five points derived from them instead of the detector's, and the crop
+   carries the 68 points in crop coordinates: what ``tfaffect predict`` does for landmark models. A
+   fit that gives no usable points (:func:`fit_landmarks`) leaves the detector's alignment and no
+   landmarks (``landmarks_source`` ``"landmarker failed"``).
 
 Frames without a face give a :class:`FaceCrop` with ``image=None`` and ``score=0``; no frame is
 ever skipped. Coordinates follow OpenCV: ``(x, y)`` with integer values at pixel centres.
@@ -87,6 +93,11 @@ DUPLICATE_IOU = 0.5
 face; MTCNN's own non-maximum suppression uses 0.7 within one detection). Chosen."""
 
 # iBUG 68-point indices (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67).
+FROM_DATASET = "dataset"
+FROM_LANDMARKER = "landmarker"
+LANDMARKER_FAILED = "landmarker failed"
+"""The values of :attr:`FaceCrop.landmarks_source` (and the manifest's ``landmarks_source`` counts)."""
+
 _EYE_IMAGE_LEFT = slice(36, 42)
 _EYE_IMAGE_RIGHT = slice(42, 48)
 _NOSE_TIP = 30
@@ -108,6 +119,9 @@ class FaceCrop:
     """Detector confidence (MTCNN O-Net); 1.0 for faces given by dataset landmarks; 0.0 without face."""
     landmarks: np.ndarray | None = None
     """``(68, 2)`` landmarks in crop pixel coordinates, when 68 points were given for this frame."""
+    landmarks_source: str | None = None
+    """Where ``landmarks`` came from: :data:`FROM_DATASET`, :data:`FROM_LANDMARKER`, or
+    :data:`LANDMARKER_FAILED` (no landmarks); ``None`` when no 68 points were given or asked for."""
     tracked: bool = False
     """True when the face came from checking a tracked box (``detect_every > 1``) instead of a full detection."""
     face_id: int = 0
@@ -158,6 +172,21 @@ def points5_from_68(landmarks68: np.ndarray) -> np.ndarray:
                      lm[_MOUTH_IMAGE_LEFT], lm[_MOUTH_IMAGE_RIGHT]])
 
 
+def fit_landmarks(landmarker, frame: np.ndarray, box) -> np.ndarray | None:
+    """``landmarker(frame, box)``'s 68 points ``(68, 2)`` in frame pixels, or ``None`` when they are unusable:
+    not all finite, or five alignment points (:func:`points5_from_68`) that define no transform (all one
+    point). dlib's predictor always returns 68 points for a box, so these are its only failures here."""
+    points = np.asarray(landmarker(frame, box), np.float64)
+    if points.shape != (68, 2):
+        raise ValueError(f"the landmarker gave points of shape {points.shape}, not (68, 2)")
+    if not np.isfinite(points).all():
+        return None
+    points5 = points5_from_68(points)
+    if not ((points5 - points5.mean(0)) ** 2).sum() > 0:
+        return None
+    return points
+
+
 def alignment_template(size: int, margin: float) -> np.ndarray:
     """The five target points in a ``size x size`` crop.
 
@@ -199,8 +228,10 @@ def crop_description(size: int, margin: float = 0.0, *, detect_max_side: int | N
                                     detect_every=detect_every),
         "landmark_scheme": LANDMARK_SCHEME,
         "landmarks_used_for_training": "the dataset's 68 landmarks where a frame has them (5 points derived as "
-                                       "above), MTCNN's 5 points otherwise; datasets given as face crops are "
-                                       "resized only",
+                                       "above); otherwise, for data prepared with `tfaffect prepare --landmarks`, "
+                                       "dlib's 68 points fitted in MTCNN's box (5 points derived as above, as "
+                                       "`tfaffect predict` does for landmark models), else MTCNN's 5 points; "
+                                       "datasets given as face crops are resized only",
         "alignment": "least-squares similarity transform (rotation, uniform scale, translation; Umeyama 1991) "
                      "taking the 5 points onto the template, applied with cv2.warpAffine (bilinear); pixels "
                      "from outside the frame are black",
@@ -314,11 +345,14 @@ class FacePipeline:
         min_overlap: IoU with the previous face from which a candidate counts as the same face.
             Not fixed by the papers; 0.3 tolerates the motion of a face between keyframes.
         detector: an ``mtcnn.MTCNN`` instance to share between pipelines; built when ``None``.
+        landmarker: ``(rgb, box) -> [68, 2]`` frame pixels (e.g. dlib's
+            :class:`~tfaffect.data.landmarks68.Landmarks68`), fitted on every face of a frame without
+            dataset landmarks, which is then aligned on it (module docstring, step 5); ``None``: none.
     """
 
     def __init__(self, size: int = 96, *, batch_size: int = 8, detect_every: int = 1,
                  detect_max_side: int | None = 320, margin: float = 0.0, min_face_size: int = 20,
-                 min_overlap: float = 0.3, detector=None):
+                 min_overlap: float = 0.3, detector=None, landmarker=None):
         if size < 1 or batch_size < 1 or detect_every < 1:
             raise ValueError(f"size, batch_size and detect_every must be >= 1, "
                              f"got {size}, {batch_size}, {detect_every}")
@@ -333,6 +367,7 @@ class FacePipeline:
         self.margin = margin
         self.min_face_size = min_face_size
         self.min_overlap = min_overlap
+        self.landmarker = landmarker
         if detector is None:
             from mtcnn import MTCNN  # imports TensorFlow: only when a pipeline is built
 
@@ -462,12 +497,20 @@ class FacePipeline:
         return self._crop_face(item, item.face, 0)
 
     def _crop_face(self, item: _Item, face: _Face, face_id: int) -> FaceCrop:
-        crop, matrix = align_face(item.frame, face.points, self.size, self.margin)
-        landmarks = None
-        if item.landmarks68 is not None:
-            landmarks = transform_points(item.landmarks68, matrix).astype(np.float32)
+        points68, source, points5 = item.landmarks68, None, face.points
+        if points68 is not None:
+            source = FROM_DATASET
+        elif self.landmarker is not None:
+            points68 = fit_landmarks(self.landmarker, item.frame, face.box)
+            if points68 is None:
+                source = LANDMARKER_FAILED
+            else:
+                source, points5 = FROM_LANDMARKER, points5_from_68(points68)
+        crop, matrix = align_face(item.frame, points5, self.size, self.margin)
+        landmarks = None if points68 is None else transform_points(points68, matrix).astype(np.float32)
         return FaceCrop(frame=item.index, image=crop, box=tuple(float(v) for v in face.box),
-                        score=float(face.score), landmarks=landmarks, tracked=face.tracked, face_id=face_id)
+                        score=float(face.score), landmarks=landmarks, landmarks_source=source,
+                        tracked=face.tracked, face_id=face_id)
 
     # ---- several faces ----------------------------------------------------------------------
 

