@@ -37,8 +37,11 @@ which is written (atomically) last.
 ``split``, ``frames``, ``videos`` as ``[video_id, num_frames]`` in file order, ``bytes``, ``sha256``,
 ``histogram``) and ``splits`` (per split: ``frames``, ``videos``, ``shards``, ``histogram``). A
 histogram counts ``expression`` per class, ``expression_invalid``, ``quadrant`` per
-:data:`QUADRANTS`, ``va_invalid``, ``no_face`` and ``landmarks_invalid`` frames. Nothing in it
-depends on the time or the machine, so an interrupted-and-resumed run gives the same file.
+:data:`QUADRANTS`, ``va_invalid``, ``no_face`` and ``landmarks_invalid`` frames, and
+``landmarks_source``: frames per source of their landmarks as the frame source names it (``tfaffect
+prepare``: ``dataset``, ``landmarker``, and ``landmarker failed`` for faces stored without landmarks
+because the landmark fit failed). Nothing in it depends on the time or the machine, so an
+interrupted-and-resumed run gives the same file.
 """
 
 from __future__ import annotations
@@ -510,8 +513,10 @@ def plan_shards(records: Sequence[VideoRecord], frames_per_shard: int) -> list[S
     return plan
 
 
-EncodedFrame = tuple[bytes, "np.ndarray | None", "float | None"]
-"""``(jpeg, landmarks, timestamp)`` of one frame, as :func:`encode_frame` takes them."""
+EncodedFrame = tuple[bytes, "np.ndarray | None", "float | None"] | tuple[bytes, "np.ndarray | None", "float | None",
+                                                                     "str | None"]
+"""``(jpeg, landmarks, timestamp)`` of one frame, as :func:`encode_frame` takes them, optionally followed by
+the source of its landmarks (a name the shard histogram's ``landmarks_source`` counts; ``None``: not counted)."""
 
 FrameSource = Callable[[VideoRecord], Iterable[EncodedFrame]]
 """Gives, for one record, an :data:`EncodedFrame` for each of its frames in order;
@@ -520,19 +525,22 @@ FrameSource = Callable[[VideoRecord], Iterable[EncodedFrame]]
 
 def _empty_histogram(num_classes: int) -> dict:
     return {"expression": [0] * num_classes, "expression_invalid": 0, "quadrant": [0] * len(QUADRANTS),
-            "va_invalid": 0, "no_face": 0, "landmarks_invalid": 0}
+            "va_invalid": 0, "no_face": 0, "landmarks_invalid": 0, "landmarks_source": {}}
 
 
 def _add_histogram(total: dict, part: Mapping) -> None:
     for key, value in part.items():
-        if isinstance(value, list):
+        if isinstance(value, dict):
+            total[key] = {name: total[key].get(name, 0) + value.get(name, 0)
+                          for name in sorted(set(total[key]) | set(value))}
+        elif isinstance(value, list):
             total[key] = [a + b for a, b in zip(total[key], value)]
         else:
             total[key] += value
 
 
 def _record_histogram(record: VideoRecord, has_face: np.ndarray, landmarks_valid: np.ndarray,
-                      num_classes: int) -> dict:
+                      num_classes: int, landmarks_source: Mapping[str, int]) -> dict:
     hist = _empty_histogram(num_classes)
     expression_valid = record.expression_valid
     if expression_valid.any():
@@ -545,6 +553,7 @@ def _record_histogram(record: VideoRecord, has_face: np.ndarray, landmarks_valid
     hist["va_invalid"] = int((~va_valid).sum())
     hist["no_face"] = int((~has_face).sum())
     hist["landmarks_invalid"] = int((~landmarks_valid).sum())
+    hist["landmarks_source"] = dict(sorted(landmarks_source.items()))
     return hist
 
 
@@ -582,7 +591,8 @@ def _write_shard(out_dir: str, plan: ShardPlan, records: Sequence[VideoRecord], 
                 landmarks_valid = np.zeros(record.num_frames, bool)
                 where = record.video_path or record.video_id
                 count = 0
-                for jpeg, landmarks, timestamp in frame_source(record):
+                sources: dict[str, int] = {}
+                for jpeg, landmarks, timestamp, *source in frame_source(record):
                     if count == record.num_frames:
                         raise VideoError(f"more frames than the {record.num_frames} the annotations have; "
                                          f"frame {count} is not annotated", where, frame=count)
@@ -590,12 +600,14 @@ def _write_shard(out_dir: str, plan: ShardPlan, records: Sequence[VideoRecord], 
                                               num_aus=facts["num_aus"]))
                     has_face[count] = len(jpeg) > 0
                     landmarks_valid[count] = landmarks is not None and bool(np.isfinite(landmarks).all())
+                    if source and source[0] is not None:
+                        sources[source[0]] = sources.get(source[0], 0) + 1
                     count += 1
                     on_frame()
                 if count < record.num_frames:
                     raise VideoError(f"only {count} frames decode, but the annotations have {record.num_frames}: "
                                      f"frame {count} onwards does not exist (truncated file?)", where, frame=count)
-                _add_histogram(hist, _record_histogram(record, has_face, landmarks_valid, num_classes))
+                _add_histogram(hist, _record_histogram(record, has_face, landmarks_valid, num_classes, sources))
                 videos.append([record.video_id, record.num_frames])
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
