@@ -28,13 +28,15 @@ def label_of(video: int, frame: int) -> tuple[float, float, int]:
 
 
 def identified_dataset(root, lengths, *, missing=None, frames_per_shard=1000, split="train"):
-    """Videos whose labels (label_of) and pixels (frame_colour) tell each frame apart; all in one shard by default."""
+    """Videos whose labels (label_of), pixels (frame_colour) and landmarks (point p of frame i of video k at
+    (p % 16, (i + k) % 16)) tell each frame apart; all in one shard by default."""
     records = []
     for k, n in enumerate(lengths):
         labels = np.array([label_of(k, i) for i in range(n)])
+        points = np.stack([np.stack([np.arange(68) % 16, np.full(68, (i + k) % 16)], axis=1) for i in range(n)])
         records.append(write_video_frames(root, k, n, split=split, missing=(missing or {}).get(k, ()),
                                           valence=labels[:, 0], arousal=labels[:, 1],
-                                          expression=labels[:, 2].astype(int)))
+                                          expression=labels[:, 2].astype(int), landmarks=points.astype(float)))
     prepare(records, os.path.join(root, "out"), frames_per_shard=frames_per_shard)
     return os.path.join(root, "out")
 
@@ -131,14 +133,18 @@ def test_frames_evaluation_reads_every_frame_once_training_only_faces(tmp_path):
 
 
 def test_data_contract_shapes_dtypes_and_invalid_labels(tmp_path):
+    points = np.full((4, 68, 2), nan)
+    points[0] = 4.0  # frame 0 has landmarks (pixels of the 16 px crop), the others none
     record = write_video_frames(tmp_path, 0, 4, valence=[0.5, nan, 0.1, -0.2], arousal=[0.1, 0.2, nan, 0.3],
-                                expression=[1, -1, 6, 0])
+                                expression=[1, -1, 6, 0], landmarks=points)
     data = os.path.join(tmp_path, "out")
     prepare([record], data)
     x, y, weight = next(iter(make_dataset(data, "train", batch_size=4, training=False, landmarks=True)))
     assert set(x) == {"image", "landmarks"} and set(y) == set(weight) == {"va", "expression"}
     assert x["image"].dtype == "uint8" and x["image"].shape == (4, 16, 16, 3)
     assert x["landmarks"].dtype == "float32" and x["landmarks"].shape == (4, 68, 2)
+    np.testing.assert_allclose(x["landmarks"][0].numpy(), np.full((68, 2), 4.0 / 16), atol=1e-6)
+    assert not x["landmarks"][1:].numpy().any()  # zeros where the landmarks are unknown
     assert y["va"].dtype == "float32" and y["expression"].dtype == "int32"
     np.testing.assert_allclose(y["va"].numpy(), [[0.5, 0.1], [0, 0], [0, 0], [-0.2, 0.3]])
     assert y["expression"].numpy().tolist() == [1, 0, 6, 0]
@@ -453,6 +459,7 @@ def test_landmark_statistics_over_frames_with_landmarks_only(tmp_path):
     np.testing.assert_allclose(mean, known.mean(0), atol=1e-5)
     np.testing.assert_allclose(std, known.std(0), atol=1e-5)
     np.testing.assert_allclose(landmark_statistics(data, ("validation",))[1], 1e-3)  # constant: the floor
-    no_points = identified_dataset(tmp_path / "none", (5,))
-    with pytest.raises(ConfigError, match="no frame has landmarks"):
+    no_points = os.path.join(tmp_path, "none")
+    prepare([write_video_frames(tmp_path / "none", 0, 5)], no_points)
+    with pytest.raises(ConfigError, match="no frame of this data has them.*tfaffect prepare .*--landmarks"):
         landmark_statistics(no_points)

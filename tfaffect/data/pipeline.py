@@ -336,6 +336,16 @@ def num_elements(data_dir: str | os.PathLike, split: str, *, mode: str = "frames
     return total
 
 
+def no_landmarks_error(data_dir: str, manifest: Mapping, splits: Sequence[str]) -> ConfigError:
+    """The error for a model that takes landmarks on data without any: names the data and the command that adds them."""
+    return ConfigError(
+        f"{data_dir} ({', '.join(splits)}): the model takes 68 landmarks but no frame of this data has them "
+        f"(prepared without --landmarks, from a dataset that ships none), so it would train on zeros. Add them: "
+        f"`tfaffect prepare --dataset {manifest.get('dataset', 'DATASET')} --root RAW_DATA --out {data_dir} "
+        f"--landmarks` (dlib's 68-point predictor: pip install 'tfaffect[landmarks]'), or train without "
+        f"landmarks (e.g. --no-landmarks)")
+
+
 def landmark_statistics(data_dir: str | os.PathLike, splits: Sequence[str] = ("train",)
                         ) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, std)``, each float32 ``[136]`` (x0, y0, x1, ...): per-coordinate statistics of the landmarks
@@ -356,8 +366,7 @@ def landmark_statistics(data_dir: str | os.PathLike, splits: Sequence[str] = ("t
             columns.append(parsed["landmarks"].numpy().reshape(len(known), -1)[known])
     points = np.concatenate(columns) if columns else np.zeros((0, 2 * NUM_LANDMARKS), np.float32)
     if not len(points):
-        raise ConfigError(f"{data_dir} ({', '.join(splits)}): no frame has landmarks, so a model with landmark inputs has "
-                          "nothing to learn from there (turn landmarks off, or prepare data with landmarks)")
+        raise no_landmarks_error(data_dir, manifest, splits)
     return points.mean(axis=0).astype(np.float32), np.maximum(points.std(axis=0), 1e-3).astype(np.float32)
 
 
@@ -410,7 +419,9 @@ def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, tr
             Default: no crop (the whole stored image).
         flip: random horizontal flip with probability 0.5 in training (Kahou 2015, section 2.1.3; Li
             2017, section 3.1.2), the same for all frames of a window; landmarks are mirrored with it.
-        landmarks: also give ``x["landmarks"]`` (AffWildNet with landmarks, Kollias 2019 section 4.2).
+        landmarks: also give ``x["landmarks"]`` (AffWildNet with landmarks, Kollias 2019 section 4.2). A
+            split with faces but no frame with landmarks is a :class:`ConfigError` (:func:`no_landmarks_error`)
+            that says how to add them, not a model trained on zeros.
         tasks: which label keys ``y`` and ``sample_weight`` hold: ``"va"``, ``"expression"``.
         with_index: add a 4th dict ``{"video_id": [B], "frame": [B, (T)], "has_face": [B, (T)]}``
             so predictions can be mapped back to frames (frame -1: padding) and averaged per frame.
@@ -446,9 +457,12 @@ def make_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, tr
     image_size = crop if image_size is None else int(image_size)
     if batch_size < 1 or image_size < 1:
         raise ConfigError(f"batch_size and image_size must be >= 1, got {batch_size} and {image_size}")
-    if landmarks and sum(s["histogram"]["landmarks_invalid"] for s in shards) == sum(s["frames"] for s in shards):
-        log.warning("%s/%s: landmarks requested but no frame has them (x['landmarks'] will be zeros)",
-                    data_dir, split)
+    if landmarks:
+        frames = sum(s["frames"] for s in shards)
+        no_landmarks = sum(s["histogram"]["landmarks_invalid"] for s in shards)
+        no_face = sum(s["histogram"]["no_face"] for s in shards)
+        if no_landmarks == frames and no_face < frames:  # faces, but not one with landmarks
+            raise no_landmarks_error(data_dir, manifest, [split])
     _log_unused(data_dir, split, shards, mode=mode, length=length, training=training)
 
     cut = _Cut(length, stride, evaluation=not training, faces_only=training and mode == "frames",
@@ -836,4 +850,4 @@ class _DecodedSplit:
 
 
 __all__ = ["CACHE_MEMORY_FRACTION", "KOLLIAS_QUADRANT_TARGETS", "MIRROR_68", "cache_bytes", "make_dataset",
-           "make_feature_dataset", "num_elements"]
+           "make_feature_dataset", "no_landmarks_error", "num_elements"]
