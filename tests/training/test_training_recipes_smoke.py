@@ -2,6 +2,7 @@
 parse + validate -> build the model for every table row -> one smoke training run with evaluation."""
 
 import json
+import warnings
 
 import keras
 import pytest
@@ -43,7 +44,10 @@ def test_every_table_row_validates_and_builds(cls, row):
 def test_every_recipe_trains_one_smoke_run(cls, tmp_path):
     recipe = cls.from_args(["--smoke"])
     keras.backend.clear_session()
-    metrics = runner.run(recipe, tmp_path / "run", verbose=0)  # its stages first
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = runner.run(recipe, tmp_path / "run", verbose=0)  # its stages first
+    assert not [str(w.message) for w in caught if "ran out of data" in str(w.message)]  # issue #14 item 9
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["best_epoch"] == 1
     evaluation = saved["evaluation"]

@@ -6,8 +6,10 @@ into other test files (the resume test, which needs it, runs in subprocesses).
 """
 
 import csv
+import dataclasses
 import json
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -38,9 +40,11 @@ def finished_run(tmp_path_factory):
 def test_run_directory_contents(finished_run):
     recipe, run_dir, metrics = finished_run
     for name in ("config.json", "provenance.json", "train.log", "training_log.csv", "history.csv",
-                 "metrics.json", "model.keras", "checkpoints/epoch_001.weights.h5",
-                 "checkpoints/epoch_002.weights.h5"):
+                 "metrics.json", "model.keras", "plots/learning_curve.png"):
         assert (run_dir / name).is_file(), name
+    # by default the best epoch's checkpoint and the last one
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {
+        f"epoch_{metrics['best_epoch']:03d}.weights.h5", "epoch_002.weights.h5"}
     assert not (run_dir / "backup").exists()  # removed once the run finished
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     assert not [p for p in run_dir.rglob("*") if "tmp" in p.name]  # no temporary files left
@@ -115,6 +119,18 @@ def test_run_directory_of_another_config_is_refused(finished_run):
         train(TinyRecipe(**{**recipe.to_dict(), "epochs": 3}), run_dir, verbose=0)
 
 
+def test_the_best_and_the_last_checkpoint_are_kept_by_default(tmp_path):
+    # the rate drops after epoch 1, so monitoring the highest rate makes epoch 1 the best
+    recipe = TinyRecipe(deterministic=False, epochs=3, max_steps_per_epoch=1, max_validation_steps=1,
+                        lr_schedule="piecewise", lr_boundaries=(1,), lr_values=(0.001,), monitor="lr",
+                        monitor_mode="max")
+    metrics = train(recipe, tmp_path / "run", verbose=0)
+    assert metrics["best_epoch"] == 1
+    assert metrics["best_checkpoint"] == "checkpoints/epoch_001.weights.h5"
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "epoch_001.weights.h5", "epoch_003.weights.h5"]
+
+
 def test_keep_checkpoints_prunes_old_epochs(tmp_path):
     recipe = TinyRecipe(deterministic=False, epochs=3, max_steps_per_epoch=1, max_validation_steps=1,
                         keep_checkpoints=1)
@@ -170,3 +186,28 @@ def test_default_run_dir_is_fresh(tmp_path):
     first.mkdir(parents=True)
     second = default_run_dir(TinyRecipe(), root=tmp_path)
     assert second != first and not second.exists()
+
+
+@dataclasses.dataclass(frozen=True)
+class UnknownLengthValidation(TinyRecipe):
+    """TinyRecipe whose validation batches come through a filter (unknown cardinality, as the pipeline's)."""
+
+    def datasets(self):
+        train_ds, val_ds = super().datasets()
+        return train_ds, val_ds.filter(lambda *batch: True)
+
+
+@pytest.mark.parametrize("cap,validation", [(None, {"batches": 2, "capped": False}),
+                                            (1, {"batches": 1, "capped": True})])
+def test_validation_of_unknown_length_runs_without_the_ran_out_of_data_warning(tmp_path, cap, validation):
+    recipe = UnknownLengthValidation(deterministic=False, epochs=2, max_steps_per_epoch=1, max_validation_steps=cap)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = train(recipe, tmp_path / "run", verbose=0)
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
+    assert metrics["validation"] == validation
+    # the same figures as Keras's own evaluate over the same batches
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    val_ds = recipe.datasets()[1]
+    expected = model.evaluate(val_ds, steps=validation["batches"], verbose=0, return_dict=True)
+    assert metrics["final"]["val_loss"] == pytest.approx(expected["loss"], rel=1e-5)

@@ -116,7 +116,8 @@ class Recipe(abc.ABC):
         "default", "tf.distribute strategy: default (one device), mirrored (all local GPUs), "
                    "multiworker (TF_CONFIG cluster)")
     keep_checkpoints: Optional[int] = hparam(
-        None, "keep only the newest N per-epoch checkpoints (none = keep all)")
+        None, "per-epoch checkpoints kept: none = the best epoch's (by monitor) and the last one (enough to "
+              "resume and to export either); N = the newest N (a number >= epochs keeps all)")
 
     # ----------------------------------------------------------------------------------------------
     # The interface a recipe implements.

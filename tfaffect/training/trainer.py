@@ -8,11 +8,16 @@
     train.log             the log lines of every session
     training_log.csv      Keras CSVLogger (epoch 0-based, appended across sessions)
     tensorboard/          Keras TensorBoard logs
-    checkpoints/epoch_NNN.weights.h5   per-epoch model + optimizer weights (NNN 1-based)
+    checkpoints/epoch_NNN.weights.h5   model + optimizer weights after epoch NNN (1-based): by default
+                          the best epoch's (by the recipe's monitor) and the last one
+                          (``Recipe.keep_checkpoints``)
     workers/worker-N/     under --distribute multiworker, the same files of each worker but the chief
     backup/               keras BackupAndRestore state while a run is unfinished
     history.csv           one row per epoch (1-based), written at the end
-    metrics.json          final validation metrics, best epoch, wall time, frames/s
+    plots/learning_curve.png   loss and the monitored metric per epoch, training vs validation
+    metrics.json          the last epoch's in-training validation metrics (``final``; ``validation``
+                          says how many batches they read), best epoch, wall time, frames/s, and the
+                          recipe's evaluation on the whole evaluation split (``evaluation``)
     model.keras           the final model
 
 Re-running with the same run directory resumes an interrupted run from its last finished epoch
@@ -50,6 +55,7 @@ import tensorflow as tf
 from keras import ops
 
 import tfaffect
+from tfaffect import plots
 from tfaffect.io import atomic_path, clean_orphans, owner_alive, temp_path, write_json_atomic, write_text_atomic
 from tfaffect.errors import ConfigError, DataError
 from tfaffect.training.recipe import Recipe
@@ -275,21 +281,38 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves ``epoch_NNN.weights.h5`` (1-based, model + optimizer) atomically after each epoch;
-    keeps the newest ``keep`` files (all when ``None``)."""
+    """Saves ``epoch_NNN.weights.h5`` (1-based, model + optimizer) atomically after each epoch.
 
-    def __init__(self, directory: Path, keep: Optional[int] = None):
+    ``keep=None`` (the default of ``Recipe.keep_checkpoints``) keeps two files: the best epoch's by
+    ``monitor`` (what ``tfaffect export --weights best`` loads) and the last one; an integer keeps the
+    newest ``keep``. The best epoch is picked from every epoch of the run, those of earlier sessions
+    included (read from ``log_path``, the CSVLogger file), as :func:`summarize` picks it.
+    """
+
+    def __init__(self, directory: Path, keep: Optional[int] = None, *, monitor: str = "val_loss",
+                 mode: str = "min", log_path: Optional[Path] = None):
         super().__init__()
         self.directory = Path(directory)
         self.keep = keep
+        self.monitor = monitor
+        self.mode = mode
+        self.log_path = log_path
 
     def on_epoch_end(self, epoch, logs=None):
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / checkpoint_name(epoch + 1)
         with atomic_path(path) as tmp:
             self.model.save_weights(tmp, overwrite=True)
+        saved = sorted(self.directory.glob("epoch_*.weights.h5"))
         if self.keep is not None:
-            for old in sorted(self.directory.glob("epoch_*.weights.h5"))[:-self.keep]:
+            keep = set(saved[-self.keep:])
+        else:
+            rows = {row["epoch"]: row for row in (_read_log(self.log_path) if self.log_path else [])}
+            rows[epoch + 1] = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+            best = best_row(list(rows.values()), self.monitor, self.mode)
+            keep = {path} | ({self.directory / checkpoint_name(int(best["epoch"]))} if best else set())
+        for old in saved:
+            if old not in keep:
                 old.unlink()
 
 
@@ -365,16 +388,29 @@ def _cluster_info(strategy) -> Optional[dict[str, Any]]:
             "auto_shard_policy": "DATA" if workers > 1 else None}
 
 
+def _is_chief(resolver) -> bool:
+    """Whether the task ``resolver`` names (a cluster resolver, or ``None``) writes the run directory itself:
+    no cluster, the chief, or worker 0 of a cluster without a chief."""
+    task_type = getattr(resolver, "task_type", None)
+    if task_type in (None, "chief"):
+        return True
+    return task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def chief_process(recipe: Recipe) -> bool:
+    """Whether this process writes ``recipe``'s run directory itself (not another task of a multi-worker
+    cluster, which writes ``workers/<task>``), read from ``TF_CONFIG`` without building the strategy."""
+    if recipe.distribute != "multiworker":
+        return True
+    return _is_chief(tf.distribute.cluster_resolver.TFConfigClusterResolver())
+
+
 def _worker_dir(strategy, run_dir: Path) -> Path:
     """The chief writes ``run_dir``; other multi-worker tasks write ``run_dir/workers/<task>``."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    task_type = getattr(resolver, "task_type", None)
-    if task_type in (None, "chief"):
+    if _is_chief(resolver):
         return run_dir
-    task_id = resolver.task_id
-    if task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict():
-        return run_dir
-    return run_dir / "workers" / f"{task_type}-{task_id}"
+    return run_dir / "workers" / f"{resolver.task_type}-{resolver.task_id}"
 
 
 @contextlib.contextmanager
@@ -473,17 +509,32 @@ def _prepare_train(recipe: Recipe, dataset, *, one_iterator: bool = False):
 
 
 def _prepare_validation(recipe: Recipe, dataset):
-    """Cap the validation dataset; return ``(dataset, validation_steps)``."""
+    """Cap the validation dataset; return ``(dataset, validation_steps, batches, capped)``.
+
+    ``batches`` is the number of batches each in-training validation reads (``None``: an infinite
+    dataset's ``validation_steps``); ``capped`` whether ``max_validation_steps`` cut the dataset
+    short (so the logged ``val_*`` figures come from part of the validation set).
+
+    A finite dataset of unknown cardinality (the pipeline's window and frame streams) is counted
+    once and given that cardinality: Keras otherwise learns its length by running it dry in epoch 1,
+    which it reports as "Your input ran out of data; interrupting training". Counting reads the
+    capped dataset once (``max_validation_steps`` batches at most; the whole split when uncapped).
+    """
     if dataset is None:
-        return None, None
+        return None, None, None, False
     if int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY:
         if recipe.max_validation_steps is None:
             raise ConfigError(f"{type(recipe).__name__}: the validation dataset is infinite; "
                               f"set max_validation_steps")
-        return dataset, recipe.max_validation_steps
+        return dataset, recipe.max_validation_steps, recipe.max_validation_steps, True
     if recipe.max_validation_steps is not None:
         dataset = dataset.take(recipe.max_validation_steps)
-    return dataset, None
+    batches = int(dataset.cardinality())
+    if batches == tf.data.UNKNOWN_CARDINALITY:
+        batches = int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
+    capped = recipe.max_validation_steps is not None and batches == recipe.max_validation_steps
+    return dataset, None, batches, capped
 
 
 # --------------------------------------------------------------------------------------------------
@@ -530,9 +581,19 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+def best_row(rows: list[dict[str, Any]], monitor: str, mode: str) -> Optional[dict[str, Any]]:
+    """The row of the best epoch by ``monitor`` (``mode`` ``"min"`` or ``"max"``; the first of equals);
+    ``None`` when no row has a finite ``monitor``."""
+    candidates = [r for r in rows if monitor in r and math.isfinite(r[monitor])]
+    if not candidates:
+        return None
+    return (min if mode == "min" else max)(candidates, key=lambda r: r[monitor])
+
+
 def summarize(rows: list[dict[str, Any]], recipe: Recipe, run_dir: Path, sessions: int,
-              session_wall_time_s: float) -> dict[str, Any]:
-    """metrics.json content from the per-epoch rows (``epoch`` 1-based)."""
+              session_wall_time_s: float, validation: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """metrics.json content from the per-epoch rows (``epoch`` 1-based); ``validation``: what the
+    in-training validation read (``{"batches": N, "capped": bool}``, see :func:`_prepare_validation`)."""
     if not rows:
         raise ConfigError(f"{run_dir}: no finished epoch in training_log.csv")
     last = rows[-1]
@@ -541,10 +602,8 @@ def summarize(rows: list[dict[str, Any]], recipe: Recipe, run_dir: Path, session
     train_metrics = {k: v for k, v in last.items() if k not in skip and not k.startswith("val_")}
     monitor = recipe.monitor
     best_epoch = best_value = None
-    candidates = [r for r in rows if monitor in r and math.isfinite(r[monitor])]
-    if candidates:
-        pick = min if recipe.monitor_mode == "min" else max
-        best = pick(candidates, key=lambda r: r[monitor])
+    best = best_row(rows, monitor, recipe.monitor_mode)
+    if best is not None:
         best_epoch, best_value = int(best["epoch"]), best[monitor]
     else:
         log.warning("monitor %r is not among the logged quantities %s: no best epoch",
@@ -560,6 +619,7 @@ def summarize(rows: list[dict[str, Any]], recipe: Recipe, run_dir: Path, session
         "epochs": len(rows),
         "final": val or train_metrics,
         "final_train": train_metrics,
+        "validation": validation,
         "monitor": monitor,
         "monitor_mode": recipe.monitor_mode,
         "best_epoch": best_epoch,
@@ -655,23 +715,45 @@ def _unreplicated(model: keras.Model) -> keras.Model:
     return copy
 
 
-def _finish(model: keras.Model, recipe: Recipe, run_dir: Path, sessions: int,
-            session_wall_time_s: float) -> dict[str, Any]:
-    """Write history.csv, model.keras and metrics.json; drop the backup; return the metrics."""
+def _finish(model: keras.Model, recipe: Recipe, run_dir: Path, sessions: int, session_wall_time_s: float,
+            validation: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """Write history.csv, plots/learning_curve.png, model.keras and metrics.json; drop the backup; return
+    the metrics."""
     rows = _read_log(run_dir / "training_log.csv")
     write_text_atomic(run_dir / "history.csv", _csv_text(rows))
+    metrics = summarize(rows, recipe, run_dir, sessions, session_wall_time_s, validation)
+    plots.learning_curve(run_dir / "plots" / "learning_curve.png", rows, recipe.monitor,
+                         best_epoch=metrics["best_epoch"],
+                         title=f"{metrics['recipe']}: {validation_text(validation)}")
     with atomic_path(run_dir / "model.keras") as tmp_model:
         model.save(tmp_model)
-    metrics = summarize(rows, recipe, run_dir, sessions, session_wall_time_s)
     evaluation = recipe.evaluate(_unreplicated(model), run_dir)
     if evaluation:
         metrics["evaluation"] = evaluation
     write_json_atomic(run_dir / "metrics.json", metrics)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
-    log.info("finished %s: %s (best epoch %s), %.1f s", metrics["recipe"],
-             " ".join(f"{k}={v:.6g}" for k, v in metrics["final"].items()),
-             metrics["best_epoch"], metrics["wall_time_s"])
+    log.info("finished %s in %.1f s; %s", metrics["recipe"], metrics["wall_time_s"], in_training_text(metrics))
     return metrics
+
+
+def validation_text(validation: Optional[dict[str, Any]]) -> str:
+    """What the in-training validation read, in words: ``"in-training validation on the first 10 batches"``."""
+    if not validation:
+        return "training metrics (no validation data)"
+    batches = validation["batches"]
+    if validation["capped"]:
+        return f"in-training validation on the first {batches} batch{'es' * (batches != 1)} (max_validation_steps)"
+    return "in-training validation on the whole validation split" + (f" ({batches} batches)" if batches else "")
+
+
+def in_training_text(metrics: dict[str, Any]) -> str:
+    """The last epoch's in-training validation figures and the best epoch, labelled as such (the run's
+    score is the recipe's evaluation, when it has one)."""
+    final = " ".join(f"{k}={v:.4g}" for k, v in metrics.get("final", {}).items())
+    best = (f"; best epoch {metrics['best_epoch']} by {metrics['monitor']}={metrics['best_value']:.4g}"
+            if metrics.get("best_epoch") is not None else "")
+    epoch = f", epoch {metrics['epochs']}" if "epochs" in metrics else ""
+    return f"{validation_text(metrics.get('validation'))}{epoch}: {final}{best}"
 
 
 def train(recipe: Recipe, run_dir: str | os.PathLike | None = None, *,
@@ -701,7 +783,8 @@ def train(recipe: Recipe, run_dir: str | os.PathLike | None = None, *,
         train_ds, val_ds = recipe.datasets()
         train_ds, steps_per_epoch, fit_steps, replay_ds = _prepare_train(
             recipe, train_ds, one_iterator=_num_workers(strategy) > 1)
-        val_ds, validation_steps = _prepare_validation(recipe, val_ds)
+        val_ds, validation_steps, validation_batches, capped = _prepare_validation(recipe, val_ds)
+        validation = None if val_ds is None else {"batches": validation_batches, "capped": capped}
         train_ds, val_ds = (_shard_across_workers(strategy, d) for d in (train_ds, val_ds))
         config["derived"] = recipe.derived(steps_per_epoch)
 
@@ -726,7 +809,8 @@ def train(recipe: Recipe, run_dir: str | os.PathLike | None = None, *,
                 EpochLog(recipe.epochs, recipe.batch_size * _frames_per_example(train_ds)),
                 keras.callbacks.CSVLogger(str(run_dir / "training_log.csv"), append=True),
                 *_tensorboard(run_dir / "tensorboard"),
-                EpochCheckpoint(run_dir / "checkpoints", keep=recipe.keep_checkpoints),
+                EpochCheckpoint(run_dir / "checkpoints", keep=recipe.keep_checkpoints, monitor=recipe.monitor,
+                                mode=recipe.monitor_mode, log_path=run_dir / "training_log.csv"),
                 ResumableBackup(run_dir / "backup", replay_dataset=replay_ds),
                 *recipe.callbacks(run_dir),  # last: they see the epoch already saved
             ]
@@ -735,4 +819,4 @@ def train(recipe: Recipe, run_dir: str | os.PathLike | None = None, *,
                           steps_per_epoch=fit_steps, validation_steps=validation_steps,
                           callbacks=callbacks, verbose=verbose,
                           shuffle=False)  # the recipe shuffles its tf.data dataset itself
-            return _finish(model, recipe, run_dir, sessions, time.perf_counter() - started)
+            return _finish(model, recipe, run_dir, sessions, time.perf_counter() - started, validation)
