@@ -33,7 +33,8 @@ from tfaffect.training.recipe import Recipe, hparam
 log = logging.getLogger(__name__)
 
 PLOT_VIDEOS = 3
-"""Validation videos drawn in ``va_over_time.png`` (the first ones in manifest order)."""
+"""Validation videos drawn large in ``va_over_time_<video>.png`` (the first ones in manifest order); every
+video is in the grid pages ``va_grid_NN.png``."""
 LEARNING_FLOOR = 0.2
 """A validation CCC below this after a run means it did not learn that dimension (chosen: shuffled-label
 controls end within +-0.05 of 0 on SynthAffect, the default flagship run above 0.5; see the README)."""
@@ -160,27 +161,35 @@ class AffectTask(Recipe):
         return out
 
     def summary(self, metrics: Mapping[str, Any]) -> str:
-        """Where everything is, and ours beside the published rows; also writes ``report.md``."""
+        """What a run printed at its end: the evaluation on the whole evaluation split first (the run's score),
+        the in-training validation labelled as such, where everything is, ours beside the published rows;
+        also writes ``report.md``."""
         from tfaffect.io import write_text_atomic
         from tfaffect.report import report
+        from tfaffect.training.trainer import in_training_text
 
         run_dir = Path(metrics["run_dir"])
         evaluation = metrics.get("evaluation", {})
         warnings = [] if self.smoke else learning_warnings(evaluation)  # a smoke run is not meant to learn
-        lines = [*warnings, f"run directory: {run_dir}"]
+        lines = list(warnings)
         if evaluation:
             data = "SynthAffect (synthetic)" if evaluation.get("synthetic") else evaluation.get("data")
             scores = ", ".join(f"{k.replace('_', ' ')} {evaluation[k]:.3f}" for k in self.headline if k in evaluation)
             lines.append(f"{evaluation.get('split', 'validation')} on {data}"
                          + (f", {evaluation['frames']} frames, all concatenated" if "frames" in evaluation else "")
                          + f": {scores}")
+        lines += [f"({in_training_text(metrics)}: what picks the best epoch, not the run's score)",
+                  f"run directory: {run_dir}"]
         keys = self.published_keys()
         if keys:
             text = report(keys[0][0], list(dict.fromkeys(table for _, table, _ in keys)), [run_dir])
             write_text_atomic(run_dir / "report.md", "\n\n".join([*warnings, text]) + "\n")
             lines += ["", text, "", f"report: {run_dir / 'report.md'}"]
-        lines += [f"plots: {run_dir / 'plots'}", f"per-frame predictions: {run_dir / 'frames.csv'}",
+        checkpoints = ", ".join(sorted(p.name for p in (run_dir / "checkpoints").glob("epoch_*.weights.h5")))
+        lines += [f"plots: {run_dir / 'plots'} (every validation video: va_grid_*.png; learning_curve.png; "
+                  f"va_histogram.png)", f"per-frame predictions: {run_dir / 'frames.csv'}",
                   f"per-video scores: {run_dir / 'per_video.csv'}", f"model: {run_dir / 'model.keras'}",
+                  f"checkpoints: {run_dir / 'checkpoints'} ({checkpoints or 'none'})",
                   f"training log: {run_dir / 'history.csv'} (TensorBoard: {run_dir / 'tensorboard'})"]
         return "\n".join(lines)
 
@@ -203,8 +212,11 @@ def learning_warnings(evaluation: Mapping[str, Any], keys=("ccc_valence", "ccc_a
 
 def write_frame_outputs(frames, run_dir: Path, data_name: str) -> None:
     """Write an evaluation's per-frame table to ``run_dir``: ``frames.csv``, and where it has valence and
-    arousal predictions also ``per_video.csv`` and the plots (VA over time for the first
-    :data:`PLOT_VIDEOS` videos, histogram of the predictions)."""
+    arousal predictions and annotations also ``per_video.csv`` and the plots: every video in a grid
+    (``va_grid_NN.png``, :func:`tfaffect.plots.va_grid`), the first :data:`PLOT_VIDEOS` videos large
+    (``va_over_time_<video>.png``), frames without a face shaded in both; the predicted and the annotated
+    (valence, arousal) histograms side by side over the frames with a face (``va_histogram.png``,
+    :func:`histogram_values`)."""
     from tfaffect import evaluation, plots
     from tfaffect.io import safe_filename, write_text_atomic
 
@@ -213,14 +225,31 @@ def write_frame_outputs(frames, run_dir: Path, data_name: str) -> None:
     if "valence" not in frames or "valence_true" not in frames:
         return
     write_text_atomic(run_dir / "per_video.csv", evaluation.per_video_scores(frames[frames["has_face"]]).to_csv())
-    for video in list(dict.fromkeys(frames["video_id"]))[:PLOT_VIDEOS]:
-        rows = frames[frames["video_id"] == video]
-        plots.va_over_time(run_dir / "plots" / f"va_over_time_{safe_filename(video)}.png", rows["frame"],
-                           rows[["valence", "arousal"]].to_numpy(),
-                           rows[["valence_true", "arousal_true"]].to_numpy(),
-                           title=f"{video} ({data_name})")
-    plots.va_histogram(run_dir / "plots" / "va_histogram_predicted.png",
-                       frames[["valence", "arousal"]].to_numpy(), title="predicted (validation)")
+    traces = video_traces(frames)
+    for trace in traces[:PLOT_VIDEOS]:
+        plots.va_over_time(run_dir / "plots" / f"va_over_time_{safe_filename(trace.name)}.png", trace.time,
+                           trace.predicted, trace.truth, flagged=trace.flagged, title=f"{trace.name} ({data_name})")
+    plots.va_grid(run_dir / "plots", traces, title=f"validation ({data_name})")
+    predicted, truth = histogram_values(frames)
+    plots.va_histograms(run_dir / "plots" / "va_histogram.png", {"predicted": predicted, "annotation": truth},
+                        title=f"validation ({data_name}), frames with a face")
+
+
+def video_traces(frames) -> list:
+    """One :class:`tfaffect.plots.Trace` per video of an evaluation's per-frame table, in its order: frame
+    numbers, predicted and annotated (valence, arousal), and ``flagged`` = no face (interpolated)."""
+    from tfaffect.plots import Trace
+
+    return [Trace(str(video), rows["frame"].to_numpy(), rows[["valence", "arousal"]].to_numpy(),
+                  rows[["valence_true", "arousal_true"]].to_numpy(), ~rows["has_face"].to_numpy(bool))
+            for video, rows in frames.groupby("video_id", sort=False)]
+
+
+def histogram_values(frames):
+    """``(predicted, annotated)`` (valence, arousal) pairs ``[N, 2]`` of the frames with a face (interpolated
+    no-face frames left out), what ``va_histogram.png`` counts."""
+    face = frames[frames["has_face"].to_numpy(bool)]
+    return face[["valence", "arousal"]].to_numpy(), face[["valence_true", "arousal_true"]].to_numpy()
 
 
 def with_labels_of(images, labels):
@@ -230,5 +259,5 @@ def with_labels_of(images, labels):
     return tf.data.Dataset.zip(images, labels).map(lambda a, b: (a[0], b[1], b[2]))
 
 
-__all__ = ["AffectTask", "LEARNING_FLOOR", "PLOT_VIDEOS", "learning_warnings", "with_labels_of",
-           "write_frame_outputs"]
+__all__ = ["AffectTask", "LEARNING_FLOOR", "PLOT_VIDEOS", "histogram_values", "learning_warnings", "video_traces",
+           "with_labels_of", "write_frame_outputs"]
