@@ -22,7 +22,7 @@ from typing import Literal
 
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 TABLE_OF_ROW = {"VGG Face": "Table 9", "VGG-16": "Table 9", "ResNet-50": "Table 9",
                 "Without Landmarks": "Table 10"}

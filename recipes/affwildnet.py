@@ -37,7 +37,7 @@ Synthetic figures: they show that the code learns, not how AffWildNet does on re
 import dataclasses
 
 from tfaffect.training.affwild import AffWildRecipe
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

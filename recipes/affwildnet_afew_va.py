@@ -32,7 +32,7 @@ windows of 16 frames, 5 per step). AFEW-VA clips shorter than the window give no
 import dataclasses
 
 from tfaffect.training.transfer import CrossValidatedTransferRecipe
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Literal
 
 from tfaffect.training.recipe import hparam
 from tfaffect.training.transfer import TransferRecipe
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

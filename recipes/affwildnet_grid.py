@@ -15,7 +15,7 @@ Everything else as recipes/affwildnet.py (VGG-Face conv, landmarks, FC 4096, GRU
 import dataclasses
 
 from tfaffect.training.affwild import AffWildRecipe
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

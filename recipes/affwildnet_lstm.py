@@ -16,7 +16,7 @@ from typing import Literal
 
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

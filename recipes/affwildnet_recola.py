@@ -25,7 +25,7 @@ of 16 frames, 5 per step (listed in config.json under derived.deviations).
 import dataclasses
 
 from tfaffect.training.transfer import TransferRecipe
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ import dataclasses
 
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

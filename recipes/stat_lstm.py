@@ -49,7 +49,7 @@ import dataclasses
 
 from tfaffect.models.stat_lstm import TABLE_I
 from tfaffect.training.stat_lstm import StatLSTMRecipe
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 DEFAULT_MODEL = 4  # Table II: best VA score on validation (0.534); the multi-task flagship
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tfaffect.training.registry import load_recipe_file
 from tfaffect.training.stat_lstm import StatLSTMFusionRecipe
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 MEMBER_RECIPE = {cls.recipe_name(): cls
                  for cls in load_recipe_file(Path(__file__).with_name("stat_lstm.py"))}["stat_lstm"]

@@ -134,7 +134,7 @@ def test_train_and_recipe_files_check_the_run_dir_first(tmp_path, capsys):
     recipes = REPO / "recipes"
     assert cli.main(["train", "--recipes-dir", str(recipes), "affwildnet", "--smoke", "--run-dir", str(existing)]) == 2
     assert "a folder is expected" in one_error_line(capsys, "tfaffect train")
-    # a recipe file's own entry point (runner.main) goes through the same boundary
+    # a recipe file's own entry point (launch.main) goes through the same boundary
     result = subprocess.run([sys.executable, str(recipes / "affwildnet.py"), "--smoke", f"--run-dir={existing}"],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 2, result.stderr

@@ -5,7 +5,8 @@ errors/io -> metrics/published/plots -> data -> models/losses -> evaluation/repo
 export/convert -> predict -> cli.
 
 The package's ``__init__`` (version, class names), ``_lazy`` and the error ``boundary`` every entry point
-shares sit with errors/io; ``__main__`` (``python -m tfaffect``) sits with cli.
+shares sit with errors/io; ``__main__`` (``python -m tfaffect``) and ``launch`` (the command line of training,
+which trains and exports) sit with cli.
 """
 
 import ast
@@ -27,7 +28,7 @@ LAYERS = (
     ("training",),
     ("export", "convert"),
     ("predict",),
-    ("cli", "__main__"),
+    ("cli", "launch", "__main__"),
 )
 
 

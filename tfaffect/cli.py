@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str, int]] = {
     "prepare": ("tfaffect.data.prepare",
                 "turn a dataset's raw layout into sharded TFRecords (resumable)", 3),
     "recipes": ("tfaffect.training.registry", "list the recipes, one per published result", 4),
-    "train": ("tfaffect.training.run", "train a recipe (same as `python recipes/NAME.py`)", 4),
+    "train": ("tfaffect.launch", "train a recipe (same as `python recipes/NAME.py`) and export its model", 4),
     "evaluate": ("tfaffect.evaluation", "dataset-level CCC/MSE of a trained model on prepared data", 4),
     "report": ("tfaffect.report", "paper tables: published numbers beside ours from run directories", 4),
     "export": ("tfaffect.export", "export a trained model as a SavedModel (+ .keras, TFLite)", 5),
@@ -57,7 +57,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "convert": {"out": "folder"},
 }
 """Per command, the options naming an output (attribute of the parsed arguments -> folder or file),
-checked before the command runs. ``train`` checks the recipe's ``--run-dir``."""
+checked before the command runs. ``train`` checks the recipe's ``--run-dir`` and ``--export-dir``."""
 
 WITHOUT_TENSORFLOW = frozenset({"synth", "report"})
 """Commands that do their work without TensorFlow; every other command gets it imported quietly first."""
@@ -215,8 +215,8 @@ def _run(name: str, argv: list[str], verbose: bool = False) -> int:
     for attribute, kind in OUTPUTS.get(name, {}).items():
         outputs[kind].append((f"--{attribute.replace('_', '-')}", getattr(args, attribute, None)))
     if name == "train":
-        outputs["folder"] += [("--run-dir", value) for value in option_values(getattr(args, "overrides", []),
-                                                                              "--run-dir")]
+        outputs["folder"] += [(option, value) for option in ("--run-dir", "--export-dir")
+                              for value in option_values(getattr(args, "overrides", []), option)]
     check_outputs(outputs["folder"], outputs["file"])
     if not args.verbose and name not in WITHOUT_TENSORFLOW:
         quiet_tensorflow()

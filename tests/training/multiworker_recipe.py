@@ -25,7 +25,7 @@ import tensorflow as tf
 from tfaffect import metrics
 from tfaffect.training import Recipe, hparam
 from tfaffect.training.data import resolve_data
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 
 def task_name() -> str:

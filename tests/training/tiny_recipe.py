@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from tfaffect.errors import ConfigError
 from tfaffect.training import Recipe, hparam
-from tfaffect.training.runner import main
+from tfaffect.launch import main
 
 
 class KillAfterEpoch(keras.callbacks.Callback):

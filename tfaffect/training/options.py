@@ -14,7 +14,7 @@ import difflib
 import inspect
 import sys
 import typing
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 from tfaffect.errors import ConfigError
 from tfaffect.training.fields import field_default, jsonable, optional_inner, show, tuple_elements
@@ -27,8 +27,10 @@ class _RecipeArgumentParser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
-def argument_parser(cls, prog: Optional[str] = None) -> argparse.ArgumentParser:
-    """A parser with one ``--option`` per field (type-aware) plus the run options."""
+def argument_parser(cls, prog: Optional[str] = None,
+                    run_options: Optional[Callable[[Any], None]] = None) -> argparse.ArgumentParser:
+    """A parser with one ``--option`` per field (type-aware) plus the run options; ``run_options(group)``
+    adds more of them (a command line's own, e.g. where a finished run exports its model)."""
     doc = inspect.cleandoc(cls.__doc__ or "")
     parser = _RecipeArgumentParser(
         prog=prog or cls.recipe_name(), description=doc, allow_abbrev=False,
@@ -57,24 +59,28 @@ def argument_parser(cls, prog: Optional[str] = None) -> argparse.ArgumentParser:
                           "(default: runs/<recipe>/<UTC timestamp>)")
     run.add_argument("--print-config", dest="print_config", action="store_true",
                      help="print the resolved config as JSON and exit")
+    if run_options is not None:
+        run_options(run)
     return parser
 
 
-def parse_args(cls, argv: Optional[list[str]] = None, prog: Optional[str] = None):
-    """Parse field overrides and run options; return ``(recipe, run_options)``.
+def parse_args(cls, argv: Optional[list[str]] = None, prog: Optional[str] = None,
+               run_options: Optional[Callable[[Any], None]] = None):
+    """Parse field overrides and run options; return ``(recipe, run_options)`` (``run_options``: see
+    :func:`argument_parser`).
 
     The recipe is ``cls.configure(overrides)``: the row, the SynthAffect overlay and ``--smoke`` fill in
     the fields not given explicitly. Unknown options and bad values raise :class:`ConfigError`.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argument_parser(cls, prog)
+    parser = argument_parser(cls, prog, run_options)
     args, extras = parser.parse_known_args(_normalise_options(argv))
     if extras:
         raise ConfigError(_unknown_message(parser.prog, cls, extras))
-    run_options = argparse.Namespace(run_dir=args.run_dir, print_config=args.print_config)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("run_dir", "print_config")}
+    fields = {f.name for f in dataclasses.fields(cls)}
+    overrides = {k: v for k, v in vars(args).items() if k in fields}
     recipe = cls.configure(overrides)
-    return recipe, run_options
+    return recipe, argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in fields})
 
 
 def _none_or(convert):

@@ -1,6 +1,7 @@
-"""Run a recipe: its upstream stages, then its training (or its folds), then its summary.
+"""Run a recipe: its upstream stages, then its training (or its folds).
 
-:func:`run` is what ``python recipes/NAME.py`` and ``tfaffect train NAME`` do:
+:func:`run` is the programmatic API of training, and what ``python recipes/NAME.py`` and ``tfaffect train NAME``
+(:mod:`tfaffect.launch`, which then also exports the model and prints the summary) call:
 
 1. every stage the recipe :meth:`~tfaffect.training.recipe.Recipe.requires` is resolved
    (:mod:`tfaffect.training.stages`): a recipe stage trained through :func:`~tfaffect.training.trainer.train`
@@ -8,22 +9,17 @@
    ``run``, or reused when it finished there before (logged); its own stages first;
 2. a recipe with :meth:`~tfaffect.training.recipe.Recipe.folds` (cross-validation) trains every fold into
    ``<run_dir>/fold<K>`` and :meth:`~tfaffect.training.recipe.Recipe.combine_folds` writes their mean;
-   any other recipe trains into ``run_dir``;
-3. :func:`run_cli` prints :meth:`~tfaffect.training.recipe.Recipe.summary` of the metrics.
-
-A recipe file ends with ``if __name__ == "__main__": main(MyRecipe)``.
+   any other recipe trains into ``run_dir``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
-from tfaffect.boundary import run_recipe
-from tfaffect.training import options, stages
+from tfaffect.training import stages
 from tfaffect.training.trainer import default_run_dir, train
 
 log = logging.getLogger(__name__)
@@ -62,27 +58,3 @@ def run(recipe, run_dir: str | os.PathLike | None = None, *, verbose: Optional[i
         keras.backend.clear_session()
         results.append(run(fold, run_dir / f"fold{k}", verbose=verbose))
     return recipe.combine_folds(run_dir, results)
-
-
-def run_cli(cls, argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
-    """Parse ``argv`` (:mod:`tfaffect.training.options`), run, print the summary; return the exit status. A
-    tfaffect error propagates to the error boundary the entry points share (:mod:`tfaffect.boundary`)."""
-    _configure_logging()
-    recipe, run_options = options.parse_args(cls, None if argv is None else list(argv), prog)
-    if run_options.print_config:
-        print(recipe.to_json())
-        return 0
-    print(recipe.summary(run(recipe, run_options.run_dir)))
-    return 0
-
-
-def main(cls, argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of a recipe file: ``if __name__ == "__main__": main(MyRecipe)``."""
-    sys.exit(run_recipe(cls, argv, run_cli))
-
-
-def _configure_logging() -> None:
-    """INFO-level logging to stderr for command-line runs, unless the caller configured logging."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
