@@ -569,11 +569,12 @@ def _elements(data_dir: str, split: str, shards: Sequence[Mapping], manifest: Ma
 
 def _epochs(elements: tf.data.Dataset, *, training: bool, repeat: bool | None, epoch: int) -> tf.data.Dataset:
     """``repeat`` applied: training endless unless ``False`` (then one epoch of ``epoch`` elements); evaluation
-    one pass unless ``True``."""
+    one pass unless ``True``. One evaluation pass states its length (``epoch`` elements, counted from the
+    manifest), so consumers such as Keras ``fit`` know it without running it dry."""
     if training and repeat is False:
         return elements.take(epoch)
-    if not training and repeat:
-        return elements.repeat()
+    if not training:
+        return elements.repeat() if repeat else elements.apply(tf.data.experimental.assert_cardinality(epoch))
     return elements
 
 
