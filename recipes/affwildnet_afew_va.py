@@ -25,7 +25,7 @@ mean and standard deviation). The labels are AFEW-VA's integers divided by 10 (s
 
 Section 5 gives no fine-tuning hyperparameter: the fields keep section 4.2's AffWildNet settings
 (Adam 1e-3, dropout 0.5, CCC loss, 80 frames a step) and turn the quadrant oversampling off; with no
-``--data``: ``AffWildRecipe.synthetic_overrides`` (learning rate 1e-4, 4 epochs of at most 25 steps,
+``--data``: ``TransferRecipe.synthaffect`` (learning rate 1e-4, 4 epochs of at most 25 steps,
 windows of 16 frames, 5 per step). AFEW-VA clips shorter than the window give no training window.
 """
 

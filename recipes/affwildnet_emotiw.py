@@ -26,7 +26,7 @@ or the landmark input is all zeros.
 Section 5 gives no fine-tuning hyperparameter: the fields keep section 4.2's AffWildNet settings (Adam
 1e-3, dropout 0.5, 80 frames a step); with no ``--data``, SynthAffect in the AFEW layout (clip label =
 majority expression of the clip, tfaffect/data/synth_layouts.py) and
-``AffWildRecipe.synthetic_overrides`` (learning rate 1e-4, 4 epochs of at most 25 steps, windows of
+``TransferRecipe.synthaffect`` (learning rate 1e-4, 4 epochs of at most 25 steps, windows of
 16 frames, 5 per step).
 """
 

@@ -13,13 +13,17 @@ Everything else as recipes/affwildnet.py (VGG-Face conv, landmarks, FC 4096, GRU
 """
 
 import dataclasses
+from pathlib import Path
 
-from tfaffect.training.affwild import AffWildRecipe
+from tfaffect.training.registry import find
 from tfaffect.launch import main
+
+FLAGSHIP = find(str(Path(__file__).with_name("affwildnet.py")))
+"""recipes/affwildnet.py's recipe: this one changes only what its row changes (and keeps its SynthAffect demo)."""
 
 
 @dataclasses.dataclass(frozen=True)
-class AffWildNetGridRecipe(AffWildRecipe):
+class AffWildNetGridRecipe(FLAGSHIP):
     """AffWildNet CNN-GRU hidden-size grid (Kollias 2019, Table 14): pick the cell with --row."""
 
     table = "Table 14, 6 cells (units x layers)"

@@ -12,15 +12,19 @@ Everything as recipes/affwildnet.py but the cell: LSTM "allowing peephole connec
 """
 
 import dataclasses
+from pathlib import Path
 from typing import Literal
 
-from tfaffect.training.affwild import AffWildRecipe
+from tfaffect.training.registry import find
 from tfaffect.training.recipe import hparam
 from tfaffect.launch import main
 
+FLAGSHIP = find(str(Path(__file__).with_name("affwildnet.py")))
+"""recipes/affwildnet.py's recipe: this one changes only what its row changes (and keeps its SynthAffect demo)."""
+
 
 @dataclasses.dataclass(frozen=True)
-class AffWildNetLSTMRecipe(AffWildRecipe):
+class AffWildNetLSTMRecipe(FLAGSHIP):
     """AffWildNet with 2 x peephole LSTM 128 (Kollias 2019, Table 12 best CNN-LSTM)."""
 
     published_rows = (("kollias2019", "Table 12", "best CNN-LSTM"),)

@@ -18,7 +18,7 @@ tfaffect/training/transfer.py) on RECOLA's ``train`` recordings and scores CCC o
 Section 5 gives no fine-tuning hyperparameter: the fields keep section 4.2's AffWildNet settings
 (Adam 1e-3, dropout 0.5, CCC loss, 80 frames a step) and turn the quadrant oversampling off. With no
 ``--data`` the run uses SynthAffect written in the RECOLA layout (synthetic, labelled so everywhere)
-and ``AffWildRecipe.synthetic_overrides``: learning rate 1e-4, 4 epochs of at most 25 steps, windows
+and ``TransferRecipe.synthaffect``: learning rate 1e-4, 4 epochs of at most 25 steps, windows
 of 16 frames, 5 per step (listed in config.json under derived.deviations).
 """
 

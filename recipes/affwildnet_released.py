@@ -11,17 +11,22 @@ Command:   python recipes/affwildnet_released.py [--data DIR]
 """
 
 import dataclasses
+from pathlib import Path
 
-from tfaffect.training.affwild import AffWildRecipe
+from tfaffect.training.registry import find
 from tfaffect.training.recipe import hparam
 from tfaffect.launch import main
 
+FLAGSHIP = find(str(Path(__file__).with_name("affwildnet.py")))
+"""recipes/affwildnet.py's recipe: this one changes only what its row changes (and keeps its SynthAffect demo)."""
+
 
 @dataclasses.dataclass(frozen=True)
-class AffWildNetReleasedRecipe(AffWildRecipe):
+class AffWildNetReleasedRecipe(FLAGSHIP):
     """AffWildNet, image-only configuration of the authors' released weights (no published row)."""
 
     table = "none (released weights' configuration)"
+    published_rows = ()
     runtime = "about as affwildnet.py (this variant not timed)"
 
     landmarks: bool = hparam(False, "the released checkpoints take images only (FORMATS.md)")

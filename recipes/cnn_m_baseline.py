@@ -4,7 +4,7 @@ Paper:     Kollias et al. 2019, IJCV, "Deep Affect Prediction in-the-wild" (Aff-
 Table/row: Table 5, "CNN M".
 Published: Aff-Wild test set, CCC valence 0.15, arousal 0.10; MSE valence 0.13, arousal 0.14.
 Runtime:   the paper: 4-5 days on a GTX TITAN X. Here on SynthAffect (demo budget, see
-           AffWildRecipe.synthetic_overrides): a few minutes on 2 CPU cores.
+           AffWildRecipe.synthaffect): a few minutes on 2 CPU cores.
 Command:   python recipes/cnn_m_baseline.py [--data DIR]
 
 Section 4.1.1: Adam, MSE loss, batch 80, constant learning rate 0.001, FC 4096 (weights truncated

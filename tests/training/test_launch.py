@@ -4,7 +4,6 @@ leaves the previous one in place."""
 
 import json
 
-import pytest
 
 from tfaffect import launch
 from tfaffect.export import signatures

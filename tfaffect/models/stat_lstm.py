@@ -238,7 +238,7 @@ class FaceFeatureModel(ConfigurableModel):
             the backbone's 0.99 (Keras's default, also the released Keras 2 code's). The moving
             statistics are what inference uses: with 0.99 they average the last ~100 training steps,
             so a short run from random initialisation evaluates with statistics of much older
-            weights (a tfaffect option; see the recipes' ``synthetic_overrides``).
+            weights (a tfaffect option; see the recipes' SynthAffect overlays, ``synthaffect``).
         weights_path: ``None`` (random initialisation; a warning is logged, since the paper starts from
             VGGFace2 weights fine-tuned on AffectNet and RAF-DB, which are not available offline) or a
             local Keras 3 ``.weights.h5`` file saved from this model (``save_weights``), loaded by

@@ -19,8 +19,9 @@ A **batch** counts examples: frames for the CNN-only models, sequences for AffWi
 The paper trains from pretrained VGG-Face/VGG-16/ResNet-50 weights that are not available offline
 (pass ``--backbone-weights FILE``). On the embedded SynthAffect data the recipes start from random
 initialisation, where the published learning rate 0.001 does not learn (measured, see
-``recipes/affwildnet.py``); ``synthetic_overrides`` lists every value changed for those runs, and
-the run directory records them (``config.json`` -> ``derived.deviations``).
+``recipes/affwildnet.py``); each recipe file's ``synthaffect`` dict lists every value changed for those
+runs with its measured reason, and the run directory records them (``config.json`` ->
+``derived.deviations``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import dataclasses
 import functools
 import logging
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Mapping, Optional
 
 import keras
 
@@ -51,10 +52,14 @@ class AffWildRecipe(AffectTask):
     """Base of the Kollias 2019 recipes (not a published result itself)."""
 
     paper: ClassVar[str] = PAPER
+    synthaffect: ClassVar[Mapping[str, Any]] = {
+        # The Kollias demo budget on SynthAffect, from random initialisation on 2 CPU cores (issue #10):
+        "learning_rate": 1e-4,  # the published 1e-3 fine-tunes pretrained networks; from random weights it ended
+                                # dead (CCC 0.00 / 0.00 after 60 steps, recipes/affwildnet.py); 1e-4 learns
+        "epochs": 4, "max_steps_per_epoch": 25,  # 100 steps
+        "max_validation_steps": 10,  # in-training validation on 10 batches; the whole split once at the end
+    }
     input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "backbone_weights")
-    synthetic_cnn_stage: ClassVar[bool] = True
-    """On SynthAffect, AffWildNet starts from a CNN stage (:meth:`synthetic_overrides`); False for
-    recipes that start from an AffWildNet run instead (section 5's transfer)."""
 
     architecture: Literal["cnn_m", "cnn", "affwildnet"] = hparam(
         "affwildnet", "cnn_m: Table 4; cnn: CNN-only, Table 7 / section 4.2.1.1; affwildnet: Table 8")
@@ -131,41 +136,6 @@ class AffWildRecipe(AffectTask):
         # The tiny smoke dataset does not cover all four quadrants: no balancing there.
         return {**super().smoke_overrides(), "sequence_length": 4, "quadrant_targets": (), "batch_size": 4,
                 "image_size": 64 if self.architecture == "cnn_m" else 32, "cnn_pretrain_steps": 2}
-
-    def synthetic_overrides(self) -> dict[str, Any]:
-        """The demo budget on SynthAffect from random initialisation (every Kollias recipe), each value
-        measured on SynthAffect (issue #10; figures in the README and ``recipes/affwildnet.py``):
-
-        * learning_rate 1e-4 instead of the published 1e-3, which fine-tuned pretrained networks: at
-          1e-3 the CCC loss on 5 windows per step drifts the outputs' offset and scale and the run ends
-          dead, even from the trained CNN stage below (validation CCC 0.00 / 0.00 after 60 steps, frozen
-          conv part); at 1e-4 it learns.
-        * 4 epochs of at most 25 steps, validation on the first 10 batches during training (the
-          whole validation set is evaluated once at the end). The VGG / ResNet CNNs of Tables 9-10: 6
-          epochs, the 150 steps of the CNN stage below, which learned with the same fields in one epoch
-          of 150 steps (float32, validation CCC 0.95 / 0.90; not yet re-measured as affwild_cnn itself);
-          after 100 steps a default affwild_cnn run was still dead (CCC 0.00 / 0.00, loaded machine).
-        * AffWildNet: windows of 16 frames, 5 per batch: the paper's 80 frames per step in shorter
-          sequences (the released code's one 80-frame sequence per step did not learn in this budget).
-        * AffWildNet (not the transfer recipes, which start from an AffWildNet run): ``cnn_pretrain``
-          and ``freeze="backbone"``, the closest embedded analogue of fine-tuning pretrained VGG-Face.
-          Trained end to end from random initialisation AffWildNet stays dead in this budget (CCC loss
-          flat at 1.00 for 100 steps, validation CCC about 0; He-initialised conv part, standardized
-          landmarks): 5 windows per step give the CCC loss 5 independent examples. The CNN of Table 9
-          learns from 50 independent frames per step (validation CCC 0.93 / 0.89 after 100 steps), and
-          AffWildNet started from it with its conv part frozen (section 4.2's second option) reaches
-          0.84 / 0.66 after 60 steps, in a third of the time of a trainable conv part (0.70 / 0.71).
-          The CNN stage trains in bfloat16 mixed precision (``cnn_pretrain_mixed_precision``): 2.1x
-          faster steps on this CPU (measured side by side), its weights stay float32.
-        """
-        budget = {"learning_rate": 1e-4, "epochs": 4, "max_steps_per_epoch": 25, "max_validation_steps": 10}
-        if self.architecture == "cnn":
-            budget["epochs"] = 6  # the CNN stage's 150 steps; 100 left the VGG CNN dead (CCC 0.00 / 0.00)
-        if self.windows:
-            budget.update(sequence_length=16, batch_size=5)
-            if self.synthetic_cnn_stage:
-                budget.update(cnn_pretrain=True, cnn_pretrain_mixed_precision=True, freeze="backbone")
-        return budget
 
     def initial_weights_deviation(self) -> Optional[dict[str, Any]]:
         """The paper starts every model from pretrained weights: CNN-M from the FaceValue-trained CNN-M (section

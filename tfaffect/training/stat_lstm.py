@@ -111,7 +111,7 @@ class StatLSTMRecipe(AffectTask):
                                                          "(section II.C)")
     bn_momentum: Optional[float] = hparam(
         None, "momentum of the ResNet-50 batch-norm moving statistics; none = the backbone's 0.99 (Keras "
-              "default, as the released Keras 2 code); see synthetic_overrides")
+              "default, as the released Keras 2 code); see the recipe's synthaffect overlay")
     face_pretrain: Optional[int] = hparam(
         None, "temporal models: first train this image-only Table I model (1 or 2) on the same data and "
               "start from its face feature model, a stand-in for the face model the paper fine-tunes before "
@@ -184,46 +184,6 @@ class StatLSTMRecipe(AffectTask):
         return {**super().smoke_overrides(), "image_size": 32, "window": 3, "clip_length": 5, "batch_size": 2,
                 "lstm_units": 8, "lstm_layers": 1, "head_units": (16,), "balanced_sampling": False}
 
-    def synthetic_overrides(self) -> dict[str, Any]:
-        """The demo budget on SynthAffect from random initialisation (every Do 2020 row).
-
-        * image_size 64 instead of 224: ResNet-50 at 224 px trains at a few frames per second on 2 CPU
-          cores; 64 px is ~12x cheaper;
-        * trainable_stages 5 (the whole ResNet-50) instead of the last stage: the paper freezes stages
-          of a network pretrained on VGGFace2, AffectNet and RAF-DB; frozen *random* stages would
-          leave the model random features (assumed, not measured);
-        * bn_momentum 0.9 instead of 0.99: the batch-norm moving statistics (used at inference) average
-          the last ~100 steps at 0.99, the whole demo run; measured on model 4 with 0.99: after 25
-          steps the face features in inference mode peak at 0.6 against 7 in training mode, and
-          every validation frame gets one class (expression score 0.002). With 0.9: 2.9 against 6.6;
-        * temporal models (3-6): feature_stats () (STAT of the scores only, as the Fig. 2 caption and
-          the released models 4 and 6, instead of section II.C's text): the fused vector shrinks
-          from 8,220 to 2,076 components, all >= 0, and Adam moves every weight of a head's first
-          layer by about the learning rate per step, so its outputs move by about lr times the
-          vector's L1 norm (~0.7 per step with the features' STAT). Measured on model 4 (40 steps,
-          bn_momentum 0.9): validation expression score 0.187 against 0.020, MSE branch 0.145
-          against 0.46;
-        * temporal models: face_pretrain (2 for the multi-task models, 1 for the others): the face
-          model is first trained as that image model on the same data, budget and frames per step,
-          as the paper starts its temporal models from a trained face model (section II.B). From a
-          random face model, model 4's valence and arousal outputs saturate at +-1 within 20-40
-          steps and stay there (training CCC 0, CCC loss at its 0.8 floor), measured with 2, 4, 6
-          or 8 clips per step, with a layer normalisation of the fused vector, and at learning
-          rates 1e-4 and 3e-5 (2e-5 only delays it): a CCC over a batch of a few clips, from features
-          that do not yet vary with the face, is as often negative as positive, and a negative one
-          pushes the predictions away from the labels' mean into the flat part of tanh. Image model
-          2 (32 independent frames per step) does not saturate (training CCC valence 0.31 after 40
-          steps);
-        * 4 epochs of at most 25 steps; 64 frames per step (32 for models 1-2); validation on the
-          first 8 batches during training, the whole validation set once at the end. Model 4: face
-          pretraining 7.1 min, then 5.3 min (2 busy CPU cores, measured); the figures against the
-          shuffled-label control are in ``recipes/stat_lstm.py``.
-        """
-        budget = {"image_size": 64, "trainable_stages": 5, "bn_momentum": 0.9, "epochs": 4,
-                  "max_steps_per_epoch": 25, "max_validation_steps": 8, "batch_size": 32}
-        if self.temporal:
-            budget.update(feature_stats=(), clip_length=32, batch_size=2, face_pretrain=2 if self.multitask else 1)
-        return budget
 
     # --------------------------------------------------------------------------------------------
     # Model and loss.
@@ -462,11 +422,6 @@ class StatLSTMFusionRecipe(StatLSTMRecipe):
                                   f"models 1..6 needed")
         elif len(self.members) < 2:
             raise ConfigError(f"{where}.members: a fusion averages two or more runs, got {list(self.members)}")
-
-    def synthetic_overrides(self) -> dict[str, Any]:
-        """The members' SynthAffect settings except their training budget (the fusion trains nothing)."""
-        return {k: v for k, v in super().synthetic_overrides().items()
-                if k not in ("epochs", "max_steps_per_epoch", "face_pretrain")}
 
     def smoke_overrides(self) -> dict[str, Any]:
         # two members (an image model inside a clip fusion) keep the smoke run short

@@ -55,9 +55,20 @@ class AffectTask(Recipe):
     headline: ClassVar[tuple[str, ...]] = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal")
     """Evaluation scores the log and the summary print, in this order (those the run has)."""
 
+    synthaffect: ClassVar[Mapping[str, Any]] = {}
+    """The SynthAffect demo overlay: field -> the value a run on the embedded synthetic data (no ``--data``) uses
+    instead of the published one. A literal dict in the recipe file, each entry with its measured reason;
+    recorded in the run's ``derived.deviations``; ``--data`` runs use the published values."""
+    synthaffect_rows: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    """Further overlay entries of single rows (``rows``), applied over :attr:`synthaffect`."""
+
     label_control: Literal["none", "shuffled"] = hparam(
         "none", "learning check: 'shuffled' pairs every training image with the labels of an "
                 "unrelated, independently drawn example (a control that must not learn)")
+
+    def synthetic_overrides(self) -> dict[str, Any]:
+        """:attr:`synthaffect`, with this row's :attr:`synthaffect_rows` entries over it."""
+        return {**self.synthaffect, **self.synthaffect_rows.get(self.row, {})}
 
     # ----------------------------------------------------------------------------------------------
     # What a family supplies.

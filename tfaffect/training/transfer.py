@@ -314,8 +314,12 @@ class TransferRecipe(AffWildRecipe):
 
     layout: ClassVar[str] = ""
     """The dataset (importer name) the recipe fine-tunes on; its SynthAffect layout is the default data."""
-    synthetic_cnn_stage: ClassVar[bool] = False  # fine-tuned from an AffWildNet run (``init``), not a CNN stage
     task: ClassVar[Literal["va", "expression"]] = "va"
+    synthaffect: ClassVar[Mapping[str, Any]] = {
+        **AffWildRecipe.synthaffect,
+        "sequence_length": 16, "batch_size": 5,  # the paper's 80 frames per step in 16-frame windows, as the
+                                                 # flagship's demo (one 80-frame sequence per step did not learn)
+    }  # no CNN stage: section 5 starts from an AffWildNet run (init)
     input_fields: ClassVar[tuple[str, ...]] = (*AffWildRecipe.input_fields, "init")
     train_split: ClassVar[str] = "train"
     evaluation_split_name: ClassVar[str] = "validation"
