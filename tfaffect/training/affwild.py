@@ -154,7 +154,9 @@ class AffWildRecipe(Recipe):
           still dead (CCC 0.00 / 0.00, loaded machine). Re-measured as affwild_cnn with 6 epochs (issue #10
           item 5, loaded machine): still not learning, its outputs blow up from the first epoch (training
           MSE 1,925 / 7,132 in epoch 1, 3,640 / 72,146 in epoch 2; validation CCC 0.000 / 0.000 on the
-          first 10 batches); the run was stopped after 2 of its 6 epochs. Not yet fixed.
+          first 10 batches); the run was stopped after 2 of its 6 epochs. Not the precision: in bfloat16
+          (as the CNN stage trains) its first 25 steps blew up as well (training MSE 7,307 / 1,198,
+          validation CCC -0.000 / 0.001). Not yet fixed.
         * AffWildNet: windows of 16 frames, 5 per batch: the paper's 80 frames per step in shorter
           sequences (the released code's one 80-frame sequence per step did not learn in this budget).
         * AffWildNet (not the transfer recipes, which start from an AffWildNet run): ``cnn_pretrain``
