@@ -27,6 +27,16 @@ Learns:    on SynthAffect validation (3,515 frames, whole set, run of 2026-11-23
            0.175 / -0.000; accuracy 0.194 / 0.148, macro F1 0.087 / 0.037, expression score 0.122 /
            0.074. Valence is learnt by the pretrained face model (its validation CCC 0.21) but not
            kept by model 4's valence head in this budget.
+           Re-measured (issue #10 item 5; default run, seed 0, loaded machine, 14 min 25 s with the face
+           pretraining): accuracy 0.235, macro F1 0.057, CCC arousal 0.245, valence 0.000 (MSE 0.724,
+           1.094): it does NOT learn by default. Model 4's valence head is saturated (pre-tanh mean 8.2 on
+           every frame of a training batch); its face pretraining ended with the arousal head saturated
+           (pre-tanh mean -4.5, 97 % of training frames beyond +-3) and validation CCC valence -0.181
+           against 0.34 in training (accuracy 0.175, F1 0.127). Tried, did not help: the paper's frozen
+           stages (trainable_stages 1) for model 4 from that face model (accuracy 0.285, F1 0.065, CCC
+           0.015 / 0.000), a learning-rate warm-up of one epoch in the face pretraining (arousal still
+           dead in epoch 1). tests/training/test_learning_stat_lstm.py guards that the family fits its
+           training labels; on unseen people it does not yet beat its control.
 Command:   python recipes/stat_lstm.py --row "model 4"                     # SynthAffect, demo budget
            python recipes/stat_lstm.py --row "model 6" --data DIR --face-weights FILE.h5   # the paper
 

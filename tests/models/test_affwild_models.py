@@ -98,6 +98,22 @@ def test_cnn_m_fc_init_is_truncated_normal_variance_0_1_bias_1():
     assert abs(kernel.mean()) < 0.01
 
 
+def test_cnn_m_synthetic_options_glorot_fc_and_bn_momentum_round_trip():
+    model = CNNM(image_size=32, fc_units=64, fc_init="glorot", bn_momentum=0.9)  # the SynthAffect overlay
+    for name in ("fc1", "va"):
+        np.testing.assert_array_equal(_np(model.get_layer(name).bias), 0.0)
+        assert np.abs(_np(model.get_layer(name).kernel)).max() < 0.5
+    assert all(model.get_layer(f"bn{i}").momentum == 0.9 for i in range(1, 6))
+    config = model.get_config()
+    assert config["fc_init"] == "glorot" and config["bn_momentum"] == 0.9
+    assert CNNM.from_config(config).get_layer("bn1").momentum == 0.9
+    assert CNNM(image_size=32, fc_units=8).get_layer("bn1").momentum == 0.99  # Keras's default kept
+    with pytest.raises(ConfigError):
+        CNNM(image_size=32, fc_init="he")
+    with pytest.raises(ConfigError):
+        CNNM(image_size=32, bn_momentum=1.0)
+
+
 @pytest.mark.parametrize("kwargs", [
     {"backbone": "alexnet"}, {"cell": "rnn"}, {"num_layers": 0}, {"dropout": 1.0}, {"fc_units": (0,)},
     {"use_cudnn": "yes"}, {"image_size": 16},

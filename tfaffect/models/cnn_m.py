@@ -35,13 +35,24 @@ _CONV_LAYERS = (
 MIN_IMAGE_SIZE = 11
 
 
-def fc_initializers() -> dict:
+FC_INITS = ("paper", "glorot")
+"""Initialisations of CNN-M's FC layers: ``"paper"`` (section 4.1.1, :func:`fc_initializers`) or ``"glorot"``
+(Keras's default: Glorot-uniform kernels, zero biases; the SynthAffect demo overlay, see
+``recipes/cnn_m_baseline.py``)."""
+
+
+def fc_initializers(fc_init: str = "paper") -> dict:
     """Kernel/bias initialisers of CNN-M's FC layers: truncated normal, mean 0, variance 0.1; biases 1 (section 4.1.1).
 
     "Variance equal to 0.1" is the variance of the normal before truncation (TF's
     ``truncated_normal(stddev=...)`` convention, re-drawing beyond two standard deviations, as
-    ``keras.initializers.TruncatedNormal`` does), so stddev = sqrt(0.1).
+    ``keras.initializers.TruncatedNormal`` does), so stddev = sqrt(0.1). ``fc_init="glorot"`` gives
+    Keras's default instead (Glorot-uniform kernels, zero biases; chosen, not the paper's).
     """
+    if fc_init not in FC_INITS:
+        raise ConfigError(f"CNN-M fc_init must be one of {FC_INITS}, got {fc_init!r}")
+    if fc_init == "glorot":
+        return {"kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}
     return {
         "kernel_initializer": keras.initializers.TruncatedNormal(mean=0.0, stddev=math.sqrt(0.1)),  # section 4.1.1
         "bias_initializer": keras.initializers.Constant(1.0),  # section 4.1.1
@@ -64,29 +75,41 @@ class CNNM(ConfigurableModel):
     Args:
         image_size: input side S (default 96, see the module docstring).
         fc_units: units of the first FC layer (4096, Table 4).
+        fc_init: ``"paper"`` (section 4.1.1) or ``"glorot"`` (Keras's default), see :func:`fc_initializers`.
+        bn_momentum: momentum of the batch norms' moving statistics (what inference uses); ``None`` keeps
+            Keras's 0.99 (the paper does not give it), which averages the last ~100 steps: a short run
+            from random initialisation evaluates with statistics of much older weights (see
+            ``recipes/cnn_m_baseline.py``).
     """
 
-    def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE, fc_units: int = 4096, **kwargs):  # Table 4
-        image_size, fc_units = int(image_size), int(fc_units)
+    def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE, fc_units: int = 4096, fc_init: str = "paper",
+                 bn_momentum: float | None = None, **kwargs):  # Table 4; section 4.1.1
+        image_size, fc_units, fc_init = int(image_size), int(fc_units), str(fc_init)
         if image_size < MIN_IMAGE_SIZE:
             raise ConfigError(f"CNN-M needs image_size >= {MIN_IMAGE_SIZE}, got {image_size}")
+        if bn_momentum is not None:
+            bn_momentum = float(bn_momentum)
+            if not 0.0 <= bn_momentum < 1.0:
+                raise ConfigError(f"CNN-M bn_momentum must be in [0, 1) or None, got {bn_momentum}")
+        norm = {} if bn_momentum is None else {"momentum": bn_momentum}
         image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
         x = scale_uint8_to_unit_range()(image)
         for index, ((filters, kernel, stride, padding), pool) in enumerate(_CONV_LAYERS, start=1):
             x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False,
                                     name=f"conv{index}")(x)
-            x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
+            x = keras.layers.BatchNormalization(name=f"bn{index}", **norm)(x)
             x = keras.layers.ReLU(name=f"relu{index}")(x)
             if pool is not None:
                 size, pool_stride, pool_padding = pool
                 x = keras.layers.MaxPooling2D(size, strides=pool_stride, padding=pool_padding,
                                               name=f"pool{index}")(x)
         x = keras.layers.Flatten(name="flatten")(x)
-        x = keras.layers.Dense(fc_units, activation="relu", name="fc1", **fc_initializers())(x)  # Table 4, fc 1
-        va = keras.layers.Dense(2, name="va", **fc_initializers())(x)  # Table 4, fc 2: linear, 2 units
+        x = keras.layers.Dense(fc_units, activation="relu", name="fc1", **fc_initializers(fc_init))(x)  # Table 4, fc 1
+        va = keras.layers.Dense(2, name="va", **fc_initializers(fc_init))(x)  # Table 4, fc 2: linear, 2 units
         kwargs.setdefault("name", "cnn_m")
         super().__init__({"image": image}, {"va": va},
-                         {"image_size": image_size, "fc_units": fc_units}, **kwargs)
+                         {"image_size": image_size, "fc_units": fc_units, "fc_init": fc_init,
+                          "bn_momentum": bn_momentum}, **kwargs)
 
 
 # Tiny: 32x32 input, narrow FC.
