@@ -2,36 +2,17 @@
 and must beat its shuffled-label control by a margin measured beforehand (DESIGN.md rule 7: a default
 that does not learn is a bug, and a change that breaks learning fails here).
 
-The subset: 12 training and 4 validation people (disjoint identities), 150 frames each, stored at 48 px
-and prepared at 32 px. Margins and bounds are derived from measured runs, see each test.
+The subset (tests/training/conftest.py, shared with test_learning_stat_lstm.py): 12 training and 4
+validation people (disjoint identities), 150 frames each, stored at 48 px and prepared at 32 px. Margins and bounds are derived from measured runs, see each test.
 """
 
 import json
 
 import keras
 import pandas as pd
-import pytest
 
-from tfaffect.data.prepare import prepare
-from tfaffect.data.synth import ensure_synthaffect
 from tfaffect.training import runner
 from tfaffect.training.affwild import AffWildRecipe
-
-SUBSET = {"num_train_videos": 12, "num_val_videos": 4, "frames_per_video": 150, "size": 48}
-
-
-@pytest.fixture(scope="module")
-def subset(tmp_path_factory):
-    """The SynthAffect subset, prepared at 32 px, with a private cache for the runs' stages."""
-    root = tmp_path_factory.mktemp("learning")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TFAFFECT_CACHE", str(root / "cache"))
-    raw = ensure_synthaffect(root / "cache", workers=1, progress=False, **SUBSET)
-    data = root / "prepared"
-    prepare("affwild2", raw, data, size=32)
-    yield root, data
-    mp.undo()
-
 
 def flagship_family(data, **fields):
     """AffWildNet as the flagship's SynthAffect default (CNN stage, frozen conv part, standardized
@@ -49,7 +30,7 @@ def run(recipe, run_dir):
     return evaluation, frames[frames["has_face"]]
 
 
-def test_affwildnet_beats_its_shuffled_label_control(subset):
+def test_affwildnet_beats_its_shuffled_label_control(learning_subset):
     """Measured with this configuration (validation, 4 unseen people; issue #10):
 
     =====================  ==========  ===========  =========  ===========  ===================
@@ -67,7 +48,7 @@ def test_affwildnet_beats_its_shuffled_label_control(subset):
     the mean prediction within 0.25 of the labels' mean and their spread 0.5-1.6x the labels' (measured
     0.80-1.23; the control's 0.11 and 2.2 offset fail these).
     """
-    root, data = subset
+    root, data = learning_subset
     learned, frames = run(flagship_family(data, seed=0), root / "learner")
     control, _ = run(flagship_family(data, seed=0, label_control="shuffled"), root / "control")
     assert learned["ccc_mean"] >= control["ccc_mean"] + 0.15, (learned, control)

@@ -7,28 +7,9 @@ test is tests/training/test_learning.py, whose subset this one shares).
 import json
 
 import keras
-import pytest
 
-from tfaffect.data.prepare import prepare
-from tfaffect.data.synth import ensure_synthaffect
 from tfaffect.training import runner
 from tfaffect.training.stat_lstm import StatLSTMRecipe
-
-SUBSET = {"num_train_videos": 12, "num_val_videos": 4, "frames_per_video": 150, "size": 48}
-
-
-@pytest.fixture(scope="module")
-def subset(tmp_path_factory):
-    """The SynthAffect subset, prepared at 32 px, with a private cache for the runs' face pretraining."""
-    root = tmp_path_factory.mktemp("learning_stat_lstm")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TFAFFECT_CACHE", str(root / "cache"))
-    raw = ensure_synthaffect(root / "cache", workers=1, progress=False, **SUBSET)
-    data = root / "prepared"
-    prepare("affwild2", raw, data, size=32)
-    yield root, data
-    mp.undo()
-
 
 def do_family(data, **fields):
     """Model 4 as the SynthAffect default of recipes/stat_lstm.py (face model pretrained as image model 2 with
@@ -52,7 +33,7 @@ def run(recipe, run_dir):
             json.loads((face / "metrics.json").read_text()))
 
 
-def test_stat_lstm_beats_its_shuffled_label_control(subset):
+def test_stat_lstm_beats_its_shuffled_label_control(learning_subset):
     """Measured with this configuration (seed 0, 2 CPU cores at load average ~4, 3 min 06 s for the whole
     test including the subset; issue #10 item 5). "train" = the last epoch's training metrics, "val" =
     the 4 unseen people:
@@ -76,7 +57,7 @@ def test_stat_lstm_beats_its_shuffled_label_control(subset):
     the independent label stream too (the control's feed, edited locally, not committed), the first
     assertion failed.
     """
-    root, data = subset
+    root, data = learning_subset
     learned, learned_face = run(do_family(data, seed=0), root / "learner")
     control, control_face = run(do_family(data, seed=0, label_control="shuffled"), root / "control")
     train, face_train = learned["final_train"], learned_face["final_train"]
