@@ -462,7 +462,8 @@ def run_dir(tmp_path_factory):
     """A finished 2-epoch run of the trainer's tiny test recipe (frame model, 8x8 crops)."""
     (recipe_class,) = load_recipe_file(HERE / "training" / "tiny_recipe.py")
     run = tmp_path_factory.mktemp("run") / "tiny"
-    train(recipe_class(deterministic=False, epochs=2, max_steps_per_epoch=2), run, verbose=0)
+    # both epochs' checkpoints kept (the default keeps the best and the last: the test picks epoch 1 as "best")
+    train(recipe_class(deterministic=False, epochs=2, max_steps_per_epoch=2, keep_checkpoints=2), run, verbose=0)
     return run
 
 

@@ -176,10 +176,11 @@ def test_two_workers_train_as_one_worker_on_disjoint_halves_of_every_batch(tmp_p
     run_dir, single_dir = tmp_path / "run", tmp_path / "single"
     started = time.monotonic()
     processes = [
-        start([RECIPE, "--run-dir", run_dir, "--distribute", "multiworker"], tmp_path / f"worker-{i}.log",
+        start([RECIPE, "--run-dir", run_dir, "--distribute", "multiworker", "--no-export"],
+              tmp_path / f"worker-{i}.log",
               TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}), **common)
         for i in range(2)]
-    processes.append(start([RECIPE, "--run-dir", single_dir], tmp_path / "single.log", **common))
+    processes.append(start([RECIPE, "--run-dir", single_dir, "--no-export"], tmp_path / "single.log", **common))
     try:
         codes = wait_all(processes, started + TIMEOUT_S)
     finally:
