@@ -37,3 +37,16 @@ def head():
     from skimage import data as skimage_data
 
     return cv2.resize(skimage_data.astronaut()[30:230, 140:310], (85, 100), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    """dlib's 68-point predictor (the `landmarks` extra); the test is skipped where it is not installed."""
+    pytest.importorskip("dlib", reason="dlib is an optional extra (pip install 'tfaffect[landmarks]')")
+    from tfaffect.data.landmarks68 import Landmarks68
+    from tfaffect.errors import MissingResourceError
+
+    try:
+        return Landmarks68()
+    except MissingResourceError as e:
+        pytest.skip(f"dlib's 68-point model file is not installed: {e}")

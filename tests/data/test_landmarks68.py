@@ -61,15 +61,6 @@ def test_without_dlib_module_the_error_says_what_to_install(tmp_path, monkeypatc
 
 
 @pytest.fixture(scope="module")
-def landmarker():
-    pytest.importorskip("dlib", reason="dlib is an optional extra (pip install dlib-bin)")
-    try:
-        return Landmarks68()
-    except MissingResourceError as e:
-        pytest.skip(f"dlib's 68-point model file is not installed: {e}")
-
-
-@pytest.fixture(scope="module")
 def astronaut_mtcnn():
     """The photo and MTCNN's most confident face on it: box (x0, y0, x1, y1) and five points."""
     import mtcnn

@@ -36,17 +36,6 @@ CROP_MEAN_BOUND_PX = 6.0  # face crops (Aff-Wild2 layout), measured 4.7 (test be
 CROP_P95_BOUND_PX = 16.0  # measured 13.0
 
 
-@pytest.fixture(scope="module")
-def landmarker():
-    pytest.importorskip("dlib", reason="dlib is an optional extra (pip install 'tfaffect[landmarks]')")
-    from tfaffect.data.landmarks68 import Landmarks68
-
-    try:
-        return Landmarks68()
-    except MissingResourceError as e:
-        pytest.skip(f"dlib's 68-point model file is not installed: {e}")
-
-
 class Recording:
     """A landmarker that records the frame-pixel points it returns, in call order; ``fail`` calls give NaN."""
 
