@@ -11,7 +11,7 @@ Table/row: select with --row (default "VGG Face"):
 Runtime:   a few minutes on 2 CPU cores on SynthAffect (demo budget); the paper does not say.
 Command:   python recipes/affwild_cnn.py --row VGG-16 [--data DIR --backbone-weights FILE]
 
-Section 4.2.1: Adam, batch 50, constant learning rate 0.001, dropout 0.5, CCC loss (section 4.2),
+Section 4.2.1: batch 50, constant learning rate 0.001 (Adam: named in section 4.1.1 only, assumed), dropout 0.5, CCC loss (section 4.2),
 quadrant oversampling 43/24/19/14 % (section 4.2). FC 4096 -> 2048 -> 2 for VGG (Table 7), 1500 -> 256
 -> 2 for ResNet-50 (section 4.2.1.1). Table 9's best results used the 68 landmarks at the first FC layer
 (section 4.2.1.2; Table 9 "VGG Face" equals Table 10 "With Landmarks"), so its rows take landmarks.

@@ -72,7 +72,7 @@ class AffWildNetRecipe(AffWildRecipe):
     loss: Literal["ccc", "mse"] = hparam("ccc", "CCC loss, eq. 3 (section 4.2)")
     quadrant_targets: tuple[float, ...] = hparam(
         (0.43, 0.24, 0.19, 0.14), "oversample the VA quadrants to 43 / 24 / 19 / 14 % (section 4.2)")
-    learning_rate: float = hparam(1e-3, "Adam, constant 0.001 (section 4.2.1)")
+    learning_rate: float = hparam(1e-3, "constant 0.001 (sections 4.2.1, 4.2.1.3); Adam, named in section 4.1.1 only")
     batch_size: int = hparam(1, "one sequence of 80 frames = the paper's batch of 80 (section 4.2.1.3)")
 
 

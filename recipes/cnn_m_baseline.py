@@ -8,8 +8,9 @@ Runtime:   the paper: 4-5 days on a GTX TITAN X. Here on SynthAffect (demo budge
 Command:   python recipes/cnn_m_baseline.py [--data DIR]
 
 Section 4.1.1: Adam, MSE loss, batch 80, constant learning rate 0.001, FC 4096 (weights truncated
-normal, variance 0.1, biases 1). The paper fine-tuned CNN-M pretrained on FaceValue (not available);
-the challenge baseline does not mention the quadrant oversampling of section 4.2, so none here.
+normal, variance 0.1, biases 1). The paper transferred the conv part of a CNN-M pretrained on FaceValue
+(not available; `--backbone-weights MODEL.keras` starts the conv part from any saved CNN-M) and fine-tuned
+either the FC layers only (`--freeze backbone`) or the whole network (the default); the challenge baseline does not mention the quadrant oversampling of section 4.2, so none here.
 Frames are single images: no landmarks, no recurrence.
 
 With no ``--data`` (SynthAffect, random initialisation) the run uses the Kollias demo budget (learning

@@ -215,3 +215,38 @@ def test_one_fit_step_gives_finite_loss_and_moves_the_weights(name):
     assert np.isfinite(history.history["loss"][0])
     changed = [not np.array_equal(b, _np(w)) for b, w in zip(before, model.trainable_weights)]
     assert all(changed)
+
+
+def test_cnn_m_backbone_weights_transfer_the_conv_part_only_and_freeze_keeps_it(tmp_path):
+    """Kollias 2019 section 4.1.1: the pretrained CNN-M's conv and pooling parts are transferred; either
+    only the FC layers are fine-tuned (freeze="backbone") or the whole network."""
+    from tfaffect.errors import DataError, MissingResourceError
+    from tfaffect.training import registry
+
+    source = CNNM(image_size=32, fc_units=16, fc_init="glorot")
+    source.save(tmp_path / "source.keras")
+    source.save_weights(tmp_path / "source.weights.h5")
+    recipe_class = registry.find("cnn_m_baseline")
+    for image_size in (32, 64):  # the conv part does not depend on the input side
+        for freeze in ("none", "backbone"):
+            recipe = recipe_class(image_size=image_size, backbone_weights=str(tmp_path / "source.keras"),
+                                  freeze=freeze)
+            model = recipe.build_model()
+            for name in ("conv1", "bn1", "conv5", "bn5"):
+                for mine, theirs in zip(model.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
+                    np.testing.assert_array_equal(mine, theirs)
+                assert model.get_layer(name).trainable is (freeze == "none")
+            # the FC layers are the recipe's own (4096 units, the paper's initialisation: biases 1)
+            assert model.get_layer("fc1").get_weights()[0].shape[1] == 4096
+            assert model.get_layer("fc1").trainable
+            np.testing.assert_array_equal(model.get_layer("va").get_weights()[1], 1.0)
+    fresh = recipe_class(image_size=32).build_model()
+    assert not np.array_equal(fresh.get_layer("conv1").get_weights()[0], source.get_layer("conv1").get_weights()[0])
+    with pytest.raises(MissingResourceError, match="nothere.keras.*random initialisation"):
+        recipe_class(image_size=32, backbone_weights=str(tmp_path / "nothere.keras")).build_model()
+    with pytest.raises(DataError, match="source.weights.h5.*.keras"):
+        recipe_class(image_size=32, backbone_weights=str(tmp_path / "source.weights.h5")).build_model()
+    other = keras.Input((4,), name="x")
+    keras.Model(other, keras.layers.Dense(2, name="conv1")(other)).save(tmp_path / "other.keras")
+    with pytest.raises(DataError, match="other.keras.*missing layers bn1"):
+        recipe_class(image_size=32, backbone_weights=str(tmp_path / "other.keras")).build_model()

@@ -11,10 +11,12 @@ released Aff-Wild models (dkollias/Aff-Wild-models) and of the shared data pipel
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import keras
 
-from tfaffect.errors import ConfigError
+from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.models.layers import PACKAGE, ConfigurableModel, scale_uint8_to_unit_range
 from tfaffect.models.registry import register_model
 
@@ -110,6 +112,39 @@ class CNNM(ConfigurableModel):
         super().__init__({"image": image}, {"va": va},
                          {"image_size": image_size, "fc_units": fc_units, "fc_init": fc_init,
                           "bn_momentum": bn_momentum}, **kwargs)
+
+
+CONV_PART = tuple(f"{kind}{index}" for index in range(1, len(_CONV_LAYERS) + 1) for kind in ("conv", "bn"))
+"""The layers the paper transfers from the FaceValue-trained CNN-M ("its convolutional and pooling parts",
+section 4.1.1): conv 1-5 and their batch norms (pooling has no weights)."""
+
+
+def load_conv_part(model: keras.Model, path: str | os.PathLike) -> None:
+    """Set ``model``'s :data:`CONV_PART` from the CNN-M saved in ``path`` (a ``.keras`` file: a run's
+    ``model.keras`` or any saved :class:`CNNM`, of any input side or FC width).
+
+    The FC layers are not copied (section 4.1.1 transfers the conv and pooling parts). A missing file is a
+    :class:`MissingResourceError`, a file without CNN-M's conv part a :class:`DataError`, both naming it.
+    (A ``.weights.h5`` is not accepted: Keras 3 stores its layers by class order, not by name.)
+    """
+    from tfaffect.models.saving import load_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingResourceError(f"{path}: no such CNN-M model file; pass a CNN-M .keras model (e.g. a run's "
+                                   "model.keras) or leave --backbone-weights out to start from random initialisation")
+    if path.suffix != ".keras":
+        raise DataError("CNN-M conv weights are read from a .keras model (model.save), not from a weights-only "
+                        "file", path)
+    source = load_model(path)
+    missing = [name for name in CONV_PART if name not in {layer.name for layer in source.layers}]
+    if missing:
+        raise DataError(f"no CNN-M conv part in this model (missing layers {', '.join(missing)})", path)
+    try:
+        for name in CONV_PART:
+            model.get_layer(name).set_weights(source.get_layer(name).get_weights())
+    except ValueError as exc:
+        raise DataError(f"its CNN-M conv part does not fit this model ({str(exc)[:200]})", path) from None
 
 
 # Tiny: 32x32 input, narrow FC.

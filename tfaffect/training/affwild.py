@@ -4,7 +4,8 @@ Each published result is its own file under ``recipes/`` (DESIGN.md rule 4) that
 :class:`AffWildRecipe` and redeclares the fields its table row fixes. Hyperparameters common to the
 paper's section 4 live here, each with its citation:
 
-* Adam, constant learning rate 0.001 (sections 4.1.1 and 4.2.1: "constant learning rate ... 0.001").
+* Adam, constant learning rate 0.001 (section 4.1.1 names Adam for the CNN-M baseline; section 4.2.1 gives
+  "a constant learning rate ... 0.001" for the VGG / ResNet models and names no optimizer: Adam assumed there).
 * Batch 80 for CNN-M and CNN-RNN, 50 for the CNN-only models (sections 4.1.1, 4.2.1, 4.2.1.3).
 * Dropout 0.5 (section 4.2.1). CCC loss, eq. 3: ``(L_a + L_v) / 2`` with ``L = 1 - CCC`` (section 4.2),
   statistics over all frames of the batch (the original code's reduction); MSE for the CNN-M baseline.
@@ -67,7 +68,8 @@ class AffWildRecipe(AffectTask):
         "vggface", "conv part: VGG-Face / VGG-16 (Table 7) or ResNet-50 (section 4.2.1.1)")
     backbone_weights: Optional[str] = hparam(
         None, "local file of pretrained conv weights (the paper fine-tunes pretrained networks; none "
-              "are downloaded: convert VGG-Face with `tfaffect convert vggface-h5`)")
+              "are downloaded: convert VGG-Face with `tfaffect convert vggface-h5`); for CNN-M a CNN-M .keras "
+              "model whose conv part is transferred (section 4.1.1)")
     landmarks: bool = hparam(True, "68x2 landmarks concatenated at the first FC layer (Tables 8, 10)")
     landmark_scaling: Literal["standardized", "raw"] = hparam(
         "standardized", "chosen (the paper does not say how the 68x2 positions are scaled): each coordinate "
@@ -98,11 +100,13 @@ class AffWildRecipe(AffectTask):
         False, "train that CNN stage in bfloat16 mixed precision (its weights stay float32; chosen for the CPU "
                "demo budget)")
     freeze: Literal["none", "backbone"] = hparam(
-        "none", "section 4.2: 'none' trains the whole network (end-to-end); 'backbone' freezes the pretrained "
-                "conv part and trains the rest (the paper's other option)")
+        "none", "'none' trains the whole network (end-to-end); 'backbone' freezes the pretrained conv part and "
+                "trains the rest: section 4.2's other option, and for CNN-M section 4.1.1's 'retained the CNN part "
+                "and performed fine-tuning on the weights of the fully connected layers' (its conv layers and "
+                "batch norms)")
     batch_size: int = hparam(1, "sequences per batch: 1 sequence of 80 frames = the paper's batch of "
                                 "80 (section 4.2.1.3; see the module docstring)")
-    learning_rate: float = hparam(1e-3, "Adam, constant (section 4.2.1)")
+    learning_rate: float = hparam(1e-3, "constant 0.001 (section 4.2.1); Adam: named in section 4.1.1 only, assumed for section 4.2")
     epochs: int = hparam(1, "not given by the paper; one pass over the (oversampled) training set")
     monitor: str = hparam("val_ccc_mean", "pick the best epoch by validation mean CCC")
     monitor_mode: Literal["min", "max"] = hparam("max", "higher CCC is better")
@@ -123,8 +127,6 @@ class AffWildRecipe(AffectTask):
         if self.cnn_pretrain and self.architecture != "affwildnet":
             raise ConfigError(f"{where}: cnn_pretrain starts AffWildNet from a trained CNN; architecture is "
                               f"{self.architecture!r}")
-        if self.freeze != "none" and self.architecture == "cnn_m":
-            raise ConfigError(f"{where}: freeze applies to the VGG / ResNet models, not CNN-M")
         if self.cnn_pretrain_steps < 1:
             raise ConfigError(f"{where}.cnn_pretrain_steps = {self.cnn_pretrain_steps}: must be >= 1")
 
@@ -186,11 +188,22 @@ class AffWildRecipe(AffectTask):
             for name in (self.backbone, "fc1"):  # the conv part and FC 1 have the same shapes in both
                 model.get_layer(name).set_weights(cnn.get_layer(name).get_weights())
             log.info("conv part and FC 1 start from the trained CNN stage")
+        if self.architecture == "cnn_m" and self.backbone_weights:
+            from tfaffect.models.cnn_m import load_conv_part
+
+            load_conv_part(model, self.backbone_weights)  # section 4.1.1: the conv and pooling parts transferred
+            log.info("CNN-M conv part from %s", self.backbone_weights)
         if self.freeze == "backbone":
             if not (self.cnn_pretrain or self.backbone_weights):
                 log.warning("freeze=backbone with neither backbone_weights nor cnn_pretrain: the conv part "
                             "stays at its random initialisation")
-            model.get_layer(self.backbone).trainable = False
+            if self.architecture == "cnn_m":
+                from tfaffect.models.cnn_m import CONV_PART
+
+                for name in CONV_PART:  # section 4.1.1: "retained the CNN part" and fine-tuned the FC layers
+                    model.get_layer(name).trainable = False
+            else:
+                model.get_layer(self.backbone).trainable = False
         return model
 
     # --------------------------------------------------------------------------------------------
@@ -219,7 +232,7 @@ class AffWildRecipe(AffectTask):
 
         loss = losses.CCCLoss() if self.loss == "ccc" else losses.MaskedMSE()
         return {
-            "optimizer": keras.optimizers.Adam(learning_rate),  # section 4.1.1 / 4.2.1
+            "optimizer": keras.optimizers.Adam(learning_rate),  # section 4.1.1 (4.2 names no optimizer)
             "loss": {"va": loss},
             # weighted: Keras applies sample_weight (invalid frames = 0) to weighted_metrics only
             "weighted_metrics": {"va": [

@@ -381,7 +381,7 @@ class TransferRecipe(AffWildRecipe):
         from tfaffect import losses, metrics
 
         return {
-            "optimizer": keras.optimizers.Adam(learning_rate),  # section 4.2.1 (section 5 is silent)
+            "optimizer": keras.optimizers.Adam(learning_rate),  # as section 4.1.1 (sections 4.2 and 5 name none)
             # cross-entropy: not fixed by the paper (section 5.2.1 names only the 7-neuron output layer)
             "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},
             "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]},
