@@ -150,6 +150,10 @@ def test_masked_mse_and_cross_entropy_by_hand():
     p = np.array([[1.0, 1.0], [3.0, 9.0], [0.0, 0.0]], np.float32)
     # kept values: (1-0)^2, (1-1)^2, (3-1)^2 [NaN label dropped]; frame 2 weight 0
     assert float(L.MaskedMSE()(t, p, np.array([1, 1, 0], np.float32))) == pytest.approx(5 / 3)
+    # Do 2020 eq. 3: sum over the columns, mean over frames; frame 1 invalid as a whole (NaN row)
+    t5 = np.array([[0.0, 1.0], [np.nan, np.nan], [0.5, 0.5]], np.float32)
+    assert float(L.MaskedMSE(columns="sum")(t5, p, np.array([1, 1, 1], np.float32))) == pytest.approx(
+        ((1 + 0) + (0.25 + 0.25)) / 2)
     probs = np.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [1 / 3] * 3], np.float32)
     labels = np.array([0, 1, -1, 2])
     # frames 0, 1 and 3 count; frame 2 is invalid (-1)
@@ -202,7 +206,8 @@ def test_multitask_losses_validates_its_spec():
 
 
 @pytest.mark.parametrize("loss", [L.CCCLoss(over="sequence", dim_weights=(0.4, 0.4), name="c"),
-                                  L.MaskedMSE(), L.MaskedSparseCategoricalCrossentropy()])
+                                  L.MaskedMSE(), L.MaskedMSE(columns="sum"),
+                                  L.MaskedSparseCategoricalCrossentropy()])
 def test_get_config_is_exactly_the_init_arguments(loss):
     config = loss.get_config()
     assert set(config) == set(inspect.signature(type(loss).__init__).parameters) - {"self"}
@@ -214,6 +219,8 @@ def test_get_config_is_exactly_the_init_arguments(loss):
 def test_ccc_loss_argument_and_shape_errors():
     with pytest.raises(ValueError, match="over"):
         L.CCCLoss(over="video")
+    with pytest.raises(ValueError, match="columns"):
+        L.MaskedMSE(columns="max")
     with pytest.raises(ValueError, match="non-negative"):
         L.CCCLoss(dim_weights=(0.4, -1))
     with pytest.raises(ValueError, match="3 columns"):
@@ -255,7 +262,7 @@ def test_total_loss_is_eq4_weighted_sum_by_hand():
     #          -> CCC 0.25 / (0.25 + 0.0625 + 0.0625) = 2/3
     aux_true = keras.ops.convert_to_numpy(L.five_vector_target(va_true))  # f0 [0, 1, .5, .5, .5], f1 [1, -1, 0, 1, 1]
     aux_pred = aux_true + np.array([[0.1, 0, 0, 0, 0], [0, 0, 0, 0.2, -0.2], [0.7, 0.7, 0.7, 0.7, 0.7]], np.float32)
-    mse = (0.1 ** 2 + 0.2 ** 2 + 0.2 ** 2) / 10  # mean over 2 frames x 5 components = 0.009
+    mse = (0.1 ** 2 + 0.2 ** 2 + 0.2 ** 2) / 2  # eq. 3: sum over the 5 components, mean over 2 frames = 0.045
     ce = 1.5 * np.log(2.0)
     total = 1.0 * ce + 0.4 * (1 - 2 / 3) + 0.4 * (1 - 0.8) + 0.2 * mse  # eq. 4: w1, w2 (arousal), w3 (valence), w4
 
@@ -273,5 +280,5 @@ def test_total_loss_is_eq4_weighted_sum_by_hand():
     assert result["va_loss"] == pytest.approx(0.4 * (1 - 0.8) + 0.4 * (1 - 2 / 3), rel=1e-5)
     assert result["va_aux_loss"] == pytest.approx(mse, rel=1e-4)
     assert result["loss"] == pytest.approx(total, rel=1e-5)
-    assert total == pytest.approx(1.254855, abs=1e-6)  # 1.039721 + 0.133333 + 0.08 + 0.0018
+    assert total == pytest.approx(1.262055, abs=1e-6)  # 1.039721 + 0.133333 + 0.08 + 0.009
     assert set(L.stat_lstm_losses(va=False)["loss"]) == {"expression"}

@@ -135,19 +135,29 @@ class CCCLoss(_FrameWeightedLoss):
 
 @keras.saving.register_keras_serializable(package="tfaffect")
 class MaskedMSE(_FrameWeightedLoss):
-    """Mean of ``(p - t)^2`` over the valid frames and all columns (Kollias 2019, eq. 2).
+    """Squared error ``(p - t)^2`` over the valid frames, normalised by their weight, not the batch size.
 
-    Normalised by the number of valid values, not the batch size. Do 2020, eq. 3 writes a sum over
-    the components of its 5-vector; that is this mean times 5 (fold the factor into the loss weight).
+    Args:
+        columns: ``"mean"`` over the output's columns (Kollias 2019, eq. 2; Keras's ``"mse"``) or
+            ``"sum"``: the number of columns times that mean over the valid values, i.e. the sum over
+            the columns averaged over the frames when a frame's columns are valid or invalid together
+            (Do 2020, eq. 3 sums over the components of its 5-vector, which are NaN only as a whole).
     """
 
-    def __init__(self, name="masked_mse", dtype=None):
+    def __init__(self, columns="mean", name="masked_mse", dtype=None):
+        if columns not in ("mean", "sum"):
+            raise ValueError(f"columns must be 'mean' or 'sum', got {columns!r}")
         super().__init__(name=name, dtype=dtype)
+        self.columns = columns
 
     def _weighted(self, y_true, y_pred, sample_weight):
         y_true, y_pred, weight = _prepare_regression_tensors(y_true, y_pred, sample_weight, self.dtype)
         squared = ops.where(weight > 0, ops.square(y_pred - y_true), 0)
-        return _safe_divide(ops.sum(weight * squared), ops.sum(weight), 0, ops)
+        mean = _safe_divide(ops.sum(weight * squared), ops.sum(weight), 0, ops)
+        return mean * y_true.shape[-1] if self.columns == "sum" else mean
+
+    def get_config(self):
+        return {**super().get_config(), "columns": self.columns}
 
 
 @keras.saving.register_keras_serializable(package="tfaffect")
@@ -233,14 +243,14 @@ def stat_lstm_losses(va: bool = True) -> dict:
     """``loss`` and ``loss_weights`` for ``model.compile``: eq. 4, ``1.0 CE + 0.4 CCC(a) + 0.4 CCC(v) + 0.2 MSE``.
 
     ``"va"`` holds (valence, arousal), so its :class:`CCCLoss` has ``dim_weights=(w3, w2) = (0.4, 0.4)``
-    and output weight 1. The MSE is the mean over the 5 components and the valid frames
-    (:class:`MaskedMSE`, Keras's ``"mse"``); eq. 3 writes a sum over the vector, which would scale w4
-    by 5, and the original training code is not published. ``va=False`` (models 1, 3, 5): the
-    cross-entropy alone.
+    and output weight 1. The MSE is eq. 3's sum over the 5 components, averaged over the valid frames
+    (:class:`MaskedMSE` with ``columns="sum"``; the original training code is not published, and the mean
+    over frames is Keras's usual reduction, as for the cross-entropy). ``va=False`` (models 1, 3, 5):
+    the cross-entropy alone.
     """
     spec = {"expression": (MaskedSparseCategoricalCrossentropy(), STAT_LSTM_LOSS_WEIGHTS["class"])}
     if va:
         spec["va"] = (CCCLoss(dim_weights=(STAT_LSTM_LOSS_WEIGHTS["valence"], STAT_LSTM_LOSS_WEIGHTS["arousal"])),
                       1.0)
-        spec["va_aux"] = (MaskedMSE(), STAT_LSTM_LOSS_WEIGHTS["mse"])
+        spec["va_aux"] = (MaskedMSE(columns="sum"), STAT_LSTM_LOSS_WEIGHTS["mse"])
     return multitask_losses(spec)
