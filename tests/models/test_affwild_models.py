@@ -240,6 +240,11 @@ def test_cnn_m_backbone_weights_transfer_the_conv_part_only_and_freeze_keeps_it(
             assert model.get_layer("fc1").get_weights()[0].shape[1] == 4096
             assert model.get_layer("fc1").trainable
             np.testing.assert_array_equal(model.get_layer("va").get_weights()[1], 1.0)
+    # all-but-fc: the same for CNN-M; for AffWildNet the recurrent layers are frozen too
+    only_fc = recipe_class(image_size=32, freeze="all-but-fc").build_model()
+    assert {layer.name for layer in only_fc.layers if layer.weights and layer.trainable} == {"fc1", "va"}
+    flagship = registry.find("affwildnet")(image_size=32, units=4, landmarks=False, freeze="all-but-fc").build_model()
+    assert {layer.name for layer in flagship.layers if layer.weights and layer.trainable} == {"fc1", "va"}
     fresh = recipe_class(image_size=32).build_model()
     assert not np.array_equal(fresh.get_layer("conv1").get_weights()[0], source.get_layer("conv1").get_weights()[0])
     with pytest.raises(MissingResourceError, match="nothere.keras.*random initialisation"):

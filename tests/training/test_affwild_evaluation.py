@@ -57,8 +57,44 @@ def test_whole_video_evaluation_equals_one_call_on_the_whole_video():
     assert np.abs(windowed - whole).max() > 1e-4
 
 
+def test_whole_video_evaluation_of_the_emotiw_model_equals_one_call():
+    """The transfer recipes (Kollias 2019 section 5) score whole videos too, the EmotiW model (its 7-unit
+    softmax after the last GRU, section 5.2.1) included."""
+    from tfaffect.training.transfer import with_expression_head
+
+    rng = np.random.default_rng(1)
+    model = with_expression_head(AffWildNet(image_size=32, units=8, fc_units=(16,), landmarks=True, dropout=0.5))
+    images = rng.integers(0, 256, (11, 32, 32, 3), dtype=np.uint8)
+    points = rng.uniform(0, 1, (11, 68, 2)).astype(np.float32)
+    batches = [(x, {"expression": np.zeros(w["va"].shape, np.int32)}, {"expression": w["va"]}, index)
+               for x, _, w, index in windowed_batches(images, points, np.zeros((11, 2), np.float32), "c",
+                                                       window=4, batch=2)]
+    predict, per_video = whole_videos(model, iter(batches))
+    (x, y, weight, index), = list(per_video)
+    expected = model.predict_on_batch({"image": images[None], "landmarks": points[None]})["expression"]
+    np.testing.assert_allclose(predict(x)["expression"], expected, atol=1e-5)
+    assert y["expression"].shape == (1, 11)
+
+
 def test_learning_warnings_flag_each_score_below_the_floor():
     assert learning_warnings({"ccc_valence": 0.6, "ccc_arousal": 0.5}) == []
     lines = learning_warnings({"ccc_valence": 0.002, "ccc_arousal": 0.7, "mse_valence": 5.0})
     assert len(lines) == 1 and "ccc valence = 0.002" in lines[0] and f"below {LEARNING_FLOOR}" in lines[0]
     assert len(learning_warnings({"ccc_valence": float("nan"), "ccc_arousal": -0.1})) == 2
+
+
+def test_split_option_scores_another_split_and_is_checked_before_training():
+    """--split names the split the final evaluation scores (the published Aff-Wild numbers are test-set
+    numbers); in-training validation stays on the validation split; an unknown split fails before training."""
+    import pytest
+
+    from tfaffect.errors import ConfigError
+    from tfaffect.training import registry
+
+    cls = registry.find("affwild_cnn")
+    assert cls.configure({"smoke": True}).final_split() == "validation"
+    recipe = cls.configure({"smoke": True, "split": "test"})
+    assert (recipe.final_split(), recipe.evaluation_split()) == ("test", "validation")
+    assert "split" not in recipe.deviations()  # an input of the run, not a hyperparameter
+    with pytest.raises(ConfigError, match="test.*train.*validation|train.*validation.*test"):
+        recipe.datasets()

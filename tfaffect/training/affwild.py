@@ -99,11 +99,12 @@ class AffWildRecipe(AffectTask):
     cnn_pretrain_mixed_precision: bool = hparam(
         False, "train that CNN stage in bfloat16 mixed precision (its weights stay float32; chosen for the CPU "
                "demo budget)")
-    freeze: Literal["none", "backbone"] = hparam(
+    freeze: Literal["none", "backbone", "all-but-fc"] = hparam(
         "none", "'none' trains the whole network (end-to-end); 'backbone' freezes the pretrained conv part and "
                 "trains the rest: section 4.2's other option, and for CNN-M section 4.1.1's 'retained the CNN part "
                 "and performed fine-tuning on the weights of the fully connected layers' (its conv layers and "
-                "batch norms)")
+                "batch norms); 'all-but-fc' trains the fully connected layers only (section 4.1.1; for AffWildNet "
+                "the recurrent layers are frozen too)")
     batch_size: int = hparam(1, "sequences per batch: 1 sequence of 80 frames = the paper's batch of "
                                 "80 (section 4.2.1.3; see the module docstring)")
     learning_rate: float = hparam(1e-3, "constant 0.001 (section 4.2.1); Adam: named in section 4.1.1 only, assumed for section 4.2")
@@ -193,14 +194,18 @@ class AffWildRecipe(AffectTask):
 
             load_conv_part(model, self.backbone_weights)  # section 4.1.1: the conv and pooling parts transferred
             log.info("CNN-M conv part from %s", self.backbone_weights)
-        if self.freeze == "backbone":
+        if self.freeze != "none":
             if not (self.cnn_pretrain or self.backbone_weights):
-                log.warning("freeze=backbone with neither backbone_weights nor cnn_pretrain: the conv part "
-                            "stays at its random initialisation")
-            if self.architecture == "cnn_m":
+                log.warning("freeze=%s with neither backbone_weights nor cnn_pretrain: the frozen part "
+                            "stays at its random initialisation", self.freeze)
+            if self.freeze == "all-but-fc":  # section 4.1.1: "retained the CNN part" and fine-tuned the FC layers
+                for layer in model.layers:
+                    if layer.weights and not isinstance(layer, keras.layers.Dense):
+                        layer.trainable = False
+            elif self.architecture == "cnn_m":
                 from tfaffect.models.cnn_m import CONV_PART
 
-                for name in CONV_PART:  # section 4.1.1: "retained the CNN part" and fine-tuned the FC layers
+                for name in CONV_PART:  # the pretrained (transferred) part: conv 1-5 and their batch norms
                     model.get_layer(name).trainable = False
             else:
                 model.get_layer(self.backbone).trainable = False

@@ -320,7 +320,7 @@ class StatLSTMRecipe(AffectTask):
         else:
             raise ConfigError(f"{where}: the features come from a trained face model: pass face_pretrain (1 or 2) "
                               "or face_weights")
-        splits = tuple(dict.fromkeys((*self.train_splits(), self.evaluation_split())))
+        splits = tuple(dict.fromkeys((*self.train_splits(), self.evaluation_split(), self.final_split())))
         stages["features"] = FeatureStage(source, outputs, folder="stat_lstm_features", label=label,
                                           data=self.data_dir()[0], splits=splits,
                                           crop=round(self.crop_fraction * self.image_size), image_size=self.image_size)

@@ -26,6 +26,9 @@ that dataset's importer (:func:`tfaffect.training.data.resolve_data` with ``layo
 without a ``fold`` importer option, so the shards hold the splits ``fold0`` .. ``fold4`` (pass
 ``--importer-option subjects=FILE`` to make them subject-independent).
 
+**Evaluation** is over each whole video (clip), the GRU state carried from its first frame
+(:meth:`AffWildRecipe.predictor`, as the flagship), for the VA transfers and EmotiW alike.
+
 **EmotiW** (``task = "expression"``): the model is AffWildNet up to its last GRU layer with a new
 7-unit softmax layer (section 5.2.1: "we modified the AffWildNet's output layer to include 7
 neurons"), trained with cross-entropy on windows of each clip, every frame with a face labelled with
@@ -416,10 +419,6 @@ class TransferRecipe(AffWildRecipe):
         labels = {k: v for split in splits for k, v in clip_labels(data, split).items()}
         return _with_clip_labels(dataset, labels, False)
 
-    def predictor(self, model: keras.Model, batches):
-        # scored window by window (each from a zero state), as since these recipes were written
-        return model.predict_on_batch, batches
-
     def training_stream(self, data: Path, seed: int):
         """One epoch of training batches drawn from :meth:`train_splits` (several splits: elements
         mixed in proportion to their sizes, e.g. the four training folds of AFEW-VA)."""
@@ -459,12 +458,13 @@ class TransferRecipe(AffWildRecipe):
         from tfaffect.io import write_text_atomic
 
         data, synthetic = self.data_dir()
-        split = self.evaluation_split()
+        split = self.final_split()
         batches = make_dataset(data, split, batch_size=self.batch_size, training=False, **self.dataset_args(False))
         name = SYNTHETIC if synthetic else data.name
         labels = clip_labels(data, split)
-        frames = evaluation.collect_predictions(model.predict_on_batch,
-                                                _with_clip_labels(batches, labels, True).as_numpy_iterator())
+        # whole clips, the GRU state carried from each clip's first frame (AffWildRecipe.predictor)
+        predict, batches = self.predictor(model, _with_clip_labels(batches, labels, True).as_numpy_iterator())
+        frames = evaluation.collect_predictions(predict, batches)
         clips = clip_predictions(frames, labels)
         write_text_atomic(run_dir / "clips.csv", clips.to_csv())
         frame_level = evaluation.score_expression(frames)
