@@ -93,9 +93,9 @@ class GreyEqualize(keras.layers.Layer):
     def call(self, inputs):
         rgb = ops.cast(inputs, "int32")
         grey = (rgb[..., 0] * 9798 + rgb[..., 1] * 19235 + rgb[..., 2] * 3735 + 16384) // 32768
-        shape = ops.shape(grey)
-        flat = ops.reshape(grey, (shape[0], -1))
-        pixels = flat.shape[1]
+        height, width = int(inputs.shape[1]), int(inputs.shape[2])  # static: the model's input side
+        pixels = height * width
+        flat = ops.reshape(grey, (-1, pixels))
         high = ops.one_hot(flat // 16, 16, dtype="float32")
         low = ops.one_hot(flat % 16, 16, dtype="float32")
         hist = ops.reshape(ops.einsum("npa,npb->nab", high, low), (-1, GREY_LEVELS))
@@ -106,7 +106,7 @@ class GreyEqualize(keras.layers.Layer):
         equalised = ops.round(below * scale)
         constant = ops.equal(darkest, float(pixels))
         out = ops.where(constant, ops.cast(flat, "float32"), equalised)
-        return ops.cast(ops.reshape(out, (shape[0], shape[1], shape[2], 1)), self.compute_dtype)
+        return ops.cast(ops.reshape(out, (-1, height, width, 1)), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (1,)
