@@ -39,7 +39,8 @@ class KahouCNNIRNNRecipe(KahouIRNNTask):
     published_rows = (("kahou2015", "Table 1", "RNN"),)
     runtime = "see the module docstring (measured on SynthAffect); not given by the paper"
     synthaffect = {
-        "cnn_epochs": 3,  # placeholder, measured below
+        "cnn_learning_rate": 0.01, "cnn_epochs": 5,  # placeholder, measured below
+        "epochs": 30,  # placeholder
     }
 
 

@@ -294,12 +294,14 @@ class _ClipRecipeFields:
     cnn_epochs: int = hparam(20, "epochs of the frame CNN stage (see KahouFrameCNNTask.epochs)",
                              source="chosen (paper silent)")
     cnn_max_steps_per_epoch: Optional[int] = hparam(None, "cap on the frame CNN stage's steps per epoch")
+    cnn_learning_rate: float = hparam(1e-3, "SGD learning rate of the frame CNN stage (released code)")
 
 
 def frame_cnn_recipe(recipe) -> KahouFrameCNNTask:
     """The frame CNN stage of a clip-level ``recipe``: its stills, seed, label control and CNN budget."""
     cnn = KahouFrameCNNTask(data=recipe.frame_data, seed=recipe.seed, label_control=recipe.label_control,
                             image_size=recipe.image_size, face_size=recipe.face_size, epochs=recipe.cnn_epochs,
+                            learning_rate=recipe.cnn_learning_rate,
                             max_steps_per_epoch=recipe.cnn_max_steps_per_epoch)
     return cnn.with_smoke(keep=frozenset({"epochs", "max_steps_per_epoch"})) if recipe.smoke else cnn
 
