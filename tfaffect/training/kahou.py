@@ -6,7 +6,9 @@ The pipeline (sections 2.1-2.3):
 1. **Frame CNN** (:class:`KahouFrameCNNTask`, a stage): :class:`~tfaffect.models.kahou.KahouFrameCNN` trained on
    still images with one expression label per image (section 2.1: FER2013 + TFD, "without using any challenge
    data for gradient computations"). Here ``frame_data`` (prepared stills, e.g. ``tfaffect prepare`` of a
-   frame-labelled dataset), else SynthAffect's frames with their per-frame expression labels. The mean and
+   frame-labelled dataset), else SynthAffect's frames with their per-frame expression labels: on SynthAffect the
+   CNN's training frames are those of the people whose clips are the Train clips (a deviation: the paper's CNN
+   never saw challenge data; the Val clips' people stay unseen by every stage). The mean and
    standard-deviation images (section 2.1.2) are computed from the training frames' centre crops, grey and
    equalised, before training and stored in the model. SGD lr 1e-3, momentum 0.9, batch 128, random 44x44
    crops of the 48x48 faces and horizontal flips (released code, section 2.1.3).
