@@ -253,3 +253,27 @@ def test_kahou_models_run_and_train_under_jax(tmp_path):
     assert result["backend"] == "jax" and result["equalise"] == 0.0
     assert result["kahou_frame_cnn"] == [2, 7] and result["kahou_cnn_irnn"] == [2, 3, 7]
     assert np.isfinite(result["loss"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Feature-level fusion (sections 5.1, 6.2)
+
+def test_fusion_network_parameter_count_and_penalty(tmp_path):
+    from tfaffect.models.kahou import FusionPenalty, KahouFusionNet
+
+    hidden = dense(105, 100) + dense(10, 10) + dense(200, 50)  # 10,600 + 110 + 10,050
+    assert KahouFusionNet().count_params() == hidden + dense(160, 70) + dense(70, C) == 32527
+    assert KahouFusionNet(modalities=("cnn", "rnn")).count_params() == dense(105, 100) + dense(200, 50) + dense(
+        150, 70) + dense(70, C)
+    w = np.array([[3.0, 0.0], [-4.0, 1.0]], np.float32)  # sum w^2 = 26, sum |w| = 8, column norms 5 and 1
+    np.testing.assert_allclose(float(FusionPenalty(2.0)(w)), 2.0 * (26 + 8 + 6), rtol=1e-5)
+    model = KahouFusionNet(modalities=("cnn", "rnn"))
+    x = {"cnn": np.ones((2, 105), np.float32), "rnn": np.ones((2, 200), np.float32)}
+    out = keras.ops.convert_to_numpy(model(x)["expression"])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    assert len(model.losses) == 2  # one penalty per modality layer
+    model.save(tmp_path / "fusion.keras")
+    restored = keras.saving.load_model(tmp_path / "fusion.keras")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(x)["expression"]), out)
+    with pytest.raises(ConfigError, match="modalities"):
+        KahouFusionNet(modalities=("video",))

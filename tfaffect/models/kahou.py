@@ -332,6 +332,75 @@ class KahouCNNIRNN(ConfigurableModel):
 
 
 # --------------------------------------------------------------------------------------------------
+# Feature-level fusion (sections 5.1, 6.2)
+
+FUSION_INPUTS = {"cnn": 7 * K_BINS, "audio": 10, "rnn": IRNN_UNITS}  # section 6.2: 105-d aggregated CNN, 10 audio PCA
+# components, the RNN's last hidden state (200)
+FUSION_UNITS = {"cnn": 100, "audio": 10, "rnn": 50}  # section 5.1: "100, 10 and 50 units"
+FUSION_COMMON = 70  # section 5.1: "The common hidden layer has 70 units"
+FUSION_DROPOUT = 0.3  # released code (issue #16 item 6): dropout 0.3 on the hidden layers
+FUSION_PENALTY = 3e-5  # released code: 3e-5 x (L2 + L1 + L2,1) on the first layer's weights
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FusionPenalty(keras.regularizers.Regularizer):
+    """``strength * (sum W^2 + sum |W| + sum_j ||W[:, j]||_2)`` on a modality layer's kernel ``[inputs, units]``.
+
+    The released code's regulariser of the first fusion layer (issue #16 item 6). The L2,1 term is read here as the
+    sum over hidden units of the L2 norm of each unit's incoming weights (chosen: it drives whole units to zero, the
+    "sharing similar subsets of hidden units" of section 5.1; the facts quoted from the code do not say which axis).
+    """
+
+    def __init__(self, strength: float = FUSION_PENALTY):
+        self.strength = float(strength)
+
+    def __call__(self, x):
+        l21 = ops.sum(ops.sqrt(ops.sum(ops.square(x), axis=0) + 1e-12))
+        return self.strength * (ops.sum(ops.square(x)) + ops.sum(ops.abs(x)) + l21)
+
+    def get_config(self) -> dict:
+        return {"strength": self.strength}
+
+
+def rect_tanh(x):
+    """``max(0, tanh(x))``, the fusion network's hidden activation (section 5.1 "RectTanh"; released code)."""
+    return ops.relu(ops.tanh(x))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class KahouFusionNet(ConfigurableModel):
+    """The feature fusion network (Fig. 3, section 5.1): per-modality hidden layers, concatenated, a common hidden
+    layer, softmax 7. Inputs ``{modality: float32 [B, width]}``; output ``{"expression": [B, 7]}``.
+
+    Args:
+        modalities: which of ``cnn`` (105-d aggregated CNN), ``audio`` (10 PCA components), ``rnn`` (the IRNN's
+            last hidden state) are fused, in this order (the paper: all three; without audio features here).
+        common_units: 70 (section 5.1). dropout: 0.3 after every hidden layer (released code).
+        penalty: strength of :class:`FusionPenalty` on the modality layers' kernels (3e-5, released code).
+    """
+
+    def __init__(self, modalities=tuple(FUSION_INPUTS), common_units: int = FUSION_COMMON,
+                 dropout: float = FUSION_DROPOUT, penalty: float = FUSION_PENALTY, **kwargs):
+        modalities = tuple(str(m) for m in modalities)
+        if not modalities or len(set(modalities)) != len(modalities) or set(modalities) - set(FUSION_INPUTS):
+            raise ConfigError(f"fusion modalities must be distinct names of {list(FUSION_INPUTS)}, got {list(modalities)}")
+        inputs, hidden = {}, []
+        for name in modalities:
+            inputs[name] = keras.Input(shape=(FUSION_INPUTS[name],), name=name)
+            x = keras.layers.Dense(FUSION_UNITS[name], activation=rect_tanh, kernel_regularizer=FusionPenalty(penalty),
+                                   name=f"{name}_hidden")(inputs[name])
+            hidden.append(keras.layers.Dropout(dropout, name=f"{name}_dropout")(x))
+        x = hidden[0] if len(hidden) == 1 else keras.layers.Concatenate(name="modalities")(hidden)
+        x = keras.layers.Dense(int(common_units), activation=rect_tanh, name="common")(x)
+        x = keras.layers.Dropout(dropout, name="common_dropout")(x)
+        expression = keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="expression")(x)
+        kwargs.setdefault("name", "kahou_fusion")
+        super().__init__(inputs, {"expression": expression},
+                         {"modalities": list(modalities), "common_units": int(common_units), "dropout": float(dropout),
+                          "penalty": float(penalty)}, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
 # k-average pooling (section 2.3)
 
 def k_average_pool(frames, k: int = K_BINS) -> np.ndarray:

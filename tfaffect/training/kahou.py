@@ -575,5 +575,72 @@ def fit_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, grid: Optional[Mappi
                                     "cv_accuracy": float(search.best_score_)}
 
 
+
+# ==================================================================================================
+# Decision-level fusion (section 5.2).
+
+SEARCH_ITERATIONS = 100_000  # section 5.2: "an initial random search with 100,000 iterations"
+LOCAL_SIGMA = 0.5  # section 5.2: Gaussian local search, standard deviation 0.5
+SIGMA_DECAY = 0.9  # section 5.2: "After every 100,000 iterations, the sigma is decreased by a factor of 0.9"
+SIGMA_MIN = 1e-4  # section 5.2: "the local search is stopped when sigma is smaller than 0.0001"
+SEARCH_CHUNK = 1000  # chosen: draws scored together (vectorised); the best of a chunk replaces the current best
+
+
+def fused_scores(weights: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """``[..., M, C]`` weights and ``[M, N, C]`` class probabilities of M models -> ``[..., N, C]``: per class, the
+    weighted sum of the models' probabilities (section 5.2)."""
+    return np.einsum("...mc,mnc->...nc", weights, probabilities)
+
+
+def _normalised(weights: np.ndarray) -> np.ndarray:
+    """Per class, rescaled to sum 1 over the models (section 5.2); negative draws clipped to 0 first (chosen: the
+    local Gaussian draws can be negative; the paper does not say), an all-zero class gets equal weights."""
+    weights = np.maximum(weights, 0.0)
+    total = weights.sum(axis=-2, keepdims=True)
+    equal = np.full_like(weights, 1.0 / weights.shape[-2])
+    return np.where(total > 0, weights / np.where(total > 0, total, 1.0), equal)
+
+
+def decision_fusion_search(probabilities, labels, *, iterations: int = SEARCH_ITERATIONS, sigma: float = LOCAL_SIGMA,
+                           decay: float = SIGMA_DECAY, sigma_min: float = SIGMA_MIN, chunk: int = SEARCH_CHUNK,
+                           seed: int = 0) -> tuple[np.ndarray, float]:
+    """Random search for per-model, per-class fusion weights (section 5.2) on a partition the models did not train on.
+
+    ``probabilities`` ``[M, N, C]`` (M models' class probabilities for N clips), ``labels`` ``[N]``. The search
+    starts from equal weights (chosen); a draw replaces the best only when strictly better. First
+    ``iterations`` draws U(0, 1) normalised per class; then local search: draws N(best, ``sigma``) normalised,
+    ``iterations`` at each ``sigma``, which shrinks by ``decay`` until below ``sigma_min``. Returns ``(weights [M,
+    C], accuracy)`` of the best draw (accuracy = share of clips whose fused arg-max is the label)."""
+    probabilities = np.asarray(probabilities, np.float64)
+    labels = np.asarray(labels)
+    if probabilities.ndim != 3 or probabilities.shape[1] != len(labels) or len(labels) == 0:
+        raise ConfigError(f"decision fusion needs probabilities [models, clips, classes] and one label per clip, got "
+                          f"{probabilities.shape} and {labels.shape}")
+    models, _, classes = probabilities.shape
+    rng = np.random.default_rng(seed)
+
+    def accuracies(weights):
+        return (fused_scores(weights, probabilities).argmax(axis=-1) == labels).mean(axis=-1)
+
+    best = np.full((models, classes), 1.0 / models)
+    best_accuracy = float(accuracies(best))
+
+    def search(draw, count):
+        nonlocal best, best_accuracy
+        for start in range(0, count, chunk):
+            candidates = _normalised(draw(min(chunk, count - start)))
+            scores = accuracies(candidates)
+            k = int(scores.argmax())
+            if scores[k] > best_accuracy:
+                best, best_accuracy = candidates[k], float(scores[k])
+
+    search(lambda n: rng.uniform(0.0, 1.0, (n, models, classes)), iterations)
+    while sigma >= sigma_min:
+        search(lambda n: rng.normal(best, sigma, (n, models, classes)), iterations)
+        sigma *= decay
+    return best, best_accuracy
+
+
 __all__ = ["Clips", "KahouAggregatedCNNTask", "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table",
+           "decision_fusion_search", "fused_scores",
            "fit_svm", "frame_cnn_recipe", "load_clips", "read_clip_labels", "running_frames"]
