@@ -383,7 +383,8 @@ class KahouFusionNet(ConfigurableModel):
                  dropout: float = FUSION_DROPOUT, penalty: float = FUSION_PENALTY, **kwargs):
         modalities = tuple(str(m) for m in modalities)
         if not modalities or len(set(modalities)) != len(modalities) or set(modalities) - set(FUSION_INPUTS):
-            raise ConfigError(f"fusion modalities must be distinct names of {list(FUSION_INPUTS)}, got {list(modalities)}")
+            raise ConfigError(f"fusion modalities must be distinct names of {list(FUSION_INPUTS)}, got "
+                              f"{list(modalities)}")
         inputs, hidden = {}, []
         for name in modalities:
             inputs[name] = keras.Input(shape=(FUSION_INPUTS[name],), name=name)

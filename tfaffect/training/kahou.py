@@ -43,7 +43,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from tfaffect import EXPRESSIONS_7, published
+from tfaffect import EXPRESSIONS_7
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
 from tfaffect.models import kahou as net
 from tfaffect.training.features import FeatureStage
@@ -54,7 +54,8 @@ from tfaffect.training.task import SHUFFLED_LABEL_SEED, SYNTHETIC, AffectTask, w
 log = logging.getLogger(__name__)
 
 KAHOU2015 = "kahou2015"
-PAPER = published.PAPERS[KAHOU2015]
+PAPER = "Kahou et al. 2015, ICMI (EmotiW 2015)"
+"""Short form of ``published.PAPERS["kahou2015"]`` (what ``tfaffect recipes`` lists)."""
 AFEW_LAYOUT = "afew"
 CLASS_KEYS = tuple(name.lower() for name in EXPRESSIONS_7)
 """``accuracy_<class>`` keys of the per-class clip accuracies, in :data:`tfaffect.EXPRESSIONS_7` order."""
