@@ -8,7 +8,8 @@ import pytest
 from tfaffect import published
 
 PAPER_FILES = {"kollias2019": "kollias2019_affwild_affwildnet.txt",
-               "do2020": "do2020_stat_lstm_multitask.txt"}
+               "do2020": "do2020_stat_lstm_multitask.txt",
+               "kahou2015": "kahou2015_cnn_irnn_emotiw.txt"}
 PAPERS_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "papers"
 
 
@@ -17,9 +18,10 @@ def _table_block(paper: str, table_name: str) -> list[str]:
     if not path.exists():
         pytest.skip(f"paper text not found at {path} (shared/ is beside the checkout in CI)")
     lines = path.read_text(encoding="utf-8").splitlines()
-    # Kollias: "Table 12: caption" then "| .. |" rows; Do 2020: a line "TABLE II" then tab-separated rows.
+    # Kollias: "Table 12: caption" then "| .. |" rows; Do 2020: a line "TABLE II" then tab-separated rows;
+    # Kahou 2015: " Table 1: caption" (indented) then tab-separated rows.
     start = next(i for i, line in enumerate(lines)
-                 if line.startswith(f"{table_name}:") or line.strip() == table_name.upper())
+                 if line.lstrip().startswith(f"{table_name}:") or line.strip() == table_name.upper())
     block, seen_table = [], False
     for line in lines[start + 1:]:
         if line.startswith("|") or "\t" in line:

@@ -16,6 +16,8 @@ PAPERS = MappingProxyType({
                    "Challenge, Deep Architectures, and Beyond (IJCV)",
     "do2020": "Do, Nguyen-Quynh, Kim 2020, Affective Expression Analysis in-the-wild using Multi-Task "
               "Temporal Statistical Deep Learning Model (FG 2020, ABAW)",
+    "kahou2015": "Kahou, Michalski, Konda, Memisevic, Pal 2015, Recurrent Neural Networks for Emotion Recognition "
+                 "in Video (ICMI 2015, EmotiW)",
 })
 
 
@@ -128,6 +130,15 @@ RESULTS += (
           (2, "submission 3 (model 2)", (0.547, 0.311, 0.389)),
           (2, "submission 4 (Fusion)", (0.565, 0.295, 0.384)))),
 )
+
+
+_KA = "kahou2015"
+_AFEW_VAL = "AFEW 5.0 validation (EmotiW 2015)"
+RESULTS += tuple(
+    PublishedResult(_KA, "Table 1", row, _AFEW_VAL, {"train_accuracy": train, "accuracy": validation},
+                    "trained on the Train partition; accuracy on Train and on Val")
+    for row, train, validation in (("Activity", 0.983, 0.266), ("Audio", 0.418, 0.332),
+                                   ("Aggregated CNN", 0.505, 0.350), ("RNN", 0.848, 0.396)))
 
 
 def table(paper: str, table_name: str) -> list[PublishedResult]:

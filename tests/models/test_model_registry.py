@@ -79,4 +79,6 @@ def test_import_families_imports_every_models_module_and_each_family_registers_i
     assert {"tfaffect.models.affwild", "tfaffect.models.cnn_m", "tfaffect.models.stat_lstm"} <= modules
     assert modules <= set(sys.modules)
     homes = {entry.builder.__module__ for entry in MODELS.values()}
-    assert homes == {"tfaffect.models.affwild", "tfaffect.models.cnn_m", "tfaffect.models.stat_lstm"}
+    # every builder lives in a family module; the Kollias 2019 and Do 2020 families are among them (other
+    # families add their own modules without editing this test)
+    assert {"tfaffect.models.affwild", "tfaffect.models.cnn_m", "tfaffect.models.stat_lstm"} <= homes <= modules

@@ -1,0 +1,63 @@
+"""Kahou 2015 training helpers: decision-level fusion by random search (section 5.2), clip scores and the confusion
+table, checked on hand-built cases."""
+
+import numpy as np
+import pytest
+
+from tfaffect.errors import ConfigError
+from tfaffect.training.kahou import clip_scores, confusion_table, decision_fusion_search, fused_scores
+
+
+def _two_specialists(n_per_class=4):
+    """Model A is right (0.6) on classes 0-2 and confidently wrong (0.95 on class 3 or 4) otherwise; model B is right
+    (0.6) on 3-6 and confidently wrong (0.95 on class 0 or 1) otherwise. Equal weights follow the confident wrong
+    answer on every clip (0.95 / 2 > 0.6 / 2 + 0.05 / 12); per-class weights (A for 0-2, B for 3-6) are right on all."""
+    labels = np.repeat(np.arange(7), n_per_class)
+    a = np.zeros((len(labels), 7))
+    b = np.zeros((len(labels), 7))
+    for i, label in enumerate(labels):
+        right, wrong = (a, b) if label < 3 else (b, a)
+        right[i] = 0.4 / 6
+        right[i, label] = 0.6
+        wrong[i] = 0.05 / 6
+        wrong[i, (0 if label != 0 else 1) if label < 3 else (3 if label != 3 else 4)] = 0.95
+    return np.stack([a, b]), labels
+
+
+def test_decision_fusion_beats_its_best_member_with_per_class_weights():
+    probabilities, labels = _two_specialists()
+    members = [(p.argmax(axis=1) == labels).mean() for p in probabilities]
+    assert members == [3 / 7, 4 / 7]
+    assert (fused_scores(np.full((2, 7), 0.5), probabilities).argmax(axis=1) != labels).all()  # equal weights: 0
+    weights, accuracy = decision_fusion_search(probabilities, labels, iterations=2000, sigma_min=0.2, seed=0)
+    assert accuracy == 1.0 > max(members)
+    assert weights.shape == (2, 7) and (weights >= 0).all()
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0)  # per class, over the models (section 5.2)
+    fused = fused_scores(weights, probabilities).argmax(axis=1)
+    np.testing.assert_array_equal(fused, labels)
+
+
+def test_decision_fusion_of_one_model_is_that_model():
+    probabilities, labels = _two_specialists()
+    weights, accuracy = decision_fusion_search(probabilities[:1], labels, iterations=100, sigma_min=0.4)
+    np.testing.assert_array_equal(weights, np.ones((1, 7)))
+    assert accuracy == 3 / 7
+
+
+def test_decision_fusion_rejects_mismatched_shapes():
+    with pytest.raises(ConfigError, match="one label per clip"):
+        decision_fusion_search(np.zeros((2, 5, 7)), np.zeros(4, int))
+
+
+def test_clip_scores_and_confusion_table_by_hand():
+    labels = np.array([0, 0, 4, 4, 4, 6])
+    predicted = np.array([0, 4, 4, 4, 0, 6])
+    scores = clip_scores(predicted, labels)
+    assert scores["clips"] == 6 and scores["accuracy"] == 4 / 6
+    assert scores["accuracy_neutral"] == 0.5 and scores["accuracy_happiness"] == 2 / 3
+    assert scores["accuracy_surprise"] == 1.0 and scores["accuracy_anger"] is None
+    assert clip_scores(predicted, labels, "train_") == {"train_clips": 6, "train_accuracy": 4 / 6}
+    table = confusion_table(predicted, labels)
+    assert table.loc["Neutral", "Neutral"] == 1 and table.loc["Neutral", "Happiness"] == 1
+    assert table.loc["Happiness", "Neutral"] == 1 and table.loc["Happiness", "Happiness"] == 2
+    assert table.to_numpy().sum() == 6

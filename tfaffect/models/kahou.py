@@ -1,0 +1,447 @@
+"""The Kahou et al. 2015 (EmotiW 2015) visual models: frame CNN, IRNN over its features, k-average pooling.
+
+Three pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax``), plus one NumPy function:
+
+:class:`KahouFrameCNN` (section 2.1)
+    ``{"image": uint8 RGB [N, S, S, 3]}`` -> ``{"expression": [N, 7]}``. Inside the model: grey level
+    (:class:`GreyEqualize`, OpenCV's BT.601 fixed-point conversion) and per-image histogram equalisation
+    (section 2.1.2, "we applied histogram equalization"; the result equals OpenCV's ``equalizeHist``),
+    then per-pixel standardisation with the mean and standard deviation images of the training images
+    (:class:`PixelStandardize`, section 2.1.2: "dataset normalization with the mean and standard
+    deviation image"; set by the training code, stored as weights so a saved model carries them). Then
+    three blocks conv -> 2x2 max pool -> ReLU -> dropout 0.25 with 32@9x9, 32@5x5 and 64@5x5 filters
+    (section 2.1.3: "increased the filter size from 5 to 9 and reduced the number of filters from
+    64-64-128 to 32-32-64", dropout 0.25; the released code saebrahimi/Emotion-Recognition-RNN fixes
+    9x9 for the first layer only and 5x5 for the others, pad 4 on the first), then one dense layer to 7
+    logits (``"logits"``, the pre-softmax outputs section 2.3 pools) and a softmax (``"expression"``).
+    The input is the 44x44 crop of the 48x48 face (released code: random 44x44 crops in training, the
+    centre crop at test; the data pipeline cuts it, ``crop=44``).
+
+:class:`IRNN` (section 2.2)
+    A simple RNN of ReLU units, ``h_t = relu(W_in x_t + W_rec h_{t-1})`` (eq. 1, no hidden bias), with
+    ``W_rec`` initialised to the identity (Le, Jaitly & Hinton 2015, the paper's [24]), ``W_in`` from
+    N(0, 0.001) and a zero initial state (released code). Masked steps (``keras.layers.Masking``) keep
+    the previous state, so the last output of a padded clip is its last valid frame's.
+
+:class:`KahouCNNIRNN` (sections 2.1-2.2, Fig. 1)
+    Per frame: the frame CNN up to its second block, 2x2-pooled and ReLU'd (section 2.2: "the output of
+    the second convolutional layer after max pooling"; 32 x 11 x 11 = 3,872 values at 44x44, layer
+    ``"relu2"``), flattened; an :class:`IRNN` of 200 units over the frames; a dense softmax layer at every
+    step (``"expression"`` ``[B, T, 7]``: the running prediction; the clip's is the last step's, section
+    2.2: "using the last time-step softmax output as class prediction"). Output weights U(-0.01, 0.01)
+    (released code). ``frame_input="features"`` starts after the CNN: ``{"conv2": float32 [B, T, 3872]}``
+    as read from the per-frame feature cache, all-zero vectors marking padding frames (masked).
+
+:func:`k_average_pool` (section 2.3)
+    A clip's per-frame vectors ``[T, D]`` -> ``k`` bin averages, ``[k * D]``.
+
+Choices neither the paper nor the issue's facts from the released code fix (each marked "chosen" below):
+conv padding of the 5x5 layers ("same", pad 2: the only one that gives the paper's 11x11 after the second
+pool of a 44x44 input), pooling that drops a trailing odd row/column (5x5 after the third pool), biases in
+every conv and dense layer (initialised to zero), the hidden-to-output bias of the IRNN (zero at init) and
+the default of :class:`PixelStandardize` before it is set (the moments of uniform grey levels, which
+histogram equalisation approaches).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfaffect import EXPRESSIONS_7
+from tfaffect.errors import ConfigError
+from tfaffect.models.layers import PACKAGE, ConfigurableModel, FoldTime, UnfoldTime
+from tfaffect.models.registry import register_model
+
+NUM_CLASSES = len(EXPRESSIONS_7)  # section 1: angry, disgust, fear, happy, sad, surprise, neutral
+FACE_SIZE = 48  # section 2.1.2: faces aligned to FER2013's 48x48 (issue #16 item 1, released code)
+CROP_SIZE = 44  # released code: random 44x44 crops in training, centre crop at test (issue #16 item 1)
+FILTERS = (32, 32, 64)  # section 2.1.3: "reduced the number of filters from 64-64-128 to 32-32-64"
+KERNELS = (9, 5, 5)  # section 2.1.3: filter size 9; released code: 9x9 (pad 4), then 5x5, 5x5
+POOL = 2  # released code: 2x2 max pooling after every conv layer (FORMATS.md "AFEW / EmotiW")
+DROPOUT = 0.25  # section 2.1.3: "dropout (with rate 0.25)"
+FEATURE_LAYER = "relu2"  # section 2.2: second conv layer after max pooling (ReLU and max pooling commute)
+IRNN_UNITS = 200  # released code: 200 ReLU hidden units (issue #16 item 2)
+IRNN_INPUT_STDDEV = 0.001  # released code: input weights N(0, 0.001) (read as the standard deviation)
+OUTPUT_LIMIT = 0.01  # released code: output weights U(-0.01, 0.01)
+K_BINS = 15  # section 2.3: "Heuristically, we selected k = 15"
+GREY_LEVELS = 256
+UNIFORM_MEAN = 127.5  # chosen: mean of uniform grey levels 0..255 (histogram equalisation approaches them)
+UNIFORM_STD = 255.0 / math.sqrt(12.0)  # chosen: standard deviation of a uniform distribution over [0, 255]
+FRAME_INPUTS = ("image", "features")
+
+
+# --------------------------------------------------------------------------------------------------
+# Preprocessing layers
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GreyEqualize(keras.layers.Layer):
+    """uint8 RGB ``[N, H, W, 3]`` -> float ``[N, H, W, 1]``: grey level, then histogram equalisation per image.
+
+    Grey: ``(9798 R + 19235 G + 3735 B + 16384) >> 15``, OpenCV 4's fixed-point BT.601 ``COLOR_RGB2GRAY``
+    (0.299, 0.587, 0.114 in 15-bit fixed point; equal to ``cv2.cvtColor`` on every pixel of a test image).
+    Equalisation: OpenCV's ``equalizeHist`` (section 2.1.2): with ``c(v)`` the number of pixels <= v and
+    ``c0`` the count of the darkest level, ``v -> round((c(v) - c0) * 255 / (H W - c0))``; an image of one
+    grey level is left as it is. The histogram is the joint histogram of the high and low 4 bits (two
+    16-wide one-hot codes contracted), so memory grows with 32 per pixel rather than 256, and nothing
+    needs a value-dependent shape (JAX).
+    """
+
+    def call(self, inputs):
+        rgb = ops.cast(inputs, "int32")
+        grey = (rgb[..., 0] * 9798 + rgb[..., 1] * 19235 + rgb[..., 2] * 3735 + 16384) // 32768
+        height, width = int(inputs.shape[1]), int(inputs.shape[2])  # static: the model's input side
+        pixels = height * width
+        flat = ops.reshape(grey, (-1, pixels))
+        high = ops.one_hot(flat // 16, 16, dtype="float32")
+        low = ops.one_hot(flat % 16, 16, dtype="float32")
+        hist = ops.reshape(ops.einsum("npa,npb->nab", high, low), (-1, GREY_LEVELS))
+        cdf = ops.cumsum(hist, axis=1)
+        darkest = ops.take_along_axis(hist, ops.min(flat, axis=1, keepdims=True), axis=1)
+        below = ops.take_along_axis(cdf, flat, axis=1) - darkest
+        scale = 255.0 / ops.maximum(float(pixels) - darkest, 1.0)
+        equalised = ops.round(below * scale)
+        constant = ops.equal(darkest, float(pixels))
+        out = ops.where(constant, ops.cast(flat, "float32"), equalised)
+        return ops.cast(ops.reshape(out, (-1, height, width, 1)), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PixelStandardize(keras.layers.Layer):
+    """``[N, H, W, 1]`` -> ``(x - mean) / std`` with per-pixel ``mean`` and ``std`` images (non-trainable weights).
+
+    Section 2.1.2: "dataset normalization with the mean and standard deviation image" of the training
+    images. :meth:`set_statistics` sets them (the training code, from its training frames); they are
+    weights, so a saved or exported model takes raw frames. Until set: the moments of uniform grey levels
+    (chosen; histogram-equalised images have roughly uniform grey levels).
+    """
+
+    def build(self, input_shape):
+        shape = tuple(input_shape[1:])
+        self.mean = self.add_weight(shape=shape, initializer=keras.initializers.Constant(UNIFORM_MEAN),
+                                    trainable=False, name="mean")
+        self.std = self.add_weight(shape=shape, initializer=keras.initializers.Constant(UNIFORM_STD),
+                                   trainable=False, name="std")
+
+    def set_statistics(self, mean, std, floor: float = 1.0) -> None:
+        """Set the mean and standard deviation images; ``std`` is floored at ``floor`` grey level (a pixel with
+        the same value in every training image would divide by zero; 1 grey level chosen)."""
+        mean = np.asarray(mean, np.float32).reshape(self.mean.shape)
+        std = np.maximum(np.asarray(std, np.float32).reshape(self.std.shape), floor)
+        self.mean.assign(mean)
+        self.std.assign(std)
+
+    def call(self, inputs):
+        return (inputs - ops.cast(self.mean, inputs.dtype)) / ops.cast(self.std, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+# --------------------------------------------------------------------------------------------------
+# IRNN
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class IRNNCell(keras.layers.Layer):
+    """One step of the IRNN, for ``keras.layers.RNN``: ``h_t = relu(x_t W_in + h_{t-1} W_rec [+ b])``.
+
+    ``W_rec`` starts as the identity (Le et al. 2015), ``W_in`` from N(0, ``input_stddev``); ``b`` exists only
+    with ``use_bias`` (eq. 1 has none; the released code: "no hidden bias") and starts at zero.
+    """
+
+    def __init__(self, units: int, input_stddev: float = IRNN_INPUT_STDDEV, use_bias: bool = False,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.input_stddev = float(input_stddev)
+        self.use_bias = bool(use_bias)
+        self.seed = seed
+        self.state_size = self.units
+        self.output_size = self.units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel",
+                                      initializer=keras.initializers.RandomNormal(0.0, self.input_stddev,
+                                                                                  seed=self.seed))
+        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units), name="recurrent_kernel",
+                                                initializer=keras.initializers.Identity())
+        self.bias = self.add_weight(shape=(self.units,), name="bias", initializer="zeros") if self.use_bias else None
+
+    def call(self, inputs, states, training=False):
+        previous = states[0] if isinstance(states, (list, tuple)) else states
+        z = ops.matmul(inputs, self.kernel) + ops.matmul(previous, self.recurrent_kernel)
+        if self.bias is not None:
+            z = z + self.bias
+        h = ops.relu(z)
+        return h, [h]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "input_stddev": self.input_stddev,
+                "use_bias": self.use_bias, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class IRNN(keras.layers.RNN):
+    """The IRNN of section 2.2 as a Keras layer: ``[B, T, D]`` -> ``[B, T, units]`` (or ``[B, units]``).
+
+    :class:`IRNNCell` under ``keras.layers.RNN`` (zero initial state; masked steps keep the state). Args:
+    ``units`` (200, released code), ``input_stddev`` (0.001, released code), ``use_bias`` (False: eq. 1),
+    ``return_sequences`` (True: the running prediction at every frame), ``seed`` of the input weights.
+    """
+
+    def __init__(self, units: int = IRNN_UNITS, input_stddev: float = IRNN_INPUT_STDDEV, use_bias: bool = False,
+                 return_sequences: bool = True, seed: int | None = None, **kwargs):
+        kwargs.pop("cell", None)
+        cell = IRNNCell(units, input_stddev=input_stddev, use_bias=use_bias, seed=seed, name="irnn_cell")
+        super().__init__(cell, return_sequences=return_sequences, **kwargs)
+
+    @property
+    def units(self) -> int:
+        return self.cell.units
+
+    def compute_mask(self, inputs, mask=None):
+        # A masked step holds the state, so its output repeats the last valid frame's: nothing downstream needs the
+        # mask (the loss weights pick the frames), and Keras's layers after it (Softmax) would mis-broadcast it.
+        return None
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.pop("cell", None)
+        for key in ("return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask"):
+            config.pop(key, None)
+        return {**config, "units": self.cell.units, "input_stddev": self.cell.input_stddev,
+                "use_bias": self.cell.use_bias, "seed": self.cell.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+
+def _check(image_size, filters, kernels, dropout) -> tuple[int, tuple[int, ...], tuple[int, ...], float]:
+    filters, kernels = tuple(int(f) for f in filters), tuple(int(k) for k in kernels)
+    if len(filters) != 3 or len(kernels) != 3 or min(filters + kernels) < 1:
+        raise ConfigError(f"the Kahou frame CNN has 3 conv layers: filters and kernels need 3 positive ints, got "
+                          f"{list(filters)} and {list(kernels)}")
+    image_size = int(image_size)
+    if image_size < POOL ** 3:
+        raise ConfigError(f"the Kahou frame CNN pools 3 times by {POOL}: image_size >= {POOL ** 3} needed, got "
+                          f"{image_size}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+    return image_size, filters, kernels, float(dropout)
+
+
+def _conv_blocks(x, filters, kernels, dropout, blocks: int):
+    """``blocks`` blocks conv -> max pool 2 -> ReLU -> dropout (section 2.1.3); layer names conv/pool/relu/dropout<i>.
+    Padding "same" (pad (k-1)/2: the released code's pad 4 for 9x9, chosen for 5x5, see the module docstring)."""
+    for i in range(blocks):
+        x = keras.layers.Conv2D(filters[i], kernels[i], padding="same", name=f"conv{i + 1}")(x)
+        x = keras.layers.MaxPooling2D(POOL, name=f"pool{i + 1}")(x)
+        x = keras.layers.ReLU(name=f"relu{i + 1}")(x)
+        x = keras.layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
+    return x
+
+
+def feature_size(image_size: int = CROP_SIZE, filters=FILTERS) -> int:
+    """Width of the per-frame IRNN input: the second block's pooled map, ``filters[1] * (S // 4)^2`` (3,872 at 44)."""
+    side = int(image_size) // POOL // POOL
+    return int(filters[1]) * side * side
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class KahouFrameCNN(ConfigurableModel):
+    """The frame CNN (section 2.1): ``{"image": uint8 [N, S, S, 3]}`` -> ``{"expression": [N, 7]}`` (see the module
+    docstring). Layer ``"logits"``: the pre-softmax outputs (section 2.3); ``"relu2"``: the IRNN's input (2.2).
+
+    Args:
+        image_size: input side S, the crop (44, released code).
+        filters, kernels: the three conv layers (32-32-64, 9-5-5: section 2.1.3, released code).
+        dropout: after every block (0.25, section 2.1.3).
+    """
+
+    def __init__(self, image_size: int = CROP_SIZE, filters=FILTERS, kernels=KERNELS, dropout: float = DROPOUT,
+                 **kwargs):
+        image_size, filters, kernels, dropout = _check(image_size, filters, kernels, dropout)
+        image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
+        x = GreyEqualize(name="grey")(image)
+        x = PixelStandardize(name="standardize")(x)
+        x = _conv_blocks(x, filters, kernels, dropout, 3)
+        x = keras.layers.Flatten(name="flatten")(x)
+        logits = keras.layers.Dense(NUM_CLASSES, name="logits")(x)
+        expression = keras.layers.Softmax(dtype="float32", name="expression")(logits)
+        kwargs.setdefault("name", "kahou_frame_cnn")
+        super().__init__({"image": image}, {"expression": expression},
+                         {"image_size": image_size, "filters": list(filters), "kernels": list(kernels),
+                          "dropout": dropout}, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class KahouCNNIRNN(ConfigurableModel):
+    """CNN + IRNN (sections 2.1-2.2): clips -> per-frame running expression probabilities ``[B, T, 7]``.
+
+    ``frame_input="image"``: ``{"image": uint8 [B, T, S, S, 3]}``; the frame CNN's grey/equalise/standardise
+    and first two blocks (the same layer names as :class:`KahouFrameCNN`, so its weights copy over by name)
+    run once per frame (time folded into the batch). ``frame_input="features"``: ``{"conv2": float32 [B, T,
+    D]}``, the flattened ``"relu2"`` output per frame (D = :func:`feature_size`), an all-zero vector = a
+    padding frame (masked: the state is held). Then :class:`IRNN` (``units``) and Dense 7 softmax per step.
+
+    Args:
+        frame_input: ``"image"`` or ``"features"``.
+        image_size, filters, kernels, dropout: the frame CNN's (see :class:`KahouFrameCNN`).
+        units: IRNN units (200, released code).
+    """
+
+    def __init__(self, frame_input: str = "image", image_size: int = CROP_SIZE, filters=FILTERS, kernels=KERNELS,
+                 dropout: float = DROPOUT, units: int = IRNN_UNITS, **kwargs):
+        image_size, filters, kernels, dropout = _check(image_size, filters, kernels, dropout)
+        if frame_input not in FRAME_INPUTS:
+            raise ConfigError(f"frame_input must be one of {FRAME_INPUTS}, got {frame_input!r}")
+        units = int(units)
+        if units < 1:
+            raise ConfigError(f"IRNN units must be >= 1, got {units}")
+        if frame_input == "image":
+            image = keras.Input(shape=(None, image_size, image_size, 3), dtype="uint8", name="image")
+            inputs = {"image": image}
+            x = FoldTime(name="fold_time")(image)
+            x = GreyEqualize(name="grey")(x)
+            x = PixelStandardize(name="standardize")(x)
+            x = _conv_blocks(x, filters, kernels, dropout, 2)
+            x = keras.layers.Flatten(name="flatten")(x)
+            x = UnfoldTime(name="unfold_time")([x, image])
+        else:
+            features = keras.Input(shape=(None, feature_size(image_size, filters)), dtype="float32", name="conv2")
+            inputs = {"conv2": features}
+            x = keras.layers.Masking(0.0, name="padding")(features)
+        x = IRNN(units, name="irnn")(x)
+        output_init = keras.initializers.RandomUniform(-OUTPUT_LIMIT, OUTPUT_LIMIT)  # released code
+        x = keras.layers.Dense(NUM_CLASSES, kernel_initializer=output_init, name="logits")(x)
+        expression = keras.layers.Softmax(dtype="float32", name="expression")(x)
+        kwargs.setdefault("name", "kahou_cnn_irnn")
+        super().__init__(inputs, {"expression": expression},
+                         {"frame_input": frame_input, "image_size": image_size, "filters": list(filters),
+                          "kernels": list(kernels), "dropout": dropout, "units": units}, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Feature-level fusion (sections 5.1, 6.2)
+
+FUSION_INPUTS = {"cnn": 7 * K_BINS, "audio": 10, "rnn": IRNN_UNITS}  # section 6.2: 105-d aggregated CNN, 10 audio PCA
+# components, the RNN's last hidden state (200)
+FUSION_UNITS = {"cnn": 100, "audio": 10, "rnn": 50}  # section 5.1: "100, 10 and 50 units"
+FUSION_COMMON = 70  # section 5.1: "The common hidden layer has 70 units"
+FUSION_DROPOUT = 0.3  # released code (issue #16 item 6): dropout 0.3 on the hidden layers
+FUSION_PENALTY = 3e-5  # released code: 3e-5 x (L2 + L1 + L2,1) on the first layer's weights
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FusionPenalty(keras.regularizers.Regularizer):
+    """``strength * (sum W^2 + sum |W| + sum_j ||W[:, j]||_2)`` on a modality layer's kernel ``[inputs, units]``.
+
+    The released code's regulariser of the first fusion layer (issue #16 item 6). The L2,1 term is read here as the
+    sum over hidden units of the L2 norm of each unit's incoming weights (chosen: it drives whole units to zero, the
+    "sharing similar subsets of hidden units" of section 5.1; the facts quoted from the code do not say which axis).
+    """
+
+    def __init__(self, strength: float = FUSION_PENALTY):
+        self.strength = float(strength)
+
+    def __call__(self, x):
+        l21 = ops.sum(ops.sqrt(ops.sum(ops.square(x), axis=0) + 1e-12))
+        return self.strength * (ops.sum(ops.square(x)) + ops.sum(ops.abs(x)) + l21)
+
+    def get_config(self) -> dict:
+        return {"strength": self.strength}
+
+
+def rect_tanh(x):
+    """``max(0, tanh(x))``, the fusion network's hidden activation (section 5.1 "RectTanh"; released code)."""
+    return ops.relu(ops.tanh(x))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class KahouFusionNet(ConfigurableModel):
+    """The feature fusion network (Fig. 3, section 5.1): per-modality hidden layers, concatenated, a common hidden
+    layer, softmax 7. Inputs ``{modality: float32 [B, width]}``; output ``{"expression": [B, 7]}``.
+
+    Args:
+        modalities: which of ``cnn`` (105-d aggregated CNN), ``audio`` (10 PCA components), ``rnn`` (the IRNN's
+            last hidden state) are fused, in this order (the paper: all three; without audio features here).
+        common_units: 70 (section 5.1). dropout: 0.3 after every hidden layer (released code).
+        penalty: strength of :class:`FusionPenalty` on the modality layers' kernels (3e-5, released code).
+    """
+
+    def __init__(self, modalities=tuple(FUSION_INPUTS), common_units: int = FUSION_COMMON,
+                 dropout: float = FUSION_DROPOUT, penalty: float = FUSION_PENALTY, **kwargs):
+        modalities = tuple(str(m) for m in modalities)
+        if not modalities or len(set(modalities)) != len(modalities) or set(modalities) - set(FUSION_INPUTS):
+            raise ConfigError(f"fusion modalities must be distinct names of {list(FUSION_INPUTS)}, got "
+                              f"{list(modalities)}")
+        inputs, hidden = {}, []
+        for name in modalities:
+            inputs[name] = keras.Input(shape=(FUSION_INPUTS[name],), name=name)
+            x = keras.layers.Dense(FUSION_UNITS[name], activation=rect_tanh, kernel_regularizer=FusionPenalty(penalty),
+                                   name=f"{name}_hidden")(inputs[name])
+            hidden.append(keras.layers.Dropout(dropout, name=f"{name}_dropout")(x))
+        x = hidden[0] if len(hidden) == 1 else keras.layers.Concatenate(name="modalities")(hidden)
+        x = keras.layers.Dense(int(common_units), activation=rect_tanh, name="common")(x)
+        x = keras.layers.Dropout(dropout, name="common_dropout")(x)
+        expression = keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="expression")(x)
+        kwargs.setdefault("name", "kahou_fusion")
+        super().__init__(inputs, {"expression": expression},
+                         {"modalities": list(modalities), "common_units": int(common_units), "dropout": float(dropout),
+                          "penalty": float(penalty)}, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# k-average pooling (section 2.3)
+
+def k_average_pool(frames, k: int = K_BINS) -> np.ndarray:
+    """A clip's per-frame vectors ``[T, D]`` -> ``[k * D]``: the means of ``k`` consecutive bins, bin-major.
+
+    Bin j (0-based) averages frames ``floor(j T / k)`` up to (excluding) ``max(floor((j + 1) T / k),
+    floor(j T / k) + 1)``. With ``T >= k`` the bins split the clip into consecutive pieces of
+    ``floor(T / k)`` or ``ceil(T / k)`` frames; with ``T < k`` bin j is frame ``floor(j T / k)``, i.e. every
+    frame repeated in place until the clip has k frames (section 2.3: "the frames are locally repeated until
+    sequence length is k"). Where the ``T >= k`` bins put their longer pieces is not fixed by the paper
+    (chosen: this floor rule). Section 2.3 pools the 7 pre-softmax outputs: ``[7 * 15] = 105`` values.
+    """
+    frames = np.asarray(frames, np.float64)
+    if frames.ndim != 2 or len(frames) == 0:
+        raise ConfigError(f"k-average pooling needs per-frame vectors [T >= 1, D], got shape {frames.shape}")
+    k = int(k)
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}")
+    t = len(frames)
+    bins = []
+    for j in range(k):
+        start = (j * t) // k
+        stop = max(((j + 1) * t) // k, start + 1)
+        bins.append(frames[start:stop].mean(axis=0))
+    return np.concatenate(bins).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# Registered architectures. Tiny: 20x20 input (20 -> 10 -> 5 -> 2 after the pools), 4-4-8 filters, 6 units.
+
+_TINY = {"image_size": 20, "filters": (4, 4, 8)}
+
+
+@register_model("kahou_frame_cnn", tiny=_TINY)
+def kahou_frame_cnn(**kwargs) -> keras.Model:
+    """Frame CNN 32@9x9-32@5x5-64@5x5 on 44x44 grey faces -> 7 expressions (Kahou 2015, section 2.1)."""
+    return KahouFrameCNN(**kwargs)
+
+
+@register_model("kahou_cnn_irnn", tiny={**_TINY, "units": 6})
+def kahou_cnn_irnn(**kwargs) -> keras.Model:
+    """CNN conv2 features -> IRNN 200 -> 7 expressions per clip (Kahou 2015, section 2.2; Table 1 "RNN")."""
+    return KahouCNNIRNN(**kwargs)

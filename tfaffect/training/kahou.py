@@ -1,0 +1,647 @@
+"""What the Kahou et al. 2015 (EmotiW 2015) recipes share: the frame CNN stage, the per-frame feature cache, the IRNN
+on cached features, the aggregated-CNN SVM and the clip-level scores of Table 1.
+
+The pipeline (sections 2.1-2.3):
+
+1. **Frame CNN** (:class:`KahouFrameCNNTask`, a stage): :class:`~tfaffect.models.kahou.KahouFrameCNN` trained on
+   still images with one expression label per image (section 2.1: FER2013 + TFD, "without using any challenge
+   data for gradient computations"). Here ``frame_data`` (prepared stills, e.g. ``tfaffect prepare`` of a
+   frame-labelled dataset), else SynthAffect's frames with their per-frame expression labels: on SynthAffect the
+   CNN's training frames are those of the people whose clips are the Train clips (a deviation: the paper's CNN
+   never saw challenge data; the Val clips' people stay unseen by every stage). The mean and
+   standard-deviation images (section 2.1.2) are computed from the training frames' centre crops, grey and
+   equalised, before training and stored in the model. SGD lr 1e-3, momentum 0.9, batch 128, random 44x44
+   crops of the 48x48 faces and horizontal flips (released code, section 2.1.3).
+2. **Per-frame features** (:class:`~tfaffect.training.features.FeatureStage`): the trained CNN's ``relu2``
+   output (32 x 11 x 11 = 3,872 per frame, section 2.2) over every frame of the AFEW clips (``data``; none =
+   SynthAffect in the AFEW layout, :mod:`tfaffect.data.synth_layouts`), centre crops as at test time.
+3. **IRNN** (:class:`KahouIRNNTask`, ``recipes/kahou_cnn_irnn.py``): each clip's face frames in order, zero
+   padded to the longest clip (padding masked: the IRNN holds its state), cross-entropy on the clip label at the
+   last step (= the last valid frame, section 2.2); SGD lr 0.005, batch 64 clips, gradient clipping 1.0 (section
+   2.2), momentum 0 (released code).
+4. **Aggregated CNN + SVM** (:class:`KahouAggregatedCNNTask`, ``recipes/kahou_aggregated_cnn.py``): the frame
+   CNN's pre-softmax outputs of each clip's face frames k-average pooled (k = 15: 105 values,
+   :func:`~tfaffect.models.kahou.k_average_pool`), an RBF SVM with a grid search (section 2.3; scikit-learn).
+
+Clip-level scores (:func:`clip_scores`): accuracy on the evaluation split ("Validation" of Table 1) and on the
+training clips ("Training"), per-class accuracies, ``clips.csv`` and ``confusion.csv`` (rows: true class, columns:
+predicted, counts; Figure 4's form as a table). Frames without a face are left out of a clip (the paper's clips
+are the organisers' face tracks, section 2.1.2); a clip without any face keeps one all-zero (padding) frame, so
+it is still scored, as the challenge scores every clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Mapping, Optional, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+
+from tfaffect import EXPRESSIONS_7
+from tfaffect.errors import ConfigError, DataError, MissingResourceError
+from tfaffect.models import kahou as net
+from tfaffect.training.features import FeatureStage
+from tfaffect.training.recipe import hparam
+from tfaffect.training.stages import RecipeStage
+from tfaffect.training.task import SHUFFLED_LABEL_SEED, SYNTHETIC, AffectTask, write_frame_outputs
+
+log = logging.getLogger(__name__)
+
+KAHOU2015 = "kahou2015"
+PAPER = "Kahou et al. 2015, ICMI (EmotiW 2015)"
+"""Short form of ``published.PAPERS["kahou2015"]`` (what ``tfaffect recipes`` lists)."""
+AFEW_LAYOUT = "afew"
+CLASS_KEYS = tuple(name.lower() for name in EXPRESSIONS_7)
+"""``accuracy_<class>`` keys of the per-class clip accuracies, in :data:`tfaffect.EXPRESSIONS_7` order."""
+STATISTICS_BATCH = 256  # frames per batch while computing the mean and std images (memory only)
+SVM_C = (0.1, 1.0, 10.0, 100.0, 1000.0)  # chosen: section 2.3 says only "set via grid search"; decades around 1
+SVM_GAMMA = (1e-4, 1e-3, 1e-2, 1e-1)  # chosen, on standardised 105-d vectors (1 / 105 ~ 0.01 in the middle)
+SVM_FOLDS = 3  # chosen: 3-fold stratified cross-validation on the training clips picks C and gamma
+
+
+def stored_size(data_dir: str | os.PathLike) -> int:
+    """The side of the faces stored in prepared shards (their manifest's ``image_size``)."""
+    from tfaffect.data.tfrecord import load_manifest
+
+    return int(load_manifest(data_dir)["image_size"])
+
+
+def crop_of(stored: int, image_size: int = net.CROP_SIZE, face_size: int = net.FACE_SIZE) -> int:
+    """The crop cut from a stored face of side ``stored``: the share ``image_size / face_size`` of it (44 of 48)."""
+    return max(1, min(stored, round(stored * image_size / face_size)))
+
+
+# ==================================================================================================
+# Clips.
+
+@dataclasses.dataclass(frozen=True)
+class Clips:
+    """A split's clips as padded arrays: ``x [N, L, D]`` (face frames in order, zero padding), ``labels [N]``,
+    ``lengths [N]`` (real frames, >= 1), ``ids`` (video ids) and ``frames`` (each clip's frame numbers)."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    lengths: np.ndarray
+    ids: tuple[str, ...]
+    frames: tuple[np.ndarray, ...]
+
+
+def read_clip_labels(data_dir: str | os.PathLike, split: str) -> dict[str, int]:
+    """``{video_id: clip_label}`` of ``split`` in prepared image or feature shards (AFEW: one label per clip)."""
+    from tfaffect.data.tfrecord import load_manifest, read_shard, split_shards
+
+    labels: dict[str, int] = {}
+    for shard in split_shards(load_manifest(data_dir), split):
+        for example in read_shard(os.path.join(os.fspath(data_dir), shard["file"]), with_image=False):
+            labels.setdefault(example["video_id"].decode(), int(example["clip_label"]))
+    _check_labels(labels, data_dir, split)
+    return labels
+
+
+def _check_labels(labels: Mapping[str, int], data_dir, split: str) -> None:
+    if not labels:
+        raise DataError(f"no clip in split {split!r}", str(data_dir))
+    missing = sorted(v for v, label in labels.items() if not 0 <= label < len(EXPRESSIONS_7))
+    if missing:
+        raise ConfigError(f"{data_dir} ({split}): {len(missing)} clip(s) without a clip label (e.g. {missing[0]!r}); "
+                          "the Kahou recipes classify clips: prepare AFEW with `tfaffect prepare --dataset afew`")
+
+
+def load_clips(feature_dir: str | os.PathLike, split: str, output: str = "conv2") -> Clips:
+    """The clips of ``split`` from a per-frame feature directory: every video's frames with a face, in frame order,
+    as :class:`Clips` (see the module docstring for clips without a face)."""
+    import tensorflow as tf
+
+    from tfaffect.data.features import load_feature_manifest, parse_features
+    from tfaffect.data.tfrecord import parse_examples, split_shards
+
+    manifest = load_feature_manifest(feature_dir)
+    if output not in manifest["outputs"]:
+        raise ConfigError(f"{feature_dir} has no feature {output!r} (it has {', '.join(manifest['outputs'])})")
+    shape = manifest["outputs"][output]
+    files = [os.path.join(os.fspath(feature_dir), s["file"]) for s in split_shards(manifest, split)]
+    if not files:
+        raise DataError(f"no shard of split {split!r}", str(feature_dir))
+
+    def parse(serialized):
+        parsed = parse_examples(serialized, keys=("video_id", "frame", "has_face", "clip_label"))
+        parsed["value"] = tf.reshape(parse_features(serialized, {output: shape})[output], [-1, int(np.prod(shape))])
+        return parsed
+
+    per_clip: dict[str, list] = {}
+    labels: dict[str, int] = {}
+    for batch in tf.data.TFRecordDataset(files).batch(512).map(parse).as_numpy_iterator():
+        for k, video in enumerate(batch["video_id"]):
+            video = video.decode()
+            labels.setdefault(video, int(batch["clip_label"][k]))
+            rows = per_clip.setdefault(video, [])
+            if batch["has_face"][k]:
+                rows.append((int(batch["frame"][k]), batch["value"][k]))
+    _check_labels(labels, feature_dir, split)
+    ids = tuple(per_clip)
+    lengths = np.array([max(len(per_clip[v]), 1) for v in ids])
+    x = np.zeros((len(ids), int(lengths.max()), int(np.prod(shape))), np.float32)
+    frames = []
+    for i, video in enumerate(ids):
+        rows = sorted(per_clip[video], key=lambda row: row[0])
+        if rows:
+            x[i, :len(rows)] = np.stack([value for _, value in rows])
+        frames.append(np.array([frame for frame, _ in rows] or [-1]))
+    return Clips(x, np.array([labels[v] for v in ids]), lengths, ids, tuple(frames))
+
+
+def clip_scores(predicted: np.ndarray, labels: np.ndarray, prefix: str = "") -> dict[str, Any]:
+    """Accuracy over clips and per class (the share of a class's clips predicted right; ``None`` without clips)."""
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    correct = predicted == labels
+    out: dict[str, Any] = {f"{prefix}clips": int(len(labels)),
+                           f"{prefix}accuracy": float(correct.mean()) if len(labels) else None}
+    if not prefix:
+        for k, key in enumerate(CLASS_KEYS):
+            of_class = labels == k
+            out[f"accuracy_{key}"] = float(correct[of_class].mean()) if of_class.any() else None
+    return out
+
+
+def confusion_table(predicted, labels) -> pd.DataFrame:
+    """Counts: rows the true class, columns the predicted one (:data:`tfaffect.EXPRESSIONS_7` order)."""
+    counts = np.zeros((len(EXPRESSIONS_7), len(EXPRESSIONS_7)), np.int64)
+    np.add.at(counts, (np.asarray(labels), np.asarray(predicted)), 1)
+    return pd.DataFrame(counts, index=pd.Index(EXPRESSIONS_7, name="true"), columns=list(EXPRESSIONS_7))
+
+
+def _write_clip_outputs(run_dir: Path, ids, predicted, labels, probabilities=None) -> None:
+    from tfaffect.io import write_text_atomic
+
+    table = pd.DataFrame({"video_id": list(ids), "predicted": predicted, "label": labels})
+    if probabilities is not None:
+        for k in range(probabilities.shape[1]):
+            table[f"p_{k}"] = probabilities[:, k]
+    write_text_atomic(run_dir / "clips.csv", table.to_csv(index=False))
+    write_text_atomic(run_dir / "confusion.csv", confusion_table(predicted, labels).to_csv())
+
+
+# ==================================================================================================
+# The frame CNN.
+
+@dataclasses.dataclass(frozen=True)
+class KahouFrameCNNTask(AffectTask):
+    """The frame CNN (section 2.1) trained on frames with their own expression labels; the stage the IRNN starts
+    from. Scored per frame on the stills' evaluation split (accuracy, F1)."""
+
+    paper: ClassVar[str] = PAPER
+    table: ClassVar[str] = "section 2.1 (the frame CNN the Table 1 models start from)"
+    protocols: ClassVar[tuple[str, ...]] = ("face",)
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "f1_macro")
+
+    image_size: int = hparam(net.CROP_SIZE, "input side: the 44x44 crop (released code)")
+    face_size: int = hparam(net.FACE_SIZE, "face side the crop is cut from: 48x48, FER2013's (section 2.1.2)")
+    dropout: float = hparam(net.DROPOUT, "after every conv block (section 2.1.3)")
+    flip: bool = hparam(True, "random horizontal flip with probability 0.5 (section 2.1.3)")
+    learning_rate: float = hparam(1e-3, "SGD (released code, issue #16 item 1)")
+    momentum: float = hparam(0.9, "SGD momentum (released code)")
+    batch_size: int = hparam(128, "frames per batch (released code)")
+    epochs: int = hparam(20, "not fixed: the paper early-stops on AFEW-faces (section 2.1.3); 20 chosen, the best "
+                             "epoch by validation accuracy is kept", source="chosen (paper silent)")
+    statistics_frames: int = hparam(
+        8192, "training frames with a face the mean and std images are computed from (section 2.1.2 uses all of "
+              "FER+TFD); a cap chosen for speed", source="chosen (paper silent)")
+    monitor: str = hparam("val_accuracy", "pick the best epoch by validation frame accuracy")
+    monitor_mode: Literal["min", "max"] = hparam("max", "higher accuracy is better")
+
+    def validate(self):
+        super().validate()
+        where = type(self).__name__
+        if not 8 <= self.image_size <= self.face_size:
+            raise ConfigError(f"{where}: image_size (the crop, {self.image_size}) must be in 8..face_size "
+                              f"({self.face_size})")
+        if self.statistics_frames < 1:
+            raise ConfigError(f"{where}.statistics_frames = {self.statistics_frames}: must be >= 1")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "batch_size": 16, "statistics_frames": 64}
+
+    def data_dir(self) -> tuple[Path, bool]:
+        from tfaffect.training.data import resolve_data
+
+        return resolve_data(self.data, self.face_size, smoke=self.smoke)
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        crop = crop_of(stored_size(self.data_dir()[0]), self.image_size, self.face_size)
+        return {"image_size": self.image_size, "crop": crop, "tasks": ("expression",), "seed": self.seed}
+
+    def sampling_args(self) -> dict[str, Any]:
+        return {"flip": self.flip}
+
+    @functools.cached_property
+    def pixel_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std images of the training frames' centre crops, grey and equalised (section 2.1.2)."""
+        batches = self.read(self.train_splits()[0], batch_size=STATISTICS_BATCH, training=False,
+                            **{**self.dataset_args(False), "with_index": True})
+        equalise = net.GreyEqualize()
+        total = np.zeros((self.image_size, self.image_size, 1), np.float64)
+        squares = np.zeros_like(total)
+        count = 0
+        for x, _, _, index in batches.as_numpy_iterator():
+            images = x["image"][np.asarray(index["has_face"], bool)][:self.statistics_frames - count]
+            if len(images):
+                grey = keras.ops.convert_to_numpy(equalise(images)).astype(np.float64)
+                total += grey.sum(axis=0)
+                squares += (grey ** 2).sum(axis=0)
+                count += len(images)
+            if count >= self.statistics_frames:
+                break
+        if count == 0:
+            raise DataError("no training frame with a face to compute the mean and std images from",
+                            str(self.data_dir()[0]))
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+        log.info("frame CNN: mean and std images from %d training frames (mean grey %.1f, mean std %.1f)", count,
+                 mean.mean(), std.mean())
+        return mean.astype(np.float32), std.astype(np.float32)
+
+    def build_model(self) -> keras.Model:
+        model = net.KahouFrameCNN(image_size=self.image_size, dropout=self.dropout)
+        model.get_layer("standardize").set_statistics(*self.pixel_statistics)
+        return model
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        from tfaffect import losses, metrics
+
+        return {"optimizer": keras.optimizers.SGD(learning_rate, momentum=self.momentum),  # released code
+                "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},  # softmax + cross-entropy
+                "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
+
+
+# ==================================================================================================
+# Shared by the clip-level recipes.
+
+@dataclasses.dataclass(frozen=True)
+class _ClipRecipeFields:
+    """Fields of the clip-level recipes for the frame CNN they start from (mixed in before AffectTask)."""
+
+    frame_data: Optional[str] = hparam(
+        None, "prepared still images with per-frame expression labels the frame CNN trains on (the paper: FER2013 "
+              "+ TFD, section 2.1.1); none = SynthAffect's frames (needs no --data, else pass it or --frame-model)")
+    frame_model: Optional[str] = hparam(
+        None, "a trained frame CNN (.keras, KahouFrameCNN) to take the features from instead of training one")
+    image_size: int = hparam(net.CROP_SIZE, "the frame CNN's input: the 44x44 centre crop at test time (released "
+                                            "code)")
+    face_size: int = hparam(net.FACE_SIZE, "face side the crop is cut from: 48x48 (section 2.1.2)")
+    cnn_epochs: int = hparam(20, "epochs of the frame CNN stage (see KahouFrameCNNTask.epochs)",
+                             source="chosen (paper silent)")
+    cnn_max_steps_per_epoch: Optional[int] = hparam(None, "cap on the frame CNN stage's steps per epoch")
+    cnn_learning_rate: float = hparam(1e-3, "SGD learning rate of the frame CNN stage (released code)")
+
+
+def frame_cnn_recipe(recipe) -> KahouFrameCNNTask:
+    """The frame CNN stage of a clip-level ``recipe``: its stills, seed, label control and CNN budget."""
+    cnn = KahouFrameCNNTask(data=recipe.frame_data, seed=recipe.seed, label_control=recipe.label_control,
+                            image_size=recipe.image_size, face_size=recipe.face_size, epochs=recipe.cnn_epochs,
+                            learning_rate=recipe.cnn_learning_rate,
+                            max_steps_per_epoch=recipe.cnn_max_steps_per_epoch)
+    return cnn.with_smoke(keep=frozenset({"epochs", "max_steps_per_epoch"})) if recipe.smoke else cnn
+
+
+def _check_frame_source(recipe) -> None:
+    where = type(recipe).__name__
+    if recipe.frame_model is not None and recipe.frame_data is not None:
+        raise ConfigError(f"{where}: pass frame_data (stills to train the frame CNN on) or frame_model (a trained "
+                          "frame CNN), not both")
+    if recipe.frame_model is not None and not Path(recipe.frame_model).is_file():
+        raise MissingResourceError(f"--frame-model {recipe.frame_model}: no such file (a .keras file of a "
+                                   "KahouFrameCNN, e.g. model.keras of a frame CNN run)")
+
+
+# ==================================================================================================
+# The IRNN (Table 1, "RNN").
+
+@dataclasses.dataclass(frozen=True)
+class KahouIRNNTask(_ClipRecipeFields, AffectTask):
+    """CNN features -> IRNN -> clip emotion (section 2.2), trained on cached per-frame features of AFEW clips."""
+
+    paper: ClassVar[str] = PAPER
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model")
+
+    units: int = hparam(net.IRNN_UNITS, "IRNN hidden units (released code)")
+    learning_rate: float = hparam(0.005, "SGD learning rate (section 2.2)")
+    momentum: float = hparam(0.0, "SGD momentum: none (released code, FORMATS.md)")
+    clipnorm: float = hparam(1.0, "gradient clipping at 1.0 (section 2.2); applied to the global norm of the "
+                                  "gradients (chosen: the paper does not say per variable or global)")
+    batch_size: int = hparam(64, "clips per batch: 'a batchsize of 64 sequences' (section 2.2)")
+    epochs: int = hparam(100, "not fixed by the paper (early stopping on validation, section 6); 100 chosen, the "
+                              "best epoch by validation clip accuracy is kept", source="chosen (paper silent)")
+    monitor: str = hparam("val_accuracy", "pick the best epoch by validation clip accuracy (the last step's)")
+    monitor_mode: Literal["min", "max"] = hparam("max", "higher accuracy is better")
+
+    def validate(self):
+        super().validate()
+        _check_frame_source(self)
+        if self.units < 1 or not self.clipnorm > 0:
+            raise ConfigError(f"{type(self).__name__}: units >= 1 and clipnorm > 0 needed")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "cnn_epochs": 1, "cnn_max_steps_per_epoch": 2, "batch_size": 4}
+
+    # --------------------------------------------------------------------------------------------
+    # Stages and data.
+
+    def data_dir(self) -> tuple[Path, bool]:
+        """The AFEW clips: ``--data DIR`` (``tfaffect prepare --dataset afew --size 48``), else SynthAffect in the
+        AFEW layout at the face size."""
+        from tfaffect.training.data import resolve_data
+
+        return resolve_data(self.data, self.face_size, smoke=self.smoke, layout=AFEW_LAYOUT)
+
+    def requires(self) -> dict[str, Any]:
+        """The frame CNN (unless ``frame_model``) and its ``relu2`` features over the clips' frames."""
+        if self.data is not None and self.frame_data is None and self.frame_model is None:
+            raise ConfigError(f"{type(self).__name__}: with --data (AFEW clips) pass --frame-data (stills to train "
+                              "the frame CNN on, the paper's FER2013 + TFD) or --frame-model (a trained frame CNN)")
+        stages: dict[str, Any] = {}
+        if self.frame_model is None:
+            stages["cnn"] = RecipeStage(frame_cnn_recipe(self), "kahou_frame_cnn", "frame_cnn")
+        source = stages.get("cnn", self.frame_model)
+        data = self.data_dir()[0]
+        stages["features"] = FeatureStage(source, {"conv2": net.FEATURE_LAYER}, folder="kahou_features",
+                                          label="conv2", data=data, splits=(*self.train_splits(),
+                                                                            self.evaluation_split()),
+                                          crop=crop_of(stored_size(data), self.image_size, self.face_size),
+                                          image_size=self.image_size)
+        return stages
+
+    def clips(self, split: str) -> Clips:
+        """The cached features of ``split``'s clips (read once per recipe object)."""
+        cache = self.__dict__.setdefault("_clips", {})
+        if split not in cache:
+            cache[split] = load_clips(self.stage_dir("features"), split)
+        return cache[split]
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        return {}
+
+    def clip_dataset(self, split: str, *, seed: Optional[int], batch_size: int):
+        """``(x, y, w)`` batches of ``split``'s clips: ``y["expression"]`` the clip label at every step, weight 1 at
+        the last step only (padding holds the state, so that is the last valid frame's output); shuffled each
+        epoch with ``seed`` (``None``: in order)."""
+        import tensorflow as tf
+
+        clips = self.clips(split)
+        n, length = clips.x.shape[:2]
+        labels = np.repeat(clips.labels[:, None], length, axis=1).astype(np.int32)
+        weights = np.zeros((n, length), np.float32)
+        weights[:, -1] = 1.0
+        data = tf.data.Dataset.from_tensor_slices(({"conv2": clips.x}, {"expression": labels},
+                                                   {"expression": weights}))
+        if seed is not None:
+            data = data.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        return data.batch(batch_size)
+
+    def training_stream(self, data: Path, seed: int):
+        (split,) = self.train_splits()
+        return self.clip_dataset(split, seed=seed, batch_size=self.batch_size)
+
+    def read(self, split: str, **kwargs):
+        return self.clip_dataset(split, seed=None, batch_size=kwargs.get("batch_size", self.batch_size))
+
+    # --------------------------------------------------------------------------------------------
+    # Model.
+
+    def build_model(self) -> keras.Model:
+        return net.KahouCNNIRNN(frame_input="features", image_size=self.image_size, units=self.units)
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        from tfaffect import losses, metrics
+
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=self.momentum, global_clipnorm=self.clipnorm)
+        return {"optimizer": optimizer,  # section 2.2
+                "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},  # at the last step (weights)
+                "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
+
+    # --------------------------------------------------------------------------------------------
+    # After training.
+
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple(self.published_rows)
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """Table 1's columns: clip accuracy on the evaluation split and on the training clips; per-frame running
+        probabilities of the evaluation clips in ``frames.csv``."""
+        data, synthetic = self.data_dir()
+        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic}
+        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
+            clips = self.clips(split)
+            probabilities = np.concatenate([np.asarray(model.predict_on_batch(x)["expression"])
+                                            for x, _, _ in self.clip_dataset(split, seed=None, batch_size=64)
+                                            .as_numpy_iterator()])
+            predicted = probabilities[:, -1].argmax(axis=1)
+            result.update(clip_scores(predicted, clips.labels, prefix))
+            if not prefix:
+                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities[:, -1])
+                frames = running_frames(clips, probabilities)
+        result["frames"] = int(len(frames))
+        result["aggregation"] = "the IRNN's softmax at the last valid frame (section 2.2)"
+        result.update(self.published_entries())
+        name = SYNTHETIC if synthetic else data.name
+        write_frame_outputs(frames, run_dir, name)
+        log.info("%s (%s): clip accuracy %.3f over %d clips (training clips %.3f)", result["split"], name,
+                 result["accuracy"], result["clips"], result["train_accuracy"])
+        return result
+
+
+def running_frames(clips: Clips, probabilities: np.ndarray) -> pd.DataFrame:
+    """One row per real frame of every clip: the IRNN's running class probabilities after that frame."""
+    rows = []
+    for i, video in enumerate(clips.ids):
+        n = len(clips.frames[i])
+        table = pd.DataFrame(probabilities[i, :n], columns=[f"p_{k}" for k in range(probabilities.shape[-1])])
+        table.insert(0, "video_id", video)
+        table.insert(1, "frame", clips.frames[i])
+        table.insert(2, "has_face", clips.frames[i] >= 0)
+        table.insert(3, "expression_true", int(clips.labels[i]))
+        rows.append(table)
+    return pd.concat(rows, ignore_index=True)
+
+
+# ==================================================================================================
+# Aggregated CNN + SVM (Table 1, "Aggregated CNN").
+
+@dataclasses.dataclass(frozen=True)
+class KahouAggregatedCNNTask(KahouFrameCNNTask):
+    """The frame CNN (trained here on ``data``, stills) -> its pre-softmax outputs per frame of the AFEW clips
+    (``clip_data``) -> k-average pooling -> RBF SVM with a grid search (section 2.3)."""
+
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "frame_accuracy")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "clip_data")
+
+    clip_data: Optional[str] = hparam(
+        None, "prepared AFEW clips (tfaffect prepare --dataset afew --size 48) the SVM is trained and scored on; none "
+              "= SynthAffect in the AFEW layout (needs no --data)")
+    k: int = hparam(net.K_BINS, "k of the k-average pooling: 15 (section 2.3)")
+
+    def validate(self):
+        super().validate()
+        if self.k < 1:
+            raise ConfigError(f"{type(self).__name__}.k = {self.k}: must be >= 1")
+
+    def clip_dir(self) -> tuple[Path, bool]:
+        from tfaffect.training.data import resolve_data
+
+        if self.clip_data is None and self.data is not None:
+            raise ConfigError(f"{type(self).__name__}: with --data (stills for the frame CNN) pass --clip-data (the "
+                              "AFEW clips the SVM is trained and scored on)")
+        return resolve_data(self.clip_data, self.face_size, smoke=self.smoke, layout=AFEW_LAYOUT)
+
+    def clip_vectors(self, model: keras.Model, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        """``(vectors [N, 7 k], labels [N], ids)``: each clip's face frames' logits, k-average pooled."""
+        from tfaffect.data.pipeline import make_dataset
+
+        data = self.clip_dir()[0]
+        logits = keras.Model(model.input, model.get_layer("logits").output)
+        crop = crop_of(stored_size(data), self.image_size, self.face_size)
+        batches = make_dataset(data, split, batch_size=STATISTICS_BATCH, training=False, image_size=self.image_size,
+                               crop=crop, tasks=("expression",), with_index=True)
+        per_clip: dict[str, list] = {}
+        for x, _, _, index in batches.as_numpy_iterator():
+            values = np.asarray(logits.predict_on_batch(x))
+            for k, video in enumerate(index["video_id"]):
+                per_clip.setdefault(video.decode(), []).append((int(index["frame"][k]), bool(index["has_face"][k]),
+                                                                values[k]))
+        labels = read_clip_labels(data, split)
+        ids = tuple(per_clip)
+        vectors = []
+        for video in ids:
+            rows = sorted(per_clip[video], key=lambda row: row[0])
+            face = [value for _, has_face, value in rows if has_face] or [value for _, _, value in rows]
+            vectors.append(net.k_average_pool(np.stack(face), self.k))
+        return np.stack(vectors), np.array([labels[v] for v in ids]), ids
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """The frame CNN's per-frame scores on the stills (``frame_*``), then the SVM's clip accuracies."""
+        frame_level = super().evaluate(model, run_dir)
+        result = {f"frame_{k}": v for k, v in frame_level.items()
+                  if k in ("accuracy", "f1_macro", "expression_frames")}
+        data, synthetic = self.clip_dir()
+        train_x, train_y, _ = self.clip_vectors(model, self.train_splits()[0])
+        fit_y = train_y
+        if self.label_control == "shuffled":  # the control's SVM must not see the clips' labels either
+            fit_y = np.random.default_rng(self.seed + SHUFFLED_LABEL_SEED).permutation(train_y)
+        val_x, val_y, val_ids = self.clip_vectors(model, self.evaluation_split())
+        svm, search = fit_svm(train_x, fit_y, seed=self.seed)
+        predicted = svm.predict(val_x)
+        result.update({"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
+                       "frames": frame_level.get("expression_frames", 0), **clip_scores(predicted, val_y),
+                       **clip_scores(svm.predict(train_x), train_y, "train_"), "svm": search,
+                       "aggregation": f"k-average pooling of the logits, k = {self.k}; RBF SVM (section 2.3)"})
+        _write_clip_outputs(run_dir, val_ids, predicted, val_y)
+        result.update(self.published_entries())
+        log.info("%s (%s): SVM clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"],
+                 SYNTHETIC if synthetic else data.name, result["accuracy"], result["clips"], result["train_accuracy"],
+                 search)
+        return result
+
+
+def fit_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, grid: Optional[Mapping[str, Sequence[float]]] = None):
+    """An RBF SVM on standardised ``x`` with C and gamma picked by stratified k-fold grid search (section 2.3:
+    "set via grid search"; the grid is chosen: :data:`SVM_C`, :data:`SVM_GAMMA`, :data:`SVM_FOLDS` folds).
+    Returns ``(fitted pipeline, {"C", "gamma", "cv_accuracy"})``; with fewer than 2 clips in some class there is
+    no cross-validation and the grid's middle values are used."""
+    try:
+        from sklearn.model_selection import GridSearchCV, StratifiedKFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+    except ImportError:
+        raise MissingResourceError("the aggregated-CNN SVM needs scikit-learn: pip install scikit-learn") from None
+    grid = dict(grid or {"svc__C": SVM_C, "svc__gamma": SVM_GAMMA})
+    pipeline = make_pipeline(StandardScaler(), SVC(kernel="rbf"))
+    if len(np.unique(y)) < 2:
+        raise DataError(f"the SVM needs clips of at least 2 classes in training, got {len(y)} clip(s) of one")
+    folds = min(SVM_FOLDS, int(np.bincount(y).compress(np.bincount(y) > 0).min()))
+    if folds < 2:
+        pipeline.set_params(**{key: values[len(values) // 2] for key, values in grid.items()})
+        pipeline.fit(x, y)
+        params = pipeline.get_params()
+        return pipeline, {"C": params["svc__C"], "gamma": params["svc__gamma"], "cv_accuracy": None}
+    search = GridSearchCV(pipeline, grid, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+    search.fit(x, y)
+    return search.best_estimator_, {"C": search.best_params_["svc__C"], "gamma": search.best_params_["svc__gamma"],
+                                    "cv_accuracy": float(search.best_score_)}
+
+
+
+# ==================================================================================================
+# Decision-level fusion (section 5.2).
+
+SEARCH_ITERATIONS = 100_000  # section 5.2: "an initial random search with 100,000 iterations"
+LOCAL_SIGMA = 0.5  # section 5.2: Gaussian local search, standard deviation 0.5
+SIGMA_DECAY = 0.9  # section 5.2: "After every 100,000 iterations, the sigma is decreased by a factor of 0.9"
+SIGMA_MIN = 1e-4  # section 5.2: "the local search is stopped when sigma is smaller than 0.0001"
+SEARCH_CHUNK = 1000  # chosen: draws scored together (vectorised); the best of a chunk replaces the current best
+
+
+def fused_scores(weights: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """``[..., M, C]`` weights and ``[M, N, C]`` class probabilities of M models -> ``[..., N, C]``: per class, the
+    weighted sum of the models' probabilities (section 5.2)."""
+    return np.einsum("...mc,mnc->...nc", weights, probabilities)
+
+
+def _normalised(weights: np.ndarray) -> np.ndarray:
+    """Per class, rescaled to sum 1 over the models (section 5.2); negative draws clipped to 0 first (chosen: the
+    local Gaussian draws can be negative; the paper does not say), an all-zero class gets equal weights."""
+    weights = np.maximum(weights, 0.0)
+    total = weights.sum(axis=-2, keepdims=True)
+    equal = np.full_like(weights, 1.0 / weights.shape[-2])
+    return np.where(total > 0, weights / np.where(total > 0, total, 1.0), equal)
+
+
+def decision_fusion_search(probabilities, labels, *, iterations: int = SEARCH_ITERATIONS, sigma: float = LOCAL_SIGMA,
+                           decay: float = SIGMA_DECAY, sigma_min: float = SIGMA_MIN, chunk: int = SEARCH_CHUNK,
+                           seed: int = 0) -> tuple[np.ndarray, float]:
+    """Random search for per-model, per-class fusion weights (section 5.2) on a partition the models did not train on.
+
+    ``probabilities`` ``[M, N, C]`` (M models' class probabilities for N clips), ``labels`` ``[N]``. The search
+    starts from equal weights (chosen); a draw replaces the best only when strictly better. First
+    ``iterations`` draws U(0, 1) normalised per class; then local search: draws N(best, ``sigma``) normalised,
+    ``iterations`` at each ``sigma``, which shrinks by ``decay`` until below ``sigma_min``. Returns ``(weights [M,
+    C], accuracy)`` of the best draw (accuracy = share of clips whose fused arg-max is the label)."""
+    probabilities = np.asarray(probabilities, np.float64)
+    labels = np.asarray(labels)
+    if probabilities.ndim != 3 or probabilities.shape[1] != len(labels) or len(labels) == 0:
+        raise ConfigError(f"decision fusion needs probabilities [models, clips, classes] and one label per clip, got "
+                          f"{probabilities.shape} and {labels.shape}")
+    models, _, classes = probabilities.shape
+    rng = np.random.default_rng(seed)
+
+    def accuracies(weights):
+        return (fused_scores(weights, probabilities).argmax(axis=-1) == labels).mean(axis=-1)
+
+    best = np.full((models, classes), 1.0 / models)
+    best_accuracy = float(accuracies(best))
+
+    def search(draw, count):
+        nonlocal best, best_accuracy
+        for start in range(0, count, chunk):
+            candidates = _normalised(draw(min(chunk, count - start)))
+            scores = accuracies(candidates)
+            k = int(scores.argmax())
+            if scores[k] > best_accuracy:
+                best, best_accuracy = candidates[k], float(scores[k])
+
+    search(lambda n: rng.uniform(0.0, 1.0, (n, models, classes)), iterations)
+    while sigma >= sigma_min:
+        search(lambda n: rng.normal(best, sigma, (n, models, classes)), iterations)
+        sigma *= decay
+    return best, best_accuracy
+
+
+__all__ = ["Clips", "KahouAggregatedCNNTask", "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table",
+           "decision_fusion_search", "fused_scores",
+           "fit_svm", "frame_cnn_recipe", "load_clips", "read_clip_labels", "running_frames"]
