@@ -328,7 +328,8 @@ def _with_clip_labels(dataset, labels: Mapping[str, int], keep_index: bool):
 
 @dataclasses.dataclass(frozen=True)
 class TransferRecipe(AffWildRecipe):
-    """Base of the section 5 recipes: AffWildNet fine-tuned from ``init`` on the dataset ``layout``."""
+    """Base of the section 5 recipes: AffWildNet fine-tuned from ``init`` on the dataset ``layout``, or
+    (``start="backbone"``) a comparison network trained there from its pretrained backbone."""
 
     layout: ClassVar[str] = ""
     """The dataset (importer name) the recipe fine-tunes on; its SynthAffect layout is the default data."""
