@@ -191,3 +191,88 @@ def test_init_weights_are_loaded_and_the_emotiw_head_replaces_the_output(tmp_pat
     np.testing.assert_array_equal(classifier.get_layer("rnn2").get_weights()[0],
                                   source.get_layer("rnn2").get_weights()[0])
     assert with_expression_head(source, 3).output["expression"].shape[-1] == 3
+
+
+# ---- the comparison networks (start="backbone") ----------------------------------------------------
+
+def test_a_comparison_network_starts_from_its_backbone_and_never_looks_for_a_flagship_run(
+        private_cache, tmp_path, monkeypatch):
+    from tfaffect.training import transfer
+
+    monkeypatch.chdir(tmp_path)
+    fake_run(tmp_path / "runs", "20260101T000000Z", 1000,  # a finished flagship run, of the recipe's architecture
+             backbone="resnet50", landmarks=False, image_size=32)
+
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("start='backbone' looked for initial AffWildNet weights")
+
+    monkeypatch.setattr(transfer, "resolve_init", no_lookup)
+    monkeypatch.setattr(transfer, "newest_flagship_run", no_lookup)
+    recipe = registry.find("resnet_gru_recola").from_args(["--smoke"])
+    assert recipe.start == "backbone"
+    init = recipe.initial_weights
+    assert init.source == "backbone" and init.path is None
+    deviation = recipe.deviations()["initial_weights"]  # no --backbone-weights: random, recorded
+    assert deviation["used"] == "random initialisation" and "ResNet-50" in deviation["published"]
+    model = recipe.build_model()
+    # section 5.1.1 / the released ResNet-GRU: the pooled ResNet-50 features go straight into the GRU
+    assert "fc1" not in [layer.name for layer in model.layers]
+    assert model.get_layer("rnn1").input.shape[-1] == 2048
+    with_fc = registry.find("resnet_gru_recola").from_args(["--smoke", "--fc-before-rnn"]).build_model()
+    assert with_fc.get_layer("fc1").units == 1500  # Table 8, ResNet-50 variant
+
+    with pytest.raises(ConfigError, match="init"):
+        registry.find("resnet_gru_recola").from_args(["--smoke", "--init", str(tmp_path / "runs")])
+
+
+def test_a_cnn_is_a_comparison_network_only():
+    cls = registry.find("affwildnet_recola")
+    with pytest.raises(ConfigError, match="start='backbone'"):
+        cls.from_args(["--smoke", "--architecture", "cnn"])
+    assert cls.from_args(["--smoke", "--architecture", "cnn", "--start", "backbone"]).architecture == "cnn"
+    with pytest.raises(ConfigError, match="cnn_pretrain"):
+        cls.from_args(["--smoke", "--cnn-pretrain"])
+
+
+def test_the_cnn_expression_head_is_a_7_way_softmax_on_the_last_fc_layer():
+    from tfaffect.models import AffWildCNN
+
+    keras.utils.set_random_seed(3)
+    cnn = AffWildCNN(backbone="vgg16", image_size=32, fc_units=(16, 8))
+    classifier = with_expression_head(cnn)
+    assert set(classifier.output) == {"expression"}
+    x = {"image": np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)}
+    probs = np.asarray(classifier.predict_on_batch(x)["expression"], np.float64)
+    assert probs.shape == (4, 7)
+    # by hand: softmax(fc2 @ W + b), fc2 = the last hidden FC layer (8 units), read from the same weights
+    fc2 = np.asarray(keras.Model(cnn.input, cnn.get_layer("fc2").output).predict_on_batch(x), np.float64)
+    kernel, bias = classifier.get_layer("expression").get_weights()
+    assert kernel.shape == (8, 7)
+    logits = fc2 @ kernel + bias
+    expected = np.exp(logits - logits.max(-1, keepdims=True))
+    np.testing.assert_allclose(probs, expected / expected.sum(-1, keepdims=True), rtol=1e-4, atol=1e-6)
+    assert classifier.get_layer("fc2") is cnn.get_layer("fc2")  # the CNN's layers, shared (its weights)
+
+
+def test_a_frame_cnn_on_emotiw_labels_every_frame_with_its_clips_label(private_cache):
+    from tfaffect.data.pipeline import make_dataset
+    from tfaffect.training.transfer import _with_clip_labels, clip_labels
+
+    recipe = registry.find("emotiw_cnn").from_args(["--smoke"])
+    assert not recipe.windows
+    data, _ = recipe.data_dir()
+    split = recipe.evaluation_split()
+    labels = clip_labels(data, split)
+    assert len(set(labels.values())) > 1  # the check below could not tell clips apart otherwise
+    batches = make_dataset(data, split, batch_size=8, training=False, **recipe.dataset_args(False))
+    seen = 0
+    for x, y, weight, index in _with_clip_labels(batches, labels, True).as_numpy_iterator():
+        assert x["image"].ndim == 4 and y["expression"].shape == (len(x["image"]),)  # frames: [B]
+        expected = [labels[v.decode()] for v in index["video_id"]]
+        np.testing.assert_array_equal(y["expression"], expected)
+        np.testing.assert_array_equal(weight["expression"], index["has_face"].astype(np.float32))
+        seen += len(expected)
+    assert seen > 0
+    model = recipe.build_model()
+    assert model.output["expression"].shape[1:] == (7,)
+    assert model.get_layer("expression").input is model.get_layer("fc2").output

@@ -20,6 +20,19 @@ initialisation with a WARNING, and the run's ``config.json`` (``derived.init``) 
 match the recipe's fields (backbone, cell, layers, units, landmarks, image size); its GRU variant
 and FC widths are adopted (the converted released weights use ``reset_after=False``).
 
+**The comparison networks** (``start = "backbone"``): section 5 also trains, for comparison, networks
+that never saw Aff-Wild: Table 15's ResNet-GRU on RECOLA, Table 17's VGG-Face CNN ("only CNN") on
+AFEW-VA and Table 18's VGG-16 / ResNet CNNs and CNN-RNNs on AFEW. They start from the pretrained
+conv part of their backbone (section 4.2: VGG-Face, or VGG-16 / ResNet-50 trained on ImageNet;
+``--backbone-weights FILE``, nothing is downloaded) and are built as the section 4.2 models of
+:class:`~tfaffect.training.affwild.AffWildRecipe`: ``architecture = "cnn"`` (Table 7 / section 4.2.1.1,
+frames) or ``"affwildnet"`` (Table 8, windows). No flagship run is looked for and ``init`` does not
+apply; without ``backbone_weights`` the conv part starts from random initialisation, recorded as a
+deviation (``derived.deviations.initial_weights``). For EmotiW a CNN gets its 7-way softmax on the
+input of its ``va`` layer (its last hidden FC layer), a CNN-RNN on its last recurrent layer
+(:func:`with_expression_head`); a CNN classifies single frames, each frame with a face labelled with
+its clip's label, and a clip is aggregated over its frames as below.
+
 **Data.** Without ``--data`` each recipe runs on SynthAffect written in its dataset's layout and read by
 that dataset's importer (:func:`tfaffect.training.data.resolve_data` with ``layout``). With
 ``--data DIR``: shards written by ``tfaffect prepare --dataset recola|afew_va|afew``; for AFEW-VA
@@ -55,7 +68,7 @@ import pandas as pd
 
 from tfaffect import EXPRESSIONS_7, published
 from tfaffect.errors import ConfigError, MissingResourceError
-from tfaffect.training.affwild import AffWildRecipe
+from tfaffect.training.affwild import BACKBONE_NAMES, AffWildRecipe
 from tfaffect.training.data import resolve_data
 from tfaffect.training.recipe import hparam
 from tfaffect.training.task import SYNTHETIC, write_frame_outputs
@@ -84,12 +97,13 @@ FOLD_METRICS = ("pcc_valence", "pcc_arousal", "ccc_valence", "ccc_arousal", "mse
 class InitialWeights:
     """Where a transfer run's initial weights come from.
 
-    ``source``: ``"explicit"`` (``--init``), ``"flagship"`` (newest matching flagship run) or
-    ``"random"``. ``path``: the file loaded (``.keras`` or ``.weights.h5``), ``None`` for random.
+    ``source``: ``"explicit"`` (``--init``), ``"flagship"`` (newest matching flagship run), ``"random"``
+    or ``"backbone"`` (a comparison network: only the conv part is pretrained, from ``backbone_weights``).
+    ``path``: the file loaded (``.keras``, ``.weights.h5`` or the backbone weights), ``None`` for random.
     ``model_config``: the AffWildNet constructor arguments stored in a ``.keras`` file.
     """
 
-    source: Literal["explicit", "flagship", "random"]
+    source: Literal["explicit", "flagship", "random", "backbone"]
     path: Optional[str] = None
     model_config: Optional[Mapping[str, Any]] = None
     note: str = ""
@@ -205,10 +219,11 @@ def load_initial_weights(model: keras.Model, init: InitialWeights) -> None:
 
 
 def with_expression_head(base: keras.Model, num_classes: int = len(EXPRESSIONS_7)) -> keras.Model:
-    """AffWildNet with its output layer replaced by ``num_classes`` softmax units (Kollias 2019,
-    section 5.2.1): ``{"expression": [B, T, num_classes]}`` from the last recurrent layer."""
-    recurrent = [layer for layer in base.layers if layer.name.startswith("rnn") and not layer.name.endswith("dropout")]
-    features = recurrent[-1].output
+    """``base`` with its output layer ``va`` replaced by ``num_classes`` softmax units (Kollias 2019, section
+    5.2.1: "we modified the AffWildNet's output layer to include 7 neurons"), on what ``va`` read: the last
+    recurrent layer of AffWildNet (``{"expression": [B, T, num_classes]}``), the last hidden FC layer of a
+    CNN (:class:`~tfaffect.models.AffWildCNN`: ``{"expression": [B, num_classes]}``)."""
+    features = base.get_layer("va").input
     probabilities = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
                                        name="expression")(features)
     return keras.Model(base.input, {"expression": probabilities}, name=f"{base.name}_expression")
@@ -313,7 +328,8 @@ def _with_clip_labels(dataset, labels: Mapping[str, int], keep_index: bool):
 
 @dataclasses.dataclass(frozen=True)
 class TransferRecipe(AffWildRecipe):
-    """Base of the section 5 recipes: AffWildNet fine-tuned from ``init`` on the dataset ``layout``."""
+    """Base of the section 5 recipes: AffWildNet fine-tuned from ``init`` on the dataset ``layout``, or
+    (``start="backbone"``) a comparison network trained there from its pretrained backbone."""
 
     layout: ClassVar[str] = ""
     """The dataset (importer name) the recipe fine-tunes on; its SynthAffect layout is the default data."""
@@ -327,10 +343,15 @@ class TransferRecipe(AffWildRecipe):
     train_split: ClassVar[str] = "train"
     evaluation_split_name: ClassVar[str] = "validation"
 
+    start: Literal["affwildnet", "backbone"] = hparam(
+        "affwildnet", "'affwildnet': fine-tune the Aff-Wild-trained AffWildNet from init (section 5); 'backbone': "
+                      "a comparison network of section 5 (Tables 15, 17, 18), trained on this dataset from the "
+                      "pretrained conv part of its backbone (backbone_weights; section 4.2), never from Aff-Wild")
     init: Optional[str] = hparam(
         None, "initial weights: a finished AffWildNet run directory, a .keras/.weights.h5 file or the "
               "folder of `tfaffect convert affwildnet-tf1`; none = the newest finished runs/affwildnet run "
-              "of this architecture, else random initialisation (logged as a WARNING and recorded)")
+              "of this architecture, else random initialisation (logged as a WARNING and recorded); "
+              "start 'affwildnet' only")
     quadrant_targets: tuple[float, ...] = hparam(
         (), "VA-quadrant oversampling: off; not fixed by the paper for section 5 (section 4.2 introduces it "
             "for Aff-Wild's imbalance only)")
@@ -340,9 +361,20 @@ class TransferRecipe(AffWildRecipe):
 
     def validate(self):
         super().validate()
-        if self.architecture != "affwildnet":
-            raise ConfigError(f"{type(self).__name__}.architecture = {self.architecture!r}: the transfer recipes "
-                              f"fine-tune AffWildNet ('affwildnet', Kollias 2019 section 5)")
+        where = type(self).__name__
+        allowed = ("affwildnet",) if self.start == "affwildnet" else ("cnn", "affwildnet")
+        if self.architecture not in allowed:
+            raise ConfigError(f"{where}.architecture = {self.architecture!r}: "
+                              + ("the transfer recipes fine-tune AffWildNet ('affwildnet', Kollias 2019 section 5); "
+                                 "a CNN trained from its backbone is start='backbone'" if self.start == "affwildnet"
+                                 else "the comparison networks of section 5 are CNNs ('cnn') or CNN-RNNs "
+                                      "('affwildnet')"))
+        if self.start == "backbone" and self.init is not None:
+            raise ConfigError(f"{where}: init = {self.init!r} applies to start='affwildnet' (fine-tuning AffWildNet); "
+                              f"start='backbone' starts from backbone_weights")
+        if self.cnn_pretrain:
+            raise ConfigError(f"{where}: cnn_pretrain does not apply to the section 5 recipes (they start from init "
+                              f"or from the pretrained backbone)")
 
     def model_architecture(self) -> dict[str, Any]:
         """The :data:`ARCHITECTURE_KEYS` values of this recipe's AffWildNet."""
@@ -351,12 +383,21 @@ class TransferRecipe(AffWildRecipe):
 
     @functools.cached_property
     def initial_weights(self) -> InitialWeights:
-        """The resolved ``init`` (resolved once per recipe object; logged)."""
+        """The resolved ``init`` (resolved once per recipe object; logged). ``start="backbone"``: the backbone
+        weights (no flagship run is looked for)."""
+        if self.start == "backbone":
+            note = ("pretrained conv part only" if self.backbone_weights is not None else
+                    "no backbone_weights: random initialisation (the paper starts from the pretrained "
+                    f"{BACKBONE_NAMES[self.backbone]} conv part, section 4.2)")
+            return InitialWeights("backbone", self.backbone_weights, None, note)
         return resolve_init(self.init, self.model_architecture())
 
     def build_model(self) -> keras.Model:
         from tfaffect.models import AffWildNet
 
+        if self.start == "backbone":  # as the section 4.2 models: backbone_weights, freeze
+            base = super().build_model()
+            return with_expression_head(base) if self.task == "expression" else base
         init = self.initial_weights
         kwargs = self.model_kwargs()
         if init.model_config is not None:
@@ -369,7 +410,10 @@ class TransferRecipe(AffWildRecipe):
 
     def initial_weights_deviation(self) -> Optional[dict[str, Any]]:
         """Section 5 fine-tunes AffWildNet trained on Aff-Wild; ``derived.init`` records what this run starts
-        from, and only a start from random initialisation deviates."""
+        from, and only a start from random initialisation deviates. ``start="backbone"``: as the section 4.2
+        models (a deviation without ``backbone_weights``)."""
+        if self.start == "backbone":
+            return super().initial_weights_deviation()
         if self.initial_weights.path is not None:
             return None
         return {"published": "AffWildNet trained on Aff-Wild (section 5)", "used": "random initialisation",
