@@ -8,7 +8,8 @@ import pytest
 from tfaffect import published
 
 PAPER_FILES = {"kollias2019": "kollias2019_affwild_affwildnet.txt",
-               "do2020": "do2020_stat_lstm_multitask.txt"}
+               "do2020": "do2020_stat_lstm_multitask.txt",
+               "aspandi2021": "aspandi2021_anclaf_adversarial.txt"}
 PAPERS_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "papers"
 
 

@@ -59,7 +59,7 @@ def test_sequence_parameter_counts_and_feature_input():
     sa = net.ANCLaFSeqNet(attention=True, attention_span=8, frame_input="features")
     assert s.count_params() == C_ENCODER + LSTM_S + VA_FROM_512
     assert sa.count_params() == C_ENCODER + LSTM_SA + VA_FROM_512
-    assert tuple(s.input["zq"].shape) == (None, None, 32, 32, 65)
+    assert tuple(s.input["zq"].shape) == (None, None, 32 * 32 * 65)  # flattened, as the feature cache stores it
     image = net.ANCLaFSeqNet(attention=False)
     assert image.count_params() == G_PARAMS + D_PARAMS + C_ENCODER + LSTM_S + VA_FROM_512
 
@@ -194,7 +194,7 @@ def test_sa_from_s_starts_as_the_s_model():
     s = net.ANCLaFSeqNet(attention=False, **kwargs)
     sa = net.ANCLaFSeqNet(attention=True, attention_span=3, **kwargs)
     net.attention_from_sequence(s, sa)
-    zq = np.random.default_rng(5).normal(size=(2, 5, 8, 8, 9)).astype(np.float32)
+    zq = np.random.default_rng(5).normal(size=(2, 5, 8 * 8 * 9)).astype(np.float32)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(sa({"zq": zq})["va"]),
                                keras.ops.convert_to_numpy(s({"zq": zq})["va"]), atol=1e-5)
     weights = keras.ops.convert_to_numpy(net.attention_weights_model(sa)({"zq": zq}))

@@ -584,7 +584,8 @@ class ANCLaFSeqNet(ConfigurableModel):
     """ANCLaF-S (eq. 4) and, with ``attention=True``, ANCLaF-SA (eq. 5-8): per-frame (valence, arousal) of clips.
 
     Inputs: ``{"image": uint8 [B, T, S, S, 3]}`` (G and D inside, run once per frame) or, with
-    ``frame_input="features"``, ``{"zq": [B, T, S/4, S/4, 4 g_dim + 1]}`` (the cached latents). Output
+    ``frame_input="features"``, ``{"zq": [B, T, (S/4)^2 (4 g_dim + 1)]}`` (the cached latents, each frame's ZQ
+    flattened in row-major (y, x, channel) order, as the feature cache stores a layer's output). Output
     ``{"va": [B, T, 2]}``. The LSTM starts from a zero state at each clip's first frame (released
     ``initialize`` per batch); ``attention_span`` is n of ANCLaF-SA-n (the states the attention looks at).
     Layers: ``"combiner_encoder"`` (per frame), ``"lstm"`` (``keras.layers.LSTM`` or an RNN of
@@ -608,9 +609,10 @@ class ANCLaFSeqNet(ConfigurableModel):
             frames = _scaled_image(FoldTime(name="fold_time")(image))
             zq = _zq(frames, generator, discriminator, quadrant_head)
         else:
-            zq_seq = keras.Input((None, latent_size, latent_size, channels), name="zq")
+            zq_seq = keras.Input((None, latent_size * latent_size * channels), name="zq")  # as the cache stores it
             inputs, reference = {"zq": zq_seq}, zq_seq
-            zq = FoldTime(name="fold_time")(zq_seq)
+            zq = keras.layers.Reshape((latent_size, latent_size, channels), name="zq_map")(
+                FoldTime(name="fold_time")(zq_seq))
         vector = build_combiner_encoder(latent_size, channels, c_dim)(zq)
         vector = UnfoldTime(name="unfold_time")([vector, reference])
         if attention:
