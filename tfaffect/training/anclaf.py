@@ -31,6 +31,7 @@ empty-cell weight of eq. 10.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Optional
@@ -319,6 +320,11 @@ class AnclafSequenceRecipe(AnclafRecipe):
 
     def frame_recipe(self) -> AnclafRecipe:
         """The fold's frame model run (its own budget; this recipe's data, fold, seed, control and architecture)."""
+        return self._frame_recipe
+
+    @functools.cached_property
+    def _frame_recipe(self) -> AnclafRecipe:
+        """:meth:`frame_recipe`, resolved once per recipe object (its overlay warning is logged once)."""
         if self.frame_recipe_class is None:
             raise ConfigError(f"{type(self).__name__}.frame_recipe_class is not set")
         explicit = {**({"data": self.data} if self.data is not None else {}), **({"smoke": True} if self.smoke else {})}
