@@ -49,7 +49,9 @@ class AnclafSAfewVaRecipe(AnclafSequenceRecipe):
     rows = {f"ANCLaF-S-{n}": {"sequence_length": n} for n in LENGTHS}
     synthaffect = {  # measured on fold 0, seed 0 (whole fold, 2,809 frames; frame model: PCC 0.707 / 0.551, ICC
                      # 0.509 / 0.494): S-2 PCC 0.781 / 0.590, ICC 0.746 / 0.590; S-4 (from S-2) PCC 0.807 / 0.594,
-                     # ICC 0.799 / 0.583 (its RMSE arousal 5.80 on [-10, 10] against 3.84 for S-2: an offset)
+                     # ICC 0.799 / 0.583 (its RMSE arousal 5.80 on [-10, 10] against 3.84 for S-2: an offset);
+                     # S-2 with --label-control shuffled (its frame stage shuffled too): PCC 0.034 / -0.147, ICC
+                     # 0.003 / -0.009
         "image_size": 64, "d_dim": 8, "c_dim": 16,  # the frame model's overlay (recipes/anclaf_afew_va.py, measured
                                                     # there): the same architecture reads the cached ZQ
         "batch_size": 256, "epochs": 3, "max_steps_per_epoch": 25,  # 75 steps of 256 frames (32 clips of 8 for S-8,
