@@ -9,7 +9,8 @@ from tfaffect import published
 
 PAPER_FILES = {"kollias2019": "kollias2019_affwild_affwildnet.txt",
                "do2020": "do2020_stat_lstm_multitask.txt",
-               "kahou2015": "kahou2015_cnn_irnn_emotiw.txt"}
+               "kahou2015": "kahou2015_cnn_irnn_emotiw.txt",
+               "aspandi2021": "aspandi2021_anclaf_adversarial.txt"}
 PAPERS_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "papers"
 
 

@@ -9,6 +9,9 @@
   model with several outputs (Do 2020, eq. 4).
 * :func:`stat_lstm_losses` -- the STAT + LSTM family's loss (Do 2020, eq. 4) and
   :func:`five_vector_target`, the target of its MSE branch.
+* :class:`AnclafAffectLoss` -- ANCLaF's affect loss (Aspandi 2021, eq. 10-14): RMSE + (1 - COR) + (1 - CCC)
+  + (1 - ICC), every frame weighted by the inverse frequency of its cell of a 10 x 10 valence-arousal grid
+  (:func:`inverse_frequency_table`).
 
 Masking. A frame counts when its ``sample_weight`` is > 0 and its label is valid (valence/arousal
 not NaN, expression label >= 0), the same rule as :mod:`tfaffect.metrics`. A CCC is a statistic of
@@ -36,8 +39,8 @@ from tfaffect.metrics import (
     _prepare_regression_tensors, _safe_divide, _shapes_differ,
 )
 
-__all__ = ["CCCLoss", "MaskedMSE", "MaskedSparseCategoricalCrossentropy", "five_vector_target", "multitask_losses",
-           "stat_lstm_losses"]
+__all__ = ["AnclafAffectLoss", "CCCLoss", "MaskedMSE", "MaskedSparseCategoricalCrossentropy", "five_vector_target", "multitask_losses",
+           "inverse_frequency_table", "stat_lstm_losses", "va_grid_cell"]
 
 STAT_LSTM_LOSS_WEIGHTS = {"class": 1.0, "arousal": 0.4, "valence": 0.4, "mse": 0.2}  # Do 2020, eq. 4: w1, w2, w3, w4
 
@@ -254,3 +257,114 @@ def stat_lstm_losses(va: bool = True) -> dict:
                       1.0)
         spec["va_aux"] = (MaskedMSE(columns="sum"), STAT_LSTM_LOSS_WEIGHTS["mse"])
     return multitask_losses(spec)
+
+
+# --------------------------------------------------------------------------------------------------
+# ANCLaF (Aspandi 2021, section 3.3)
+
+VA_GRID_BINS = 10  # Aspandi 2021, section 3.3: "V-A classes (discretised by a value of 10)"; 10 x 10 (issue #17)
+
+
+def va_grid_cell(va, bins: int = VA_GRID_BINS):
+    """``[..., 2]`` (valence, arousal) in [-1, 1] -> int32 ``[..., 2]`` cell indices ``(i_v, i_a)`` in ``0..bins-1``.
+
+    Cell ``i`` of a dimension covers ``[-1 + 2i/bins, -1 + 2(i+1)/bins)``; 1 falls in the last cell, values
+    beyond +-1 in the nearest edge cell. Valence and arousal each index their own axis (the released code
+    indexes the arousal weights by the valence label, a bug not copied; issue #17 item 5).
+    """
+    va = ops.convert_to_tensor(va)
+    index = ops.floor((ops.cast(va, "float32") + 1.0) * (bins / 2.0))
+    return ops.cast(ops.clip(index, 0, bins - 1), "int32")
+
+
+def inverse_frequency_table(va, bins: int = VA_GRID_BINS):
+    """The ``bins x bins`` weights of eq. 10 from training labels ``[N, 2]`` (NumPy; NaN rows ignored).
+
+    Weight of cell c = N / (K * f_c), f_c its frame count, K the number of non-empty cells, N the frames: the
+    inverse frequency normalised so that the mean weight over the training frames is 1 (eq. 10 prints
+    ``f_i / F`` with ``F`` "a normalisation factor"; the text calls it a normalisation for imbalance: the
+    inverse frequency is the reading, issue #17 item 5). Empty cells get weight 1 (chosen; no training frame
+    falls there). Returns a list of ``bins`` lists (row = valence cell, column = arousal cell).
+    """
+    import numpy as np
+
+    va = np.asarray(va, dtype=np.float64).reshape(-1, 2)
+    va = va[~np.isnan(va).any(axis=1)]
+    cells = np.clip(np.floor((va + 1.0) * (bins / 2.0)), 0, bins - 1).astype(int)
+    counts = np.zeros((bins, bins))
+    np.add.at(counts, (cells[:, 0], cells[:, 1]), 1)
+    table = np.ones((bins, bins))
+    filled = counts > 0
+    if filled.any():
+        table[filled] = len(va) / (filled.sum() * counts[filled])
+    return table.tolist()
+
+
+@keras.saving.register_keras_serializable(package="tfaffect")
+class AnclafAffectLoss(_FrameWeightedLoss):
+    """ANCLaF's affect loss (Aspandi 2021, eq. 10-14), per column (valence, arousal), averaged over the columns::
+
+        L = RMSE + (1 - COR) + (1 - CCC) + (1 - ICC)
+
+    with every statistic weighted per frame by ``w = table[i_v][i_a]`` (eq. 10, :func:`va_grid_cell` of the
+    frame's label) times its ``sample_weight`` (0 for invalid frames), over all valid frames of the batch
+    (``[B, T, 2]`` flattened). With weighted means ``mu`` and population moments::
+
+        RMSE = sqrt(sum w (p - t)^2 / sum w)                                    (eq. 11)
+        COR  = cov(p, t) / (sigma_p sigma_t)                                    (eq. 12, Pearson)
+        CCC  = 2 cov(p, t) / (sigma_p^2 + sigma_t^2 + (mu_p - mu_t)^2)          (eq. 13, Lin)
+        ICC  = 2 cov(p, t) / (sigma_p^2 + sigma_t^2)                            (eq. 14)
+
+    Reading of the typos (issue #17 item 5): eq. 12-14 print the covariance as ``E[(p - mu_p) - (t - mu_t)]``,
+    read as the product ``E[(p - mu_p)(t - mu_t)]``; "2x" in eq. 13-14 is read as the factor 2. Eq. 14 is the
+    consistency ICC of two raters as printed (Kossaifi 2019). The correlation terms enter as ``1 - r`` so that
+    every term is minimised (the released code subtracts ``PCC + CCC + ICC``: the same gradient). A
+    correlation with a zero variance is 0 (finite gradient).
+
+    Args:
+        table: the ``10 x 10`` weights (:func:`inverse_frequency_table` of the training labels); ``None`` = all
+            1 (no balancing).
+    """
+
+    def __init__(self, table=None, name="anclaf_affect_loss", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if table is not None:
+            table = [[float(v) for v in row] for row in table]
+            if len(table) != VA_GRID_BINS or any(len(row) != VA_GRID_BINS for row in table):
+                raise ValueError(f"table must be {VA_GRID_BINS} x {VA_GRID_BINS}, got {len(table)} rows")
+        self.table = table
+
+    def frame_weights(self, y_true):
+        """Eq. 10's weight of every frame ``[...]`` from its label ``[..., 2]`` (1 without a table)."""
+        if self.table is None:
+            return ops.ones(ops.shape(y_true)[:-1], dtype=self.dtype)
+        cells = va_grid_cell(ops.where(ops.isnan(y_true), 0, y_true))
+        flat = cells[..., 0] * VA_GRID_BINS + cells[..., 1]
+        table = ops.reshape(ops.convert_to_tensor(self.table, dtype=self.dtype), (-1,))
+        return ops.take(table, flat)
+
+    def _weighted(self, y_true, y_pred, sample_weight):
+        y_true, y_pred, weight = _prepare_regression_tensors(y_true, y_pred, sample_weight, self.dtype)
+        weight = weight * ops.expand_dims(self.frame_weights(y_true), -1)
+        flat = (-1, y_true.shape[-1])
+        y_true, y_pred, weight = (ops.reshape(x, flat) for x in (y_true, y_pred, weight))
+        valid = weight > 0
+        y_true, y_pred = ops.where(valid, y_true, 0), ops.where(valid, y_pred, 0)
+        total = ops.sum(weight, axis=0)
+        has_frames = total > 0
+        mean_true = _safe_divide(ops.sum(weight * y_true, axis=0), total, 0, ops)
+        mean_pred = _safe_divide(ops.sum(weight * y_pred, axis=0), total, 0, ops)
+        e_true, e_pred = ops.where(valid, y_true - mean_true, 0), ops.where(valid, y_pred - mean_pred, 0)
+        var_true = _safe_divide(ops.sum(weight * e_true * e_true, axis=0), total, 0, ops)
+        var_pred = _safe_divide(ops.sum(weight * e_pred * e_pred, axis=0), total, 0, ops)
+        cov = _safe_divide(ops.sum(weight * e_true * e_pred, axis=0), total, 0, ops)
+        mse = _safe_divide(ops.sum(weight * ops.square(y_pred - y_true), axis=0), total, 0, ops)
+        rmse = ops.sqrt(mse + 1e-12)  # the epsilon keeps the gradient finite at a perfect fit
+        cor = _safe_divide(cov, ops.sqrt(var_true * var_pred + 1e-12), 0, ops)
+        ccc = _safe_divide(2 * cov, var_true + var_pred + ops.square(mean_pred - mean_true), 0, ops)
+        icc = _safe_divide(2 * cov, var_true + var_pred, 0, ops)
+        per_column = ops.where(has_frames, rmse + (1 - cor) + (1 - ccc) + (1 - icc), 0)
+        return ops.mean(per_column)
+
+    def get_config(self):
+        return {**super().get_config(), "table": self.table}

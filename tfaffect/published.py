@@ -18,6 +18,8 @@ PAPERS = MappingProxyType({
               "Temporal Statistical Deep Learning Model (FG 2020, ABAW)",
     "kahou2015": "Kahou, Michalski, Konda, Memisevic, Pal 2015, Recurrent Neural Networks for Emotion Recognition "
                  "in Video (ICMI 2015, EmotiW)",
+    "aspandi2021": "Aspandi, Sukno, Schuller, Binefa 2021, An Enhanced Adversarial Network with Combined Latent "
+                   "Features for Spatio-Temporal Facial Affect Estimation in the Wild (VISAPP 2021)",
 })
 
 
@@ -139,6 +141,52 @@ RESULTS += tuple(
                     "trained on the Train partition; accuracy on Train and on Val")
     for row, train, validation in (("Activity", 0.983, 0.266), ("Audio", 0.418, 0.332),
                                    ("Aggregated CNN", 0.505, 0.350), ("RNN", 0.848, 0.396)))
+
+
+_A = "aspandi2021"
+_A_T1 = ("rmse_valence", "rmse_arousal", "rmse_mean", "pcc_valence", "pcc_arousal", "pcc_mean",
+         "icc_valence", "icc_arousal", "icc_mean")
+"""Aspandi 2021 Table 1 columns (AFEW-VA, [-10, 10] scale): RMSE, COR (Pearson), ICC; VAL, ARO, AVG."""
+_A_T2 = ("rmse_valence", "rmse_arousal", "rmse_mean", "pcc_valence", "pcc_arousal", "pcc_mean",
+         "ccc_valence", "ccc_arousal", "ccc_mean")
+"""Aspandi 2021 Table 2 columns (SEWA): RMSE, COR (Pearson), CCC; VAL, ARO, AVG."""
+
+RESULTS += tuple(
+    PublishedResult(_A, "Table 1", row, "AFEW-VA 5-fold", dict(zip(_A_T1, values)), note)
+    for row, note, *values in (
+        ("ANCLaF", "", 2.682, 2.344, 2.513, 0.306, 0.399, 0.353, 0.219, 0.309, 0.264),
+        ("ANCLaF-S-2", "", 2.675, 2.295, 2.485, 0.314, 0.410, 0.362, 0.236, 0.296, 0.266),
+        ("ANCLaF-S-4", "", 2.654, 2.279, 2.467, 0.303, 0.420, 0.361, 0.224, 0.307, 0.266),
+        ("ANCLaF-S-8", "", 2.595, 2.202, 2.398, 0.328, 0.425, 0.377, 0.272, 0.344, 0.308),
+        ("ANCLaF-S-16", "", 2.617, 2.292, 2.454, 0.302, 0.401, 0.351, 0.224, 0.299, 0.261),
+        ("ANCLaF-S-32", "", 2.568, 2.328, 2.448, 0.288, 0.405, 0.346, 0.214, 0.304, 0.259),
+        ("ANCLaF-S-AVG", "mean of the ANCLaF-S-n rows", 2.622, 2.279, 2.450, 0.307, 0.412, 0.360, 0.234, 0.310,
+         0.272),
+        ("ANCLaF-SA-2", "", 2.540, 2.241, 2.390, 0.373, 0.454, 0.413, 0.291, 0.353, 0.322),
+        ("ANCLaF-SA-4", "", 2.586, 2.260, 2.423, 0.386, 0.445, 0.415, 0.302, 0.342, 0.322),
+        ("ANCLaF-SA-8", "", 2.481, 2.239, 2.360, 0.371, 0.467, 0.419, 0.294, 0.367, 0.331),
+        ("ANCLaF-SA-16", "", 2.601, 2.225, 2.413, 0.377, 0.467, 0.422, 0.294, 0.363, 0.328),
+        ("ANCLaF-SA-32", "", 2.581, 2.256, 2.419, 0.361, 0.436, 0.399, 0.270, 0.332, 0.301),
+        ("ANCLaF-SA-AVG", "mean of the ANCLaF-SA-n rows", 2.558, 2.244, 2.401, 0.373, 0.454, 0.414, 0.290, 0.352,
+         0.321)))
+RESULTS += tuple(
+    PublishedResult(_A, "Table 2", row, "SEWA 5-fold", dict(zip(_A_T2, values)), note)
+    for row, note, *values in (
+        ("ANCLaF", "", 0.354, 0.347, 0.351, 0.530, 0.395, 0.462, 0.492, 0.364, 0.428),
+        ("ANCLaF-S-2", "", 0.349, 0.345, 0.347, 0.533, 0.396, 0.464, 0.503, 0.368, 0.436),
+        ("ANCLaF-S-4", "", 0.344, 0.336, 0.340, 0.536, 0.403, 0.469, 0.510, 0.382, 0.446),
+        ("ANCLaF-S-8", "", 0.341, 0.339, 0.340, 0.538, 0.404, 0.471, 0.514, 0.381, 0.448),
+        ("ANCLaF-S-16", "", 0.354, 0.344, 0.349, 0.527, 0.395, 0.461, 0.490, 0.369, 0.429),
+        ("ANCLaF-S-32", "", 0.353, 0.346, 0.349, 0.527, 0.396, 0.461, 0.494, 0.368, 0.431),
+        ("ANCLaF-S-AVG", "mean of the ANCLaF-S-n rows", 0.348, 0.342, 0.345, 0.532, 0.399, 0.465, 0.502, 0.374,
+         0.438),
+        ("ANCLaF-SA-2", "", 0.343, 0.333, 0.338, 0.545, 0.420, 0.482, 0.509, 0.390, 0.449),
+        ("ANCLaF-SA-4", "", 0.336, 0.328, 0.332, 0.550, 0.429, 0.490, 0.526, 0.399, 0.463),
+        ("ANCLaF-SA-8", "", 0.336, 0.332, 0.334, 0.558, 0.424, 0.491, 0.529, 0.405, 0.467),
+        ("ANCLaF-SA-16", "", 0.334, 0.331, 0.332, 0.556, 0.421, 0.488, 0.528, 0.393, 0.461),
+        ("ANCLaF-SA-32", "", 0.336, 0.362, 0.349, 0.550, 0.418, 0.484, 0.513, 0.389, 0.451),
+        ("ANCLaF-SA-AVG", "mean of the ANCLaF-SA-n rows", 0.337, 0.337, 0.337, 0.552, 0.422, 0.488, 0.521, 0.395,
+         0.458)))
 
 
 def table(paper: str, table_name: str) -> list[PublishedResult]:
