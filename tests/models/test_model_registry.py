@@ -79,4 +79,5 @@ def test_import_families_imports_every_models_module_and_each_family_registers_i
     assert {"tfaffect.models.affwild", "tfaffect.models.cnn_m", "tfaffect.models.stat_lstm"} <= modules
     assert modules <= set(sys.modules)
     homes = {entry.builder.__module__ for entry in MODELS.values()}
-    assert homes == {"tfaffect.models.affwild", "tfaffect.models.cnn_m", "tfaffect.models.stat_lstm"}
+    assert homes == {"tfaffect.models.affwild", "tfaffect.models.cnn_m", "tfaffect.models.mmnet",
+                     "tfaffect.models.stat_lstm"}
