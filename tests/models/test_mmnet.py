@@ -187,11 +187,21 @@ def test_the_memory_network_on_a_sequence_is_the_mean_of_its_predictions_on_each
     assert keras.ops.convert_to_numpy(model({"features": x[:, :2]})["va"]).shape == (2, 2, 2)  # shorter than L
 
 
+def test_a_stage_net_has_only_its_head_and_the_same_trunk():
+    expression = CRUNet("tiny", image_size=32, width_divisor=16, heads=("expression",))
+    va = CRUNet("tiny", image_size=32, width_divisor=16, heads=("va",))
+    assert set(expression.output) == {"expression"} and set(va.output) == {"va"}
+    # the trunk is the same: the two differ by the heads' dense layers only (512/16 = 32-d features)
+    assert expression.count_params() - va.count_params() == dense(32, 7) - dense(32, 2)
+
+
 def test_bad_arguments_are_config_errors():
     with pytest.raises(ConfigError, match="variant"):
         CRUNet("medium", image_size=32)
     with pytest.raises(ConfigError, match="units"):
         CRUNet("tiny", image_size=32, units=(1, 1, 1))
+    with pytest.raises(ConfigError, match="heads"):
+        CRUNet("tiny", image_size=32, width_divisor=16, heads=("va", "va"))
     with pytest.raises(ConfigError, match="memory"):
         MemoryNetwork(memory=0)
     with pytest.raises(ConfigError, match="feature_units"):

@@ -63,6 +63,9 @@ WINDOWS = (11, 5)  # L, section 3.1.2 (Table 5)
 MEMORY = 250  # C of the first BDLSTM, section 3.2.2 (Tables 3-4)
 WINDOW = 11  # L of the first BDLSTM, section 3.2.2 (Tables 3-4)
 
+HEADS = ("expression", "va")
+"""CRU-Net heads: 7-way softmax (FER2013 pre-training, section 3.1.2), 2 linear units (fine-tuning, Table 2)."""
+
 ARCHITECTURES = {
     # stage name: (kind, units, a = 1x1/3x3 width, out = stage output width, R = groups of the 3x3, mid)
     "tiny": (  # Table 1, right column (CRU-Net-56-tiny), 12.4 x 10^6 parameters with the 1000-d fc
@@ -154,7 +157,8 @@ def stage_specs(variant: str = "tiny", width_divisor: int = 1, units=None) -> li
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class CRUNet(ConfigurableModel):
     """CRU-Net-56-tiny / CRU-Net-56 (Li 2017, Table 1): ``{"image": uint8 [N, S, S, 3]}`` ->
-    ``{"expression": [N, 7] softmax, "va": [N, 2] linear}``; layer ``"features"`` is the pooled feature.
+    ``{"expression": [N, 7] softmax, "va": [N, 2] linear}`` (those of ``heads``); layer ``"features"`` is the
+    pooled feature.
 
     Args:
         variant: "tiny" (CRU-Net-56-tiny, the paper's) or "full" (CRU-Net-56).
@@ -162,15 +166,20 @@ class CRUNet(ConfigurableModel):
         width_divisor: every channel width divided by this (1 = Table 1; chosen for tests and demos).
         units: units per stage conv2..conv5 (``None`` = Table 1).
         bn_momentum: momentum of every batch norm's moving statistics (0.9, chosen: :data:`BN_MOMENTUM`).
+        heads: the output heads, a subset of :data:`HEADS` (the expression pre-training trains "expression",
+            the fine-tuning "va"; the layers up to ``"features"`` are the same).
     """
 
     def __init__(self, variant: str = "tiny", image_size: int = DEFAULT_IMAGE_SIZE, width_divisor: int = 1,
-                 units=None, bn_momentum: float = BN_MOMENTUM, **kwargs):
+                 units=None, bn_momentum: float = BN_MOMENTUM, heads=HEADS, **kwargs):
         image_size, width_divisor = int(image_size), int(width_divisor)
         if width_divisor < 1 or image_size < 32:
             raise ConfigError(f"width_divisor >= 1 and image_size >= 32 needed (5 halvings), got {width_divisor}, "
                               f"{image_size}")
         units = None if units is None else [int(u) for u in units]
+        heads = tuple(heads)
+        if not heads or len(set(heads)) != len(heads) or not set(heads) <= set(HEADS):
+            raise ConfigError(f"heads must be distinct names from {', '.join(HEADS)}, got {list(heads)}")
         specs = stage_specs(variant, width_divisor, units)
         momentum = float(bn_momentum)
         image = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
@@ -186,11 +195,12 @@ class CRUNet(ConfigurableModel):
                 x = _cru_stage(x, name, n, a, out, mid, stride, momentum)
         x = _bn_relu(x, "post", momentum)  # pre-activation nets end with BN, ReLU before the pool
         features = keras.layers.GlobalAveragePooling2D(name="features")(x)
-        outputs = {"expression": keras.layers.Dense(NUM_EXPRESSIONS, activation="softmax", name="expression")(features),
-                   "va": keras.layers.Dense(2, name="va")(features)}
+        layers = {"expression": lambda: keras.layers.Dense(NUM_EXPRESSIONS, activation="softmax", name="expression"),
+                  "va": lambda: keras.layers.Dense(2, name="va")}
+        outputs = {head: layers[head]()(features) for head in heads}
         kwargs.setdefault("name", f"cru_net_56{'_tiny' if variant == 'tiny' else ''}")
         config = {"variant": variant, "image_size": image_size, "width_divisor": width_divisor, "units": units,
-                  "bn_momentum": momentum}
+                  "bn_momentum": momentum, "heads": list(heads)}
         super().__init__({"image": image}, outputs, config, **kwargs)
 
 
