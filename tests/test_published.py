@@ -10,7 +10,8 @@ from tfaffect import published
 PAPER_FILES = {"kollias2019": "kollias2019_affwild_affwildnet.txt",
                "do2020": "do2020_stat_lstm_multitask.txt",
                "kahou2015": "kahou2015_cnn_irnn_emotiw.txt",
-               "aspandi2021": "aspandi2021_anclaf_adversarial.txt"}
+               "aspandi2021": "aspandi2021_anclaf_adversarial.txt",
+               "li2017": "li2017_mmnet_multiple_memory_networks.txt"}
 PAPERS_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "papers"
 
 
@@ -19,6 +20,15 @@ def _table_block(paper: str, table_name: str) -> list[str]:
     if not path.exists():
         pytest.skip(f"paper text not found at {path} (shared/ is beside the checkout in CI)")
     lines = path.read_text(encoding="utf-8").splitlines()
+    if paper == "li2017":  # Li 2017: tab-separated rows, then the caption "Table N. ..." below them
+        end = next(i for i, line in enumerate(lines) if line.startswith(f"{table_name}. "))
+        block = []
+        for line in reversed(lines[:end]):
+            if "\t" in line:
+                block.insert(0, line)
+            elif line.strip():
+                break
+        return block
     # Kollias: "Table 12: caption" then "| .. |" rows; Do 2020: a line "TABLE II" then tab-separated rows;
     # Kahou 2015: " Table 1: caption" (indented) then tab-separated rows.
     start = next(i for i, line in enumerate(lines)

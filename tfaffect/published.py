@@ -20,6 +20,8 @@ PAPERS = MappingProxyType({
                  "in Video (ICMI 2015, EmotiW)",
     "aspandi2021": "Aspandi, Sukno, Schuller, Binefa 2021, An Enhanced Adversarial Network with Combined Latent "
                    "Features for Spatio-Temporal Facial Affect Estimation in the Wild (VISAPP 2021)",
+    "li2017": "Li, Chen, Xiao, Zhao, Roy, Feng, Yan, Sim 2017, Estimation of Affective Level in the Wild With "
+              "Multiple Memory Networks (CVPR 2017 workshops, Aff-Wild challenge)",
 })
 
 
@@ -187,6 +189,50 @@ RESULTS += tuple(
         ("ANCLaF-SA-32", "", 0.336, 0.362, 0.349, 0.550, 0.418, 0.484, 0.513, 0.389, 0.451),
         ("ANCLaF-SA-AVG", "mean of the ANCLaF-SA-n rows", 0.337, 0.337, 0.337, 0.552, 0.422, 0.488, 0.521, 0.395,
          0.458)))
+
+
+_L = "li2017"
+_LV = "Aff-Wild validation (38 videos)"
+_L_KEYS = ("mse_valence", "mse_arousal", "ccc_valence", "ccc_arousal")
+"""Li 2017 Tables 4 and 6-9 columns in the paper's order: Val. MSE, Aro. MSE, Val. CCC, Aro. CCC."""
+
+
+def _li(*values):
+    return dict(zip(_L_KEYS, values))
+
+
+def _li_mse(train, validation):
+    """Li 2017 Tables 2, 3, 5: MSE = the mean of the valence and arousal MSEs (section 3.2), FACE frames."""
+    return {"mse_train": train, "mse_validation": validation}
+
+
+RESULTS += (
+    PublishedResult(_L, "Table 2", "CNN", _LV, _li_mse(0.0218, 0.1067), "baseline CRU-Net-56-tiny, fine-tuned"),
+    PublishedResult(_L, "Table 3", "BDLSTM", _LV, _li_mse(0.03423, 0.09842), "C=250, L=11, FT features"),
+    PublishedResult(_L, "Table 3", "BDLSTM No FT", _LV, _li_mse(0.098882, 0.107055), "C=250, L=11"),
+    PublishedResult(_L, "Table 3", "BDLSTM FT+No FT", _LV, _li_mse(0.025454, 0.098333), "C=250, L=11, 1024-d"),
+    PublishedResult(_L, "Table 4", "BDLSTM-FACE", _LV, _li(0.111205, 0.085461, 0.156441, 0.290109),
+                    "BDLSTM FT+No FT, frames with a face"),
+    PublishedResult(_L, "Table 4", "BDLSTM-ALL", _LV, _li(0.117331, 0.085551, 0.173021, 0.305441),
+                    "BDLSTM FT+No FT, all frames (missing faces interpolated)"),
+    *(PublishedResult(_L, "Table 5", f"BDLSTM C={c}, L={length}", _LV, _li_mse(train, validation), "FT features")
+      for c, length, train, validation in ((250, 11, 0.03423, 0.09842), (50, 11, 0.03003, 0.096982),
+                                           (50, 5, 0.02732, 0.101284), (25, 5, 0.03559, 0.0964594),
+                                           (16, 5, 0.04305, 0.098990))),
+    PublishedResult(_L, "Table 6", "P. Ensemble-FACE", _LV, _li(0.106248, 0.085021, 0.135649, 0.179434)),
+    PublishedResult(_L, "Table 6", "P. Ensemble-ALL", _LV, _li(0.112563, 0.085950, 0.160917, 0.186296)),
+    PublishedResult(_L, "Table 7", "MLP1-FACE", _LV, _li(0.112767, 0.084258, 0.209685, 0.261834)),
+    PublishedResult(_L, "Table 7", "MLP1-ALL", _LV, _li(0.118834, 0.084636, 0.222690, 0.270243)),
+    PublishedResult(_L, "Table 7", "MLP2-FACE", _LV, _li(0.111141, 0.084448, 0.166286, 0.281198)),
+    PublishedResult(_L, "Table 7", "MLP2-ALL", _LV, _li(0.117270, 0.084574, 0.175925, 0.292242)),
+    PublishedResult(_L, "Table 8", "F. Ensemble-FACE", _LV, _li(0.106630, 0.084108, 0.149588, 0.203219)),
+    PublishedResult(_L, "Table 8", "F. Ensemble-ALL", _LV, _li(0.112930, 0.084873, 0.171364, 0.210785)),
+    PublishedResult(_L, "Table 9", "Single Model", "Aff-Wild test", _li(0.134358, 0.088, 0.19635, 0.21417),
+                    "all frames"),
+    PublishedResult(_L, "Table 9", "P. Ensemble", "Aff-Wild test", _li(0.132, 0.0887, 0.1655, 0.1938), "all frames"),
+    PublishedResult(_L, "Table 9", "F. Ensemble", "Aff-Wild test", _li(0.132158, 0.0881, 0.177, 0.2126),
+                    "all frames"),
+)
 
 
 def table(paper: str, table_name: str) -> list[PublishedResult]:

@@ -1,0 +1,293 @@
+"""What the Li et al. 2017 (MM-Net) recipes share: the CRU-Net stages, the cached features and the BDLSTM.
+
+The pipeline of section 3.1.2, as runner stages (nothing trains as a side effect):
+
+1. ``pretrain`` (:class:`MMNetCNNRecipe`, ``task="expression"``): CRU-Net-56-tiny trained for 7-class
+   expression classification. The paper pre-trains on ImageNet and then FER2013 (section 3.1.2); here on the
+   data's own expression labels (SynthAffect's, or a real set's). Its pooled 512-d features are the "No FT"
+   features (section 3.2.2: "the pre-trained model without fine-tuning").
+2. ``finetune`` (``task="va"``): the same net, started from the pretrained one, fine-tuned for valence and
+   arousal for 20 epochs at 1e-3 x10, 1e-4 x5, 1e-5 x3, 1e-6 x2 (section 3.1.2; Table 2's baseline CNN).
+   Its 512-d features are the "FT" features.
+3. ``features`` (:class:`~tfaffect.training.features.FeatureStage`): both feature sets written once per frame
+   (centred crop, as the paper tests) through the per-frame feature cache.
+4. The memory network (:class:`MMNetRecipe`): a BDLSTM with C cells over windows of L frames of the cached
+   features (FT, No FT or both concatenated, 1024-d: Table 3), training windows with stride S = L // 2,
+   RMSprop at 0.02 divided by 10 after 10 epochs without a lower validation MSE, 200 epochs, MSE loss
+   (section 3.1.2). Evaluation: every stride-1 window; a frame's prediction is the mean over the windows
+   containing it (section 2; :func:`tfaffect.evaluation.collect_predictions` averages them), scored on FACE
+   and ALL frames (section 3.2).
+
+What the paper leaves open, chosen here and said on the fields: the CNN's optimizer, batch sizes, the CNN's
+pixel scaling, the pre-training budget, the BDLSTM's batch size and the loss (MSE: the paper selects and
+reports by MSE, section 3.2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Optional
+
+import keras
+
+from tfaffect import published
+from tfaffect.models import mmnet as net
+from tfaffect.training.data import resolve_data
+from tfaffect.training.features import FeatureStage
+from tfaffect.training.recipe import hparam
+from tfaffect.training.stages import RecipeStage
+from tfaffect.training.task import AffectTask
+from tfaffect.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LI2017 = "li2017"
+PAPER = published.PAPERS[LI2017]
+
+FEATURE_SETS = {"ft": ("ft",), "noft": ("noft",), "ft+noft": ("ft", "noft")}
+"""Table 3's inputs: the fine-tuned CNN's features ("BDLSTM"), the pre-trained CNN's ("No FT"), both ("FT+No FT")."""
+
+
+def _va_metrics():
+    from tfaffect import metrics
+
+    # weighted: Keras applies sample_weight (invalid frames = 0) to weighted_metrics only
+    return [metrics.ConcordanceCC(dim=None, name="ccc_mean"), metrics.ConcordanceCC(dim=0, name="ccc_valence"),
+            metrics.ConcordanceCC(dim=1, name="ccc_arousal"),
+            metrics.MeanSquaredErrorPerDim(dim=0, name="mse_valence"),
+            metrics.MeanSquaredErrorPerDim(dim=1, name="mse_arousal")]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Faces(AffectTask):
+    """The face input the paper uses: aligned faces of ``face_size`` px, a ``crop_size`` crop (section 3.1.2)."""
+
+    paper: ClassVar[str] = PAPER
+    face_size: int = hparam(128, "side of the aligned faces the data is prepared at: 128x128 (section 3.1.2)")
+    crop_size: int = hparam(112, "the CNN's input: a random 112x112 crop in training, the centre crop in testing "
+                                 "(section 3.1.2)")
+    variant: Literal["tiny", "full"] = hparam("tiny", "CRU-Net-56-tiny (Table 1, right column; section 2); 'full' "
+                                                      "= CRU-Net-56 (left column)")
+    width_divisor: int = hparam(1, "every CRU-Net width divided by this: 1 = Table 1", source="chosen (paper silent)")
+    bn_momentum: float = hparam(net.BN_MOMENTUM, "momentum of the CRU-Net batch norms' moving statistics; the paper "
+                                                 "is silent: 0.9 (MXNet's default)", source="chosen (paper silent)")
+
+    @property
+    def image_size(self) -> int:
+        """The side of the stored frames (what :meth:`data_dir` prepares SynthAffect at)."""
+        return self.face_size
+
+    def data_dir(self) -> tuple[Path, bool]:
+        return resolve_data(self.data, self.face_size, smoke=self.smoke)
+
+    def validate(self):
+        super().validate()
+        if not 32 <= self.crop_size <= self.face_size:
+            raise ConfigError(f"{type(self).__name__}: 32 <= crop_size <= face_size needed, got crop_size "
+                              f"{self.crop_size}, face_size {self.face_size}")
+        if self.width_divisor < 1:
+            raise ConfigError(f"{type(self).__name__}.width_divisor = {self.width_divisor}: must be >= 1")
+
+    def cnn_args(self) -> dict[str, Any]:
+        return {"variant": self.variant, "image_size": self.crop_size, "width_divisor": self.width_divisor,
+                "bn_momentum": self.bn_momentum}
+
+    def feature_units(self) -> int:
+        """Width of the CNN's pooled feature (512 for CRU-Net-56-tiny, section 3.1.2)."""
+        return net.stage_specs(self.variant, self.width_divisor)[-1][4]
+
+
+@dataclasses.dataclass(frozen=True)
+class MMNetCNNRecipe(_Faces):
+    """A CRU-Net stage (module docstring, steps 1-2): expression pre-training or valence/arousal fine-tuning."""
+
+    name = "mmnet_cnn"
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "cnn_model")
+    task: Literal["expression", "va"] = hparam(
+        "va", "'expression': 7-class pre-training (section 3.1.2: FER2013); 'va': fine-tuning for valence/arousal "
+              "(Table 2's baseline CNN), from the pre-trained net (the stage 'pretrain')")
+    pretrain: bool = hparam(True, "'va': start from the expression-pre-trained CNN (section 3.1.2); false = random "
+                                  "initialisation")
+    cnn_model: Optional[str] = hparam(
+        None, "a .keras file of an expression-pre-trained CRU-Net (the paper's ImageNet + FER2013 net, section "
+              "3.1.2) the fine-tuning starts from instead of the pre-training stage; none = train that stage")
+    optimizer: Literal["sgd", "adam"] = hparam(
+        "sgd", "the paper does not name the CNN's optimizer; SGD with momentum 0.9, as ResNe(X)t/CRU-Net training",
+        source="chosen (paper silent)")
+    epochs: int = hparam(20, "fine-tuning: 20 epochs (section 3.1.2)")
+    learning_rate: float = hparam(1e-3, "first 10 epochs at 1e-3 (section 3.1.2)")
+    lr_schedule: Literal["constant", "exponential", "piecewise"] = hparam("piecewise", "10, 5, 3, 2 epochs (section "
+                                                                                       "3.1.2)")
+    lr_boundaries: tuple[float, ...] = hparam((10.0, 15.0, 18.0), "epochs 10, 15, 18 (section 3.1.2)")
+    lr_values: tuple[float, ...] = hparam((1e-4, 1e-5, 1e-6), "1e-4 x5, 1e-5 x3, 1e-6 x2 epochs (section 3.1.2)")
+    batch_size: int = hparam(64, "faces per batch; not given by the paper", source="chosen (paper silent)")
+    flip: bool = hparam(True, "random mirroring in training (section 3.1.2)")
+
+    def published_keys(self):
+        return ((LI2017, "Table 2", "CNN"),) if self.task == "va" else ()
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "face_size": 40, "crop_size": 32, "width_divisor": 16, "batch_size": 4}
+
+    def build_model(self) -> keras.Model:
+        model = net.CRUNet(**self.cnn_args(), heads=(self.task,))
+        if self.task == "va" and self.pretrain:
+            from tfaffect.models.saving import load_model
+
+            pretrained = load_model(self.cnn_model or self.stage_dir("pretrain") / "model.keras")
+            names = {layer.name for layer in pretrained.layers}
+            for layer in model.layers:  # everything but the head: the same layers by name
+                if layer.weights and layer.name in names and layer.name != "va":
+                    layer.set_weights(pretrained.get_layer(layer.name).get_weights())
+            log.info("CRU-Net starts from the expression-pre-trained stage")
+        return model
+
+    def pretrain_recipe(self) -> "MMNetCNNRecipe":
+        """The expression pre-training this fine-tuning starts from: the same fields, ``task="expression"``."""
+        return dataclasses.replace(self, task="expression", row=None)
+
+    def requires(self) -> dict[str, Any]:
+        if self.task == "va" and self.pretrain and self.cnn_model is None:
+            return {"pretrain": RecipeStage(self.pretrain_recipe(), "mmnet_cnn", f"{self.variant}_pretrain")}
+        return {}
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        from tfaffect import losses, metrics
+
+        if self.optimizer == "sgd":
+            optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9)
+        else:
+            optimizer = keras.optimizers.Adam(learning_rate)
+        if self.task == "expression":
+            return {"optimizer": optimizer, "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},
+                    "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
+        return {"optimizer": optimizer, "loss": {"va": losses.MaskedMSE()}, "weighted_metrics": {"va": _va_metrics()}}
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        return {"crop": self.crop_size, "image_size": self.crop_size, "tasks": (self.task,), "seed": self.seed}
+
+    def sampling_args(self) -> dict[str, Any]:
+        return {"flip": self.flip}
+
+
+@dataclasses.dataclass(frozen=True)
+class MMNetRecipe(_Faces):
+    """Base of the MM-Net memory-network recipes (module docstring, step 4); not a published result itself."""
+
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "cnn_model")
+    memory: int = hparam(net.MEMORY, "C, LSTM cells per direction: 250 first (section 3.2.2); 50, 25, 16 in Table 5")
+    window: int = hparam(net.WINDOW, "L, frames per window: 11 first (section 3.2.2); 5 in Table 5")
+    features: Literal["ft", "noft", "ft+noft"] = hparam(
+        "ft", "input features (Table 3): 'ft' the fine-tuned CNN's, 'noft' the pre-trained CNN's, 'ft+noft' both "
+              "(1024-d)")
+    optimizer: Literal["rmsprop"] = hparam("rmsprop", "RMSprop (section 3.1.2)")
+    learning_rate: float = hparam(0.02, "initial learning rate 0.02 (section 3.1.2)")
+    plateau_patience: int = hparam(10, "divide the rate by 10 when the validation MSE has not decreased for 10 "
+                                       "epochs (section 3.1.2)")
+    epochs: int = hparam(200, "200 epochs (section 3.1.2)")
+    batch_size: int = hparam(32, "windows per batch; not given by the paper", source="chosen (paper silent)")
+    cnn_epochs: int = hparam(20, "epochs of each CNN stage: fine-tuning 20 (section 3.1.2); the pre-training, done "
+                                 "on ImageNet and FER2013 by the paper, gets the same here", source="paper")
+    cnn_batch_size: int = hparam(64, "faces per CNN batch; not given by the paper", source="chosen (paper silent)")
+    cnn_learning_rate: float = hparam(1e-3, "the CNN stages' first rate (section 3.1.2: 1e-3, then 1e-4, 1e-5, "
+                                            "1e-6)")
+    cnn_optimizer: Literal["sgd", "adam"] = hparam("sgd", "the CNN stages' optimizer; not named by the paper",
+                                                   source="chosen (paper silent)")
+    cnn_max_steps_per_epoch: Optional[int] = hparam(None, "cap on the CNN stages' steps per epoch (none = every "
+                                                          "training face)")
+    cnn_model: Optional[str] = hparam(
+        None, "a .keras file of an expression-pre-trained CRU-Net (the paper's ImageNet + FER2013 net, section 3.1.2): "
+              "the No FT features come from it and the fine-tuning starts from it; none = pre-train on the data's "
+              "expression labels first")
+
+    def published_keys(self):
+        return tuple(self.published_rows)
+
+    def validate(self):
+        super().validate()
+        if self.memory < 1 or self.window < 1 or self.plateau_patience < 1:
+            raise ConfigError(f"{type(self).__name__}: memory, window and plateau_patience must be positive")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "face_size": 40, "crop_size": 32, "width_divisor": 16, "memory": 4,
+                "window": 3, "batch_size": 4, "cnn_epochs": 1, "cnn_batch_size": 4, "cnn_max_steps_per_epoch": 2}
+
+    # --------------------------------------------------------------------------------------------
+    # Stages.
+
+    def cnn_recipe(self, task: str) -> MMNetCNNRecipe:
+        """The CRU-Net stage of ``task`` on this recipe's data, faces, label control and seed (module docstring).
+        The fine-tuning's schedule keeps the paper's proportions (10, 5, 3, 2 of 20 epochs) at ``cnn_epochs``."""
+        scale = self.cnn_epochs / 20.0
+        boundaries = tuple(round(b * scale, 6) for b in (10.0, 15.0, 18.0))
+        piecewise = self.cnn_epochs >= 4  # distinct boundaries need whole epochs at the demo's budgets
+        return MMNetCNNRecipe(
+            data=self.data, smoke=self.smoke, seed=self.seed, label_control=self.label_control,
+            face_size=self.face_size, crop_size=self.crop_size, variant=self.variant,
+            width_divisor=self.width_divisor, bn_momentum=self.bn_momentum, task=task, optimizer=self.cnn_optimizer,
+            epochs=self.cnn_epochs, learning_rate=self.cnn_learning_rate,
+            lr_schedule="piecewise" if piecewise else "constant", lr_boundaries=boundaries if piecewise else (),
+            lr_values=tuple(self.cnn_learning_rate * f for f in (0.1, 0.01, 0.001)) if piecewise else (),
+            batch_size=self.cnn_batch_size, cnn_model=self.cnn_model, max_steps_per_epoch=self.cnn_max_steps_per_epoch,
+            max_validation_steps=self.max_validation_steps,
+            monitor="val_loss")
+
+    def requires(self) -> dict[str, Any]:
+        """The fine-tuned CNN (its own stage: the pre-trained one) and the cached features of the input set."""
+        stages: dict[str, Any] = {}
+        for name in FEATURE_SETS[self.features]:
+            if name == "ft":
+                source = RecipeStage(self.cnn_recipe("va"), "mmnet_cnn", f"{self.variant}_finetune")
+            elif self.cnn_model is None:
+                source = RecipeStage(self.cnn_recipe("expression"), "mmnet_cnn", f"{self.variant}_pretrain")
+            else:
+                source = self.cnn_model
+            stages[name] = FeatureStage(source, {"features": "features"}, folder="mmnet_features", label=name,
+                                        data=self.data_dir()[0], crop=self.crop_size, image_size=self.crop_size)
+        return stages
+
+    # --------------------------------------------------------------------------------------------
+    # Model, loss, data.
+
+    def build_model(self) -> keras.Model:
+        units = self.feature_units() * len(FEATURE_SETS[self.features])
+        return net.MemoryNetwork(memory=self.memory, window=self.window, feature_units=units,
+                                 frame_input="features", **self.cnn_args())
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        from tfaffect import losses
+
+        return {"optimizer": keras.optimizers.RMSprop(learning_rate),  # section 3.1.2
+                "loss": {"va": losses.MaskedMSE()},  # the paper selects and reports by MSE (section 3.2)
+                "weighted_metrics": {"va": _va_metrics()}}
+
+    def callbacks(self, run_dir: Path) -> list:
+        # section 3.1.2: "reduced by a factor of 10 when the validation MSE does not decrease for 10 epochs"
+        return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=self.plateau_patience,
+                                                  verbose=0)]
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        # training: windows of L with stride S = L // 2 (section 3.1.2); testing: stride 1 (section 2)
+        return {"mode": "windows", "seq_len": self.window, "stride": max(1, self.window // 2) if training else 1,
+                "tasks": ("va",), "seed": self.seed}
+
+    def read(self, split: str, **kwargs):
+        """The cached features of :attr:`features` (both sets concatenated per frame for 'ft+noft': the two
+        caches are read with the same cuts and seed, so their elements pair up)."""
+        import tensorflow as tf
+
+        from tfaffect.data.pipeline import make_feature_dataset
+
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("crop", "image_size", "flip")}
+        sets = [make_feature_dataset(self.stage_dir(name), split, **kwargs) for name in FEATURE_SETS[self.features]]
+        if len(sets) == 1:
+            return sets[0]
+
+        def concatenate(*elements):
+            first = elements[0]
+            x = {"features": tf.concat([e[0]["features"] for e in elements], axis=-1)}
+            return (x, *first[1:])
+
+        return tf.data.Dataset.zip(tuple(sets)).map(concatenate)
