@@ -50,7 +50,7 @@ def test_eq4_weights_and_section_iii_a_optimizer_reach_compile(number):
     # eq. 4: 1.0 CE + 0.4 CCC(arousal) + 0.4 CCC(valence) + 0.2 MSE(5-vector)
     assert args["loss_weights"] == {"expression": 1.0, "va": 1.0, "va_aux": 0.2}
     assert isinstance(args["loss"]["va"], CCCLoss) and args["loss"]["va"].dim_weights == (0.4, 0.4)
-    assert isinstance(args["loss"]["va_aux"], MaskedMSE)
+    assert isinstance(args["loss"]["va_aux"], MaskedMSE) and args["loss"]["va_aux"].columns == "sum"  # eq. 3: a sum
     assert isinstance(TABLE.from_args(["--data", "shards", "--optimizer", "sgd"]).compile_args(1e-4)["optimizer"],
                       keras.optimizers.SGD)
 
@@ -193,3 +193,81 @@ def test_add_five_vector_target_in_tf_data():
     np.testing.assert_allclose(y_out["va_aux"].numpy(), [[-0.3, 0.5, 0.1, 0.4, 0.4], [0, 0, 0, 0, 0]], atol=1e-7)
     np.testing.assert_array_equal(sw_out["va_aux"].numpy(), sw["va"])
     np.testing.assert_array_equal(y_out["va"].numpy(), y["va"])
+
+
+@pytest.mark.parametrize("face_features", ["end_to_end", "cached"])
+def test_temporal_evaluation_runs_whole_videos_with_real_history(face_features):
+    """Issue #13: a temporal model's evaluation (clips of 4 frames, a tail clip, two videos) equals one call
+    of the model on each whole video (1e-5), so each frame's window holds its real previous frames."""
+    from tfaffect.models.stat_lstm import StatLSTMNet, with_frame_input
+
+    tiny = {"image_size": 32, "feature_units": 6, "lstm_units": 4, "class_units": (5,), "regression_units": (5, 4)}
+    image_model = StatLSTMNet("stat_lstm", va=True, window=3, **tiny)
+    model = image_model if face_features == "end_to_end" else with_frame_input(image_model, "features")
+    face = image_model.get_layer("face")
+    recipe = TABLE(model=6, face_features=face_features)
+    rng = np.random.default_rng(0)
+    videos = {"a": rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8),
+              "b": rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)}
+
+    def inputs(images):  # what the model (or, cached, the feature cache) gives for these frames
+        if face_features == "end_to_end":
+            return {"image": images}
+        out = face.predict_on_batch({"image": images.reshape(-1, 32, 32, 3)})
+        return {"features": np.asarray(out["features"]).reshape(*images.shape[:2], -1),
+                "scores": np.asarray(out["expression"]).reshape(*images.shape[:2], -1)}
+
+    batches = []
+    for name, images in videos.items():  # windows mode, stride = length: 0, 4, tail 6 (a), 0, tail 1 (b)
+        n = len(images)
+        starts = list(range(0, n - 4 + 1, 4))
+        starts += [n - 4] if starts[-1] + 4 < n else []
+        frames = np.stack([np.arange(s, s + 4) for s in starts])
+        batches.append((inputs(images[frames]), {"va": np.zeros((len(starts), 4, 2), np.float32)},
+                        {"va": np.ones((len(starts), 4), np.float32)},
+                        {"video_id": np.array([name.encode()] * len(starts)), "frame": frames,
+                         "has_face": np.ones((len(starts), 4), np.int32)}))
+    predict, per_video = recipe.predictor(model, iter(batches))
+    seen = []
+    for x, y, weight, index in per_video:
+        name = str(index["video_id"][0])
+        expected = model.predict_on_batch(inputs(videos[name][None]))
+        got = predict(x)
+        for key in ("expression", "va", "va_aux"):
+            np.testing.assert_allclose(got[key], expected[key], atol=1e-5, err_msg=key)
+        np.testing.assert_array_equal(index["frame"][0], np.arange(len(videos[name])))
+        seen.append(name)
+    assert seen == ["a", "b"]
+    # the clip-by-clip scoring this replaces differs after the first clip (frame 4 sees frames 2-3 only whole)
+    clipwise = model.predict_on_batch(batches[0][0])["va"][1, 0]
+    whole = model.predict_on_batch(inputs(videos["a"][None]))["va"][0, 4]
+    assert np.abs(clipwise - whole).max() > 1e-6
+
+
+def test_both_label_kinds_keeps_only_frames_with_valence_arousal_and_an_expression(monkeypatch):
+    """Do 2020 section III.A: the VA data are the videos with both label kinds; label_frames='both' keeps a
+    frame's labels only where it has both (read() applies it to training and evaluation), 'any' the union."""
+    from tfaffect.data import pipeline
+
+    nan = np.nan
+    x = {"image": np.zeros((4, 2, 2, 3), np.uint8)}
+    y = {"va": np.array([[0.5, -0.3], [nan, nan], [0.1, 0.2], [nan, nan]], np.float32),
+         "expression": np.array([1, 2, -1, -1], np.int32)}
+    weight = {"va": np.array([1, 0, 1, 0], np.float32), "expression": np.array([1, 1, 0, 0], np.float32)}
+    index = {"video_id": np.array([b"v"] * 4), "frame": np.arange(4), "has_face": np.ones(4, np.int32)}
+    monkeypatch.setattr(pipeline, "make_dataset",
+                        lambda data, split, **kw: tf.data.Dataset.from_tensor_slices((x, y, weight, index)).batch(4))
+    monkeypatch.setattr(StatLSTMRecipe, "data_dir", lambda self: ("shards", False))
+    for label_frames, va_kept, expression_kept in (("both", [1, 0, 0, 0], [1, 0, 0, 0]),
+                                                  ("any", [1, 0, 1, 0], [1, 1, 0, 0])):
+        recipe = TABLE(data="shards", model=4, label_frames=label_frames)
+        _, y_out, w_out, index_out = next(iter(recipe.read("train", batch_size=4, training=True)))
+        np.testing.assert_array_equal(w_out["va"].numpy(), va_kept)
+        np.testing.assert_array_equal(w_out["expression"].numpy(), expression_kept)
+        np.testing.assert_array_equal(np.isfinite(y_out["va"].numpy()).all(-1), np.array(va_kept, bool))
+        np.testing.assert_array_equal(y_out["expression"].numpy() >= 0, np.array(expression_kept, bool))
+        assert index_out["frame"].numpy().tolist() == [0, 1, 2, 3]
+    assert TABLE(data="shards", model=4).label_frames == "both"  # the paper's
+    expression_only = TABLE(data="shards", model=3)  # one label kind: nothing to intersect
+    _, _, w_out, _ = next(iter(expression_only.read("train", batch_size=4, training=True)))
+    np.testing.assert_array_equal(w_out["expression"].numpy(), weight["expression"])

@@ -24,10 +24,10 @@ here on **clips** of ``clip_length`` frames: the backbone runs once per frame an
 predicted from its causal window (``StatLSTMNet``'s efficient formulation); the loss counts only the
 frames whose whole window lies inside the clip (``t >= window - 1``), so every labelled prediction
 sees s real frames, as the paper's one-label-per-window training does, but 17 windows of 16 share
-one backbone pass over 32 frames. Evaluation reads every frame once in consecutive clips of
-``clip_length``; the first ``window - 1`` frames of each clip see a window padded by repeating the
-clip's first frame (as at the start of a video), an approximation of the paper's per-frame windows
-over the whole video.
+one backbone pass over 32 frames. Evaluation runs each whole video (:meth:`StatLSTMRecipe.predictor`):
+the face model on every frame once, then the temporal part over the video's whole sequence, so every
+frame's window holds its real previous frames (only a video's first ``window - 1`` frames see a window
+padded by repeating its first frame, as the model does at the start of any sequence).
 
 ``face_features="cached"`` (temporal models, a deviation chosen for speed): the paper fine-tunes the last ResNet
 stage together with the temporal model (section II.C); "cached" freezes the whole face model instead, so its
@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
 
 import keras
+import numpy as np
 
 from tfaffect import published
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
@@ -60,7 +61,7 @@ from tfaffect.losses import five_vector_target, stat_lstm_losses
 from tfaffect.models import stat_lstm as net
 from tfaffect.training.features import FeatureStage
 from tfaffect.training.stages import RecipeStage, stage_dir
-from tfaffect.training.task import AffectTask
+from tfaffect.training.task import AffectTask, per_video_sequences
 from tfaffect.training.recipe import Recipe, hparam
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,19 @@ def add_five_vector_target(x, y, sample_weight):
     y = {**y, "va_aux": five_vector_target(y["va"])}
     sample_weight = {**sample_weight, "va_aux": sample_weight["va"]}
     return x, y, sample_weight
+
+
+def keep_both_label_kinds(x, y, sample_weight, *index):
+    """Map an element of the data contract (with or without its index) to one whose frames keep their labels only
+    where they have both kinds, valence/arousal and an expression: the others get NaN / -1 and weight 0 (Do 2020,
+    section III.A: the valence-arousal data are the videos with both labels)."""
+    import tensorflow as tf
+
+    both = tf.reduce_all(tf.math.is_finite(y["va"]), axis=-1) & (y["expression"] >= 0)
+    y = {**y, "va": tf.where(both[..., tf.newaxis], y["va"], tf.constant(float("nan"), y["va"].dtype)),
+         "expression": tf.where(both, y["expression"], tf.constant(-1, y["expression"].dtype))}
+    sample_weight = {k: w * tf.cast(both, w.dtype) for k, w in sample_weight.items()}
+    return (x, y, sample_weight, *index)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +140,11 @@ class StatLSTMRecipe(AffectTask):
                       "outputs extracted once (feature cache; no crop/flip/face dropout; needs face_pretrain or "
                       "face_weights; chosen: speed)", source="paper")
     image_size: int = hparam(net.DEFAULT_IMAGE_SIZE, "input side: 224x224 (released code, FORMATS.md)")
+    label_frames: Literal["both", "any"] = hparam(
+        "both", "multi-task models: 'both' trains and scores only the frames with a valence/arousal and an expression "
+                "label (section III.A: the valence-arousal data are the videos with both label kinds, 194 / 57); "
+                "'any' = each task's labelled frames (the union). Per frame, not per video: within the videos "
+                "annotated for both, a frame missing one label is left out too (chosen: the element is the frame)")
     balanced_sampling: bool = hparam(True, "draw training examples with equal expression shares (section I: "
                                            "'balance emotion sampling'); the class of a clip is its last frame's")
     flip: bool = hparam(True, "online augmentation (section I): random horizontal flip; which augmentations "
@@ -238,16 +257,41 @@ class StatLSTMRecipe(AffectTask):
         return {"flip": self.flip, "balance": "expression" if self.balanced_sampling else None}
 
     def read(self, split: str, **kwargs):
-        """``face_features="cached"``: the face model's per-frame outputs from the feature cache
+        """Multi-task models with ``label_frames="both"``: only the frames with both label kinds keep their labels
+        (:func:`keep_both_label_kinds`). ``face_features="cached"``: the face model's per-frame outputs from the feature cache
         (:func:`~tfaffect.data.pipeline.make_feature_dataset`: the clips, order, shuffling and balancing of the
         images), without the image-only arguments (:data:`IMAGE_ONLY`: no crop, flip or resize of features).
         Otherwise the images (:meth:`AffectTask.read`)."""
         if self.face_features == "end_to_end":
-            return super().read(split, **kwargs)
-        from tfaffect.data.pipeline import make_feature_dataset
+            dataset = super().read(split, **kwargs)
+        else:
+            from tfaffect.data.pipeline import make_feature_dataset
 
-        kwargs = {k: v for k, v in kwargs.items() if k not in IMAGE_ONLY}
-        return make_feature_dataset(self.stage_dir("features"), split, **kwargs)
+            kwargs = {k: v for k, v in kwargs.items() if k not in IMAGE_ONLY}
+            dataset = make_feature_dataset(self.stage_dir("features"), split, **kwargs)
+        if self.multitask and self.label_frames == "both":
+            dataset = dataset.map(keep_both_label_kinds)
+        return dataset
+
+    def predictor(self, model: keras.Model, batches):
+        """Temporal models are scored over each whole video: the face model per frame (in the evaluation clips),
+        then the temporal part over the video's whole sequence, so every frame's causal window holds its real
+        previous frames, not the start of its evaluation clip (section II.A: each frame with the frames before
+        it). Image models: frame by frame."""
+        if not self.temporal:
+            return super().predictor(model, batches)
+        if self.face_features == "cached":  # the model takes the face model's per-frame outputs already
+            return model.predict_on_batch, per_video_sequences(lambda x: x, batches)
+        face, sequence = model.get_layer("face"), net.with_frame_input(model, "features")
+
+        def frame_outputs(x):
+            images = np.asarray(x["image"])
+            clips, length = images.shape[:2]
+            out = face.predict_on_batch({"image": images.reshape(clips * length, *images.shape[2:])})
+            return {"features": np.asarray(out["features"]).reshape(clips, length, -1),
+                    "scores": np.asarray(out["expression"]).reshape(clips, length, -1)}
+
+        return sequence.predict_on_batch, per_video_sequences(frame_outputs, batches)
 
     def map_targets(self, data: Path, dataset, training: bool):
         """Add the 5-vector target (multi-task) and, in training, zero the loss of partial windows."""

@@ -278,6 +278,44 @@ def histogram_values(frames):
     return face[["valence", "arousal"]].to_numpy(), face[["valence_true", "arousal_true"]].to_numpy()
 
 
+def per_video_sequences(frame_outputs, batches):
+    """Whole videos from windowed evaluation batches, for models that look back across window starts.
+
+    ``batches``: ``(x, y, weight, index)`` of ``make_dataset(..., training=False, with_index=True)`` in windows
+    mode (``[B, T, ...]``; frames a tail window repeats, and padding (frame -1), are taken once / dropped).
+    ``frame_outputs(x)`` maps a batch's inputs to per-frame outputs ``[B, T, ...]`` (an array or a dict of
+    arrays: e.g. a model's per-frame part). Yields one batch per video, in order of first appearance:
+    ``(outputs [1, N, ...], y [1, N], weight [1, N], index)`` with the video's N frames in frame order, what
+    the model's sequence part, run on it, turns into the predictions of one call on the whole video.
+    Memory: one video's per-frame outputs (not its images).
+    """
+    import numpy as np
+
+    videos: dict[str, dict[int, tuple]] = {}
+    for x, y, weight, index in batches:
+        out = frame_outputs(x)
+        out = {k: np.asarray(v) for k, v in out.items()} if isinstance(out, Mapping) else np.asarray(out)
+        for b, video in enumerate(np.asarray(index["video_id"]).reshape(-1)):
+            frames = videos.setdefault(video.decode() if isinstance(video, bytes) else str(video), {})
+            for t, frame in enumerate(np.asarray(index["frame"][b]).tolist()):
+                if frame >= 0 and frame not in frames:
+                    value = {k: v[b, t] for k, v in out.items()} if isinstance(out, dict) else out[b, t]
+                    frames[frame] = (value, {k: v[b, t] for k, v in y.items()},
+                                     {k: v[b, t] for k, v in weight.items()}, index["has_face"][b, t])
+
+    for video, frames in videos.items():
+        order = sorted(frames)
+        rows = [frames[f] for f in order]
+        first = rows[0][0]
+        outputs = ({k: np.stack([r[0][k] for r in rows])[None] for k in first} if isinstance(first, dict)
+                   else np.stack([r[0] for r in rows])[None])
+        yield (outputs,
+               {k: np.stack([r[1][k] for r in rows])[None] for k in rows[0][1]},
+               {k: np.stack([r[2][k] for r in rows])[None] for k in rows[0][2]},
+               {"video_id": np.array([video]), "frame": np.array(order)[None],
+                "has_face": np.array([r[3] for r in rows])[None]})
+
+
 def with_labels_of(images, labels):
     """``(x, y, w)`` from ``images`` with ``(y, w)`` from ``labels`` (the shuffled-label control)."""
     import tensorflow as tf
