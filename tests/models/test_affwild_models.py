@@ -1,5 +1,6 @@
 """Behaviour of the Kollias 2019 models: time folding, landmarks, dropout placement, inits, weights, training."""
 
+import dataclasses
 import math
 
 import h5py
@@ -255,3 +256,20 @@ def test_cnn_m_backbone_weights_transfer_the_conv_part_only_and_freeze_keeps_it(
     keras.Model(other, keras.layers.Dense(2, name="conv1")(other)).save(tmp_path / "other.keras")
     with pytest.raises(DataError, match="other.keras.*missing layers bn1"):
         recipe_class(image_size=32, backbone_weights=str(tmp_path / "other.keras")).build_model()
+
+
+def test_output_init_zeros_starts_a_frame_cnn_with_a_zero_output_kernel_only():
+    """output_init (issue #10): 'zeros' starts a frame CNN's output kernel at zero (no CCC blow-up from random
+    outputs; the SynthAffect overlays of the images-only CNNs use it); Keras's default otherwise, and AffWildNet's
+    output layer always keeps it."""
+    from tfaffect.training import registry
+
+    cnn = registry.find("affwild_cnn")(image_size=32, landmarks=False)
+    assert np.abs(cnn.build_model().get_layer("va").get_weights()[0]).min() > 0  # Keras's default
+    zeros = dataclasses.replace(cnn, output_init="zeros").build_model()
+    np.testing.assert_array_equal(zeros.get_layer("va").get_weights()[0], 0.0)
+    flagship = registry.find("affwildnet")(image_size=32, units=4, landmarks=False, output_init="zeros")
+    assert np.abs(flagship.build_model().get_layer("va").get_weights()[0]).min() > 0
+    assert registry.find("affwild_cnn").configure({"row": "Without Landmarks"}).output_init == "zeros"
+    assert registry.find("affwild_cnn").configure({}).output_init == "glorot"
+    assert registry.find("affwildnet_released").configure({}).output_init == "zeros"

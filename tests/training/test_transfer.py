@@ -191,6 +191,11 @@ def test_init_weights_are_loaded_and_the_emotiw_head_replaces_the_output(tmp_pat
     np.testing.assert_array_equal(classifier.get_layer("rnn2").get_weights()[0],
                                   source.get_layer("rnn2").get_weights()[0])
     assert with_expression_head(source, 3).output["expression"].shape[-1] == 3
+    # --freeze applies to a fine-tuned AffWildNet too (section 4.2: the pretrained part frozen)
+    frozen = registry.find("affwildnet_recola").from_args(
+        ["--smoke", "--init", str(tmp_path), "--no-landmarks", "--freeze", "backbone"]).build_model()
+    assert not frozen.get_layer("vggface").trainable and frozen.get_layer("rnn1").trainable
+    np.testing.assert_allclose(frozen.predict_on_batch(x)["va"], expected, rtol=1e-5, atol=1e-6)
 
 
 # ---- the comparison networks (start="backbone") ----------------------------------------------------

@@ -38,7 +38,7 @@ import keras
 from tfaffect.errors import ConfigError
 from tfaffect.training.recipe import hparam
 from tfaffect.training.stages import RecipeStage
-from tfaffect.training.task import AffectTask
+from tfaffect.training.task import AffectTask, per_video_sequences
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,12 @@ class AffWildRecipe(AffectTask):
     cnn_pretrain_mixed_precision: bool = hparam(
         False, "train that CNN stage in bfloat16 mixed precision (its weights stay float32; chosen for the CPU "
                "demo budget)")
+    output_init: Literal["glorot", "zeros"] = hparam(
+        "glorot", "initialisation of a frame CNN's output layer (architecture 'cnn', and the CNN stage): Keras's "
+                  "default (Glorot-uniform kernel, zero bias), or 'zeros', a zero kernel, so that the first steps "
+                  "can only correlate the outputs with the labels. Section 4.2.1 names no initialisation for these "
+                  "FC layers (see the SynthAffect overlays for where 'zeros' is used and why)",
+        source="chosen (paper silent)")
     freeze: Literal["none", "backbone", "all-but-fc"] = hparam(
         "none", "'none' trains the whole network (end-to-end); 'backbone' freezes the pretrained conv part and "
                 "trains the rest: section 4.2's other option, and for CNN-M section 4.1.1's 'retained the CNN part "
@@ -194,10 +200,18 @@ class AffWildRecipe(AffectTask):
 
             load_conv_part(model, self.backbone_weights)  # section 4.1.1: the conv and pooling parts transferred
             log.info("CNN-M conv part from %s", self.backbone_weights)
+        return self.finish_model(model, fresh_output=True, pretrained=self.cnn_pretrain or bool(self.backbone_weights))
+
+    def finish_model(self, model: keras.Model, *, fresh_output: bool, pretrained: bool) -> keras.Model:
+        """``output_init`` on a frame CNN's ``fresh_output`` layer (not one loaded from a trained model), then
+        ``freeze`` (a warning when nothing ``pretrained`` is frozen)."""
+        if fresh_output and self.architecture == "cnn" and self.output_init == "zeros":
+            kernel, bias = model.get_layer("va").get_weights()
+            model.get_layer("va").set_weights([kernel * 0, bias])
         if self.freeze != "none":
-            if not (self.cnn_pretrain or self.backbone_weights):
-                log.warning("freeze=%s with neither backbone_weights nor cnn_pretrain: the frozen part "
-                            "stays at its random initialisation", self.freeze)
+            if not pretrained:
+                log.warning("freeze=%s without pretrained weights: the frozen part stays at its random "
+                            "initialisation", self.freeze)
             if self.freeze == "all-but-fc":  # section 4.1.1: "retained the CNN part" and fine-tuned the FC layers
                 for layer in model.layers:
                     if layer.weights and not isinstance(layer, keras.layers.Dense):
@@ -290,8 +304,6 @@ def whole_videos(model: keras.Model, batches, first_recurrent: str = "rnn1"):
     once), and the recurrent part then runs on each video's whole feature sequence: what one call of the
     model on the whole video gives, in memory bounded by a window of images. Yields one batch per video.
     """
-    import numpy as np
-
     if len(model.output_names) != 1:
         raise ConfigError(f"whole-video evaluation needs a model with one output, not {model.output_names}")
     split = model.get_layer(first_recurrent)
@@ -301,25 +313,4 @@ def whole_videos(model: keras.Model, batches, first_recurrent: str = "rnn1"):
     for layer in model.layers[start:]:
         x = layer(x)
     sequence_part = keras.Model(features, {model.output_names[0]: x})  # AffWildNet: rnn1 ... va, one chain
-
-    videos: dict[str, dict[int, tuple]] = {}
-    for x, y, weight, index in batches:
-        out = np.asarray(frame_part.predict_on_batch(x))
-        for b, video in enumerate(np.asarray(index["video_id"]).reshape(-1)):
-            frames = videos.setdefault(video.decode() if isinstance(video, bytes) else str(video), {})
-            for t, frame in enumerate(np.asarray(index["frame"][b]).tolist()):
-                if frame >= 0 and frame not in frames:
-                    frames[frame] = (out[b, t], {k: v[b, t] for k, v in y.items()},
-                                          {k: v[b, t] for k, v in weight.items()}, index["has_face"][b, t])
-
-    def per_video():
-        for video, frames in videos.items():
-            order = sorted(frames)
-            rows = [frames[f] for f in order]
-            yield (np.stack([r[0] for r in rows])[None],
-                   {k: np.stack([r[1][k] for r in rows])[None] for k in rows[0][1]},
-                   {k: np.stack([r[2][k] for r in rows])[None] for k in rows[0][2]},
-                   {"video_id": np.array([video]), "frame": np.array(order)[None],
-                    "has_face": np.array([r[3] for r in rows])[None]})
-
-    return sequence_part.predict_on_batch, per_video()
+    return sequence_part.predict_on_batch, per_video_sequences(frame_part.predict_on_batch, batches)

@@ -404,7 +404,7 @@ class TransferRecipe(AffWildRecipe):
             kwargs.update({key: init.model_config[key] for key in ADOPTED_KEYS if key in init.model_config})
         if init.path is not None:
             kwargs["backbone_weights"] = None  # the initial weights replace the backbone's anyway
-        base = AffWildNet(**kwargs)
+        base = self.finish_model(AffWildNet(**kwargs), fresh_output=init.path is None, pretrained=init.path is not None)
         load_initial_weights(base, init)
         return with_expression_head(base) if self.task == "expression" else base
 
