@@ -35,8 +35,12 @@ Learns:    on SynthAffect validation (3,515 frames, whole set, run of 2026-11-23
            against 0.34 in training (accuracy 0.175, F1 0.127). Tried, did not help: the paper's frozen
            stages (trainable_stages 1) for model 4 from that face model (accuracy 0.285, F1 0.065, CCC
            0.015 / 0.000), a learning-rate warm-up of one epoch in the face pretraining (arousal still
-           dead in epoch 1). tests/training/test_learning_stat_lstm.py guards that the family fits its
-           training labels; on unseen people it does not yet beat its control.
+           dead in epoch 1), the expression-only image model 1 as the face pretraining (accuracy 0.186, F1
+           0.085, CCC arousal 0.066, valence 0.000). Re-measured after issue #13 (eq. 3's MSE summed over
+           the 5-vector, whole-video scoring; seed 0, loaded machine, 11 min 04 s with the face
+           pretraining): accuracy 0.209, macro F1 0.085, CCC arousal 0.041, valence -0.039 (MSE 0.900,
+           1.142): still NOT learning. tests/training/test_learning_stat_lstm.py guards that the family
+           fits its training labels; on unseen people it does not yet beat its control.
 Command:   python recipes/stat_lstm.py --row "model 4"                     # SynthAffect, demo budget
            python recipes/stat_lstm.py --row "model 6" --data DIR --face-weights FILE.h5   # the paper
 
