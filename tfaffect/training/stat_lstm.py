@@ -489,6 +489,11 @@ class StatLSTMFusionRecipe(StatLSTMRecipe):
     def multitask(self) -> bool:
         return any(net.TABLE_I[n]["va"] for n in self.member_numbers())
 
+    def predictor(self, model: keras.Model, batches):
+        """The fusion is scored clip by clip (its members' outputs averaged per evaluation clip): it has no single
+        face model to split at, so the whole-video scoring of the temporal members is not applied to it yet."""
+        return AffectTask.predictor(self, model, batches)
+
     def member_recipes(self) -> list[Recipe]:
         """The member recipes this fusion trains (``members`` empty): the member rows with the shared fields."""
         return list(self._member_recipes)
