@@ -379,6 +379,16 @@ def verify_shards(data_dir: str | os.PathLike, *, split: str | None = None, chec
                              path)
 
 
+def clip_labels(data_dir: str | os.PathLike, split: str) -> dict[str, int]:
+    """``{video_id: clip_label}`` of the videos of ``split`` in prepared shards (image or feature shards: both carry
+    ``clip_label``; -1 = none), in manifest order, from one read of the labels (no images decoded)."""
+    labels: dict[str, int] = {}
+    for shard in split_shards(load_manifest(data_dir), split):
+        for example in read_shard(os.path.join(os.fspath(data_dir), shard["file"]), with_image=False):
+            labels.setdefault(example["video_id"].decode(), int(example["clip_label"]))
+    return labels
+
+
 def read_shard(path: str | os.PathLike, *, with_image: bool = True) -> Iterator[dict[str, np.ndarray]]:
     """Yield the parsed examples of one shard as dicts of numpy values, in file order.
 
@@ -718,7 +728,7 @@ def _finished_shards(out_dir: str, fingerprint: str) -> dict[str, dict]:
     return finished
 
 
-__all__ = ["SPEC_VERSION", "FEATURE_SPEC", "LABEL_SPEC", "QUADRANTS", "MANIFEST_NAME", "PROGRESS_NAME", "ShardPlan",
+__all__ = ["clip_labels", "SPEC_VERSION", "FEATURE_SPEC", "LABEL_SPEC", "QUADRANTS", "MANIFEST_NAME", "PROGRESS_NAME", "ShardPlan",
            "EncodedFrame", "FrameSource", "encode_frame", "parse_examples", "decode_face", "normalise_landmarks",
            "va_quadrant", "sha256_file", "write_json_atomic", "load_manifest", "split_shards", "verify_shards",
            "read_shard", "find_bad_shard", "naming_bad_shards", "plan_shards", "write_dataset"]

@@ -94,12 +94,9 @@ class Clips:
 
 def read_clip_labels(data_dir: str | os.PathLike, split: str) -> dict[str, int]:
     """``{video_id: clip_label}`` of ``split`` in prepared image or feature shards (AFEW: one label per clip)."""
-    from tfaffect.data.tfrecord import load_manifest, read_shard, split_shards
+    from tfaffect.data.tfrecord import clip_labels
 
-    labels: dict[str, int] = {}
-    for shard in split_shards(load_manifest(data_dir), split):
-        for example in read_shard(os.path.join(os.fspath(data_dir), shard["file"]), with_image=False):
-            labels.setdefault(example["video_id"].decode(), int(example["clip_label"]))
+    labels = clip_labels(data_dir, split)
     _check_labels(labels, data_dir, split)
     return labels
 

@@ -286,16 +286,9 @@ def aggregate_folds(results: Sequence[Mapping[str, Any]], keys: Sequence[str] = 
 
 def clip_labels(data_dir: str | Path, split: str) -> dict[str, int]:
     """``{video_id: clip_label}`` of the clips of ``split`` in prepared shards (one read of the labels)."""
-    import os
+    from tfaffect.data.tfrecord import clip_labels as read_clip_labels
 
-    from tfaffect.data.tfrecord import load_manifest, read_shard, split_shards
-
-    labels: dict[str, int] = {}
-    for shard in split_shards(load_manifest(data_dir), split):
-        for example in read_shard(os.path.join(os.fspath(data_dir), shard["file"]), with_image=False):
-            video = example["video_id"].decode()
-            if video not in labels:
-                labels[video] = int(example["clip_label"])
+    labels = read_clip_labels(data_dir, split)
     missing = sorted(v for v, label in labels.items() if label < 0)
     if missing:
         raise ConfigError(f"{data_dir} ({split}): {len(missing)} clip(s) without a clip label (e.g. {missing[0]!r}); "
