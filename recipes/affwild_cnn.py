@@ -17,12 +17,15 @@ quadrant oversampling 43/24/19/14 % (section 4.2). FC 4096 -> 2048 -> 2 for VGG 
 (section 4.2.1.2; Table 9 "VGG Face" equals Table 10 "With Landmarks"), so its rows take landmarks.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from typing import Literal
 
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
-from tfaffect.launch import main
 
 TABLE_OF_ROW = {"VGG Face": "Table 9", "VGG-16": "Table 9", "ResNet-50": "Table 9",
                 "Without Landmarks": "Table 10"}

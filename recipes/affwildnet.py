@@ -35,12 +35,15 @@ Measured on SynthAffect (validation, the 8 unseen synthetic people, all frames c
 Synthetic figures: they show that the code learns, not how AffWildNet does on real faces.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from typing import Literal
 
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.fields import hparam
-from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,10 +29,13 @@ Section 5 gives no fine-tuning hyperparameter: the fields keep section 4.2's Aff
 windows of 16 frames, 5 per step). AFEW-VA clips shorter than the window give no training window.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 
 from tfaffect.training.transfer import CrossValidatedTransferRecipe
-from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,12 +30,15 @@ majority expression of the clip, tfaffect/data/synth_layouts.py) and
 16 frames, 5 per step).
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from typing import Literal
 
 from tfaffect.training.recipe import hparam
 from tfaffect.training.transfer import TransferRecipe
-from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,11 +12,14 @@ Command:   python recipes/affwildnet_grid.py --row "150 units, 1 layer" [--data 
 Everything else as recipes/affwildnet.py (VGG-Face conv, landmarks, FC 4096, GRU, CCC loss, Adam).
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from pathlib import Path
 
 from tfaffect.training.registry import find
-from tfaffect.launch import main
 
 FLAGSHIP = find(str(Path(__file__).with_name("affwildnet.py")))
 """recipes/affwildnet.py's recipe: this one changes only what its row changes (and keeps its SynthAffect demo)."""

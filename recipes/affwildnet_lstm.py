@@ -11,13 +11,16 @@ Everything as recipes/affwildnet.py but the cell: LSTM "allowing peephole connec
 4.2.1.3), implemented by tfaffect.models.layers.PeepholeLSTMCell (Keras 3 has none).
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from pathlib import Path
 from typing import Literal
 
 from tfaffect.training.registry import find
 from tfaffect.training.recipe import hparam
-from tfaffect.launch import main
 
 FLAGSHIP = find(str(Path(__file__).with_name("affwildnet.py")))
 """recipes/affwildnet.py's recipe: this one changes only what its row changes (and keeps its SynthAffect demo)."""

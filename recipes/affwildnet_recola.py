@@ -22,10 +22,13 @@ and ``TransferRecipe.synthaffect``: learning rate 1e-4, 4 epochs of at most 25 s
 of 16 frames, 5 per step (listed in config.json under derived.deviations).
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 
 from tfaffect.training.transfer import TransferRecipe
-from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

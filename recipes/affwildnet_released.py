@@ -13,12 +13,15 @@ Measured:  SynthAffect validation (3,515 frames, synthetic), seed 0: CCC valence
 Command:   python recipes/affwildnet_released.py [--data DIR]
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from pathlib import Path
 
 from tfaffect.training.registry import find
 from tfaffect.training.recipe import hparam
-from tfaffect.launch import main
 
 FLAGSHIP = find(str(Path(__file__).with_name("affwildnet.py")))
 """recipes/affwildnet.py's recipe: this one changes only what its row changes (and keeps its SynthAffect demo)."""

@@ -24,9 +24,12 @@ With no --data the recipe runs on SynthAffect in the AFEW-VA layout, with the ov
 measured), recorded in the run's config.json (derived.deviations).
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 
-from tfaffect.launch import main
 from tfaffect.training.anclaf import AnclafRecipe
 
 

@@ -26,10 +26,13 @@ from S-4 ... (anclaf_sequence/); a second row reuses the stages it shares. On Sy
 recipes/anclaf_afew_va.py's overlay; this recipe's own overlay is below, each entry with its measured reason.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from pathlib import Path
 
-from tfaffect.launch import main
 from tfaffect.training.anclaf import ASPANDI2021, AnclafSequenceRecipe
 from tfaffect.training.registry import find
 

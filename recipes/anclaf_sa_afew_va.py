@@ -22,10 +22,13 @@ ANCLaF-S models"): every layer copied, the LSTM's kernel rows of the context set
 (tfaffect.models.anclaf.attention_from_sequence). Everything else as recipes/anclaf_s_afew_va.py.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from pathlib import Path
 
-from tfaffect.launch import main
 from tfaffect.training.recipe import hparam
 from tfaffect.training.registry import find
 

@@ -28,12 +28,15 @@ end): it no longer diverges, it does not reach the flagship's bar. Synthetic fig
 the code learns, not how CNN-M does on real faces.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from typing import Literal, Optional
 
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
-from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

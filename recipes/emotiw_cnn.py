@@ -37,10 +37,13 @@ epochs of at most 25 steps, bfloat16 mixed precision; its reasons are measured t
 config.json under derived.deviations.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from typing import Literal
 
-from tfaffect.launch import main
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
 from tfaffect.training.transfer import TransferRecipe

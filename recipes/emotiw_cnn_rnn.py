@@ -41,10 +41,13 @@ tfaffect/data/synth_layouts.py) and ``TransferRecipe.synthaffect`` (learning rat
 most 25 steps, windows of 16 frames, 5 per step), listed in config.json under derived.deviations.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from typing import Literal
 
-from tfaffect.launch import main
 from tfaffect.training.recipe import hparam
 from tfaffect.training.transfer import TransferRecipe
 

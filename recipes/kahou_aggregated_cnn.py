@@ -30,10 +30,13 @@ same budget's shuffled-label control (--label-control shuffled: the CNN's and th
 recipes/kahou_cnn_irnn.py on the same clips (0.452), as in the paper's Table 1.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 
 from tfaffect.training.kahou import KahouAggregatedCNNTask
-from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,10 +36,13 @@ the majority class (Neutral); the frame CNN stage alone: validation frame accura
 control's 0.219. The control predicts one class for every clip.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 
 from tfaffect.training.kahou import KahouIRNNTask
-from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,10 +33,13 @@ training stride 5, RMSprop 0.02 divided by 10 after 10 epochs without a lower va
 (section 2), FACE and ALL (section 3.2).
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from typing import Literal
 
-from tfaffect.launch import main
 from tfaffect.training.mmnet import LI2017, MMNetRecipe
 from tfaffect.training.recipe import hparam
 

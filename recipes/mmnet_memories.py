@@ -19,9 +19,12 @@ stride S = L // 2 (5 or 2, section 3.1.2). The SynthAffect overlay is that recip
 reasons; the demo does not learn on unseen people there (its docstring).
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 
-from tfaffect.launch import main
 from tfaffect.training.mmnet import LI2017, MMNetRecipe
 
 ROWS = ((250, 11), (50, 11), (50, 5), (25, 5), (16, 5))  # Table 5, in the paper's order

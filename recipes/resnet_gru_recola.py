@@ -49,10 +49,13 @@ rows have no batch norm. Synthetic figures: they show what the code does, not ho
 RECOLA.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from typing import Any, Literal
 
-from tfaffect.launch import main
 from tfaffect.training.recipe import hparam
 from tfaffect.training.transfer import TransferRecipe
 

@@ -59,11 +59,14 @@ its valence/arousal outputs saturated at +-1 from the second epoch and every val
 one class (expression score 0.002).
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 
 from tfaffect.models.stat_lstm import TABLE_I
 from tfaffect.training.stat_lstm import StatLSTMRecipe
-from tfaffect.launch import main
 
 DEFAULT_MODEL = 4  # Table II: best VA score on validation (0.534); the issue's multi-task flagship
 

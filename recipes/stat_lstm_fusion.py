@@ -30,12 +30,15 @@ validation split. Members trained here get this recipe's values of the shared fi
 window, clip, architecture, optimizer, --label-control), and their own row, batch and budget.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from pathlib import Path
 
 from tfaffect.training.registry import load_recipe_file
 from tfaffect.training.stat_lstm import StatLSTMFusionRecipe
-from tfaffect.launch import main
 
 MEMBER_RECIPE = {cls.recipe_name(): cls
                  for cls in load_recipe_file(Path(__file__).with_name("stat_lstm.py"))}["stat_lstm"]

@@ -34,10 +34,13 @@ recipes/affwild_cnn.py (learning rate 1e-4, 6 epochs of at most 25 steps, bfloat
 its reasons are measured there), listed in config.json under derived.deviations.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 from typing import Literal
 
-from tfaffect.launch import main
 from tfaffect.training.affwild import AffWildRecipe
 from tfaffect.training.recipe import hparam
 from tfaffect.training.transfer import CrossValidatedTransferRecipe

@@ -133,3 +133,34 @@ def test_constants_stated_twice_agree():
     facts = crop_description(96)
     assert f"at most {predict.DETECT_MAX_SIDE} px" in facts["detector"]
     assert f"every {predict.DETECT_EVERY} frames" in facts["detector"]
+
+
+def test_a_recipe_file_run_as_a_script_prints_no_tensorflow_log_lines():
+    """`python recipes/NAME.py` imports Keras through the recipe's own imports: `quiet_start(__name__)`, the file's
+    first statement, silences TensorFlow's start-up as the commands do; TF_CPP_MIN_LOG_LEVEL=0 keeps it (which
+    shows this check would see the lines)."""
+    from tfaffect.training import registry
+
+    script = registry.recipes_dir() / "cnn_m_baseline.py"
+    env = {key: value for key, value in __import__("os").environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=300,
+                           env=env)
+    assert quiet.returncode == 0 and "--backbone-weights" in quiet.stdout
+    assert quiet.stderr.strip() == "", quiet.stderr
+    loud = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=300,
+                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert loud.returncode == 0 and "oneDNN" in loud.stderr
+
+
+def test_every_recipe_file_starts_quiet():
+    """Each recipe file's first statement after its docstring is `from tfaffect.launch import main, quiet_start`
+    and its second `quiet_start(__name__)`, before anything loads Keras."""
+    import ast
+
+    from tfaffect.training import registry
+
+    for path in sorted(registry.recipes_dir().glob("*.py")):
+        body = ast.parse(path.read_text()).body
+        first, second = body[1], body[2]
+        assert isinstance(first, ast.ImportFrom) and first.module == "tfaffect.launch", path.name
+        assert ast.unparse(second) == "quiet_start(__name__)", path.name
