@@ -8,6 +8,7 @@ network as the fold model; the analytic FLOP count must match a count derived by
 import importlib.util
 import pathlib
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ def load_script(monkeypatch):
     def load(name):
         spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)  # what `import` does (dataclasses look it up)
         spec.loader.exec_module(module)
         return module
 
@@ -107,3 +109,30 @@ def test_predict_script_prints_rates_stages_and_verdicts(load_script, capsys):
     assert re.search(r"^3-face clip: \d+\.\d\d faces per frame found", out, re.M), out
     assert re.search(r"^start-up, import tfaffect -> first frame's rows .*: \d+\.\d\d s \(target < 4 s\): "
                      r"(met|not met)", out, re.M), out
+
+
+@pytest.mark.parametrize("family", ["mmnet", "kahou"])  # anclaf's pair: the same code (not run, for CI time)
+def test_families_script_trains_the_same_weights_both_ways_and_prints_the_ratio(load_script, capsys, family):
+    load_script("families").main(["--family", family, "--tiny", "--quick", "--warmup", "0", "--frames", "12"])
+    out = capsys.readouterr().out
+    assert re.search(r"^model: .* trained weights in both contenders \(equal\);", out, re.M), out
+    unit = "clips" if family == "kahou" else "frames"
+    assert re.search(rf"^ratio cached / end to end \({unit}/s\): \d+\.\d\dx", out, re.M), out
+    assert ("stride-1 scan" in out) == (family == "mmnet"), out
+
+
+def test_families_script_freezes_exactly_the_frame_network(load_script):
+    """The image contender trains the features contender's weights and nothing else (the frame network frozen):
+    same weight names, and a step leaves every frame-network weight unchanged."""
+    import keras
+
+    families = load_script("families")
+    spec = families.FAMILIES["kahou"]
+    features, image, _, same = families.build_pair(spec, "paper", tiny=True)
+    assert same
+    assert sorted(w.path for w in features.trainable_weights) == sorted(w.path for w in image.trainable_weights)
+    frozen = {w.path: keras.ops.convert_to_numpy(w) for w in image.non_trainable_weights}
+    assert any(path.startswith("conv1") for path in frozen)
+    image.train_on_batch(families.inputs(image, 2, 4), families.targets(spec, 2, 4))
+    for w in image.non_trainable_weights:
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), frozen[w.path], err_msg=w.path)
