@@ -130,19 +130,30 @@ print(time.perf_counter() - start, len(rows))
 """
 
 
-def startup_seconds(video: Path, model_path: Path, rounds: int) -> list[float]:
-    """Seconds from ``import tfaffect`` to the first frame's rows in a fresh process (module docstring, 6.)."""
+TF_IMPORT = r"""
+import time
+start = time.perf_counter()
+import tensorflow
+print(time.perf_counter() - start)
+"""
+
+
+def startup_seconds(video: Path, model_path: Path, rounds: int) -> tuple[list[float], list[float]]:
+    """Seconds from ``import tfaffect`` to the first frame's rows in a fresh process (module docstring, 6.), and,
+    in turn with it, seconds of ``import tensorflow`` alone in a fresh process: the floor of any predictor that
+    runs TensorFlow in its own process (the face detector, MTCNN, is a TensorFlow model too)."""
     import subprocess
     import sys
 
-    times = []
+    times, floors = [], []
     for _ in range(rounds):
-        out = subprocess.run([sys.executable, "-c", STARTUP, str(video), str(model_path)], capture_output=True,
-                             text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        if out.returncode != 0:
-            raise RuntimeError(f"start-up run failed: {out.stderr[-2000:]}")
-        times.append(float(out.stdout.split()[0]))
-    return times
+        for script, args, into in ((STARTUP, [str(video), str(model_path)], times), (TF_IMPORT, [], floors)):
+            out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=600,
+                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            if out.returncode != 0:
+                raise RuntimeError(f"start-up run failed: {out.stderr[-2000:]}")
+            into.append(float(out.stdout.split()[0]))
+    return times, floors
 
 
 def naive_predict(video, model, detector, out_dir: Path, stop: int):
@@ -324,10 +335,13 @@ def main(argv=None) -> None:
     faces_per_frame = len(crowd_images) / max(1, crowd_frames)
     print(f"{args.faces}-face clip: {faces_per_frame:.2f} faces per frame found, "
           f"{faces_per_frame / wall[crowd]:.1f} face-frames/s end to end")
+    startup, tf_import = startup
     middle = median(startup)
     print(f"start-up, import tfaffect -> first frame's rows (fresh process, median of {len(startup)}): "
           f"{middle:.2f} s (target < {TARGET_STARTUP:g} s): {'met' if middle < TARGET_STARTUP else 'not met'}; "
           f"each: {', '.join(f'{t:.2f}' for t in startup)}")
+    print(f"of which no in-process TensorFlow predictor can go below `import tensorflow` alone (fresh process, "
+          f"median): {median(tf_import):.2f} s; start-up beyond it: {middle - median(tf_import):.2f} s")
     print(f"load average at end (1/5/15 min): {load_average()}")
 
 
