@@ -61,3 +61,24 @@ def test_clip_scores_and_confusion_table_by_hand():
     assert table.loc["Neutral", "Neutral"] == 1 and table.loc["Neutral", "Happiness"] == 1
     assert table.loc["Happiness", "Neutral"] == 1 and table.loc["Happiness", "Happiness"] == 2
     assert table.to_numpy().sum() == 6
+
+
+def test_confusion_png_beside_the_counts_and_its_row_percentages_by_hand(tmp_path):
+    from PIL import Image
+
+    from tfaffect import plots
+    from tfaffect.training.kahou import _write_clip_outputs
+
+    labels = np.array([0, 0, 4, 4, 4, 6])
+    predicted = np.array([0, 4, 4, 4, 0, 6])
+    _write_clip_outputs(tmp_path, [f"v{k}" for k in range(6)], predicted, labels, title="toy")
+    counts = np.loadtxt(tmp_path / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 8))
+    hand = np.zeros((7, 7))
+    hand[0, 0] = hand[0, 4] = hand[4, 0] = hand[6, 6] = 1
+    hand[4, 4] = 2
+    np.testing.assert_array_equal(counts, hand)
+    percent = plots.confusion_percentages(counts)
+    np.testing.assert_allclose(percent[0], [50, 0, 0, 0, 50, 0, 0])
+    np.testing.assert_allclose(percent[4], [100 / 3, 0, 0, 0, 200 / 3, 0, 0])
+    assert np.isnan(percent[1]).all()  # no Anger clip: a blank row, not 0 %
+    assert Image.open(tmp_path / "plots" / "confusion.png").size[0] > 300

@@ -24,10 +24,10 @@ The pipeline (sections 2.1-2.3):
    :func:`~tfaffect.models.kahou.k_average_pool`), an RBF SVM with a grid search (section 2.3; scikit-learn).
 
 Clip-level scores (:func:`clip_scores`): accuracy on the evaluation split ("Validation" of Table 1) and on the
-training clips ("Training"), per-class accuracies, ``clips.csv`` and ``confusion.csv`` (rows: true class, columns:
-predicted, counts; Figure 4's form as a table). Frames without a face are left out of a clip (the paper's clips
-are the organisers' face tracks, section 2.1.2); a clip without any face keeps one all-zero (padding) frame, so
-it is still scored, as the challenge scores every clip.
+training clips ("Training"), per-class accuracies, ``clips.csv``, ``confusion.csv`` (rows: true class, columns:
+predicted, counts) and ``plots/confusion.png`` (the same matrix in row percentages, Figure 4's form). Frames
+without a face are left out of a clip (the paper's clips are the organisers' face tracks, section 2.1.2); a clip
+without any face keeps one all-zero (padding) frame, so it is still scored, as the challenge scores every clip.
 """
 
 from __future__ import annotations
@@ -173,7 +173,10 @@ def confusion_table(predicted, labels) -> pd.DataFrame:
     return pd.DataFrame(counts, index=pd.Index(EXPRESSIONS_7, name="true"), columns=list(EXPRESSIONS_7))
 
 
-def _write_clip_outputs(run_dir: Path, ids, predicted, labels, probabilities=None) -> None:
+def _write_clip_outputs(run_dir: Path, ids, predicted, labels, probabilities=None, title: str = "") -> None:
+    """``clips.csv`` (one row per clip), ``confusion.csv`` (counts) and ``plots/confusion.png`` (row percentages,
+    Figure 4's form; :func:`tfaffect.plots.confusion_matrix`)."""
+    from tfaffect import plots
     from tfaffect.io import write_text_atomic
 
     table = pd.DataFrame({"video_id": list(ids), "predicted": predicted, "label": labels})
@@ -181,7 +184,12 @@ def _write_clip_outputs(run_dir: Path, ids, predicted, labels, probabilities=Non
         for k in range(probabilities.shape[1]):
             table[f"p_{k}"] = probabilities[:, k]
     write_text_atomic(run_dir / "clips.csv", table.to_csv(index=False))
-    write_text_atomic(run_dir / "confusion.csv", confusion_table(predicted, labels).to_csv())
+    confusion = confusion_table(predicted, labels)
+    write_text_atomic(run_dir / "confusion.csv", confusion.to_csv())
+    accuracy = float(np.mean(np.asarray(predicted) == np.asarray(labels))) if len(labels) else float("nan")
+    plots.confusion_matrix(run_dir / "plots" / "confusion.png", confusion.to_numpy(), list(confusion.columns),
+                           title=f"{title + ': ' if title else ''}clip accuracy {accuracy:.3f} ({len(labels)} clips; "
+                                 f"row %)")
 
 
 # ==================================================================================================
@@ -441,7 +449,8 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
             predicted = probabilities[:, -1].argmax(axis=1)
             result.update(clip_scores(predicted, clips.labels, prefix))
             if not prefix:
-                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities[:, -1])
+                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities[:, -1],
+                                    title=f"IRNN, {split} ({SYNTHETIC if synthetic else data.name})")
                 frames = running_frames(clips, probabilities)
         result["frames"] = int(len(frames))
         result["aggregation"] = "the IRNN's softmax at the last valid frame (section 2.2)"
@@ -537,7 +546,8 @@ class KahouAggregatedCNNTask(KahouFrameCNNTask):
                        "frames": frame_level.get("expression_frames", 0), **clip_scores(predicted, val_y),
                        **clip_scores(svm.predict(train_x), train_y, "train_"), "svm": search,
                        "aggregation": f"k-average pooling of the logits, k = {self.k}; RBF SVM (section 2.3)"})
-        _write_clip_outputs(run_dir, val_ids, predicted, val_y)
+        _write_clip_outputs(run_dir, val_ids, predicted, val_y,
+                            title=f"aggregated CNN + SVM, {result['split']} ({SYNTHETIC if synthetic else data.name})")
         result.update(self.published_entries())
         log.info("%s (%s): SVM clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"],
                  SYNTHETIC if synthetic else data.name, result["accuracy"], result["clips"], result["train_accuracy"],
