@@ -82,3 +82,49 @@ def test_confusion_png_beside_the_counts_and_its_row_percentages_by_hand(tmp_pat
     np.testing.assert_allclose(percent[4], [100 / 3, 0, 0, 0, 200 / 3, 0, 0])
     assert np.isnan(percent[1]).all()  # no Anger clip: a blank row, not 0 %
     assert Image.open(tmp_path / "plots" / "confusion.png").size[0] > 300
+
+
+def test_crossfit_search_predicts_each_clip_with_weights_searched_on_the_other_clips():
+    """The specialists' per-class weights carry over from one half to the other (every clip of a class looks the
+    same), so each half is predicted right once both search halves hold every class (asserted for seed 1)."""
+    from tfaffect.training.kahou import crossfit_search
+
+    probabilities, labels = _two_specialists(n_per_class=8)
+    order = np.random.default_rng(1).permutation(len(labels))  # crossfit_search's split for seed 1
+    for half in np.array_split(order, 2):
+        assert set(labels[half]) == set(range(7))
+    predicted, weights = crossfit_search(probabilities, labels, folds=2, seed=1, iterations=2000, sigma_min=0.2)
+    assert len(weights) == 2
+    np.testing.assert_array_equal(predicted, labels)
+
+
+def test_crossfit_search_does_not_see_the_labels_it_is_scored_on():
+    """Two clips with the same member probabilities but different labels: a search on either clip alone finds
+    weights right on it (in-sample accuracy 1), and those weights are wrong on the other clip, so the held-out
+    accuracy, each clip predicted with the weights searched on the other, is 0."""
+    from tfaffect.training.kahou import crossfit_search
+
+    probabilities = np.tile(np.array([[[0.6, 0.4, 0, 0, 0, 0, 0]], [[0.3, 0.7, 0, 0, 0, 0, 0]]]), (1, 2, 1))
+    labels = np.array([0, 1])
+    predicted, _ = crossfit_search(probabilities, labels, folds=2, seed=0, iterations=500, sigma_min=0.3)
+    np.testing.assert_array_equal(predicted, [1, 0])
+    for k in range(2):
+        _, accuracy = decision_fusion_search(probabilities[:, [k]], labels[[k]], iterations=500, sigma_min=0.3)
+        assert accuracy == 1.0  # model 0 alone says class 0, model 1 alone class 1: a weighting exists for each
+
+
+def test_svm_probabilities_cover_the_7_classes():
+    pytest.importorskip("sklearn")
+    from tfaffect.training.kahou import fit_svm, svm_probabilities
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 3, 6], 6)  # classes 1, 2, 4, 5 absent from training
+    x = rng.normal(0, 0.1, (18, 4)) + labels[:, None]
+    svm, found = fit_svm(x, labels, seed=0, probability=True)
+    p = svm_probabilities(svm, x)
+    assert p.shape == (18, 7) and found["cv_accuracy"] == 1.0
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    assert (p[:, [1, 2, 4, 5]] == 0).all()
+    np.testing.assert_array_equal(p.argmax(axis=1), labels)
+    plain, _ = fit_svm(x[[0, 6]], np.array([0, 3]), seed=0)  # one clip per class: no folds, no Platt
+    np.testing.assert_array_equal(svm_probabilities(plain, x[:1]), np.eye(7)[[0]])
