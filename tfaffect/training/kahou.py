@@ -717,13 +717,22 @@ def member_stages(recipe) -> dict[str, Any]:
 class FusionInputs:
     """A split's clips for the fusion recipes: ``features`` (modality -> ``[N, width]``, as the network reads them),
     ``raw`` (before standardisation), ``rnn_probabilities`` (the IRNN's softmax at the last frame ``[N, 7]``),
-    ``labels [N]`` and ``ids``."""
+    ``labels [N]``, ``ids`` and ``frames`` (each clip's face frame numbers, ``[-1]`` for a clip without a face)."""
 
     features: dict[str, np.ndarray]
     raw: dict[str, np.ndarray]
     rnn_probabilities: np.ndarray
     labels: np.ndarray
     ids: tuple[str, ...]
+    frames: tuple[np.ndarray, ...]
+
+    def frame_table(self, probabilities: np.ndarray) -> pd.DataFrame:
+        """``frames.csv`` of a clip-level model: one row per face frame of every clip with the clip's class
+        probabilities ``probabilities [N, 7]`` (the same on each of its frames: the fusion predicts clips)."""
+        clips = Clips(np.zeros((len(self.ids), 1, 0), np.float32), self.labels,
+                      np.array([len(f) for f in self.frames]), self.ids, self.frames)
+        longest = max(len(f) for f in self.frames)
+        return running_frames(clips, np.repeat(np.asarray(probabilities)[:, None], longest, axis=1))
 
 
 def _aligned(clips: Clips, ids: Sequence[str], where) -> np.ndarray:
@@ -765,7 +774,7 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
         for name, values in raw.items():
             mean, std = reference[name].mean(axis=0), reference[name].std(axis=0)
             features[name] = ((values - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
-    cache[split] = FusionInputs(features, raw, np.concatenate(probabilities), conv2.labels, conv2.ids)
+    cache[split] = FusionInputs(features, raw, np.concatenate(probabilities), conv2.labels, conv2.ids, conv2.frames)
     return cache[split]
 
 
@@ -912,6 +921,9 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
             if not prefix:
                 _write_clip_outputs(run_dir, inputs.ids, predicted, inputs.labels, probabilities,
                                     title=f"feature fusion ({self.row or 'first'}), {split} ({name})")
+                frames = inputs.frame_table(probabilities)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
         result["members"] = self.member_scores()
         result["best_member_accuracy"] = max(m["accuracy"] for m in result["members"].values())
         result.update(self.published_entries())
@@ -1087,6 +1099,9 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                            "weights": weights.tolist(), "searched_on": split})
         _write_clip_outputs(run_dir, ids, predicted, labels, fused,
                             title=f"decision fusion (submission {self.row or '1'}), {split} ({name})")
+        frames = read_fusion_inputs(self, split).frame_table(fused)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
         result.update(self.published_entries())
         log.info("%s (%s): decision fusion clip accuracy %.3f (in-sample: the weights were searched here; held out "
                  "%.3f, %d folds), training clips %.3f; members: %s; search %.0f s", split, name, result["accuracy"],
