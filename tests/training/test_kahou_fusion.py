@@ -128,3 +128,42 @@ def test_svm_probabilities_cover_the_7_classes():
     np.testing.assert_array_equal(p.argmax(axis=1), labels)
     plain, _ = fit_svm(x[[0, 6]], np.array([0, 3]), seed=0)  # one clip per class: no folds, no Platt
     np.testing.assert_array_equal(svm_probabilities(plain, x[:1]), np.eye(7)[[0]])
+
+
+def _fusion_accuracy(shuffled: bool, seed: int = 0) -> float:
+    """The fusion network's first version (SGD 0.1, clipping 10; section 5.1) on toy clip vectors: the "rnn" input
+    carries the class (7 class means N(0, 0.3) per unit plus N(0, 1) noise, 200-d), the "cnn" input is noise (105-d);
+    40 training and 20 validation clips per class, 30 epochs of batch 64. Returns the validation accuracy."""
+    import keras
+
+    from tfaffect import losses
+    from tfaffect.models.kahou import KahouFusionNet
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    means = rng.normal(0, 0.3, (7, 200))
+
+    def clips(per_class):
+        y = np.repeat(np.arange(7), per_class)
+        return {"cnn": rng.normal(0, 1.0, (len(y), 105)).astype("float32"),
+                "rnn": (means[y] + rng.normal(0, 1.0, (len(y), 200))).astype("float32")}, y
+
+    x, y = clips(40)
+    val_x, val_y = clips(20)
+    if shuffled:
+        y = rng.permutation(y)
+    model = KahouFusionNet(modalities=("cnn", "rnn"))
+    model.compile(keras.optimizers.SGD(0.1, global_clipnorm=10.0),
+                  loss={"expression": losses.MaskedSparseCategoricalCrossentropy()})
+    model.fit(x, {"expression": y}, batch_size=64, epochs=30, verbose=0, shuffle=True)
+    return float((model.predict(val_x, verbose=0)["expression"].argmax(axis=1) == val_y).mean())
+
+
+def test_fusion_network_learns_an_informative_modality_and_its_shuffled_label_control_does_not():
+    """Measured (seed 0, 2 loaded CPU cores, about 3 s each): validation accuracy 0.636 learned, 0.129 with shuffled
+    training labels (chance 1/7 = 0.143). The stable version (0.001, momentum 0.9) reached only 0.186 in these 30
+    epochs, so it is not tested here. Bounds: half the measured margin over chance, and the control within 0.11 of
+    chance."""
+    learned, control = _fusion_accuracy(False), _fusion_accuracy(True)
+    assert learned >= 1 / 7 + (0.636 - 1 / 7) / 2, learned
+    assert abs(control - 1 / 7) <= 0.11, control
