@@ -265,3 +265,35 @@ def learning_curve(path, rows: Sequence[dict], monitor: str, *, best_epoch: Opti
     if title:
         fig.suptitle(title, fontsize=9)
     return _save(plt, fig, path)
+
+
+def confusion_percentages(counts) -> np.ndarray:
+    """Row-normalised confusion matrix in percent: ``100 * counts[i, j] / sum_j counts[i, j]`` (rows the true
+    class, columns the predicted one; a class without examples gets a row of NaN). What
+    :func:`confusion_matrix` draws, the form of Kahou et al. 2015's Figure 4."""
+    counts = np.asarray(counts, np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.where(totals > 0, 100.0 * counts / np.where(totals > 0, totals, 1.0), np.nan)
+
+
+def confusion_matrix(path, counts, classes: Sequence[str], *, title: str = "") -> Path:
+    """A confusion matrix as a picture: rows the true class, columns the predicted one, each cell the share of its
+    row in percent (:func:`confusion_percentages`, Kahou et al. 2015 Figure 4's form) with the row's count beside
+    each class name; a row without examples stays blank."""
+    counts = np.asarray(counts, np.int64)
+    percent = confusion_percentages(counts)
+    n = len(classes)
+    plt, (fig, ax) = _figure(figsize=(1.0 + 0.75 * n, 0.8 + 0.65 * n), constrained_layout=True)
+    ax.imshow(np.nan_to_num(percent), cmap="Blues", vmin=0, vmax=100)
+    for i in range(n):
+        for j in range(n):
+            if np.isfinite(percent[i, j]):
+                ax.text(j, i, f"{percent[i, j]:.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if percent[i, j] > 60 else "black")
+    ax.set_xticks(range(n), list(classes), rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), [f"{name} ({total})" for name, total in zip(classes, counts.sum(axis=1))], fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (clips)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(plt, fig, path)

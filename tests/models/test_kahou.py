@@ -277,3 +277,30 @@ def test_fusion_network_parameter_count_and_penalty(tmp_path):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(x)["expression"]), out)
     with pytest.raises(ConfigError, match="modalities"):
         KahouFusionNet(modalities=("video",))
+
+
+# --------------------------------------------------------------------------------------------------
+# Decision-level fusion (section 5.2)
+
+def test_decision_fusion_model_weighs_each_class_of_each_member_and_keeps_its_weights(tmp_path):
+    from tfaffect.models.kahou import KahouDecisionFusion
+
+    model = KahouDecisionFusion(members=("a", "b"))
+    assert model.count_params() == 2 * C and not model.trainable_weights  # one weight per member per class
+    a = np.array([[0.7, 0.3, 0, 0, 0, 0, 0]], np.float32)
+    b = np.array([[0.1, 0.9, 0, 0, 0, 0, 0]], np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model({"a": a, "b": b})["expression"])[0, :2],
+                               [0.4, 0.6], rtol=1e-6)  # 1/2 each at the start
+    weights = np.full((2, C), 0.5, np.float32)
+    weights[:, 0] = [0.9, 0.1]  # class 0: 0.9 * 0.7 + 0.1 * 0.1 = 0.64
+    weights[:, 1] = [0.2, 0.8]  # class 1: 0.2 * 0.3 + 0.8 * 0.9 = 0.78
+    model.get_layer("weighted_sum").weights_mc.assign(weights)
+    expected = [0.64, 0.78]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model({"a": a, "b": b})["expression"])[0, :2], expected,
+                               rtol=1e-6)
+    model.save(tmp_path / "decision.keras")
+    restored = keras.saving.load_model(tmp_path / "decision.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored({"a": a, "b": b})["expression"])[0, :2], expected,
+                               rtol=1e-6)
+    with pytest.raises(ConfigError, match="distinct"):
+        KahouDecisionFusion(members=("a", "a"))

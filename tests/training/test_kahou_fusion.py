@@ -61,3 +61,109 @@ def test_clip_scores_and_confusion_table_by_hand():
     assert table.loc["Neutral", "Neutral"] == 1 and table.loc["Neutral", "Happiness"] == 1
     assert table.loc["Happiness", "Neutral"] == 1 and table.loc["Happiness", "Happiness"] == 2
     assert table.to_numpy().sum() == 6
+
+
+def test_confusion_png_beside_the_counts_and_its_row_percentages_by_hand(tmp_path):
+    from PIL import Image
+
+    from tfaffect import plots
+    from tfaffect.training.kahou import _write_clip_outputs
+
+    labels = np.array([0, 0, 4, 4, 4, 6])
+    predicted = np.array([0, 4, 4, 4, 0, 6])
+    _write_clip_outputs(tmp_path, [f"v{k}" for k in range(6)], predicted, labels, title="toy")
+    counts = np.loadtxt(tmp_path / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 8))
+    hand = np.zeros((7, 7))
+    hand[0, 0] = hand[0, 4] = hand[4, 0] = hand[6, 6] = 1
+    hand[4, 4] = 2
+    np.testing.assert_array_equal(counts, hand)
+    percent = plots.confusion_percentages(counts)
+    np.testing.assert_allclose(percent[0], [50, 0, 0, 0, 50, 0, 0])
+    np.testing.assert_allclose(percent[4], [100 / 3, 0, 0, 0, 200 / 3, 0, 0])
+    assert np.isnan(percent[1]).all()  # no Anger clip: a blank row, not 0 %
+    assert Image.open(tmp_path / "plots" / "confusion.png").size[0] > 300
+
+
+def test_crossfit_search_predicts_each_clip_with_weights_searched_on_the_other_clips():
+    """The specialists' per-class weights carry over from one half to the other (every clip of a class looks the
+    same), so each half is predicted right once both search halves hold every class (asserted for seed 1)."""
+    from tfaffect.training.kahou import crossfit_search
+
+    probabilities, labels = _two_specialists(n_per_class=8)
+    order = np.random.default_rng(1).permutation(len(labels))  # crossfit_search's split for seed 1
+    for half in np.array_split(order, 2):
+        assert set(labels[half]) == set(range(7))
+    predicted, weights = crossfit_search(probabilities, labels, folds=2, seed=1, iterations=2000, sigma_min=0.2)
+    assert len(weights) == 2
+    np.testing.assert_array_equal(predicted, labels)
+
+
+def test_crossfit_search_does_not_see_the_labels_it_is_scored_on():
+    """Two clips with the same member probabilities but different labels: a search on either clip alone finds
+    weights right on it (in-sample accuracy 1), and those weights are wrong on the other clip, so the held-out
+    accuracy, each clip predicted with the weights searched on the other, is 0."""
+    from tfaffect.training.kahou import crossfit_search
+
+    probabilities = np.tile(np.array([[[0.6, 0.4, 0, 0, 0, 0, 0]], [[0.3, 0.7, 0, 0, 0, 0, 0]]]), (1, 2, 1))
+    labels = np.array([0, 1])
+    predicted, _ = crossfit_search(probabilities, labels, folds=2, seed=0, iterations=500, sigma_min=0.3)
+    np.testing.assert_array_equal(predicted, [1, 0])
+    for k in range(2):
+        _, accuracy = decision_fusion_search(probabilities[:, [k]], labels[[k]], iterations=500, sigma_min=0.3)
+        assert accuracy == 1.0  # model 0 alone says class 0, model 1 alone class 1: a weighting exists for each
+
+
+def test_svm_probabilities_cover_the_7_classes():
+    pytest.importorskip("sklearn")
+    from tfaffect.training.kahou import fit_svm, svm_probabilities
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 3, 6], 6)  # classes 1, 2, 4, 5 absent from training
+    x = rng.normal(0, 0.1, (18, 4)) + labels[:, None]
+    svm, found = fit_svm(x, labels, seed=0, probability=True)
+    p = svm_probabilities(svm, x)
+    assert p.shape == (18, 7) and found["cv_accuracy"] == 1.0
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    assert (p[:, [1, 2, 4, 5]] == 0).all()
+    np.testing.assert_array_equal(p.argmax(axis=1), labels)
+    plain, _ = fit_svm(x[[0, 6]], np.array([0, 3]), seed=0)  # one clip per class: no folds, no Platt
+    np.testing.assert_array_equal(svm_probabilities(plain, x[:1]), np.eye(7)[[0]])
+
+
+def _fusion_accuracy(shuffled: bool, seed: int = 0) -> float:
+    """The fusion network's first version (SGD 0.1, clipping 10; section 5.1) on toy clip vectors: the "rnn" input
+    carries the class (7 class means N(0, 0.3) per unit plus N(0, 1) noise, 200-d), the "cnn" input is noise (105-d);
+    40 training and 20 validation clips per class, 30 epochs of batch 64. Returns the validation accuracy."""
+    import keras
+
+    from tfaffect import losses
+    from tfaffect.models.kahou import KahouFusionNet
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    means = rng.normal(0, 0.3, (7, 200))
+
+    def clips(per_class):
+        y = np.repeat(np.arange(7), per_class)
+        return {"cnn": rng.normal(0, 1.0, (len(y), 105)).astype("float32"),
+                "rnn": (means[y] + rng.normal(0, 1.0, (len(y), 200))).astype("float32")}, y
+
+    x, y = clips(40)
+    val_x, val_y = clips(20)
+    if shuffled:
+        y = rng.permutation(y)
+    model = KahouFusionNet(modalities=("cnn", "rnn"))
+    model.compile(keras.optimizers.SGD(0.1, global_clipnorm=10.0),
+                  loss={"expression": losses.MaskedSparseCategoricalCrossentropy()})
+    model.fit(x, {"expression": y}, batch_size=64, epochs=30, verbose=0, shuffle=True)
+    return float((model.predict(val_x, verbose=0)["expression"].argmax(axis=1) == val_y).mean())
+
+
+def test_fusion_network_learns_an_informative_modality_and_its_shuffled_label_control_does_not():
+    """Measured (seed 0, 2 loaded CPU cores, about 3 s each): validation accuracy 0.636 learned, 0.129 with shuffled
+    training labels (chance 1/7 = 0.143). The stable version (0.001, momentum 0.9) reached only 0.186 in these 30
+    epochs, so it is not tested here. Bounds: half the measured margin over chance, and the control within 0.11 of
+    chance."""
+    learned, control = _fusion_accuracy(False), _fusion_accuracy(True)
+    assert learned >= 1 / 7 + (0.636 - 1 / 7) / 2, learned
+    assert abs(control - 1 / 7) <= 0.11, control

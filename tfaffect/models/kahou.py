@@ -402,6 +402,51 @@ class KahouFusionNet(ConfigurableModel):
 
 
 # --------------------------------------------------------------------------------------------------
+# Decision-level fusion (section 5.2)
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ClassWeightedSum(keras.layers.Layer):
+    """``[M]`` lists of class probabilities ``[B, C]`` -> ``[B, C]``: per class c, ``sum_m W[m, c] p_m[:, c]``.
+
+    Section 5.2: "one weight per modality per class and the resulting score for each class is the weighted sum of
+    all probabilities for the respective class". ``W`` (``"weights"``, ``[M, C]``) is not trainable: a random
+    search sets it (``tfaffect.training.kahou.decision_fusion_search``); it starts at ``1 / M``.
+    """
+
+    def build(self, input_shape):
+        self.weights_mc = self.add_weight(shape=(len(input_shape), int(input_shape[0][-1])), name="weights",
+                                          initializer=keras.initializers.Constant(1.0 / len(input_shape)),
+                                          trainable=False)
+
+    def call(self, inputs):
+        stacked = ops.stack([ops.cast(x, self.compute_dtype) for x in inputs], axis=1)  # [B, M, C]
+        return ops.sum(stacked * ops.cast(self.weights_mc, self.compute_dtype)[None], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class KahouDecisionFusion(ConfigurableModel):
+    """Decision-level fusion (section 5.2): ``{member: float32 [B, 7] class probabilities}`` ->
+    ``{"expression": [B, 7]}``, the per-class weighted sum (:class:`ClassWeightedSum`, layer ``"weighted_sum"``). The
+    scores need not sum to 1 (each class's weights sum to 1 over the members); the arg-max is the prediction.
+
+    Args:
+        members: the member names, in the order of the weight rows.
+    """
+
+    def __init__(self, members=("cnn_svm", "rnn", "fusion"), **kwargs):
+        members = tuple(str(m) for m in members)
+        if not members or len(set(members)) != len(members):
+            raise ConfigError(f"decision fusion needs distinct member names, got {list(members)}")
+        inputs = {name: keras.Input(shape=(NUM_CLASSES,), name=name) for name in members}
+        expression = ClassWeightedSum(dtype="float32", name="weighted_sum")([inputs[name] for name in members])
+        kwargs.setdefault("name", "kahou_decision_fusion")
+        super().__init__(inputs, {"expression": expression}, {"members": list(members)}, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
 # k-average pooling (section 2.3)
 
 def k_average_pool(frames, k: int = K_BINS) -> np.ndarray:

@@ -24,10 +24,10 @@ The pipeline (sections 2.1-2.3):
    :func:`~tfaffect.models.kahou.k_average_pool`), an RBF SVM with a grid search (section 2.3; scikit-learn).
 
 Clip-level scores (:func:`clip_scores`): accuracy on the evaluation split ("Validation" of Table 1) and on the
-training clips ("Training"), per-class accuracies, ``clips.csv`` and ``confusion.csv`` (rows: true class, columns:
-predicted, counts; Figure 4's form as a table). Frames without a face are left out of a clip (the paper's clips
-are the organisers' face tracks, section 2.1.2); a clip without any face keeps one all-zero (padding) frame, so
-it is still scored, as the challenge scores every clip.
+training clips ("Training"), per-class accuracies, ``clips.csv``, ``confusion.csv`` (rows: true class, columns:
+predicted, counts) and ``plots/confusion.png`` (the same matrix in row percentages, Figure 4's form). Frames
+without a face are left out of a clip (the paper's clips are the organisers' face tracks, section 2.1.2); a clip
+without any face keeps one all-zero (padding) frame, so it is still scored, as the challenge scores every clip.
 """
 
 from __future__ import annotations
@@ -173,7 +173,10 @@ def confusion_table(predicted, labels) -> pd.DataFrame:
     return pd.DataFrame(counts, index=pd.Index(EXPRESSIONS_7, name="true"), columns=list(EXPRESSIONS_7))
 
 
-def _write_clip_outputs(run_dir: Path, ids, predicted, labels, probabilities=None) -> None:
+def _write_clip_outputs(run_dir: Path, ids, predicted, labels, probabilities=None, title: str = "") -> None:
+    """``clips.csv`` (one row per clip), ``confusion.csv`` (counts) and ``plots/confusion.png`` (row percentages,
+    Figure 4's form; :func:`tfaffect.plots.confusion_matrix`)."""
+    from tfaffect import plots
     from tfaffect.io import write_text_atomic
 
     table = pd.DataFrame({"video_id": list(ids), "predicted": predicted, "label": labels})
@@ -181,7 +184,12 @@ def _write_clip_outputs(run_dir: Path, ids, predicted, labels, probabilities=Non
         for k in range(probabilities.shape[1]):
             table[f"p_{k}"] = probabilities[:, k]
     write_text_atomic(run_dir / "clips.csv", table.to_csv(index=False))
-    write_text_atomic(run_dir / "confusion.csv", confusion_table(predicted, labels).to_csv())
+    confusion = confusion_table(predicted, labels)
+    write_text_atomic(run_dir / "confusion.csv", confusion.to_csv())
+    accuracy = float(np.mean(np.asarray(predicted) == np.asarray(labels))) if len(labels) else float("nan")
+    plots.confusion_matrix(run_dir / "plots" / "confusion.png", confusion.to_numpy(), list(confusion.columns),
+                           title=f"{title + ': ' if title else ''}clip accuracy {accuracy:.3f} ({len(labels)} clips; "
+                                 f"row %)")
 
 
 # ==================================================================================================
@@ -441,7 +449,8 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
             predicted = probabilities[:, -1].argmax(axis=1)
             result.update(clip_scores(predicted, clips.labels, prefix))
             if not prefix:
-                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities[:, -1])
+                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities[:, -1],
+                                    title=f"IRNN, {split} ({SYNTHETIC if synthetic else data.name})")
                 frames = running_frames(clips, probabilities)
         result["frames"] = int(len(frames))
         result["aggregation"] = "the IRNN's softmax at the last valid frame (section 2.2)"
@@ -537,7 +546,8 @@ class KahouAggregatedCNNTask(KahouFrameCNNTask):
                        "frames": frame_level.get("expression_frames", 0), **clip_scores(predicted, val_y),
                        **clip_scores(svm.predict(train_x), train_y, "train_"), "svm": search,
                        "aggregation": f"k-average pooling of the logits, k = {self.k}; RBF SVM (section 2.3)"})
-        _write_clip_outputs(run_dir, val_ids, predicted, val_y)
+        _write_clip_outputs(run_dir, val_ids, predicted, val_y,
+                            title=f"aggregated CNN + SVM, {result['split']} ({SYNTHETIC if synthetic else data.name})")
         result.update(self.published_entries())
         log.info("%s (%s): SVM clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"],
                  SYNTHETIC if synthetic else data.name, result["accuracy"], result["clips"], result["train_accuracy"],
@@ -545,11 +555,15 @@ class KahouAggregatedCNNTask(KahouFrameCNNTask):
         return result
 
 
-def fit_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, grid: Optional[Mapping[str, Sequence[float]]] = None):
+def fit_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, grid: Optional[Mapping[str, Sequence[float]]] = None,
+            probability: bool = False):
     """An RBF SVM on standardised ``x`` with C and gamma picked by stratified k-fold grid search (section 2.3:
     "set via grid search"; the grid is chosen: :data:`SVM_C`, :data:`SVM_GAMMA`, :data:`SVM_FOLDS` folds).
     Returns ``(fitted pipeline, {"C", "gamma", "cv_accuracy"})``; with fewer than 2 clips in some class there is
-    no cross-validation and the grid's middle values are used."""
+    no cross-validation and the grid's middle values are used. ``probability``: the picked SVM wrapped with Platt
+    scaling (sigmoid calibration on the same folds, then refitted on all clips: ``predict_proba``, what decision
+    fusion weighs, section 5.2; its ``predict`` is the arg-max of those probabilities); without folds its
+    probabilities are the one-hot predictions."""
     try:
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
         from sklearn.pipeline import make_pipeline
@@ -567,11 +581,52 @@ def fit_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, grid: Optional[Mappi
         pipeline.fit(x, y)
         params = pipeline.get_params()
         return pipeline, {"C": params["svc__C"], "gamma": params["svc__gamma"], "cv_accuracy": None}
-    search = GridSearchCV(pipeline, grid, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    search = GridSearchCV(pipeline, grid, cv=cv)
     search.fit(x, y)
-    return search.best_estimator_, {"C": search.best_params_["svc__C"], "gamma": search.best_params_["svc__gamma"],
-                                    "cv_accuracy": float(search.best_score_)}
+    found = {"C": search.best_params_["svc__C"], "gamma": search.best_params_["svc__gamma"],
+             "cv_accuracy": float(search.best_score_)}
+    if probability:
+        from sklearn.calibration import CalibratedClassifierCV
 
+        return CalibratedClassifierCV(search.best_estimator_, method="sigmoid", cv=cv, ensemble=False).fit(x, y), found
+    return search.best_estimator_, found
+
+
+
+# ==================================================================================================
+# Audio (section 3).
+
+AUDIO_PCA = 10  # section 3 / 6.2: "The first ten components of the PCA whitened audio features"
+AUDIO_C = (1.0, 10.0, 100.0, 1000.0, 10000.0)  # issue #16 item 4 (released code): C in {1 .. 1e4}
+AUDIO_GAMMA = (1e-3, 1e-4, 1e-5)  # issue #16 item 4 (released code)
+
+
+def fit_audio_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA):
+    """Section 3: standardise the clips' functionals, PCA-whiten to ``components`` (10), RBF SVM with probability
+    outputs, C and gamma by grid search (the released code's grid: :data:`AUDIO_C`, :data:`AUDIO_GAMMA`). Returns
+    ``(fitted calibrated pipeline, {"C", "gamma", "cv_accuracy"})`` as :func:`fit_svm`."""
+    try:
+        from sklearn.decomposition import PCA
+        from sklearn.model_selection import GridSearchCV, StratifiedKFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+    except ImportError:
+        raise MissingResourceError("the audio SVM needs scikit-learn: pip install scikit-learn") from None
+    counts = np.bincount(y)
+    folds = min(SVM_FOLDS, int(counts[counts > 0].min()))
+    if folds < 2 or len(counts[counts > 0]) < 2:
+        raise DataError(f"the audio SVM needs at least 2 clips of each of at least 2 classes, got {np.bincount(y)}")
+    pipeline = make_pipeline(StandardScaler(), PCA(min(components, x.shape[1], len(x) - 1), whiten=True,
+                                                   random_state=seed), SVC(kernel="rbf"))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    search = GridSearchCV(pipeline, {"svc__C": AUDIO_C, "svc__gamma": AUDIO_GAMMA}, cv=cv).fit(x, y)
+    from sklearn.calibration import CalibratedClassifierCV
+
+    calibrated = CalibratedClassifierCV(search.best_estimator_, method="sigmoid", cv=cv, ensemble=False).fit(x, y)
+    return calibrated, {"C": search.best_params_["svc__C"], "gamma": search.best_params_["svc__gamma"],
+                        "cv_accuracy": float(search.best_score_)}
 
 
 # ==================================================================================================
@@ -639,6 +694,459 @@ def decision_fusion_search(probabilities, labels, *, iterations: int = SEARCH_IT
     return best, best_accuracy
 
 
-__all__ = ["Clips", "KahouAggregatedCNNTask", "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table",
-           "decision_fusion_search", "fused_scores",
+# ==================================================================================================
+# Fusion recipes: their members as stages, their clip inputs.
+
+FUSION_MODALITIES = ("cnn", "rnn")
+"""The modalities fused here: the aggregated CNN vector and the IRNN's last hidden state. Section 6.2 also fuses the
+10 PCA-whitened audio components; the audio model is not implemented yet (issue #16 item 4), so its modality layer
+is absent (a deviation each fusion run records)."""
+DECISION_MEMBERS = ("cnn_svm", "rnn", "fusion")
+"""Decision-fusion members here: the aggregated-CNN SVM, the IRNN, the feature fusion network. Section 5.2 also
+weighs the audio and activity models (not implemented yet: absent)."""
+MISSING_MODALITIES = {"published": "audio (10 PCA-whitened IS10 components) and, for decision fusion, the activity "
+                                   "model (sections 5.1, 6.2)",
+                      "used": "absent: not implemented yet (issue #16 items 4, 5)", "source": "chosen"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _FusionFields:
+    """Fields of the fusion recipes for their members (mixed in before :class:`_ClipRecipeFields`)."""
+
+    irnn_epochs: int = hparam(100, "epochs of the IRNN member stage (see KahouIRNNTask.epochs)",
+                              source="chosen (paper silent)")
+    k: int = hparam(net.K_BINS, "k of the aggregated CNN's k-average pooling: 15 (section 2.3)")
+    standardize: bool = hparam(
+        True, "standardise each fusion input with its training clips' per-feature mean and std (the paper does not "
+              "say how the features enter the network; the IRNN's ReLU states are unbounded)",
+        source="chosen (paper silent)")
+
+
+def irnn_member(recipe) -> KahouIRNNTask:
+    """The IRNN member stage of a fusion ``recipe``: its data, frame CNN source and budget, seed and label control."""
+    irnn = KahouIRNNTask(data=recipe.data, seed=recipe.seed, label_control=recipe.label_control,
+                         frame_data=recipe.frame_data, frame_model=recipe.frame_model, image_size=recipe.image_size,
+                         face_size=recipe.face_size, cnn_epochs=recipe.cnn_epochs,
+                         cnn_max_steps_per_epoch=recipe.cnn_max_steps_per_epoch,
+                         cnn_learning_rate=recipe.cnn_learning_rate, epochs=recipe.irnn_epochs)
+    return irnn.with_smoke() if recipe.smoke else irnn
+
+
+def member_stages(recipe) -> dict[str, Any]:
+    """The stages a fusion recipe reads: the IRNN member's (frame CNN ``cnn`` unless ``frame_model``, its conv2
+    ``features``), the frame CNN's pre-softmax outputs over the same clips (``logits``, section 2.3) and the trained
+    IRNN (``irnn``)."""
+    irnn = irnn_member(recipe)
+    stages = dict(irnn.requires())
+    data = irnn.data_dir()[0]
+    stages["logits"] = FeatureStage(stages.get("cnn", recipe.frame_model), {"logits": "logits"},
+                                    folder="kahou_features", label="logits", data=data,
+                                    splits=(*irnn.train_splits(), irnn.evaluation_split()),
+                                    crop=crop_of(stored_size(data), recipe.image_size, recipe.face_size),
+                                    image_size=recipe.image_size)
+    stages["irnn"] = RecipeStage(irnn, "kahou_irnn", "irnn")
+    return stages
+
+
+@dataclasses.dataclass(frozen=True)
+class FusionInputs:
+    """A split's clips for the fusion recipes: ``features`` (modality -> ``[N, width]``, as the network reads them),
+    ``raw`` (before standardisation), ``rnn_probabilities`` (the IRNN's softmax at the last frame ``[N, 7]``),
+    ``labels [N]``, ``ids`` and ``frames`` (each clip's face frame numbers, ``[-1]`` for a clip without a face)."""
+
+    features: dict[str, np.ndarray]
+    raw: dict[str, np.ndarray]
+    rnn_probabilities: np.ndarray
+    labels: np.ndarray
+    ids: tuple[str, ...]
+    frames: tuple[np.ndarray, ...]
+
+    def frame_table(self, probabilities: np.ndarray) -> pd.DataFrame:
+        """``frames.csv`` of a clip-level model: one row per face frame of every clip with the clip's class
+        probabilities ``probabilities [N, 7]`` (the same on each of its frames: the fusion predicts clips)."""
+        clips = Clips(np.zeros((len(self.ids), 1, 0), np.float32), self.labels,
+                      np.array([len(f) for f in self.frames]), self.ids, self.frames)
+        longest = max(len(f) for f in self.frames)
+        return running_frames(clips, np.repeat(np.asarray(probabilities)[:, None], longest, axis=1))
+
+
+def _aligned(clips: Clips, ids: Sequence[str], where) -> np.ndarray:
+    order = {video: i for i, video in enumerate(clips.ids)}
+    missing = [video for video in ids if video not in order]
+    if missing:
+        raise DataError(f"clip {missing[0]!r} has conv2 features but no logits ({len(missing)} such clips)",
+                        str(where))
+    return np.array([order[video] for video in ids])
+
+
+def read_fusion_inputs(recipe, split: str) -> FusionInputs:
+    """``split``'s :class:`FusionInputs` from ``recipe``'s finished stages (:func:`member_stages`): the k-average
+    pooled logits of each clip's face frames (section 2.3; a clip without a face: its padding frame, all zero) and
+    the IRNN's hidden state at the clip's last frame (section 6.2: "the hidden activations of the last time
+    step"), standardised with the training clips' statistics when ``recipe.standardize``. Cached per recipe."""
+    from tfaffect.models.saving import load_model
+
+    cache = recipe.__dict__.setdefault("_fusion_inputs", {})
+    if split in cache:
+        return cache[split]
+    conv2 = load_clips(recipe.stage_dir("features"), split)
+    logits = load_clips(recipe.stage_dir("logits"), split, output="logits")
+    rows = _aligned(logits, conv2.ids, recipe.stage_dir("logits"))
+    cnn = np.stack([net.k_average_pool(logits.x[i, :logits.lengths[i]], recipe.k) for i in rows])
+    irnn = load_model(recipe.stage_dir("irnn") / "model.keras")
+    cut = keras.Model(irnn.input, {"state": irnn.get_layer("irnn").output,
+                                   "expression": irnn.get_layer("expression").output})
+    states, probabilities = [], []
+    for start in range(0, len(conv2.ids), STATE_BATCH):
+        out = cut.predict_on_batch({"conv2": conv2.x[start:start + STATE_BATCH]})
+        states.append(np.asarray(out["state"])[:, -1])  # masked padding holds the state: the last valid frame's
+        probabilities.append(np.asarray(out["expression"])[:, -1])
+    raw = {"cnn": cnn.astype(np.float32), "rnn": np.concatenate(states).astype(np.float32)}
+    features = dict(raw)
+    if recipe.standardize:
+        (train,) = recipe.train_splits()
+        reference = raw if split == train else read_fusion_inputs(recipe, train).raw
+        for name, values in raw.items():
+            mean, std = reference[name].mean(axis=0), reference[name].std(axis=0)
+            features[name] = ((values - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    cache[split] = FusionInputs(features, raw, np.concatenate(probabilities), conv2.labels, conv2.ids, conv2.frames)
+    return cache[split]
+
+
+STATE_BATCH = 64  # clips per IRNN call while reading its hidden states (memory only)
+
+
+def svm_member(recipe) -> tuple[Any, dict[str, Any]]:
+    """The aggregated-CNN SVM member (section 2.3) on ``recipe``'s pooled logits of the training clips, with class
+    probabilities (Platt scaling); the shuffled-label control fits it on permuted labels. Cached per recipe."""
+    if "_svm" not in recipe.__dict__:
+        (train,) = recipe.train_splits()
+        inputs = read_fusion_inputs(recipe, train)
+        labels = inputs.labels
+        if recipe.label_control == "shuffled":
+            labels = np.random.default_rng(recipe.seed + SHUFFLED_LABEL_SEED).permutation(labels)
+        recipe.__dict__["_svm"] = fit_svm(inputs.raw["cnn"], labels, seed=recipe.seed, probability=True)
+    return recipe.__dict__["_svm"]
+
+
+def svm_probabilities(svm, x: np.ndarray) -> np.ndarray:
+    """``[N, 7]`` class probabilities of ``svm`` (classes absent from its training labels: 0; an SVM without
+    probabilities, fitted without cross-validation folds: its one-hot predictions)."""
+    out = np.zeros((len(x), len(EXPRESSIONS_7)), np.float64)
+    if hasattr(svm, "predict_proba"):
+        out[:, svm.classes_] = svm.predict_proba(x)
+    else:
+        out[np.arange(len(x)), svm.predict(x)] = 1.0
+    return out
+
+
+def _fusion_data_dir(recipe) -> tuple[Path, bool]:
+    from tfaffect.training.data import resolve_data
+
+    return resolve_data(recipe.data, recipe.face_size, smoke=recipe.smoke, layout=AFEW_LAYOUT)
+
+
+def _array_dataset(features: Mapping[str, np.ndarray], labels: np.ndarray, *, seed: Optional[int], batch_size: int):
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((dict(features), {"expression": labels.astype(np.int32)},
+                                               {"expression": np.ones(len(labels), np.float32)}))
+    if seed is not None:
+        data = data.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size)
+
+
+# ==================================================================================================
+# Feature-level fusion (sections 5.1, 6.2).
+
+@dataclasses.dataclass(frozen=True)
+class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
+    """The feature fusion network (Fig. 3) on the aggregated CNN vectors and the IRNN's last hidden states of the
+    AFEW clips, trained on the Train clips with early stopping on Val (section 6.3)."""
+
+    paper: ClassVar[str] = PAPER
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "best_member_accuracy")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model")
+
+    common_units: int = hparam(net.FUSION_COMMON, "the common hidden layer: 70 units (section 5.1)")
+    dropout: float = hparam(net.FUSION_DROPOUT, "after every hidden layer (released code, issue #16 item 6)")
+    penalty: float = hparam(net.FUSION_PENALTY, "3e-5 x (L2 + L1 + L2,1) on the modality layers' weights (released "
+                                                "code)")
+    learning_rate: float = hparam(0.1, "SGD, the first version (section 5.1); the stable one 0.001 (section 6.2)")
+    momentum: float = hparam(0.0, "none in the first version; 0.9 in the stable one (section 6.2)")
+    clipnorm: float = hparam(10.0, "gradient clipping threshold 10 (section 5.1; kept in the stable version, which "
+                                   "the paper describes as changing only the rate and momentum); on the global norm "
+                                   "(chosen: the paper does not say)")
+    batch_size: int = hparam(64, "clips per batch; not given for the fusion network: the IRNN's 64 (section 2.2)",
+                             source="chosen (paper silent)")
+    epochs: int = hparam(200, "not fixed: early stopping on Val (section 6.3); 200 chosen, the best epoch by "
+                              "validation clip accuracy is kept", source="chosen (paper silent)")
+    monitor: str = hparam("val_accuracy", "pick the best epoch by validation clip accuracy (early stopping)")
+    monitor_mode: Literal["min", "max"] = hparam("max", "higher accuracy is better")
+
+    def validate(self):
+        super().validate()
+        _check_frame_source(self)
+        if self.k < 1 or not self.clipnorm > 0 or self.common_units < 1:
+            raise ConfigError(f"{type(self).__name__}: k >= 1, clipnorm > 0 and common_units >= 1 needed")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "batch_size": 4}
+
+    def deviations(self) -> dict[str, dict[str, Any]]:
+        return {**super().deviations(), "modalities": MISSING_MODALITIES}
+
+    def data_dir(self) -> tuple[Path, bool]:
+        return _fusion_data_dir(self)
+
+    def requires(self) -> dict[str, Any]:
+        return member_stages(self)
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        return {}
+
+    def training_stream(self, data: Path, seed: int):
+        inputs = read_fusion_inputs(self, self.train_splits()[0])
+        return _array_dataset(inputs.features, inputs.labels, seed=seed, batch_size=self.batch_size)
+
+    def read(self, split: str, **kwargs):
+        inputs = read_fusion_inputs(self, split)
+        return _array_dataset(inputs.features, inputs.labels, seed=None,
+                              batch_size=kwargs.get("batch_size", self.batch_size))
+
+    def build_model(self) -> keras.Model:
+        return net.KahouFusionNet(modalities=FUSION_MODALITIES, common_units=self.common_units, dropout=self.dropout,
+                                  penalty=self.penalty)
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        from tfaffect import losses, metrics
+
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=self.momentum, global_clipnorm=self.clipnorm)
+        return {"optimizer": optimizer,  # sections 5.1, 6.2
+                "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},  # categorical cross-entropy
+                "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
+
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple(self.published_rows)
+
+    def member_scores(self) -> dict[str, dict[str, Any]]:
+        """The members' own clip accuracies (validation and training): the IRNN stage's evaluation, the SVM's."""
+        import json
+
+        irnn = json.loads((self.stage_dir("irnn") / "metrics.json").read_text())["evaluation"]
+        svm, search = svm_member(self)
+        scores = {"rnn": {"accuracy": irnn["accuracy"], "train_accuracy": irnn["train_accuracy"]},
+                  "cnn_svm": {"svm": search}}
+        for split, key in ((self.evaluation_split(), "accuracy"), (self.train_splits()[0], "train_accuracy")):
+            inputs = read_fusion_inputs(self, split)
+            scores["cnn_svm"][key] = float(np.mean(svm.predict(inputs.raw["cnn"]) == inputs.labels))
+        return scores
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """Clip accuracy of the fusion network on the evaluation and the training clips, its members' beside it."""
+        data, synthetic = self.data_dir()
+        name = SYNTHETIC if synthetic else data.name
+        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
+                                  "modalities": list(FUSION_MODALITIES)}
+        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
+            inputs = read_fusion_inputs(self, split)
+            probabilities = np.asarray(model.predict_on_batch(inputs.features)["expression"])
+            predicted = probabilities.argmax(axis=1)
+            result.update(clip_scores(predicted, inputs.labels, prefix))
+            if not prefix:
+                _write_clip_outputs(run_dir, inputs.ids, predicted, inputs.labels, probabilities,
+                                    title=f"feature fusion ({self.row or 'first'}), {split} ({name})")
+                frames = inputs.frame_table(probabilities)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
+        result["members"] = self.member_scores()
+        result["best_member_accuracy"] = max(m["accuracy"] for m in result["members"].values())
+        result.update(self.published_entries())
+        log.info("%s (%s): feature fusion clip accuracy %.3f over %d clips (training clips %.3f); members: %s",
+                 result["split"], name, result["accuracy"], result["clips"], result["train_accuracy"],
+                 ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in result["members"].items()))
+        return result
+
+
+# ==================================================================================================
+# Decision-level fusion as a recipe (section 5.2, Table 2).
+
+def feature_fusion_member(recipe) -> KahouFeatureFusionTask:
+    """The feature fusion network member of a decision-fusion ``recipe`` (its ``fusion_*`` fields: the row's
+    optimiser version)."""
+    shared = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(_FusionFields)}
+    shared.update({f.name: getattr(recipe, f.name) for f in dataclasses.fields(_ClipRecipeFields)})
+    fusion = KahouFeatureFusionTask(data=recipe.data, seed=recipe.seed, label_control=recipe.label_control,
+                                    learning_rate=recipe.fusion_learning_rate, momentum=recipe.fusion_momentum,
+                                    epochs=recipe.fusion_epochs, **shared)
+    return fusion.with_smoke() if recipe.smoke else fusion
+
+
+def crossfit_search(probabilities: np.ndarray, labels: np.ndarray, *, folds: int, seed: int,
+                    **search) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Held-out accuracy of the weight search: the clips are split into ``folds`` random parts (``seed``); each part
+    is predicted with the weights searched on the other parts. Returns ``(predicted [N], [weights per fold])``."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    parts = np.array_split(order, folds)
+    predicted = np.full(len(labels), -1)
+    found = []
+    for part in parts:
+        rest = np.setdiff1d(order, part)
+        weights, _ = decision_fusion_search(probabilities[:, rest], labels[rest], seed=seed, **search)
+        predicted[part] = fused_scores(weights, probabilities[:, part]).argmax(axis=-1)
+        found.append(weights)
+    return predicted, found
+
+
+@dataclasses.dataclass(frozen=True)
+class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
+    """Per-class weighted sum of the members' class probabilities, the weights searched at random on the partition
+    the members did not train on (section 5.2): the Val clips for members trained on Train (Table 2, submissions 1
+    and 2). The Keras model (:class:`~tfaffect.models.kahou.KahouDecisionFusion`) has no trainable weight: the
+    trainer's single step only logs; :meth:`evaluate` searches the weights, stores them in ``model.keras`` and in
+    ``fusion_weights.json``, and scores."""
+
+    paper: ClassVar[str] = PAPER
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "heldout_accuracy", "best_member_accuracy")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model")
+
+    fusion_learning_rate: float = hparam(0.1, "the feature fusion member's SGD rate: 0.1 first version (submission "
+                                              "1), 0.001 stable (submission 2; sections 5.1, 6.2)")
+    fusion_momentum: float = hparam(0.0, "the feature fusion member's momentum: none first, 0.9 stable (section 6.2)")
+    fusion_epochs: int = hparam(200, "epochs of the feature fusion member (see KahouFeatureFusionTask.epochs)",
+                                source="chosen (paper silent)")
+    search_iterations: int = hparam(SEARCH_ITERATIONS, "random draws per stage of the search: 100,000 (section 5.2)")
+    search_sigma: float = hparam(LOCAL_SIGMA, "first standard deviation of the local search: 0.5 (section 5.2)")
+    search_decay: float = hparam(SIGMA_DECAY, "sigma shrinks by 0.9 per stage (section 5.2)")
+    search_sigma_min: float = hparam(SIGMA_MIN, "the local search stops below sigma 0.0001 (section 5.2)")
+    heldout_folds: int = hparam(
+        2, "the search's in-sample accuracy on Val is what Table 2 reports as 'Valid'; in addition the Val clips are "
+           "split into this many parts, each predicted with weights searched on the others (heldout_accuracy)",
+        source="chosen (paper silent)")
+    learning_rate: float = hparam(1e-3, "unused: the fusion has no trainable weight (the one step only logs)")
+    epochs: int = hparam(1, "the fusion has no trainable weight: one epoch of one step only logs the losses")
+    max_steps_per_epoch: Optional[int] = hparam(1, "one logging step (nothing is trained)")
+
+    def validate(self):
+        super().validate()
+        _check_frame_source(self)
+        if self.search_iterations < 1 or not 0 < self.search_decay < 1 or not self.search_sigma_min > 0:
+            raise ConfigError(f"{type(self).__name__}: search_iterations >= 1, 0 < search_decay < 1 and "
+                              "search_sigma_min > 0 needed")
+        if self.heldout_folds < 2:
+            raise ConfigError(f"{type(self).__name__}.heldout_folds = {self.heldout_folds}: must be >= 2")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "batch_size": 4, "max_steps_per_epoch": 1, "search_iterations": 200,
+                "search_sigma_min": 0.3}
+
+    def deviations(self) -> dict[str, dict[str, Any]]:
+        return {**super().deviations(), "members": MISSING_MODALITIES}
+
+    def data_dir(self) -> tuple[Path, bool]:
+        return _fusion_data_dir(self)
+
+    def requires(self) -> dict[str, Any]:
+        """The feature fusion member (``fusion``) and everything it reads (:func:`member_stages`)."""
+        fusion = feature_fusion_member(self)
+        return {**fusion.requires(), "fusion": RecipeStage(fusion, "kahou_fusion", "feature_fusion")}
+
+    def member_probabilities(self, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        """``(probabilities [M, N, 7], labels [N], ids)`` of the members (:data:`DECISION_MEMBERS`) on ``split``."""
+        from tfaffect.models.saving import load_model
+
+        cache = self.__dict__.setdefault("_member_probabilities", {})
+        if split not in cache:
+            inputs = read_fusion_inputs(self, split)
+            svm, _ = svm_member(self)
+            fusion = load_model(self.stage_dir("fusion") / "model.keras")
+            by_member = {"cnn_svm": svm_probabilities(svm, inputs.raw["cnn"]), "rnn": inputs.rnn_probabilities,
+                         "fusion": np.asarray(fusion.predict_on_batch(inputs.features)["expression"])}
+            cache[split] = (np.stack([by_member[m] for m in DECISION_MEMBERS]).astype(np.float32), inputs.labels,
+                            inputs.ids)
+        return cache[split]
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        return {}
+
+    def _dataset(self, split: str, seed: Optional[int], batch_size: int):
+        probabilities, labels, _ = self.member_probabilities(split)
+        return _array_dataset(dict(zip(DECISION_MEMBERS, probabilities)), labels, seed=seed, batch_size=batch_size)
+
+    def training_stream(self, data: Path, seed: int):
+        return self._dataset(self.train_splits()[0], seed, self.batch_size)
+
+    def read(self, split: str, **kwargs):
+        return self._dataset(split, None, kwargs.get("batch_size", self.batch_size))
+
+    def build_model(self) -> keras.Model:
+        return net.KahouDecisionFusion(members=DECISION_MEMBERS)
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        from tfaffect import losses, metrics
+
+        return {"optimizer": keras.optimizers.SGD(learning_rate),  # nothing trainable
+                "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},  # logged only
+                "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
+
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple(self.published_rows)
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """The weight search on the evaluation split (the partition the members did not train on), the fused and the
+        members' clip accuracies on it and on the training clips, the held-out estimate (:func:`crossfit_search`)."""
+        import json
+        import time
+
+        from tfaffect.io import atomic_path, write_json_atomic
+
+        data, synthetic = self.data_dir()
+        name = SYNTHETIC if synthetic else data.name
+        split, train = self.evaluation_split(), self.train_splits()[0]
+        probabilities, labels, ids = self.member_probabilities(split)
+        train_probabilities, train_labels, _ = self.member_probabilities(train)
+        search = {"iterations": self.search_iterations, "sigma": self.search_sigma, "decay": self.search_decay,
+                  "sigma_min": self.search_sigma_min}
+        started = time.perf_counter()
+        weights, searched = decision_fusion_search(probabilities, labels, seed=self.seed, **search)
+        search_s = time.perf_counter() - started
+        heldout, _ = crossfit_search(probabilities, labels, folds=self.heldout_folds, seed=self.seed, **search)
+        model.get_layer("weighted_sum").weights_mc.assign(weights.astype(np.float32))
+        with atomic_path(run_dir / "model.keras") as tmp:  # the searched weights travel with the model
+            model.save(tmp)
+        fused = fused_scores(weights, probabilities)
+        predicted = fused.argmax(axis=1)
+        result: dict[str, Any] = {"split": split, "data": str(data), "synthetic": synthetic,
+                                  **clip_scores(predicted, labels),
+                                  **clip_scores(fused_scores(weights, train_probabilities).argmax(axis=1),
+                                                train_labels, "train_"),
+                                  "search_accuracy": searched,
+                                  "heldout_accuracy": float(np.mean(heldout == labels)),
+                                  "equal_weights_accuracy": float(np.mean(probabilities.mean(axis=0).argmax(axis=1)
+                                                                          == labels)),
+                                  "search_wall_s": round(search_s, 1), "search": search}
+        result["members"] = {member: {"accuracy": float(np.mean(p.argmax(axis=1) == labels)),
+                                      "train_accuracy": float(np.mean(tp.argmax(axis=1) == train_labels))}
+                             for member, p, tp in zip(DECISION_MEMBERS, probabilities, train_probabilities)}
+        result["best_member_accuracy"] = max(m["accuracy"] for m in result["members"].values())
+        write_json_atomic(run_dir / "fusion_weights.json",
+                          {"members": list(DECISION_MEMBERS), "classes": list(EXPRESSIONS_7),
+                           "weights": weights.tolist(), "searched_on": split})
+        _write_clip_outputs(run_dir, ids, predicted, labels, fused,
+                            title=f"decision fusion (submission {self.row or '1'}), {split} ({name})")
+        frames = read_fusion_inputs(self, split).frame_table(fused)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
+        result.update(self.published_entries())
+        log.info("%s (%s): decision fusion clip accuracy %.3f (in-sample: the weights were searched here; held out "
+                 "%.3f, %d folds), training clips %.3f; members: %s; search %.0f s", split, name, result["accuracy"],
+                 result["heldout_accuracy"], self.heldout_folds, result["train_accuracy"],
+                 json.dumps({k: round(v["accuracy"], 3) for k, v in result["members"].items()}), search_s)
+        return result
+
+
+__all__ = ["Clips", "FusionInputs", "KahouAggregatedCNNTask", "KahouDecisionFusionTask", "KahouFeatureFusionTask",
+           "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table", "crossfit_search",
+           "decision_fusion_search", "feature_fusion_member", "fused_scores", "irnn_member", "member_stages",
+           "read_fusion_inputs", "svm_member", "svm_probabilities",
            "fit_svm", "frame_cnn_recipe", "load_clips", "read_clip_labels", "running_frames"]

@@ -1,0 +1,60 @@
+"""The synthetic emotional voice (tfaffect/data/synth_audio.py): pitch, syllable rate and level measured back from
+the signal by independent means (autocorrelation, envelope spectrum, RMS), against the class's table entry."""
+
+import numpy as np
+import pytest
+
+from tfaffect.data.synth_audio import PROSODY, Prosody, synth_voice
+from tfaffect.errors import ConfigError
+
+SR = 16000
+
+
+def pitch_by_autocorrelation(x, sr=SR, low=60.0, high=400.0) -> float:
+    x = x - x.mean()
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * len(x))) ** 2)[:len(x)]
+    lags = np.arange(int(sr / high), int(sr / low))
+    return sr / lags[np.argmax(ac[lags])]
+
+
+def envelope_rate(x, sr=SR) -> float:
+    """The strongest frequency of the squared signal's envelope between 1 and 10 Hz (10 ms frames)."""
+    frame = sr // 100
+    energy = (x[:len(x) // frame * frame].reshape(-1, frame) ** 2).mean(axis=1)
+    spectrum = np.abs(np.fft.rfft(energy - energy.mean(), 8 * len(energy)))
+    freqs = np.fft.rfftfreq(8 * len(energy), 1 / 100)
+    band = (freqs >= 1) & (freqs <= 10)
+    return float(freqs[band][np.argmax(spectrum[band])])
+
+
+def rms(v) -> float:
+    return float(np.sqrt(np.mean(v.astype(np.float64) ** 2)))
+
+
+def test_one_prosody_per_class_in_package_order():
+    from tfaffect import EXPRESSIONS_7
+
+    assert tuple(PROSODY) == EXPRESSIONS_7
+
+
+@pytest.mark.parametrize("expression", [0, 1, 5])
+def test_pitch_rate_and_level_measured_back(expression):
+    table = PROSODY[list(PROSODY)[expression]]
+    flat = table._replace(range_semitones=0.0)  # a level contour: one pitch to measure
+    x = synth_voice(expression, 4.0, seed=1, prosody=flat)
+    assert abs(pitch_by_autocorrelation(x) - table.pitch_hz) / table.pitch_hz < 0.02
+    assert abs(envelope_rate(x) - table.syllables_per_s) < 0.15
+    neutral = synth_voice(0, 4.0, seed=1, prosody=PROSODY["Neutral"]._replace(range_semitones=0.0,
+                                                                             syllables_per_s=table.syllables_per_s))
+    db = 20 * np.log10(rms(x) / rms(neutral))
+    assert abs(db - table.level_db) < 0.5, db
+
+
+def test_speaker_shift_moves_pitch_by_semitones_and_output_is_bounded():
+    base = Prosody(150.0, 0.0, 0.0, 4.0)
+    up = synth_voice(0, 3.0, seed=2, prosody=base, pitch_shift=12.0)  # one octave
+    assert abs(pitch_by_autocorrelation(up) - 300.0) / 300.0 < 0.02
+    loud = synth_voice(1, 2.0, seed=3)
+    assert loud.dtype == np.float32 and len(loud) == 2 * SR and np.abs(loud).max() <= 1.0
+    with pytest.raises(ConfigError, match="expression"):
+        synth_voice(7, 1.0)
