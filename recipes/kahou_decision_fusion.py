@@ -55,10 +55,13 @@ Val's true labels) gains 0.036 and 0.095 in-sample over its best member from the
 load 5.8-7), 2 min 56 s for row 2 (load 2-4.4).
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 
 from tfaffect.training.kahou import KahouDecisionFusionTask
-from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,10 +51,13 @@ frame CNN's, the IRNN's, the SVM's and the network's training labels; measured a
 recipes/kahou_decision_fusion.py's control run, the same configuration) stays at the majority class's 0.310.
 """
 
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
 import dataclasses
 
 from tfaffect.training.kahou import KahouFeatureFusionTask
-from tfaffect.launch import main
 
 
 @dataclasses.dataclass(frozen=True)
