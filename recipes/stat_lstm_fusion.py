@@ -56,6 +56,7 @@ class StatLSTMFusion(StatLSTMFusionRecipe):
                      # fusion trains nothing; evaluated in clips of the temporal members
         "image_size": 64, "trainable_stages": 5, "bn_momentum": 0.9, "max_validation_steps": 8,
         "feature_stats": (), "clip_length": 32, "batch_size": 2,
+        "output_init": "zeros",  # passed to the members it trains: recipes/stat_lstm.py's overlay, where measured
     }
     member_recipe = MEMBER_RECIPE
 

@@ -271,3 +271,16 @@ def test_both_label_kinds_keeps_only_frames_with_valence_arousal_and_an_expressi
     expression_only = TABLE(data="shards", model=3)  # one label kind: nothing to intersect
     _, _, w_out, _ = next(iter(expression_only.read("train", batch_size=4, training=True)))
     np.testing.assert_array_equal(w_out["expression"].numpy(), weight["expression"])
+
+
+def test_zero_output_init_starts_the_valence_arousal_outputs_at_zero():
+    """output_init='zeros': the tanh outputs of the three regression branches are exactly tanh(0) = 0 on any input
+    before training (zero kernel, zero bias), the expression branch keeps its random layer; 'glorot' does not."""
+    tiny = {"data": "shards", "image_size": 32, "window": 3, "clip_length": 4, "head_units": (5,)}
+    clip = {"image": np.random.default_rng(0).integers(0, 256, (1, 4, 32, 32, 3), dtype=np.uint8)}
+    zeros = StatLSTMRecipe(model=4, output_init="zeros", **tiny).build_model().predict_on_batch(clip)
+    for key in ("va", "va_aux"):
+        np.testing.assert_array_equal(zeros[key], 0.0, err_msg=key)
+    assert np.ptp(zeros["expression"]) > 0  # not uniform: the classification branch is left alone
+    glorot = StatLSTMRecipe(model=4, **tiny).build_model().predict_on_batch(clip)
+    assert np.abs(glorot["va"]).max() > 0 and np.abs(glorot["va_aux"]).max() > 0

@@ -67,6 +67,8 @@ from tfaffect.training.recipe import Recipe, hparam
 log = logging.getLogger(__name__)
 
 DO2020 = "do2020"
+VA_OUTPUTS = ("arousal", "valence", "va_aux")
+"""The tanh output layers of the multi-task models' regression branches (``output_init``)."""
 PAPER = published.PAPERS[DO2020]
 
 
@@ -152,6 +154,12 @@ class StatLSTMRecipe(AffectTask):
     crop_fraction: float = hparam(
         0.875, "online augmentation: random square crop of this fraction of the side, resized back "
                "(centred in evaluation); not fixed by the paper, 7/8 as 112 of 128 in Li 2017; 1 = none")
+    output_init: Literal["glorot", "zeros"] = hparam(
+        "glorot", "initialisation of the valence/arousal output layers (arousal, valence, va_aux): Keras's default "
+                  "(Glorot-uniform kernel, zero bias), or 'zeros', a zero kernel, so that the tanh outputs start at 0 "
+                  "(unsaturated) and the first steps can only correlate them with the labels. The paper names no "
+                  "initialisation (see the recipe's SynthAffect overlay for where 'zeros' is used and why)",
+        source="chosen (paper silent)")
     optimizer: Literal["adam", "sgd"] = hparam("adam", "'SGD, Adam optimizer' (section III.A); which for "
                                                        "which row is not said")
     learning_rate: float = hparam(1e-4, "0.0001 for all models (section III.A)")
@@ -209,12 +217,17 @@ class StatLSTMRecipe(AffectTask):
 
     def build_model(self) -> keras.Model:
         cached = self.face_features == "cached"  # the face model's outputs are the inputs
-        return net.table1_model(
+        model = net.table1_model(
             self.model, window=self.window, feature_stats=self.feature_stats, lstm_layers=self.lstm_layers,
             lstm_units=self.lstm_units, class_units=self.head_units, regression_units=self.head_units,
             image_size=self.image_size, trainable_stages=self.trainable_stages,
             bn_momentum=self.bn_momentum, frame_input="features" if cached else "image",
             face_weights=None if cached else self.face_init())
+        if self.output_init == "zeros" and self.multitask:
+            for name in VA_OUTPUTS:  # the heads are always fresh: the face model is all that is loaded
+                kernel, bias = model.get_layer(name).get_weights()
+                model.get_layer(name).set_weights([np.zeros_like(kernel), bias])
+        return model
 
     def image_model(self, run_dir: str | os.PathLike) -> keras.Model:
         """The image-input model of this recipe's finished run in ``run_dir``: its ``model.keras``, which for
