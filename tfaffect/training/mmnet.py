@@ -71,6 +71,9 @@ class _Faces(AffectTask):
     variant: Literal["tiny", "full"] = hparam("tiny", "CRU-Net-56-tiny (Table 1, right column; section 2); 'full' "
                                                       "= CRU-Net-56 (left column)")
     width_divisor: int = hparam(1, "every CRU-Net width divided by this: 1 = Table 1", source="chosen (paper silent)")
+    units: tuple[int, ...] = hparam(
+        (), "CRU-Net units per stage conv2..conv5 (4 ints); empty = Table 1 (3, 4, 6, 4)",
+        source="chosen (paper silent)")
     bn_momentum: float = hparam(net.BN_MOMENTUM, "momentum of the CRU-Net batch norms' moving statistics; the paper "
                                                  "is silent: 0.9 (MXNet's default)", source="chosen (paper silent)")
 
@@ -89,10 +92,13 @@ class _Faces(AffectTask):
                               f"{self.crop_size}, face_size {self.face_size}")
         if self.width_divisor < 1:
             raise ConfigError(f"{type(self).__name__}.width_divisor = {self.width_divisor}: must be >= 1")
+        if self.units and (len(self.units) != 4 or min(self.units) < 1):
+            raise ConfigError(f"{type(self).__name__}.units = {list(self.units)}: 4 positive unit counts "
+                              f"(conv2..conv5) needed, or none for Table 1's")
 
     def cnn_args(self) -> dict[str, Any]:
         return {"variant": self.variant, "image_size": self.crop_size, "width_divisor": self.width_divisor,
-                "bn_momentum": self.bn_momentum}
+                "units": self.units or None, "bn_momentum": self.bn_momentum}
 
     def feature_units(self) -> int:
         """Width of the CNN's pooled feature (512 for CRU-Net-56-tiny, section 3.1.2)."""
@@ -226,7 +232,8 @@ class MMNetRecipe(_Faces):
         return MMNetCNNRecipe(
             data=self.data, smoke=self.smoke, seed=self.seed, label_control=self.label_control,
             face_size=self.face_size, crop_size=self.crop_size, variant=self.variant,
-            width_divisor=self.width_divisor, bn_momentum=self.bn_momentum, task=task, optimizer=self.cnn_optimizer,
+            width_divisor=self.width_divisor, units=self.units, bn_momentum=self.bn_momentum, task=task,
+            optimizer=self.cnn_optimizer,
             epochs=self.cnn_epochs, learning_rate=self.cnn_learning_rate,
             lr_schedule="piecewise" if piecewise else "constant", lr_boundaries=boundaries if piecewise else (),
             lr_values=tuple(self.cnn_learning_rate * f for f in (0.1, 0.01, 0.001)) if piecewise else (),
@@ -291,3 +298,57 @@ class MMNetRecipe(_Faces):
             return (x, *first[1:])
 
         return tf.data.Dataset.zip(tuple(sets)).map(concatenate)
+
+
+# --------------------------------------------------------------------------------------------------
+# Ensembles (section 2 "Feature Ensemble with Multiple Memory Networks"; sections 3.2.4-3.2.5).
+
+ENSEMBLE_MSE = 0.1  # sections 3.2.4-3.2.5: "the models with validation MSE smaller than 0.1"
+
+
+def frame_representation(window_outputs, time_steps: int):
+    """One BDLSTM's 2CL-d representation of every frame (section 2, "Feature Ensemble"): ``[N, L, 2C]`` outputs
+    (forward and backward, :class:`~tfaffect.models.mmnet.MemoryNetwork`'s ``"bdlstm"`` layer) of the stride-1
+    windows of a ``time_steps``-frame video (window n covers frames n .. n+L-1, as
+    :func:`~tfaffect.models.mmnet.window_indices`) -> ``[T, 2CL]``.
+
+    Frame t's vector concatenates its 2C output from each window containing it, the windows in order of their
+    first frame (chosen: the paper gives no order). A frame in fewer than L windows (the first and last L - 1
+    frames) repeats its k available 2C vectors circularly, v1 .. vk, v1 .. , to fill 2CL ("repeating each of
+    the 2C features in a circular manner", section 2)."""
+    import numpy as np
+
+    outputs = np.asarray(window_outputs)
+    if outputs.ndim != 3:
+        raise ConfigError(f"frame_representation: window outputs [N, L, 2C] expected, got shape {outputs.shape}")
+    count, window, width = outputs.shape
+    time_steps = int(time_steps)
+    if time_steps < 1 or count != max(time_steps - window + 1, 1):
+        raise ConfigError(f"frame_representation: {count} windows of {window} frames do not fit a video of "
+                          f"{time_steps} frames (max(T - L + 1, 1) stride-1 windows expected)")
+    rows = []
+    for t in range(time_steps):
+        starts = range(max(0, t - window + 1), min(t, count - 1) + 1)  # the windows containing frame t
+        vectors = [outputs[s, t - s] for s in starts]
+        rows.append(np.concatenate([vectors[j % len(vectors)] for j in range(window)]))
+    return np.stack(rows).reshape(time_steps, window * width)
+
+
+def prediction_ensemble(predictions, validation_mse, threshold: float = ENSEMBLE_MSE):
+    """Section 3.2.4's prediction-level ensemble: the mean of the ``predictions`` (name -> ``[T, 2]``, the same
+    frames) of the members whose validation MSE (name -> the mean of valence's and arousal's, Table 6's "mean
+    affective value") is below ``threshold`` (0.1). Returns ``(mean [T, 2], names chosen)``; a
+    :class:`~tfaffect.errors.ConfigError` when no member qualifies or a member has no MSE."""
+    import numpy as np
+
+    missing = sorted(set(predictions) - set(validation_mse))
+    if missing:
+        raise ConfigError(f"prediction_ensemble: no validation MSE for {', '.join(missing)}")
+    chosen = [name for name in predictions if validation_mse[name] < threshold]
+    if not chosen:
+        raise ConfigError(f"prediction_ensemble: no member has a validation MSE below {threshold} "
+                          f"({', '.join(f'{n} {validation_mse[n]:.4f}' for n in predictions)})")
+    shapes = {np.shape(predictions[name]) for name in chosen}
+    if len(shapes) != 1:
+        raise ConfigError(f"prediction_ensemble: the members' predictions differ in shape: {sorted(shapes)}")
+    return np.mean([np.asarray(predictions[name], np.float64) for name in chosen], axis=0), chosen
