@@ -24,7 +24,7 @@ image decoding) would only widen it. The contenders take turns (``_common.time_i
 counts; CPU time is printed beside the wall rate.
 
 ``--sizes paper`` (default) builds the published sizes (MM-Net at 224 px, ANCLaF at 128 px, Kahou at 44 px);
-``--sizes demo`` the sizes of the SynthAffect demo recipes (MM-Net 42 px with widths / 16; ANCLaF 64 px, D 8 and
+``--sizes demo`` the sizes of the SynthAffect demo recipes (MM-Net 42 px, widths / 8, one unit per stage; ANCLaF 64 px, D 8 and
 C 16 wide; Kahou unchanged), what the recipes run on 2 CPU cores. ``--tiny``: the registry's tiny test sizes.
 
 Run: ``python benchmarks/families.py --family mmnet [--sizes demo] [--batch 4] [--steps 3]``; ``--quick``:
@@ -58,7 +58,7 @@ class Family:
 
 FAMILIES = {
     "mmnet": Family("mmnet_bdlstm", "features", "va", 11, 4, "frames", 20.0,
-                    {"image_size": 42, "width_divisor": 16, "feature_units": 32},
+                    {"image_size": 42, "width_divisor": 8, "units": (1, 1, 1, 1), "feature_units": 64},
                     "windows of L = 11 (section 3.1.2); the paper's batch is not given"),
     "kahou": Family("kahou_cnn_irnn", "conv2", "expression", 32, 8, "clips", None, {},
                     "the paper's batch is 64 clips (released code); clip length chosen: 32 frames"),
