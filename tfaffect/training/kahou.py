@@ -565,7 +565,6 @@ def fit_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, grid: Optional[Mappi
     fusion weighs, section 5.2; its ``predict`` is the arg-max of those probabilities); without folds its
     probabilities are the one-hot predictions."""
     try:
-        from sklearn.model_selection import GridSearchCV, StratifiedKFold
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import SVC
@@ -575,15 +574,30 @@ def fit_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, grid: Optional[Mappi
     pipeline = make_pipeline(StandardScaler(), SVC(kernel="rbf"))
     if len(np.unique(y)) < 2:
         raise DataError(f"the SVM needs clips of at least 2 classes in training, got {len(y)} clip(s) of one")
-    folds = min(SVM_FOLDS, int(np.bincount(y).compress(np.bincount(y) > 0).min()))
+    folds = _svm_folds(y)
     if folds < 2:
         pipeline.set_params(**{key: values[len(values) // 2] for key, values in grid.items()})
         pipeline.fit(x, y)
         params = pipeline.get_params()
         return pipeline, {"C": params["svc__C"], "gamma": params["svc__gamma"], "cv_accuracy": None}
+    return _grid_search(pipeline, grid, x, y, folds=folds, seed=seed, probability=probability)
+
+
+def _svm_folds(y: np.ndarray) -> int:
+    """Cross-validation folds for an SVM grid search: :data:`SVM_FOLDS`, fewer when a class has fewer clips."""
+    counts = np.bincount(y)
+    return min(SVM_FOLDS, int(counts[counts > 0].min()))
+
+
+def _grid_search(pipeline, grid: Mapping[str, Sequence[float]], x: np.ndarray, y: np.ndarray, *, folds: int,
+                 seed: int, probability: bool):
+    """C and gamma of ``pipeline``'s ``svc`` by stratified ``folds``-fold grid search; with ``probability``, the
+    picked pipeline with Platt scaling (sigmoid calibration on the same folds, refitted on all of ``x``). Returns
+    ``(estimator, {"C", "gamma", "cv_accuracy"})``: what :func:`fit_svm` and :func:`fit_audio_svm` return."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    search = GridSearchCV(pipeline, grid, cv=cv)
-    search.fit(x, y)
+    search = GridSearchCV(pipeline, grid, cv=cv).fit(x, y)
     found = {"C": search.best_params_["svc__C"], "gamma": search.best_params_["svc__gamma"],
              "cv_accuracy": float(search.best_score_)}
     if probability:
@@ -608,25 +622,18 @@ def fit_audio_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, components: in
     ``(fitted calibrated pipeline, {"C", "gamma", "cv_accuracy"})`` as :func:`fit_svm`."""
     try:
         from sklearn.decomposition import PCA
-        from sklearn.model_selection import GridSearchCV, StratifiedKFold
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import SVC
     except ImportError:
         raise MissingResourceError("the audio SVM needs scikit-learn: pip install scikit-learn") from None
-    counts = np.bincount(y)
-    folds = min(SVM_FOLDS, int(counts[counts > 0].min()))
-    if folds < 2 or len(counts[counts > 0]) < 2:
+    folds = _svm_folds(y)
+    if folds < 2 or np.count_nonzero(np.bincount(y)) < 2:
         raise DataError(f"the audio SVM needs at least 2 clips of each of at least 2 classes, got {np.bincount(y)}")
     pipeline = make_pipeline(StandardScaler(), PCA(min(components, x.shape[1], len(x) - 1), whiten=True,
                                                    random_state=seed), SVC(kernel="rbf"))
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    search = GridSearchCV(pipeline, {"svc__C": AUDIO_C, "svc__gamma": AUDIO_GAMMA}, cv=cv).fit(x, y)
-    from sklearn.calibration import CalibratedClassifierCV
-
-    calibrated = CalibratedClassifierCV(search.best_estimator_, method="sigmoid", cv=cv, ensemble=False).fit(x, y)
-    return calibrated, {"C": search.best_params_["svc__C"], "gamma": search.best_params_["svc__gamma"],
-                        "cv_accuracy": float(search.best_score_)}
+    return _grid_search(pipeline, {"svc__C": AUDIO_C, "svc__gamma": AUDIO_GAMMA}, x, y, folds=folds, seed=seed,
+                        probability=True)
 
 
 # ==================================================================================================
