@@ -152,6 +152,39 @@ def test_a_recipe_file_run_as_a_script_prints_no_tensorflow_log_lines():
     assert loud.returncode == 0 and "oneDNN" in loud.stderr
 
 
+SPAWNING_SCRIPT = """
+from tfaffect.launch import quiet_start
+
+quiet_start(__name__)
+
+import multiprocessing
+
+import tensorflow
+
+
+def child():
+    return tensorflow.__version__
+
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print(pool.apply(child))
+"""
+
+
+def test_a_recipe_scripts_spawned_workers_print_no_tensorflow_log_lines(tmp_path):
+    """SynthAffect renders in processes that multiprocessing's spawn starts; each re-imports the script as
+    `__mp_main__` (and with it TensorFlow): quiet_start quiets them too. Measured before: each worker printed
+    TensorFlow's `cudart_stub` lines."""
+    script = tmp_path / "spawning.py"
+    script.write_text(SPAWNING_SCRIPT)
+    env = {key: value for key, value in __import__("os").environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env,
+                         cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout.strip(), run.stderr
+    assert run.stderr.strip() == "", run.stderr
+
+
 def test_every_recipe_file_starts_quiet():
     """Each recipe file's first statement after its docstring is `from tfaffect.launch import main, quiet_start`
     and its second `quiet_start(__name__)`, before anything loads Keras."""
