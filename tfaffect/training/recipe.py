@@ -115,6 +115,10 @@ class Recipe(abc.ABC):
     distribute: Literal["default", "mirrored", "multiworker"] = hparam(
         "default", "tf.distribute strategy: default (one device), mirrored (all local GPUs), "
                    "multiworker (TF_CONFIG cluster)")
+    batchnorm_recalibration: int = hparam(
+        0, "chosen (not in the papers): after training, re-estimate every trainable batch norm's moving mean and "
+           "variance as the plain average of its statistics over this many training batches (precise BN, Wu & "
+           "Johnson 2021); 0 = keep Keras's running averages (momentum 0.99), as the papers' code")
     keep_checkpoints: Optional[int] = hparam(
         None, "per-epoch checkpoints kept: none = the best epoch's (by monitor) and the last one (enough to "
               "resume and to export either); N = the newest N (a number >= epochs keeps all)")
