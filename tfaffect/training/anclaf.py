@@ -426,5 +426,57 @@ class AnclafSequenceRecipe(AnclafRecipe):
         return {"optimizer": self.optimizer(learning_rate), "loss": {"va": self.affect_loss()},
                 "weighted_metrics": self.weighted_metrics()}
 
+    # --------------------------------------------------------------------------------------------
+    # Outputs beside the scores: the image-input model, the attention plot.
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """:meth:`AnclafRecipe.evaluate`, then ``image_model.keras`` (the model on face crops, what ``tfaffect
+        export`` and ``tfaffect predict`` use: :func:`~tfaffect.models.anclaf.image_sequence_model` with the fold's
+        frame model; an SA model with its attention output) and, for SA, ``plots/attention_<video>.png``."""
+        from tfaffect.io import atomic_path
+        from tfaffect.models.saving import load_model
+
+        result = super().evaluate(model, run_dir)
+        frame = load_model(self.stage_dir("frame") / "model.keras")
+        with atomic_path(Path(run_dir) / "image_model.keras") as tmp:
+            net.image_sequence_model(model, frame).save(tmp)
+        if self.attention:
+            self.attention_plot(model, Path(run_dir), result)
+        return result
+
+    def attention_plot(self, model: keras.Model, run_dir: Path, result: Mapping[str, Any]) -> Path:
+        """``plots/attention_<video>.png``: the first evaluation video's valence / arousal (predicted, annotated)
+        with the attention weights under them (:func:`tfaffect.plots.va_attention`, Figures 3-4), computed on the
+        clips of n frames the evaluation scored (:func:`~tfaffect.models.anclaf.attention_weights_model`)."""
+        import pandas as pd
+
+        from tfaffect import plots
+        from tfaffect.io import safe_filename
+
+        frames = pd.read_csv(run_dir / "frames.csv", dtype={"video_id": str})
+        video = frames["video_id"].iloc[0]
+        rows = frames[frames["video_id"] == video]
+        weights_model = net.attention_weights_model(model)
+        weights: dict[int, np.ndarray] = {}
+        batches = self.read(self.final_split(), batch_size=self.clips_per_batch, training=False,
+                            **{**self.dataset_args(False), "with_index": True})
+        for x, _, _, index in batches.as_numpy_iterator():
+            attention = np.asarray(weights_model.predict_on_batch(x))
+            for b, name in enumerate(np.asarray(index["video_id"]).reshape(-1)):
+                if (name.decode() if isinstance(name, bytes) else str(name)) == video:
+                    for t, number in enumerate(np.asarray(index["frame"][b]).tolist()):
+                        if number >= 0:
+                            weights.setdefault(number, attention[b, t])
+            if weights and len(weights) >= len(rows):
+                break
+        span = self.sequence_length
+        attention = np.stack([weights.get(int(f), np.full(span, np.nan)) for f in rows["frame"]])
+        name = "SynthAffect, synthetic" if result.get("synthetic") else Path(str(result.get("data"))).name
+        return plots.va_attention(run_dir / "plots" / f"attention_{safe_filename(video)}.png", rows["frame"].to_numpy(),
+                                  rows[["valence", "arousal"]].to_numpy(np.float64), attention,
+                                  rows[["valence_true", "arousal_true"]].to_numpy(np.float64),
+                                  title=f"ANCLaF-SA-{span}, {video} ({name}): attention weights Wa-{span}",
+                                  flagged=~rows["has_face"].to_numpy(bool))
+
 
 __all__ = ["AnclafRecipe", "AnclafSequenceRecipe", "FOLD_METRICS", "icc"]
