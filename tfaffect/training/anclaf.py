@@ -66,6 +66,13 @@ def icc(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.where(denominator > 0, 2 * (e_t * e_p).mean(0) / np.where(denominator > 0, denominator, 1), 0.0)
 
 
+def mean_scores(evaluations: list[Mapping[str, Any]]) -> dict[str, float]:
+    """The mean of each :data:`FOLD_METRICS` score over ``evaluations`` (those every one has): the folds'
+    mean (section 3.4) or an -AVG row's mean over the n rows (Tables 1-2)."""
+    return {k: float(np.mean([e[k] for e in evaluations])) for k in FOLD_METRICS
+            if evaluations and all(k in e for e in evaluations)}
+
+
 @dataclasses.dataclass(frozen=True)
 class AnclafRecipe(AffectTask):
     """Base of the Aspandi 2021 recipes: the frame model ANCLaF (eq. 1-3, 9), 5-fold cross-validated."""
@@ -145,7 +152,7 @@ class AnclafRecipe(AffectTask):
         from tfaffect.io import write_json_atomic
 
         evaluations = [fold["evaluation"] for fold in folds]
-        mean = {k: float(np.mean([e[k] for e in evaluations])) for k in FOLD_METRICS if all(k in e for e in evaluations)}
+        mean = mean_scores(evaluations)
         std = {f"{k}_std": float(np.std([e[k] for e in evaluations])) for k in mean}
         evaluation = {"split": f"{NUM_FOLDS}-fold cross-validation", "data": evaluations[0]["data"],
                       "synthetic": evaluations[0]["synthetic"], **mean, **std, **self.published_entries()}
@@ -294,6 +301,8 @@ class AnclafSequenceRecipe(AnclafRecipe):
                                      "(section 3.2: N = {2, 4, 8, 16, 32})")
     attention: bool = hparam(False, "ANCLaF-SA: attention over the previous n states [h; c] (eq. 5-8)")
     lstm_units: int = hparam(net.LSTM_UNITS, "LSTM units (released CombinerSeq: 512)")
+    average: bool = hparam(False, "the -AVG row (Tables 1-2): the mean of the n = 2, 4, 8, 16, 32 rows' scores, "
+                                  "each n a cached stage; nothing of its own is trained")
     curriculum: bool = hparam(True, "start from the previous curriculum stage (S-n from S-n/2, SA-n from S-n; "
                                     "section 3.4); off = S-2's start for any n")
     batch_size: int = hparam(4000, "frames per step, in clips of n (released code: batch 4000 / seq_len clips, "
@@ -343,7 +352,12 @@ class AnclafSequenceRecipe(AnclafRecipe):
         return dataclasses.replace(self, sequence_length=self.sequence_length // 2, row=None)
 
     def requires(self) -> dict[str, Any]:
-        fold = self._require_fold()
+        if self.fold is None:  # all folds: each fold's recipe (folds()) requires its own stages
+            return {}
+        if self.average:  # the -AVG row: every n's stage (cached, shared with the rows and the curriculum)
+            return {f"n{n}": RecipeStage(row, "anclaf_sequence", row.stage_label())
+                    for n, row in self.average_rows().items()}
+        fold = self.fold
         frame = RecipeStage(self.frame_recipe(), "anclaf_frame", f"fold{fold}")
         stages: dict[str, Any] = {"frame": frame, "features": FeatureStage(
             frame, {"zq": "zq"}, folder="anclaf_features", label=f"fold{fold}_zq", data=self.data_dir()[0],
@@ -355,6 +369,56 @@ class AnclafSequenceRecipe(AnclafRecipe):
 
     def stage_label(self) -> str:
         return f"fold{self.fold}_{'sa' if self.attention else 's'}{self.sequence_length}"
+
+    # --------------------------------------------------------------------------------------------
+    # The -AVG rows (Tables 1-2: "ANCLaF-S-AVG", "ANCLaF-SA-AVG"): the mean of the n rows' scores.
+
+    @property
+    def average_lengths(self) -> tuple[int, ...]:
+        """The n an -AVG row averages: N = {2, 4, 8, 16, 32} (section 3.2); a smoke run only 2 and 4 (its tiny
+        data has too few clips of 16 and 32 frames for a batch)."""
+        return net.SEQUENCE_LENGTHS[:2] if self.smoke else net.SEQUENCE_LENGTHS
+
+    def average_rows(self) -> dict[int, "AnclafSequenceRecipe"]:
+        """The -AVG row's recipe of each n: this one with that ``sequence_length`` (the row ANCLaF-S-n / -SA-n)."""
+        return {n: dataclasses.replace(self, average=False, sequence_length=n, row=None)
+                for n in self.average_lengths}
+
+    def trains(self) -> bool:
+        return not self.average
+
+    def combine_stages(self, run_dir: Path) -> dict[str, Any]:
+        """The -AVG row of one fold: the mean of every n's evaluation (:func:`mean_scores`), each n's beside it
+        -> ``metrics.json``."""
+        from tfaffect.export.runs import read_json
+        from tfaffect.io import write_json_atomic
+
+        evaluations = {n: read_json(self.stage_dir(f"n{n}") / "metrics.json", "the stage did not finish")["evaluation"]
+                       for n in self.average_lengths}
+        first = evaluations[self.average_lengths[0]]
+        mean = mean_scores(list(evaluations.values()))
+        kind = "SA" if self.attention else "S"
+        evaluation = {"split": first["split"], "data": first["data"], "synthetic": first["synthetic"], **mean,
+                      "rows": {f"ANCLaF-{kind}-{n}": {k: e[k] for k in mean} for n, e in evaluations.items()},
+                      "frames": first.get("frames")}
+        result = {"recipe": self.recipe_name(), "run_dir": str(run_dir), "fields": self.to_dict(), "final": mean,
+                  "evaluation": evaluation,
+                  "stages": {f"n{n}": str(self.stage_dir(f"n{n}")) for n in self.average_lengths}}
+        write_json_atomic(Path(run_dir) / "metrics.json", result)
+        return result
+
+    def summary(self, metrics) -> str:
+        if not self.average or self.fold is None:
+            return super().summary(metrics)
+        evaluation = metrics["evaluation"]
+        keys = self.headline
+        data = "SynthAffect, synthetic" if evaluation["synthetic"] else evaluation["data"]
+        lines = [f"fold {self.fold} ({data}): each row's evaluation on the held-out fold, then their mean",
+                 "row            " + "  ".join(f"{k:>12s}" for k in keys)]
+        for row, scores in [*evaluation["rows"].items(), ("mean", evaluation)]:
+            lines.append(f"{row:14s} " + "  ".join(f"{scores[k]:12.3f}" for k in keys))
+        return "\n".join([*lines, f"results: {Path(metrics['run_dir']) / 'metrics.json'} (the stages: "
+                                   f"{', '.join(metrics['stages'].values())})"])
 
     # --------------------------------------------------------------------------------------------
     # Data: the cached ZQ latents, clips of n frames.
@@ -479,4 +543,4 @@ class AnclafSequenceRecipe(AnclafRecipe):
                                   flagged=~rows["has_face"].to_numpy(bool))
 
 
-__all__ = ["AnclafRecipe", "AnclafSequenceRecipe", "FOLD_METRICS", "icc"]
+__all__ = ["AnclafRecipe", "AnclafSequenceRecipe", "FOLD_METRICS", "icc", "mean_scores"]
