@@ -22,6 +22,12 @@ Command:   python recipes/anclaf_sa_afew_va.py --row "ANCLaF-SA-8"    # 5 folds,
 SA-n starts from the trained S-n (section 3.4: "we add our proposed attention mechanism to the pre-trained
 ANCLaF-S models"): every layer copied, the LSTM's kernel rows of the context set to 0, so SA-n starts as S-n
 (tfaffect.models.anclaf.attention_from_sequence). Everything else as recipes/anclaf_s_afew_va.py.
+
+Attention weights as output (issue #17 item 8): each run writes image_model.keras (G and D of the fold's frame model
+in front of the trained SA model, outputs "va" and "attention" [B, T, n]), which `tfaffect export --run-dir RUN`
+exports (the SavedModel's "attention" key, described in metadata.json) and `tfaffect predict --model RUN` runs
+(columns attention_n .. attention_1 per frame, attention_k the weight of frame t - k; attention.png); the
+evaluation draws the first fold video's curves over the weights in plots/attention_<video>.png (Figures 3-4).
 """
 
 from tfaffect.launch import main, quiet_start
