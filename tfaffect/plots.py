@@ -1,5 +1,6 @@
 """Plots people would rather look at than read: valence/arousal over time (one video, or every video in a
-grid; with an ANCLaF-SA model's attention weights under it, :func:`va_attention`), the 2-D VA histogram (predicted beside annotated) and the learning curve of a training run.
+grid; with an ANCLaF-SA model's attention weights under it, :func:`va_attention`), the 2-D VA histogram
+(predicted beside annotated) and the learning curve of a training run.
 
 Matplotlib with the non-interactive Agg backend; every function writes a PNG atomically and returns
 its path (or paths). Conventions shared by the figures: the y axis of a valence/arousal trace shows

@@ -34,7 +34,8 @@ METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "pcc_vale
 
 Kollias 2019: CCC, MSE and PCC per dimension, accuracy per class and in total (Table 18). Do 2020 (Tables II, III): accuracy,
 macro F1, expression score ``0.67 F1 + 0.33 Acc`` (eq. 5), CCC per dimension (eq. 6) and VA score =
-their mean (eq. 7). Aspandi 2021 (Table 1): RMSE, COR (Pearson) and ICC per dimension and their mean (AVG)."""
+their mean (eq. 7). Aspandi 2021 (Table 1): RMSE, COR (Pearson) and ICC per dimension and their mean
+(AVG)."""
 
 
 def collect_runs(roots: Iterable[str | os.PathLike], unpublished: list | None = None) -> list[dict]:

@@ -393,8 +393,9 @@ class AnclafSequenceRecipe(AnclafRecipe):
         from tfaffect.export.runs import read_json
         from tfaffect.io import write_json_atomic
 
-        evaluations = {n: read_json(self.stage_dir(f"n{n}") / "metrics.json", "the stage did not finish")["evaluation"]
-                       for n in self.average_lengths}
+        stages = {n: self.stage_dir(f"n{n}") for n in self.average_lengths}
+        evaluations = {n: read_json(folder / "metrics.json", "the stage did not finish")["evaluation"]
+                       for n, folder in stages.items()}
         first = evaluations[self.average_lengths[0]]
         mean = mean_scores(list(evaluations.values()))
         kind = "SA" if self.attention else "S"
@@ -403,7 +404,7 @@ class AnclafSequenceRecipe(AnclafRecipe):
                       "frames": first.get("frames")}
         result = {"recipe": self.recipe_name(), "run_dir": str(run_dir), "fields": self.to_dict(), "final": mean,
                   "evaluation": evaluation,
-                  "stages": {f"n{n}": str(self.stage_dir(f"n{n}")) for n in self.average_lengths}}
+                  "stages": {f"n{n}": str(folder) for n, folder in stages.items()}}
         write_json_atomic(Path(run_dir) / "metrics.json", result)
         return result
 
@@ -494,16 +495,19 @@ class AnclafSequenceRecipe(AnclafRecipe):
     # Outputs beside the scores: the image-input model, the attention plot.
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
-        """:meth:`AnclafRecipe.evaluate`, then ``image_model.keras`` (the model on face crops, what ``tfaffect
-        export`` and ``tfaffect predict`` use: :func:`~tfaffect.models.anclaf.image_sequence_model` with the fold's
-        frame model; an SA model with its attention output) and, for SA, ``plots/attention_<video>.png``."""
+        """:meth:`AnclafRecipe.evaluate`, then, for the run of a row (``row`` set; not for the curriculum's cached
+        stages, whose copies of G and D would cost as much disk as the frame model each: 180 MB at 128 px),
+        ``image_model.keras`` (the model on face crops, what ``tfaffect export`` and ``tfaffect predict`` use:
+        :func:`~tfaffect.models.anclaf.image_sequence_model` with the fold's frame model; an SA model with its
+        attention output) and, for SA, ``plots/attention_<video>.png``."""
         from tfaffect.io import atomic_path
         from tfaffect.models.saving import load_model
 
         result = super().evaluate(model, run_dir)
-        frame = load_model(self.stage_dir("frame") / "model.keras")
-        with atomic_path(Path(run_dir) / "image_model.keras") as tmp:
-            net.image_sequence_model(model, frame).save(tmp)
+        if self.row is not None:
+            frame = load_model(self.stage_dir("frame") / "model.keras")
+            with atomic_path(Path(run_dir) / "image_model.keras") as tmp:
+                net.image_sequence_model(model, frame).save(tmp)
         if self.attention:
             self.attention_plot(model, Path(run_dir), result)
         return result
@@ -536,9 +540,9 @@ class AnclafSequenceRecipe(AnclafRecipe):
         span = self.sequence_length
         attention = np.stack([weights.get(int(f), np.full(span, np.nan)) for f in rows["frame"]])
         name = "SynthAffect, synthetic" if result.get("synthetic") else Path(str(result.get("data"))).name
-        return plots.va_attention(run_dir / "plots" / f"attention_{safe_filename(video)}.png", rows["frame"].to_numpy(),
-                                  rows[["valence", "arousal"]].to_numpy(np.float64), attention,
-                                  rows[["valence_true", "arousal_true"]].to_numpy(np.float64),
+        path = run_dir / "plots" / f"attention_{safe_filename(video)}.png"
+        return plots.va_attention(path, rows["frame"].to_numpy(), rows[["valence", "arousal"]].to_numpy(np.float64),
+                                  attention, rows[["valence_true", "arousal_true"]].to_numpy(np.float64),
                                   title=f"ANCLaF-SA-{span}, {video} ({name}): attention weights Wa-{span}",
                                   flagged=~rows["has_face"].to_numpy(bool))
 
