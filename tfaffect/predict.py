@@ -52,9 +52,9 @@ Files (``out_dir``; :func:`write_outputs`): ``frames.csv`` (or ``frames.json``: 
 model, its training data and the face crop it expects, settings, counts), ``va_over_time.png`` (the face
 seen longest; ``attention.png`` beside it for an ANCLaF-SA model) and ``va_histogram.png``; with ``video_out``
 also ``annotated.mp4`` (``annotated.png`` for an image): the input with each face's box, id and valence/arousal
-drawn, same size and frame count. Several
-inputs: one such folder per input under ``out_dir`` and ``summary.csv`` with a line per input (frames,
-faces, mean valence/arousal, where its files are, or its error: one bad file does not stop the others).
+drawn, same size and frame count. Several inputs: one such folder per input under ``out_dir`` and
+``summary.csv`` with a line per input (frames, faces, mean valence/arousal, where its files are, or its error:
+one bad file does not stop the others).
 
 A model trained on SynthAffect only (its export's ``metadata.json`` or its run directory says so) gets a
 warning, once per model: its values on real faces show that the pipeline runs, not how people feel.

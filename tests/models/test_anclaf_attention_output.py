@@ -145,3 +145,12 @@ def test_predict_writes_attention_columns_and_plot_for_sa_only(trained, tmp_path
     whole = keras.ops.convert_to_numpy(sa({"image": np.stack(crops)[None]})["attention"])[0]
     np.testing.assert_allclose(table[columns].to_numpy(), whole, atol=1e-5)
 
+
+
+def test_attention_plot_takes_missing_frames_and_one_weight(tmp_path):
+    from tfaffect.plots import va_attention
+
+    time, va = np.arange(6), np.zeros((6, 2))
+    weights = np.array([[0.0], [1.0], [np.nan], [1.0], [1.0], [1.0]])  # a frame without weights (no clip) is blank
+    path = va_attention(tmp_path / "a.png", time, va, weights, va + 0.1, title="n = 1")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -28,9 +28,8 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
     (a model on cached per-frame features: the same model taking face crops, :data:`IMAGE_MODEL_FILE`);
     ``"best"`` loads the best epoch's checkpoint (``metrics.json["best_checkpoint"]``) into ``model.keras``'s
     architecture (not offered for an ``image_model.keras`` run: its checkpoints hold the features model). The
-    metadata holds the
-    recipe (name, class, fields), its training data (:func:`training_data`) and metrics.json's
-    validation metrics.
+    metadata holds the recipe (name, class, fields), its training data (:func:`training_data`) and
+    metrics.json's validation metrics.
     """
     run_dir = Path(run_dir)
     model_path = run_dir / KERAS_FILE
