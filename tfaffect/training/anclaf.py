@@ -22,7 +22,11 @@ the fields:
   curriculum is a chain of runner stages: S-2 starts from the frame model's C encoder and output layer (chosen:
   the paper's C network), S-n from the trained S-(n/2) (multi-stage transfer), SA-n from the trained S-n
   (:func:`~tfaffect.models.anclaf.attention_from_sequence`). Evaluation cuts every fold's videos into consecutive
-  clips of n frames.
+  clips of n frames. A row's run also writes ``image_model.keras`` (G and D in front: what ``tfaffect export`` and
+  ``tfaffect predict`` use; SA models output their attention weights too) and, for SA, ``plots/attention_*.png``.
+* **-AVG rows** (Tables 1-2, ``average=True``): per fold the mean of the n = 2..32 stages' scores
+  (:func:`mean_scores`), every n a cached stage shared with the curriculum and the rows; nothing is trained of its
+  own (:meth:`AnclafSequenceRecipe.combine_stages`); the folds' mean is the row.
 
 Left open by both (chosen, stated on the fields): epochs, where the sequence models' C encoder comes from, the
 empty-cell weight of eq. 10.
