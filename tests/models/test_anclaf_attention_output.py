@@ -101,6 +101,24 @@ def test_savedmodel_attention_equals_attention_weights_model_and_rows_sum_to_one
     assert metadata["step_check"]["equal"] and "attention" in metadata["signatures"]["step"]["outputs"]
 
 
+def test_a_run_exports_its_image_model_and_refuses_best_checkpoints(trained, tmp_path):
+    from tfaffect.errors import ConfigError
+    from tfaffect.export import load_run
+
+    frame, _, sa_model = trained
+    run = tmp_path / "run"
+    run.mkdir()
+    sa_model.save(run / "model.keras")  # what the trainer writes: the model on cached ZQ
+    net.image_sequence_model(sa_model, frame).save(run / "image_model.keras")  # what the evaluation adds
+    (run / "config.json").write_text(json.dumps({"recipe": "anclaf_sa_afew_va", "fields": {}}))
+    (run / "metrics.json").write_text(json.dumps({"best_checkpoint": "checkpoints/epoch_001.weights.h5"}))
+    model, metadata, name = load_run(run)
+    assert metadata["weights"]["file"] == "image_model.keras" and name == "anclaf_sa_afew_va"
+    assert set(model.output) == {"va", "attention"} and "image" in model.input
+    with pytest.raises(ConfigError, match="--weights final"):
+        load_run(run, "best")
+
+
 def test_value_columns_name_the_previous_frames_for_sa_and_are_absent_for_s(trained):
     from tfaffect.predict import value_columns
 
