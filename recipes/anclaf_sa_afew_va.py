@@ -3,13 +3,15 @@
 Paper:     Aspandi, Sukno, Schuller & Binefa 2021, "An Enhanced Adversarial Network with Combined Latent Features
            for Spatio-Temporal Facial Affect Estimation in the Wild" (VISAPP 2021), sections 3.2 (eq. 5-8), 3.4, 4.
 Table/row: Table 1, rows "ANCLaF-SA-n", one per --row "ANCLaF-SA-2" .. "ANCLaF-SA-32" (default ANCLaF-SA-8, the
-           paper's best row on AFEW-VA by RMSE AVG and ICC AVG).
+           paper's best row on AFEW-VA by RMSE AVG and ICC AVG), and "ANCLaF-SA-AVG" (--row "ANCLaF-SA-AVG": the
+           mean of the five rows' scores, every n a cached stage).
 Published: AFEW-VA, 5-fold, [-10, 10] scale (RMSE valence / arousal / AVG; COR ...; ICC ...):
            ANCLaF-SA-2:  2.540 / 2.241 / 2.390; 0.373 / 0.454 / 0.413; 0.291 / 0.353 / 0.322
            ANCLaF-SA-4:  2.586 / 2.260 / 2.423; 0.386 / 0.445 / 0.415; 0.302 / 0.342 / 0.322
            ANCLaF-SA-8:  2.481 / 2.239 / 2.360; 0.371 / 0.467 / 0.419; 0.294 / 0.367 / 0.331
            ANCLaF-SA-16: 2.601 / 2.225 / 2.413; 0.377 / 0.467 / 0.422; 0.294 / 0.363 / 0.328
            ANCLaF-SA-32: 2.581 / 2.256 / 2.419; 0.361 / 0.436 / 0.399; 0.270 / 0.332 / 0.301
+           ANCLaF-SA-AVG: 2.558 / 2.244 / 2.401; 0.373 / 0.454 / 0.414; 0.290 / 0.352 / 0.321
 Runtime:   the paper: about 12 hours per model on a GPU (section 3.4). Here: recipes/anclaf_s_afew_va.py's stages up
            to S-n (cached, shared with it), then SA-n, per fold (SA-4, fold 0: about 12 min from scratch on 2 shared
            CPU cores, S-4 and SA-4 about 2.5 min each with their evaluations); --smoke:
@@ -20,6 +22,12 @@ Command:   python recipes/anclaf_sa_afew_va.py --row "ANCLaF-SA-8"    # 5 folds,
 SA-n starts from the trained S-n (section 3.4: "we add our proposed attention mechanism to the pre-trained
 ANCLaF-S models"): every layer copied, the LSTM's kernel rows of the context set to 0, so SA-n starts as S-n
 (tfaffect.models.anclaf.attention_from_sequence). Everything else as recipes/anclaf_s_afew_va.py.
+
+Attention weights as output (issue #17 item 8): each run writes image_model.keras (G and D of the fold's frame model
+in front of the trained SA model, outputs "va" and "attention" [B, T, n]), which `tfaffect export --run-dir RUN`
+exports (the SavedModel's "attention" key, described in metadata.json) and `tfaffect predict --model RUN` runs
+(columns attention_n .. attention_1 per frame, attention_k the weight of frame t - k; attention.png); the
+evaluation draws the first fold video's curves over the weights in plots/attention_<video>.png (Figures 3-4).
 """
 
 from tfaffect.launch import main, quiet_start
@@ -42,7 +50,8 @@ class AnclafSAAfewVaRecipe(SEQUENCE):
 
     table = "Table 1, rows ANCLaF-SA-2 .. ANCLaF-SA-32"
     runtime = "recipes/anclaf_s_afew_va.py's stages up to S-n, then SA-n (see the overlay); the paper: 12 hours"
-    rows = {f"ANCLaF-SA-{n}": {"sequence_length": n} for n in (8, 2, 4, 16, 32)}  # section 3.2; S-8 first
+    rows = {**{f"ANCLaF-SA-{n}": {"sequence_length": n} for n in (8, 2, 4, 16, 32)},  # section 3.2; SA-8 first
+            "ANCLaF-SA-AVG": {"average": True}}  # Table 1: the mean of the five SA-n rows
 
     # SynthAffect: recipes/anclaf_s_afew_va.py's overlay. Measured on fold 0, seed 0 (whole fold, 2,809 frames):
     # SA-4 from S-4 PCC 0.824 / 0.609, ICC 0.816 / 0.598 (S-4: 0.807 / 0.594, 0.799 / 0.583), RMSE 3.66 / 5.82 on

@@ -115,6 +115,9 @@ def export_lines(run_dir: Path, out: Path) -> list[str]:
     from tfaffect.export import METADATA_FILE, export_model, load_run
     from tfaffect.export.runs import read_json
 
+    if not (run_dir / "model.keras").is_file() and not (run_dir / "fold0" / "model.keras").is_file():
+        return ["SavedModel: none (the run trains no model of its own: its result is computed from its stages' runs, "
+                "e.g. an -AVG row's mean over the rows' cached runs; export one of those)"]
     if not (run_dir / "model.keras").is_file():
         return [f"SavedModel: none (a cross-validated run has one model per fold; export one with "
                 f"`tfaffect export --run-dir {run_dir / 'fold0'}`)"]

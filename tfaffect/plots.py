@@ -1,5 +1,6 @@
 """Plots people would rather look at than read: valence/arousal over time (one video, or every video in a
-grid), the 2-D VA histogram (predicted beside annotated) and the learning curve of a training run.
+grid; with an ANCLaF-SA model's attention weights under it, :func:`va_attention`), the 2-D VA histogram
+(predicted beside annotated) and the learning curve of a training run.
 
 Matplotlib with the non-interactive Agg backend; every function writes a PNG atomically and returns
 its path (or paths). Conventions shared by the figures: the y axis of a valence/arousal trace shows
@@ -106,6 +107,16 @@ def _ccc_text(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _va_panels(axes, trace: Trace) -> None:
+    """Valence on ``axes[0]``, arousal on ``axes[1]``, each with its CCC in the title when annotated."""
+    for k, (ax, name) in enumerate(zip(axes[:2], ("valence", "arousal"))):
+        _draw_dimension(ax, trace, k)
+        if trace.truth is not None:
+            ax.set_title(f"{name}: CCC {_ccc_text(trace_ccc(trace, k))}", fontsize=9, loc="left")
+        ax.set_ylabel(name)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+
+
 def va_over_time(path, time, predicted: np.ndarray, truth: np.ndarray | None = None, *,
                  title: str = "", xlabel: str = "frame", flagged: np.ndarray | None = None) -> Path:
     """Valence (top) and arousal (bottom) over time; ``predicted``/``truth`` are ``[N, 2]``.
@@ -117,12 +128,34 @@ def va_over_time(path, time, predicted: np.ndarray, truth: np.ndarray | None = N
     """
     trace = Trace("", time, predicted, truth, flagged)
     plt, (fig, axes) = _figure(2, 1, figsize=(11, 4.8), sharex=True)
-    for k, (ax, name) in enumerate(zip(axes, ("valence", "arousal"))):
-        _draw_dimension(ax, trace, k)
-        if truth is not None:
-            ax.set_title(f"{name}: CCC {_ccc_text(trace_ccc(trace, k))}", fontsize=9, loc="left")
-        ax.set_ylabel(name)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+    _va_panels(axes, trace)
+    axes[-1].set_xlabel(xlabel)
+    if title:
+        fig.suptitle(title)
+    return _save(plt, fig, path)
+
+
+def va_attention(path, time, predicted: np.ndarray, attention: np.ndarray, truth: np.ndarray | None = None, *,
+                 title: str = "", xlabel: str = "frame", flagged: np.ndarray | None = None) -> Path:
+    """Valence and arousal over time (as :func:`va_over_time`) above a heat-map strip of the attention weights
+    ``[N, n]`` (an ANCLaF-SA model's, oldest frame first): column = frame t, rows the weights of frames t - n (top)
+    .. t - 1 (bottom), in the style of Aspandi 2021, Figures 3-4 (the weights under the prediction graphs).
+    """
+    attention = np.asarray(attention, np.float64)
+    span = attention.shape[1]
+    trace = Trace("", time, predicted, truth, flagged)
+    plt, (fig, axes) = _figure(3, 1, figsize=(11, 6.4), sharex=True,
+                               gridspec_kw={"height_ratios": [3, 3, max(1.2, min(3.0, 0.25 * span))]})
+    _va_panels(axes, trace)
+    time = np.asarray(time, np.float64)
+    step = float(np.median(np.diff(time))) if len(time) > 1 else 1.0
+    finite = attention[np.isfinite(attention)]
+    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    image = axes[2].imshow(attention.T, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0.0, vmax=top,
+                           extent=(time[0] - step / 2, time[-1] + step / 2, span + 0.5, 0.5))
+    axes[2].set_yticks([1, span] if span > 1 else [1], [f"t-{span}", "t-1"] if span > 1 else ["t-1"])
+    axes[2].set_ylabel(f"Wa-{span}")
+    fig.colorbar(image, ax=axes[2], location="right", fraction=0.03, pad=0.01, label="weight")
     axes[-1].set_xlabel(xlabel)
     if title:
         fig.suptitle(title)

@@ -17,6 +17,9 @@ The table (:data:`COLUMNS`), one row per face and frame::
 - ``x0..y1`` is the face box in frame pixels (0.1 px), ``confidence`` the detector's score (0 without a face);
 - ``valence``, ``arousal`` where the model predicts them; ``p_Neutral`` ... ``p_Surprise`` (the
   :data:`tfaffect.EXPRESSIONS_7` order) where it predicts expressions; written with float32 precision;
+- for an ANCLaF-SA-n model (its ``attention`` output), ``attention_n`` ... ``attention_1``: the frame's
+  attention weights (Aspandi 2021 eq. 6, summing to 1) over the LSTM states after the previous n frames of
+  that face, ``attention_k`` the one of frame t - k (in the face's sequence); 0 where there is no such frame;
 - ``input``, ``model`` (its recipe or file name) and ``fps`` (the input's frame rate; empty where unknown)
   make a row self-describing when tables of several inputs are joined; ``time_s`` is the frame's
   presentation time (0.1 ms; a camera's: seconds since its first frame arrived).
@@ -47,10 +50,11 @@ How the model sees the crops (:class:`_Runner`), each face on its own:
 Files (``out_dir``; :func:`write_outputs`): ``frames.csv`` (or ``frames.json``: ``{"input", "model",
 "fps", "columns", "rows"}``, or ``frames.parquet`` where pyarrow is installed), ``predict.json`` (input,
 model, its training data and the face crop it expects, settings, counts), ``va_over_time.png`` (the face
-seen longest) and ``va_histogram.png``; with ``video_out`` also ``annotated.mp4`` (``annotated.png`` for an
-image): the input with each face's box, id and valence/arousal drawn, same size and frame count. Several
-inputs: one such folder per input under ``out_dir`` and ``summary.csv`` with a line per input (frames,
-faces, mean valence/arousal, where its files are, or its error: one bad file does not stop the others).
+seen longest; ``attention.png`` beside it for an ANCLaF-SA model) and ``va_histogram.png``; with ``video_out``
+also ``annotated.mp4`` (``annotated.png`` for an image): the input with each face's box, id and valence/arousal
+drawn, same size and frame count. Several inputs: one such folder per input under ``out_dir`` and
+``summary.csv`` with a line per input (frames, faces, mean valence/arousal, where its files are, or its error:
+one bad file does not stop the others).
 
 A model trained on SynthAffect only (its export's ``metadata.json`` or its run directory says so) gets a
 warning, once per model: its values on real faces show that the pipeline runs, not how people feel.
@@ -123,6 +127,7 @@ rounding is ~1e-6. Chosen as the export's step check."""
 
 NO_FACE_MESSAGE = "no face found in any frame of {video}: every row is flagged and has no prediction"
 KERAS_FILE = "model.keras"
+IMAGE_MODEL_FILE = "image_model.keras"  # tfaffect.export.signatures.IMAGE_MODEL_FILE
 TABLE_NAME = "frames"
 INFO_FILE = "predict.json"
 SUMMARY_FILE = "summary.csv"
@@ -159,10 +164,11 @@ _MODES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _resolve_model_path(path: str | os.PathLike) -> Path:
-    """A ``.keras`` file, or a folder holding ``model.keras`` (a run directory or a ``tfaffect export`` folder)."""
+    """A ``.keras`` file, or a folder holding ``model.keras`` (a run directory or a ``tfaffect export`` folder);
+    a run directory's ``image_model.keras`` first, where it wrote one (its ``model.keras`` reads cached features)."""
     path = Path(path)
     if path.is_dir():
-        path = path / KERAS_FILE
+        path = path / (IMAGE_MODEL_FILE if (path / IMAGE_MODEL_FILE).is_file() else KERAS_FILE)
     if not path.is_file():
         raise MissingResourceError(
             f"{path}: no such model file. tfaffect ships no trained weights: pass a trained model with "
@@ -290,15 +296,19 @@ def _output_tensors(model) -> dict:
     return {"va": output}
 
 
+def attention_columns(span: int) -> list[str]:
+    """The columns of an ``attention`` output of ``span`` (n) weights, in its order (oldest frame first):
+    ``attention_n`` .. ``attention_1``, ``attention_k`` the weight of the state after frame t - k."""
+    return [f"attention_{span - j}" for j in range(span)]
+
+
 def value_columns(model) -> list[tuple[str, list[str]]]:
-    """``[(output name, its columns)]`` of the table: ``va`` -> valence, arousal; ``expression`` -> p_<class>.
-    Other outputs (e.g. auxiliary heads) are not part of the table."""
+    """``[(output name, its columns)]`` of the table: ``va`` -> valence, arousal; ``expression`` -> p_<class>;
+    ``attention`` (ANCLaF-SA models) -> :func:`attention_columns`. Other outputs (e.g. auxiliary heads) are not
+    part of the table."""
     dims = {key: int(tensor.shape[-1]) for key, tensor in _output_tensors(model).items()}
-    columns = []
-    for key in ("va", "expression"):
-        if key in dims:
-            columns.append((key, ["valence", "arousal"] if key == "va" else _expression_columns(dims[key])))
-    return columns
+    names = {"va": lambda n: ["valence", "arousal"], "expression": _expression_columns, "attention": attention_columns}
+    return [(key, names[key](dims[key])) for key in names if key in dims]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1023,8 +1033,9 @@ class _CsvAppender:
 
 
 def write_plots(table: pd.DataFrame, out_dir: str | os.PathLike, *, title: str = "") -> dict[str, Path]:
-    """``va_over_time.png`` (the main face: the one with the most rows; every row with ``max_faces=1``) and
-    ``va_histogram.png`` (every face row), atomically; nothing for a model without valence/arousal."""
+    """``va_over_time.png`` (the main face: the one with the most rows; every row with ``max_faces=1``),
+    ``attention.png`` for a table with attention columns (the same face, :func:`tfaffect.plots.va_attention`)
+    and ``va_histogram.png`` (every face row), atomically; nothing for a model without valence/arousal."""
     from tfaffect import plots
 
     out = Path(out_dir)
@@ -1044,6 +1055,11 @@ def write_plots(table: pd.DataFrame, out_dir: str | os.PathLike, *, title: str =
         time, xlabel = series["frame"].to_numpy(), "frame"
     written = {"va_over_time": plots.va_over_time(out / "va_over_time.png", time, va, title=label, xlabel=xlabel,
                                                   flagged=series["interpolated"].to_numpy(bool))}
+    attention = [name for name in table.columns if name.startswith("attention_")]
+    if attention:  # an ANCLaF-SA model: its weights under the same face's curves (attention_n .. attention_1)
+        written["attention"] = plots.va_attention(out / "attention.png", time, va,
+                                                  series[attention].to_numpy(np.float64), title=label,
+                                                  xlabel=xlabel, flagged=series["interpolated"].to_numpy(bool))
     histogram = (table if table["interpolated"].any() else faces)[["valence", "arousal"]].to_numpy(np.float64)
     written["va_histogram"] = plots.va_histogram(out / "va_histogram.png", histogram, title=title)
     return written

@@ -27,13 +27,15 @@ DEFAULT_RUNS = "runs"
 """Where recipes put their run directories by default (``runs/<recipe>/<timestamp>``)."""
 
 METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "pcc_valence", "pcc_arousal",
+           "rmse_valence", "rmse_arousal", "rmse_mean", "pcc_mean", "icc_valence", "icc_arousal", "icc_mean",
            "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "accuracy", "f1_macro",
            "expression_score")
 """Columns a report can show, in this order; a table shows those its published rows or runs have.
 
 Kollias 2019: CCC, MSE and PCC per dimension, accuracy per class and in total (Table 18). Do 2020 (Tables II, III): accuracy,
 macro F1, expression score ``0.67 F1 + 0.33 Acc`` (eq. 5), CCC per dimension (eq. 6) and VA score =
-their mean (eq. 7)."""
+their mean (eq. 7). Aspandi 2021 (Table 1): RMSE, COR (Pearson) and ICC per dimension and their mean
+(AVG)."""
 
 
 def collect_runs(roots: Iterable[str | os.PathLike], unpublished: list | None = None) -> list[dict]:

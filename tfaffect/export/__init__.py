@@ -28,7 +28,9 @@ crops already at the input size pass unchanged), then the model scales them itse
     only that ``T``, recorded in ``metadata.json["input"]["time"]``). Returns ``valence`` and ``arousal``
     float32 ``[B, T]`` (index 0 and 1 of the model's ``"va"`` output), ``expression`` float32
     ``[B, T, 7]`` probabilities in :data:`tfaffect.EXPRESSIONS_7` order when the model has that
-    output, and any other output of the model under its own name. Frame models (CNN-only, no time
+    output, and any other output of the model under its own name: an ANCLaF-SA-n model's ``attention``
+    float32 ``[B, T, n]``, each frame's attention weights over the previous n frames (oldest first;
+    described in ``metadata.json``). Frame models (CNN-only, no time
     axis) see the ``B * T`` frames as one batch, so the signature is the same for every model.
 ``initial_state(batch_size)``
     ``batch_size``: int32 scalar. Returns ``state``: float32 ``[batch_size, S]``, the recurrent
@@ -67,6 +69,10 @@ crop; the data contract's units). They are moved to the resized crop's pixel gri
 "unknown", as in training, and stays 0.
 
 The variables are saved once, shared by the signatures (``keras.export.ExportArchive``).
+
+A run whose ``model.keras`` reads cached per-frame features (ANCLaF-S / -SA) also holds ``image_model.keras``,
+the same model with its per-frame part in front; exporting the run exports that one
+(:func:`~tfaffect.export.runs.load_run`), so the signatures take face crops as above.
 
 Use from any TensorFlow program::
 

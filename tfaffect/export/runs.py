@@ -10,7 +10,7 @@ from typing import Any
 
 from tfaffect._lazy import lazy_module
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
-from tfaffect.export.signatures import KERAS_FILE
+from tfaffect.export.signatures import IMAGE_MODEL_FILE, KERAS_FILE
 from tfaffect.io import identifier_problem, safe_filename
 
 # Imported on first use: `tfaffect export --help` loads no Keras (tfaffect._lazy).
@@ -24,20 +24,25 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
     The export name is the run's recipe name made a safe file name (:func:`tfaffect.io.safe_filename`:
     it comes from data, ``config.json``).
 
-    ``weights="final"`` uses ``RUN/model.keras`` as it is; ``"best"`` loads the best epoch's
-    checkpoint (``metrics.json["best_checkpoint"]``) into that architecture. The metadata holds the
-    recipe (name, class, fields), its training data (:func:`training_data`) and metrics.json's
-    validation metrics.
+    ``weights="final"`` uses ``RUN/model.keras`` as it is, or ``RUN/image_model.keras`` where the run wrote one
+    (a model on cached per-frame features: the same model taking face crops, :data:`IMAGE_MODEL_FILE`);
+    ``"best"`` loads the best epoch's checkpoint (``metrics.json["best_checkpoint"]``) into ``model.keras``'s
+    architecture (not offered for an ``image_model.keras`` run: its checkpoints hold the features model). The
+    metadata holds the recipe (name, class, fields), its training data (:func:`training_data`) and
+    metrics.json's validation metrics.
     """
     run_dir = Path(run_dir)
     model_path = run_dir / KERAS_FILE
     if not model_path.is_file():
         raise MissingResourceError(f"{run_dir}: no {KERAS_FILE} (is the run finished? re-run its training "
                                    "command with --run-dir to finish it), or pass --model PATH.keras")
-    model = _saving.load_model(model_path)
     config = read_json(run_dir / "config.json", "is RUN a tfaffect run directory?")
     metrics = read_json(run_dir / "metrics.json", "is RUN a tfaffect run directory?")
-    source = KERAS_FILE
+    source = IMAGE_MODEL_FILE if (run_dir / IMAGE_MODEL_FILE).is_file() else KERAS_FILE
+    model = _saving.load_model(run_dir / source)
+    if weights == "best" and source == IMAGE_MODEL_FILE:
+        raise ConfigError(f"{run_dir}: the run's exported model is {IMAGE_MODEL_FILE} (its checkpoints hold the "
+                          "model on cached features); pass --weights final")
     if weights == "best":
         checkpoint = metrics.get("best_checkpoint")
         if checkpoint is not None and not _inside_run(checkpoint):

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
+IMAGE_MODEL_FILE = "image_model.keras"
+"""Beside ``model.keras`` in a run whose model reads cached per-frame features (ANCLaF-S / -SA): the same model
+with its per-frame part put back in front, taking face crops; what the export and ``tfaffect predict`` use."""
 NUM_EXPRESSIONS = len(tfaffect.EXPRESSIONS_7)
 
 STEP_CHECK_TOLERANCE = 1e-4
@@ -303,6 +306,12 @@ def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) ->
     for key in structure.outputs:
         if key == "expression":
             outputs[key] = f"float32 [B, T, {NUM_EXPRESSIONS}] probabilities, classes in 'expression_classes' order"
+        elif key == "attention":
+            span = model.output["attention"].shape[-1]
+            outputs[key] = (f"float32 [B, T, {span}] attention weights of frame t (ANCLaF-SA, Aspandi 2021 eq. 6: "
+                            f"softmax, summing to 1) over the LSTM states [h; c] after the previous {span} frames: "
+                            f"index j weighs frame t - {span} + j (oldest first); 0 where that frame does not exist "
+                            "(all 0 at the first frame)")
         elif key != "va":
             outputs[key] = "float32 [B, T, ...] (model output of that name)"
     signatures = {"serve": {"inputs": {"frames": frames, **({"landmarks": points} if structure.landmarks else {})},

@@ -589,17 +589,23 @@ class ANCLaFSeqNet(ConfigurableModel):
     ``{"va": [B, T, 2]}``. The LSTM starts from a zero state at each clip's first frame (released
     ``initialize`` per batch); ``attention_span`` is n of ANCLaF-SA-n (the states the attention looks at).
     Layers: ``"combiner_encoder"`` (per frame), ``"lstm"`` (``keras.layers.LSTM`` or an RNN of
-    :class:`AttentionLSTMCell`), ``"va"``; with attention also the output ``"attention"`` of the layer
-    ``"attention_weights"`` is reachable with :func:`attention_model`.
+    :class:`AttentionLSTMCell`), ``"va"``; with attention the weights are reachable with
+    :func:`attention_weights_model`, and ``attention_output=True`` makes them a second output ``{"attention":
+    [B, T, n]}`` (what :func:`image_sequence_model` builds for the SavedModel export and ``tfaffect predict``:
+    per frame t, slot j = 0 .. n-1 weighs the state [h; c] after frame t - n + j, oldest first; 0 where that
+    frame does not exist). Training uses the model without it (its loss is on ``"va"`` only).
     """
 
     def __init__(self, attention: bool = False, attention_span: int = 8, frame_input: str = "image",
                  image_size: int = IMAGE_SIZE, g_dim: int = G_DIM, residual_blocks: int = RESIDUAL_BLOCKS,
                  d_dim: int = D_DIM, d_layers: int = D_LAYERS, quadrant_head: str = "quadrant", c_dim: int = C_DIM,
-                 lstm_units: int = LSTM_UNITS, use_cudnn: bool | str = "auto", **kwargs):
+                 lstm_units: int = LSTM_UNITS, use_cudnn: bool | str = "auto", attention_output: bool = False,
+                 **kwargs):
         _check_size(image_size, d_layers)
         if frame_input not in FRAME_INPUTS:
             raise ConfigError(f"frame_input must be one of {', '.join(FRAME_INPUTS)}, got {frame_input!r}")
+        if attention_output and not attention:
+            raise ConfigError("attention_output=True needs attention=True (an ANCLaF-S model has no attention)")
         latent_size, channels = image_size // 4, 4 * g_dim + 1
         if frame_input == "image":
             image = keras.Input((None, image_size, image_size, 3), dtype="uint8", name="image")
@@ -621,13 +627,15 @@ class ANCLaFSeqNet(ConfigurableModel):
             hidden = SliceLast(0, lstm_units, name="hidden")(out)
         else:
             hidden = keras.layers.LSTM(lstm_units, return_sequences=True, use_cudnn=use_cudnn, name="lstm")(vector)
-        va = keras.layers.Dense(2, name="va")(hidden)
+        outputs = {"va": keras.layers.Dense(2, name="va")(hidden)}
+        if attention_output:
+            outputs["attention"] = SliceLast(2 * lstm_units, 2 * lstm_units + attention_span, name="attention")(out)
         kwargs.setdefault("name", "anclaf_sa" if attention else "anclaf_s")
         config = {"attention": bool(attention), "attention_span": int(attention_span), "frame_input": frame_input,
                   "image_size": image_size, "g_dim": g_dim, "residual_blocks": residual_blocks, "d_dim": d_dim,
                   "d_layers": d_layers, "quadrant_head": quadrant_head, "c_dim": c_dim, "lstm_units": lstm_units,
-                  "use_cudnn": use_cudnn}
-        super().__init__(inputs, {"va": va}, config, **kwargs)
+                  "use_cudnn": use_cudnn, "attention_output": bool(attention_output)}
+        super().__init__(inputs, outputs, config, **kwargs)
 
 
 def attention_weights_model(model: ANCLaFSeqNet) -> keras.Model:
@@ -667,6 +675,25 @@ def attention_from_sequence(sequence: ANCLaFSeqNet, attention: ANCLaFSeqNet) -> 
     cell.kernel.assign(new_kernel)
     cell.recurrent_kernel.assign(recurrent)
     cell.bias.assign(bias)
+
+
+def image_sequence_model(sequence: ANCLaFSeqNet, frame: keras.Model) -> ANCLaFSeqNet:
+    """The image-input model of an ANCLaF-S / -SA ``sequence`` model trained on cached ZQ latents
+    (``frame_input="features"``): G and D from the ``frame`` model whose ZQ were cached (an :class:`ANCLaFNet`),
+    the encoder, LSTM and ``"va"`` from ``sequence``; an SA model also outputs its attention weights
+    (``attention_output=True``). On the same frames it computes what ``sequence`` computes on their cached ZQ;
+    it is what a run of these recipes exports (a SavedModel takes face crops, not latents)."""
+    config = sequence.get_config()
+    if not isinstance(sequence, ANCLaFSeqNet) or config["frame_input"] != "features":
+        raise ConfigError(f"{sequence.name}: image_sequence_model needs an ANCLaFSeqNet on cached features "
+                          "(frame_input='features')")
+    model = ANCLaFSeqNet(**{**config, "frame_input": "image", "attention_output": config["attention"]})
+    for name in ("generator", "discriminator"):
+        model.get_layer(name).set_weights(frame.get_layer(name).get_weights())
+    for layer in model.layers:
+        if layer.weights and layer.name not in ("generator", "discriminator"):
+            layer.set_weights(sequence.get_layer(layer.name).get_weights())
+    return model
 
 
 # --------------------------------------------------------------------------------------------------

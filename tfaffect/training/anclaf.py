@@ -22,7 +22,11 @@ the fields:
   curriculum is a chain of runner stages: S-2 starts from the frame model's C encoder and output layer (chosen:
   the paper's C network), S-n from the trained S-(n/2) (multi-stage transfer), SA-n from the trained S-n
   (:func:`~tfaffect.models.anclaf.attention_from_sequence`). Evaluation cuts every fold's videos into consecutive
-  clips of n frames.
+  clips of n frames. A row's run also writes ``image_model.keras`` (G and D in front: what ``tfaffect export`` and
+  ``tfaffect predict`` use; SA models output their attention weights too) and, for SA, ``plots/attention_*.png``.
+* **-AVG rows** (Tables 1-2, ``average=True``): per fold the mean of the n = 2..32 stages' scores
+  (:func:`mean_scores`), every n a cached stage shared with the curriculum and the rows; nothing is trained of its
+  own (:meth:`AnclafSequenceRecipe.combine_stages`); the folds' mean is the row.
 
 Left open by both (chosen, stated on the fields): epochs, where the sequence models' C encoder comes from, the
 empty-cell weight of eq. 10.
@@ -64,6 +68,13 @@ def icc(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     e_t, e_p = true - true.mean(0), pred - pred.mean(0)
     denominator = (e_t ** 2).mean(0) + (e_p ** 2).mean(0)
     return np.where(denominator > 0, 2 * (e_t * e_p).mean(0) / np.where(denominator > 0, denominator, 1), 0.0)
+
+
+def mean_scores(evaluations: list[Mapping[str, Any]]) -> dict[str, float]:
+    """The mean of each :data:`FOLD_METRICS` score over ``evaluations`` (those every one has): the folds'
+    mean (section 3.4) or an -AVG row's mean over the n rows (Tables 1-2)."""
+    return {k: float(np.mean([e[k] for e in evaluations])) for k in FOLD_METRICS
+            if evaluations and all(k in e for e in evaluations)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +156,7 @@ class AnclafRecipe(AffectTask):
         from tfaffect.io import write_json_atomic
 
         evaluations = [fold["evaluation"] for fold in folds]
-        mean = {k: float(np.mean([e[k] for e in evaluations])) for k in FOLD_METRICS if all(k in e for e in evaluations)}
+        mean = mean_scores(evaluations)
         std = {f"{k}_std": float(np.std([e[k] for e in evaluations])) for k in mean}
         evaluation = {"split": f"{NUM_FOLDS}-fold cross-validation", "data": evaluations[0]["data"],
                       "synthetic": evaluations[0]["synthetic"], **mean, **std, **self.published_entries()}
@@ -294,6 +305,8 @@ class AnclafSequenceRecipe(AnclafRecipe):
                                      "(section 3.2: N = {2, 4, 8, 16, 32})")
     attention: bool = hparam(False, "ANCLaF-SA: attention over the previous n states [h; c] (eq. 5-8)")
     lstm_units: int = hparam(net.LSTM_UNITS, "LSTM units (released CombinerSeq: 512)")
+    average: bool = hparam(False, "the -AVG row (Tables 1-2): the mean of the n = 2, 4, 8, 16, 32 rows' scores, "
+                                  "each n a cached stage; nothing of its own is trained")
     curriculum: bool = hparam(True, "start from the previous curriculum stage (S-n from S-n/2, SA-n from S-n; "
                                     "section 3.4); off = S-2's start for any n")
     batch_size: int = hparam(4000, "frames per step, in clips of n (released code: batch 4000 / seq_len clips, "
@@ -343,7 +356,12 @@ class AnclafSequenceRecipe(AnclafRecipe):
         return dataclasses.replace(self, sequence_length=self.sequence_length // 2, row=None)
 
     def requires(self) -> dict[str, Any]:
-        fold = self._require_fold()
+        if self.fold is None:  # all folds: each fold's recipe (folds()) requires its own stages
+            return {}
+        if self.average:  # the -AVG row: every n's stage (cached, shared with the rows and the curriculum)
+            return {f"n{n}": RecipeStage(row, "anclaf_sequence", row.stage_label())
+                    for n, row in self.average_rows().items()}
+        fold = self.fold
         frame = RecipeStage(self.frame_recipe(), "anclaf_frame", f"fold{fold}")
         stages: dict[str, Any] = {"frame": frame, "features": FeatureStage(
             frame, {"zq": "zq"}, folder="anclaf_features", label=f"fold{fold}_zq", data=self.data_dir()[0],
@@ -355,6 +373,57 @@ class AnclafSequenceRecipe(AnclafRecipe):
 
     def stage_label(self) -> str:
         return f"fold{self.fold}_{'sa' if self.attention else 's'}{self.sequence_length}"
+
+    # --------------------------------------------------------------------------------------------
+    # The -AVG rows (Tables 1-2: "ANCLaF-S-AVG", "ANCLaF-SA-AVG"): the mean of the n rows' scores.
+
+    @property
+    def average_lengths(self) -> tuple[int, ...]:
+        """The n an -AVG row averages: N = {2, 4, 8, 16, 32} (section 3.2); a smoke run only 2 and 4 (its tiny
+        data has too few clips of 16 and 32 frames for a batch)."""
+        return net.SEQUENCE_LENGTHS[:2] if self.smoke else net.SEQUENCE_LENGTHS
+
+    def average_rows(self) -> dict[int, "AnclafSequenceRecipe"]:
+        """The -AVG row's recipe of each n: this one with that ``sequence_length`` (the row ANCLaF-S-n / -SA-n)."""
+        return {n: dataclasses.replace(self, average=False, sequence_length=n, row=None)
+                for n in self.average_lengths}
+
+    def trains(self) -> bool:
+        return not self.average
+
+    def combine_stages(self, run_dir: Path) -> dict[str, Any]:
+        """The -AVG row of one fold: the mean of every n's evaluation (:func:`mean_scores`), each n's beside it
+        -> ``metrics.json``."""
+        from tfaffect.export.runs import read_json
+        from tfaffect.io import write_json_atomic
+
+        stages = {n: self.stage_dir(f"n{n}") for n in self.average_lengths}
+        evaluations = {n: read_json(folder / "metrics.json", "the stage did not finish")["evaluation"]
+                       for n, folder in stages.items()}
+        first = evaluations[self.average_lengths[0]]
+        mean = mean_scores(list(evaluations.values()))
+        kind = "SA" if self.attention else "S"
+        evaluation = {"split": first["split"], "data": first["data"], "synthetic": first["synthetic"], **mean,
+                      "rows": {f"ANCLaF-{kind}-{n}": {k: e[k] for k in mean} for n, e in evaluations.items()},
+                      "frames": first.get("frames")}
+        result = {"recipe": self.recipe_name(), "run_dir": str(run_dir), "fields": self.to_dict(), "final": mean,
+                  "evaluation": evaluation,
+                  "stages": {f"n{n}": str(folder) for n, folder in stages.items()}}
+        write_json_atomic(Path(run_dir) / "metrics.json", result)
+        return result
+
+    def summary(self, metrics) -> str:
+        if not self.average or self.fold is None:
+            return super().summary(metrics)
+        evaluation = metrics["evaluation"]
+        keys = self.headline
+        data = "SynthAffect, synthetic" if evaluation["synthetic"] else evaluation["data"]
+        lines = [f"fold {self.fold} ({data}): each row's evaluation on the held-out fold, then their mean",
+                 "row            " + "  ".join(f"{k:>12s}" for k in keys)]
+        for row, scores in [*evaluation["rows"].items(), ("mean", evaluation)]:
+            lines.append(f"{row:14s} " + "  ".join(f"{scores[k]:12.3f}" for k in keys))
+        return "\n".join([*lines, f"results: {Path(metrics['run_dir']) / 'metrics.json'} (the stages: "
+                                   f"{', '.join(metrics['stages'].values())})"])
 
     # --------------------------------------------------------------------------------------------
     # Data: the cached ZQ latents, clips of n frames.
@@ -426,5 +495,60 @@ class AnclafSequenceRecipe(AnclafRecipe):
         return {"optimizer": self.optimizer(learning_rate), "loss": {"va": self.affect_loss()},
                 "weighted_metrics": self.weighted_metrics()}
 
+    # --------------------------------------------------------------------------------------------
+    # Outputs beside the scores: the image-input model, the attention plot.
 
-__all__ = ["AnclafRecipe", "AnclafSequenceRecipe", "FOLD_METRICS", "icc"]
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """:meth:`AnclafRecipe.evaluate`, then, for the run of a row (``row`` set; not for the curriculum's cached
+        stages, whose copies of G and D would cost as much disk as the frame model each: 180 MB at 128 px),
+        ``image_model.keras`` (the model on face crops, what ``tfaffect export`` and ``tfaffect predict`` use:
+        :func:`~tfaffect.models.anclaf.image_sequence_model` with the fold's frame model; an SA model with its
+        attention output) and, for SA, ``plots/attention_<video>.png``."""
+        from tfaffect.io import atomic_path
+        from tfaffect.models.saving import load_model
+
+        result = super().evaluate(model, run_dir)
+        if self.row is not None:
+            frame = load_model(self.stage_dir("frame") / "model.keras")
+            with atomic_path(Path(run_dir) / "image_model.keras") as tmp:
+                net.image_sequence_model(model, frame).save(tmp)
+        if self.attention:
+            self.attention_plot(model, Path(run_dir), result)
+        return result
+
+    def attention_plot(self, model: keras.Model, run_dir: Path, result: Mapping[str, Any]) -> Path:
+        """``plots/attention_<video>.png``: the first evaluation video's valence / arousal (predicted, annotated)
+        with the attention weights under them (:func:`tfaffect.plots.va_attention`, Figures 3-4), computed on the
+        clips of n frames the evaluation scored (:func:`~tfaffect.models.anclaf.attention_weights_model`)."""
+        import pandas as pd
+
+        from tfaffect import plots
+        from tfaffect.io import safe_filename
+
+        frames = pd.read_csv(run_dir / "frames.csv", dtype={"video_id": str})
+        video = frames["video_id"].iloc[0]
+        rows = frames[frames["video_id"] == video]
+        weights_model = net.attention_weights_model(model)
+        weights: dict[int, np.ndarray] = {}
+        batches = self.read(self.final_split(), batch_size=self.clips_per_batch, training=False,
+                            **{**self.dataset_args(False), "with_index": True})
+        for x, _, _, index in batches.as_numpy_iterator():
+            attention = np.asarray(weights_model.predict_on_batch(x))
+            for b, name in enumerate(np.asarray(index["video_id"]).reshape(-1)):
+                if (name.decode() if isinstance(name, bytes) else str(name)) == video:
+                    for t, number in enumerate(np.asarray(index["frame"][b]).tolist()):
+                        if number >= 0:
+                            weights.setdefault(number, attention[b, t])
+            if weights and len(weights) >= len(rows):
+                break
+        span = self.sequence_length
+        attention = np.stack([weights.get(int(f), np.full(span, np.nan)) for f in rows["frame"]])
+        name = "SynthAffect, synthetic" if result.get("synthetic") else Path(str(result.get("data"))).name
+        path = run_dir / "plots" / f"attention_{safe_filename(video)}.png"
+        return plots.va_attention(path, rows["frame"].to_numpy(), rows[["valence", "arousal"]].to_numpy(np.float64),
+                                  attention, rows[["valence_true", "arousal_true"]].to_numpy(np.float64),
+                                  title=f"ANCLaF-SA-{span}, {video} ({name}): attention weights Wa-{span}",
+                                  flagged=~rows["has_face"].to_numpy(bool))
+
+
+__all__ = ["AnclafRecipe", "AnclafSequenceRecipe", "FOLD_METRICS", "icc", "mean_scores"]

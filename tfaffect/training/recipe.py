@@ -217,6 +217,16 @@ class Recipe(abc.ABC):
         """Write and return the metrics of a cross-validated run from its folds' metrics (see :meth:`folds`)."""
         raise NotImplementedError(f"{type(self).__name__} has folds but no combine_folds()")
 
+    def trains(self) -> bool:
+        """Whether this recipe trains a model; ``False`` for one whose result is computed from its finished
+        stages alone (e.g. a mean over other rows' runs): the runner resolves its stages, then calls
+        :meth:`combine_stages` instead of training. Default: ``True``."""
+        return True
+
+    def combine_stages(self, run_dir: Path) -> dict[str, Any]:
+        """Write and return the metrics of a recipe that does not train (:meth:`trains`) from its stages."""
+        raise NotImplementedError(f"{type(self).__name__} trains nothing but has no combine_stages()")
+
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """Evaluate the trained model after the last epoch (e.g. the paper's protocol on the whole
         validation set, plots); the returned dict goes into metrics.json under ``evaluation``.

@@ -9,6 +9,8 @@
    ``run``, or reused when it finished there before (logged); its own stages first;
 2. a recipe with :meth:`~tfaffect.training.recipe.Recipe.folds` (cross-validation) trains every fold into
    ``<run_dir>/fold<K>`` and :meth:`~tfaffect.training.recipe.Recipe.combine_folds` writes their mean;
+   a recipe that trains nothing (:meth:`~tfaffect.training.recipe.Recipe.trains` false, e.g. a mean over other
+   rows' cached runs) writes its result from its stages (:meth:`~tfaffect.training.recipe.Recipe.combine_stages`);
    any other recipe trains into ``run_dir``.
 """
 
@@ -47,11 +49,15 @@ def run(recipe, run_dir: str | os.PathLike | None = None, *, verbose: Optional[i
     for stage in recipe.requires().values():
         resolve(stage, verbose=verbose)
     folds = recipe.folds()
-    if not folds:
+    if not folds and recipe.trains():
         return train(recipe, run_dir=run_dir, verbose=verbose)
     import keras
 
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(recipe)
+    if not folds:
+        log.info("%s: combining its finished stages in %s (nothing to train)", type(recipe).recipe_name(), run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return recipe.combine_stages(run_dir)
     results = []
     for k, fold in enumerate(folds):
         log.info("%s: fold %d of %d", type(recipe).recipe_name(), k + 1, len(folds))
