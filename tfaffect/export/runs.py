@@ -17,6 +17,10 @@ from tfaffect.io import identifier_problem, safe_filename
 keras = lazy_module("keras")
 _saving = lazy_module("tfaffect.models.saving")
 
+SERVING_FILE = "serving.keras"
+"""A run whose trained model reads cached per-frame features (Kahou's IRNN) writes beside it the whole model from
+frames: the export serves that one (:func:`load_run`)."""
+
 
 def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.Model, dict[str, Any], str]:
     """A trainer run directory -> ``(model, metadata for export_model, default export name)``.
@@ -28,6 +32,10 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
     checkpoint (``metrics.json["best_checkpoint"]``) into that architecture. The metadata holds the
     recipe (name, class, fields), its training data (:func:`training_data`) and metrics.json's
     validation metrics.
+
+    A run with ``RUN/serving.keras`` (:data:`SERVING_FILE`: its model.keras reads cached features, not frames)
+    exports that model, with the weights of every layer it shares by name with the trained model (final or best)
+    copied in from it.
     """
     run_dir = Path(run_dir)
     model_path = run_dir / KERAS_FILE
@@ -56,6 +64,8 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
         source = checkpoint
     elif weights != "final":
         raise ConfigError(f"weights must be 'final' or 'best', got {weights!r}")
+    if (run_dir / SERVING_FILE).is_file():
+        model = _serving_model(run_dir / SERVING_FILE, model)
     fields = config.get("fields") if isinstance(config.get("fields"), dict) else {}
     metadata = {
         "recipe": {"name": config.get("recipe"), "class": config.get("class"), "fields": fields},
@@ -64,9 +74,26 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
                                                       "best_value", "epochs")},
         "weights": {"run_dir": str(run_dir), "file": source},
     }
+    if (run_dir / SERVING_FILE).is_file():
+        metadata["weights"]["from_frames"] = f"{SERVING_FILE}, the layers it shares with {source} taken from it"
     recipe = config.get("recipe")
     name = recipe if isinstance(recipe, str) and recipe else run_dir.resolve().name
     return model, metadata, safe_filename(name)
+
+
+def _serving_model(path: Path, trained: keras.Model) -> keras.Model:
+    """The model in ``path`` with the weights of the layers it shares by name with ``trained`` copied from it."""
+    serving = _saving.load_model(path)
+    names = {layer.name for layer in serving.layers if layer.weights}
+    shared = [layer for layer in trained.layers if layer.weights and layer.name in names]
+    if not shared:
+        raise DataError(f"shares no layer with weights with {KERAS_FILE} of the run", path)
+    for layer in shared:
+        try:
+            serving.get_layer(layer.name).set_weights(layer.get_weights())
+        except ValueError as exc:  # Keras: shapes differ
+            raise DataError(f"layer {layer.name!r} does not fit {KERAS_FILE}'s ({exc})", path) from None
+    return serving
 
 
 SYNTHAFFECT = "SynthAffect (synthetic)"

@@ -294,24 +294,53 @@ class KahouCNNIRNN(ConfigurableModel):
     D]}``, the flattened ``"relu2"`` output per frame (D = :func:`feature_size`), an all-zero vector = a
     padding frame (masked: the state is held). Then :class:`IRNN` (``units``) and Dense 7 softmax per step.
 
+    The clip's prediction is ``"expression"`` at its last valid frame (:attr:`clip_outputs`, what export's
+    ``clip`` signature and ``tfaffect predict``'s clips.csv read): the IRNN is causal, so padding after a
+    clip's last frame does not change it.
+
     Args:
         frame_input: ``"image"`` or ``"features"``.
         image_size, filters, kernels, dropout: the frame CNN's (see :class:`KahouFrameCNN`).
         units: IRNN units (200, released code).
+        face_size: ``frame_input="image"`` only: the side of the faces the model takes, of which it cuts the
+            centre ``image_size`` square itself (released code: the centre 44x44 crop of the 48x48 face at test
+            time; layer ``"centre_crop"``); ``None``: the input is the crop (``image_size``).
     """
 
+    clip_outputs = ("expression",)
+    """Outputs whose value at a clip's last valid frame is the clip's prediction (section 2.2)."""
+
+    @property
+    def preprocessing(self) -> str:
+        """What the model does to its uint8 RGB faces before the CNN (export writes it into metadata.json)."""
+        crop = self._init_config.get("face_size")
+        size = self._init_config["image_size"]
+        first = f"the centre {size}x{size} crop of the {crop}x{crop} face, then " if crop else ""
+        return (f"inside the model: {first}grey level (BT.601, OpenCV's fixed point), histogram equalisation per "
+                "frame, per-pixel standardisation with the training frames' mean and std images (section 2.1.2)")
+
     def __init__(self, frame_input: str = "image", image_size: int = CROP_SIZE, filters=FILTERS, kernels=KERNELS,
-                 dropout: float = DROPOUT, units: int = IRNN_UNITS, **kwargs):
+                 dropout: float = DROPOUT, units: int = IRNN_UNITS, face_size: int | None = None, **kwargs):
         image_size, filters, kernels, dropout = _check(image_size, filters, kernels, dropout)
         if frame_input not in FRAME_INPUTS:
             raise ConfigError(f"frame_input must be one of {FRAME_INPUTS}, got {frame_input!r}")
         units = int(units)
         if units < 1:
             raise ConfigError(f"IRNN units must be >= 1, got {units}")
+        if face_size is not None:
+            face_size = int(face_size)
+            if frame_input != "image" or face_size < image_size:
+                raise ConfigError(f"face_size ({face_size}) needs frame_input='image' and face_size >= image_size "
+                                  f"({image_size})")
         if frame_input == "image":
-            image = keras.Input(shape=(None, image_size, image_size, 3), dtype="uint8", name="image")
+            side = image_size if face_size is None else face_size
+            image = keras.Input(shape=(None, side, side, 3), dtype="uint8", name="image")
             inputs = {"image": image}
             x = FoldTime(name="fold_time")(image)
+            if side != image_size:  # the pipeline's centre crop: offset (stored - crop) // 2 (data/pipeline.py)
+                before = (side - image_size) // 2
+                margins = (before, side - image_size - before)
+                x = keras.layers.Cropping2D((margins, margins), name="centre_crop")(x)
             x = GreyEqualize(name="grey")(x)
             x = PixelStandardize(name="standardize")(x)
             x = _conv_blocks(x, filters, kernels, dropout, 2)
@@ -328,7 +357,37 @@ class KahouCNNIRNN(ConfigurableModel):
         kwargs.setdefault("name", "kahou_cnn_irnn")
         super().__init__(inputs, {"expression": expression},
                          {"frame_input": frame_input, "image_size": image_size, "filters": list(filters),
-                          "kernels": list(kernels), "dropout": dropout, "units": units}, **kwargs)
+                          "kernels": list(kernels), "dropout": dropout, "units": units, "face_size": face_size},
+                         **kwargs)
+
+
+FRAME_CNN_LAYERS = ("standardize", "conv1", "conv2")
+"""The frame CNN's layers with weights that :class:`KahouCNNIRNN` runs on images (its first two blocks)."""
+IRNN_LAYERS = ("irnn", "logits")
+"""The layers with weights the IRNN stage trains (on cached features)."""
+
+
+def clip_model(frame_cnn: keras.Model, irnn: keras.Model, face_size: int | None = None) -> KahouCNNIRNN:
+    """The whole CNN + IRNN from frames (``frame_input="image"``) out of its two trained parts: ``frame_cnn`` (a
+    :class:`KahouFrameCNN`, its :data:`FRAME_CNN_LAYERS`) and ``irnn`` (a :class:`KahouCNNIRNN` trained on its
+    cached ``relu2`` features, its :data:`IRNN_LAYERS`); weights copied by layer name. ``face_size``: see
+    :class:`KahouCNNIRNN`. :class:`ConfigError` when the parts do not fit together."""
+    config = irnn.get_config()
+    if not isinstance(irnn, KahouCNNIRNN) or not isinstance(frame_cnn, KahouFrameCNN):
+        raise ConfigError(f"a Kahou clip model needs a KahouFrameCNN and a KahouCNNIRNN, got "
+                          f"{type(frame_cnn).__name__} and {type(irnn).__name__}")
+    cnn_config = frame_cnn.get_config()
+    different = [key for key in ("image_size", "filters", "kernels") if cnn_config[key] != config[key]]
+    if different:
+        raise ConfigError(f"the frame CNN and the IRNN were built for different frames ({', '.join(different)}: "
+                          f"{[cnn_config[k] for k in different]} and {[config[k] for k in different]})")
+    model = KahouCNNIRNN(frame_input="image", image_size=config["image_size"], filters=config["filters"],
+                         kernels=config["kernels"], dropout=config["dropout"], units=config["units"],
+                         face_size=face_size)
+    for source, names in ((frame_cnn, FRAME_CNN_LAYERS), (irnn, IRNN_LAYERS)):
+        for name in names:
+            model.get_layer(name).set_weights(source.get_layer(name).get_weights())
+    return model
 
 
 # --------------------------------------------------------------------------------------------------

@@ -457,9 +457,27 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
         result.update(self.published_entries())
         name = SYNTHETIC if synthetic else data.name
         write_frame_outputs(frames, run_dir, name)
+        self.write_clip_model(model, run_dir)
         log.info("%s (%s): clip accuracy %.3f over %d clips (training clips %.3f)", result["split"], name,
                  result["accuracy"], result["clips"], result["train_accuracy"])
         return result
+
+
+    def write_clip_model(self, model: keras.Model, run_dir: Path) -> Path:
+        """``RUN/serving.keras``: the frame CNN (its stage's, or ``frame_model``) and this IRNN as one model from
+        uint8 faces of ``face_size`` (:func:`~tfaffect.models.kahou.clip_model`: the centre ``image_size`` crop
+        cut inside, as at test time), which ``tfaffect export`` exports (:mod:`tfaffect.export.runs`); the
+        trained model.keras reads cached features. Faces stored at another side than ``face_size`` are cut and
+        resized in the other order by the pipeline (crop, then resize): about the same square."""
+        from tfaffect.export.runs import SERVING_FILE
+        from tfaffect.io import atomic_path
+        from tfaffect.models.saving import load_model
+
+        source = Path(self.frame_model) if self.frame_model is not None else self.stage_dir("cnn") / "model.keras"
+        whole = net.clip_model(load_model(source), model, face_size=self.face_size)
+        with atomic_path(run_dir / SERVING_FILE) as tmp:
+            whole.save(tmp)
+        return run_dir / SERVING_FILE
 
 
 def running_frames(clips: Clips, probabilities: np.ndarray) -> pd.DataFrame:
