@@ -24,6 +24,13 @@ validation ("Validation" of Table 1) and training ("Training") clip accuracies, 
 running per-frame probabilities in frames.csv. ``--data DIR``: shards of ``tfaffect prepare --dataset afew --size
 48``; ``--frame-data DIR``: prepared stills at 48 px with expression labels.
 
+Export and predict: the IRNN trains on cached features, so the run also writes ``serving.keras``, the frame CNN and
+the IRNN as one model from uint8 48x48 faces (the centre 44x44 crop cut inside, as at test time); the export at the
+end of the run (``saved_models/kahou_cnn_irnn``, or ``tfaffect export --run-dir RUN``) serves it: ``serve`` (running
+probabilities per frame), ``step`` (frame by frame from the zero state) and ``clip`` (padded clips with their
+lengths -> 7 probabilities per clip). ``tfaffect predict VIDEO --model saved_models/kahou_cnn_irnn`` writes the
+running probabilities per frame (frames.csv) and each face's whole track as one clip (clips.csv).
+
 Left open by the paper and stated on the fields: the number of epochs (early stopping on validation), whether
 the clipping is global, the frame CNN's epochs. With no --data the recipe runs on SynthAffect in the AFEW layout
 (synthetic; clip label = the majority expression of its frames, tfaffect/data/synth_layouts.py) with the demo

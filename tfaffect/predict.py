@@ -48,7 +48,10 @@ Files (``out_dir``; :func:`write_outputs`): ``frames.csv`` (or ``frames.json``: 
 "fps", "columns", "rows"}``, or ``frames.parquet`` where pyarrow is installed), ``predict.json`` (input,
 model, its training data and the face crop it expects, settings, counts), ``va_over_time.png`` (the face
 seen longest) and ``va_histogram.png``; with ``video_out`` also ``annotated.mp4`` (``annotated.png`` for an
-image): the input with each face's box, id and valence/arousal drawn, same size and frame count. Several
+image): the input with each face's box, id and valence/arousal drawn, same size and frame count. A clip model
+(Kahou 2015's CNN + IRNN: its running output after a clip's last frame is the clip's prediction) also gets
+``clips.csv`` (and ``predict.json["clips"]``): one row per face, its whole track in the input as one clip
+(:func:`clip_table`). Several
 inputs: one such folder per input under ``out_dir`` and ``summary.csv`` with a line per input (frames,
 faces, mean valence/arousal, where its files are, or its error: one bad file does not stop the others).
 

@@ -75,7 +75,8 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
         "weights": {"run_dir": str(run_dir), "file": source},
     }
     if (run_dir / SERVING_FILE).is_file():
-        metadata["weights"]["from_frames"] = f"{SERVING_FILE}, the layers it shares with {source} taken from it"
+        metadata["weights"]["from_frames"] = (f"{SERVING_FILE} (the model from frames), the weights of the layers it "
+                                              f"shares with {source} taken from {source}")
     recipe = config.get("recipe")
     name = recipe if isinstance(recipe, str) and recipe else run_dir.resolve().name
     return model, metadata, safe_filename(name)

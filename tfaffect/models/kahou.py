@@ -31,6 +31,8 @@ Three pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax
     2.2: "using the last time-step softmax output as class prediction"). Output weights U(-0.01, 0.01)
     (released code). ``frame_input="features"`` starts after the CNN: ``{"conv2": float32 [B, T, 3872]}``
     as read from the per-frame feature cache, all-zero vectors marking padding frames (masked).
+    :func:`clip_model` puts a trained frame CNN and an IRNN trained on its features together as one model from
+    frames (what ``tfaffect export`` serves, with the centre crop inside).
 
 :func:`k_average_pool` (section 2.3)
     A clip's per-frame vectors ``[T, D]`` -> ``k`` bin averages, ``[k * D]``.
