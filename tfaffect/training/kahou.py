@@ -331,15 +331,19 @@ less spatial information, an earlier one (30 x 30 x 16) 14,400 values per frame.
 
 @dataclasses.dataclass(frozen=True)
 class FrameReading:
-    """How the clip recipes read a frame model: ``layers`` (``{"conv2": the layer the IRNN reads, "logits": the
-    pre-softmax outputs section 2.3 pools}``) and the FeatureStage's frame cut ``crop`` / ``image_size`` (``None``:
-    the whole stored face resized to the model's input side). ``feature_layer``: what :func:`net.clip_model` needs
-    (``None`` for a KahouFrameCNN)."""
+    """How the clip recipes read a frame model: ``layer``, the one the IRNN reads (the SVM reads ``"logits"``, the
+    pre-softmax outputs section 2.3 pools), and the FeatureStage's frame cut ``crop`` / ``image_size`` (``None``:
+    the whole stored face resized to the model's input side). ``kahou``: a KahouFrameCNN (its own stage or file)."""
 
-    layers: dict
+    layer: str
     crop: Optional[int]
     image_size: Optional[int]
-    feature_layer: Optional[str]
+    kahou: bool
+
+    @property
+    def feature_layer(self) -> Optional[str]:
+        """What :func:`~tfaffect.models.kahou.clip_model` needs: ``None`` for a KahouFrameCNN, else ``layer``."""
+        return None if self.kahou else self.layer
 
 
 def frame_reading(recipe) -> FrameReading:
@@ -356,7 +360,7 @@ def frame_reading(recipe) -> FrameReading:
 def _frame_reading(recipe) -> FrameReading:
     def kahou() -> FrameReading:
         crop = crop_of(stored_size(recipe.data_dir()[0]), recipe.image_size, recipe.face_size)
-        return FrameReading({"conv2": net.FEATURE_LAYER, "logits": "logits"}, crop, recipe.image_size, None)
+        return FrameReading(net.FEATURE_LAYER, crop, recipe.image_size, True)
 
     if recipe.frame_model is None:
         return kahou()
@@ -383,7 +387,7 @@ def _frame_reading(recipe) -> FrameReading:
         layer = adds[FER_FEATURE_MODULE - 1]
     if layer not in names:
         raise ConfigError(f"--frame-model {path}: no layer {layer!r} (--frame-layer) in model {model.name!r}")
-    return FrameReading({"conv2": layer, "logits": "logits"}, None, None, layer)
+    return FrameReading(layer, None, None, False)
 
 
 def _check_frame_source(recipe) -> None:
@@ -451,7 +455,7 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
             stages["cnn"] = RecipeStage(frame_cnn_recipe(self), "kahou_frame_cnn", "frame_cnn")
         source = stages.get("cnn", self.frame_model)
         reading = frame_reading(self)
-        stages["features"] = FeatureStage(source, {"conv2": reading.layers["conv2"]}, folder="kahou_features",
+        stages["features"] = FeatureStage(source, {"conv2": reading.layer}, folder="kahou_features",
                                           label="conv2", data=self.data_dir()[0],
                                           splits=(*self.train_splits(), self.evaluation_split()),
                                           crop=reading.crop, image_size=reading.image_size)
@@ -497,7 +501,7 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
     def build_model(self) -> keras.Model:
         """The IRNN on features; their width from the feature cache when they come from another frame model."""
         features = None
-        if frame_reading(self).feature_layer is not None:
+        if not frame_reading(self).kahou:
             from tfaffect.data.features import load_feature_manifest
 
             features = int(np.prod(load_feature_manifest(self.stage_dir("features"))["outputs"]["conv2"]))
@@ -543,7 +547,6 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
         log.info("%s (%s): clip accuracy %.3f over %d clips (training clips %.3f)", result["split"], name,
                  result["accuracy"], result["clips"], result["train_accuracy"])
         return result
-
 
     def write_clip_model(self, model: keras.Model, run_dir: Path) -> Path:
         """``RUN/serving.keras``: the frame CNN (its stage's, or ``frame_model``) and this IRNN as one model from
@@ -835,8 +838,7 @@ def irnn_member(recipe) -> KahouIRNNTask:
     """The IRNN member stage of a fusion ``recipe``: its data, frame CNN source and budget, seed and label control."""
     irnn = KahouIRNNTask(data=recipe.data, seed=recipe.seed, label_control=recipe.label_control,
                          frame_data=recipe.frame_data, frame_model=recipe.frame_model, frame_layer=recipe.frame_layer,
-                         image_size=recipe.image_size,
-                         face_size=recipe.face_size, cnn_epochs=recipe.cnn_epochs,
+                         image_size=recipe.image_size, face_size=recipe.face_size, cnn_epochs=recipe.cnn_epochs,
                          cnn_max_steps_per_epoch=recipe.cnn_max_steps_per_epoch,
                          cnn_learning_rate=recipe.cnn_learning_rate, epochs=recipe.irnn_epochs)
     return irnn.with_smoke() if recipe.smoke else irnn
@@ -849,7 +851,7 @@ def member_stages(recipe) -> dict[str, Any]:
     irnn = irnn_member(recipe)
     stages = dict(irnn.requires())
     reading = frame_reading(irnn)
-    stages["logits"] = FeatureStage(stages.get("cnn", recipe.frame_model), {"logits": reading.layers["logits"]},
+    stages["logits"] = FeatureStage(stages.get("cnn", recipe.frame_model), {"logits": "logits"},
                                     folder="kahou_features", label="logits", data=irnn.data_dir()[0],
                                     splits=(*irnn.train_splits(), irnn.evaluation_split()),
                                     crop=reading.crop, image_size=reading.image_size)
