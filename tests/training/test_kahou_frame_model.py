@@ -94,3 +94,7 @@ def test_smoke_run_on_the_fer_model_and_its_model_from_frames(fer_model, tmp_pat
     expected = np.asarray(trained.predict_on_batch({"conv2": features})["expression"])
     np.testing.assert_allclose(np.asarray(model.predict_on_batch({"image": frames})["expression"]), expected,
                                rtol=0, atol=1e-5)
+    best, metadata, _ = load_run(tmp_path / "run", "best")  # the one epoch's checkpoint, copied in the same way
+    assert metadata["weights"]["file"].startswith("checkpoints/")
+    np.testing.assert_allclose(np.asarray(best.predict_on_batch({"image": frames})["expression"]), expected,
+                               rtol=0, atol=1e-5)
