@@ -98,3 +98,25 @@ def test_smoke_run_on_the_fer_model_and_its_model_from_frames(fer_model, tmp_pat
     assert metadata["weights"]["file"].startswith("checkpoints/")
     np.testing.assert_allclose(np.asarray(best.predict_on_batch({"image": frames})["expression"]), expected,
                                rtol=0, atol=1e-5)
+
+
+def test_aggregated_svm_on_the_fer_model_logits(fer_model, tmp_path, monkeypatch):
+    """kahou_aggregated_cnn with --frame-model: nothing trains (one epoch of one step, the model frozen, so the run's
+    model.keras keeps fer's weights), the SVM pools fer's logits of whole 64x64 faces."""
+    from tfaffect.training import runner
+    from tfaffect.training.kahou import KahouAggregatedCNNTask
+
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path / "cache"))
+    recipe = KahouAggregatedCNNTask.configure({"frame_model": str(fer_model), "smoke": True})
+    assert (recipe.epochs, recipe.max_steps_per_epoch) == (1, 1)
+    assert recipe.frame_cut(recipe.clip_dir()[0]) == {"image_size": 64, "crop": 48}  # SynthAffect's faces: 48 px
+    runner.run(recipe, tmp_path / "run", verbose=0)
+    evaluation = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluation"]
+    assert 0 <= evaluation["accuracy"] <= 1 and evaluation["svm"]["C"] > 0
+    frames = np.random.default_rng(1).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    kept = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    fer = keras.saving.load_model(fer_model)
+    np.testing.assert_array_equal(np.asarray(kept.predict_on_batch({"image": frames})["expression"]),
+                                  np.asarray(fer.predict_on_batch({"image": frames})["expression"]))
+    with pytest.raises(MissingResourceError, match="nothing.keras"):
+        KahouAggregatedCNNTask(frame_model=str(tmp_path / "nothing.keras")).validate()

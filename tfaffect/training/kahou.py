@@ -36,6 +36,7 @@ import dataclasses
 import functools
 import logging
 import os
+import types
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Optional, Sequence
 
@@ -364,20 +365,11 @@ def _frame_reading(recipe) -> FrameReading:
 
     if recipe.frame_model is None:
         return kahou()
-    from tfaffect.models.saving import load_model
-
     path = Path(recipe.frame_model)
-    model = load_model(path)  # MissingResourceError / DataError naming the file
+    model = load_frame_model(path, recipe.image_size)
     if isinstance(model, net.KahouFrameCNN) and recipe.frame_layer is None:
-        if model.get_config()["image_size"] != recipe.image_size:
-            raise ConfigError(f"--frame-model {path}: a KahouFrameCNN for {model.get_config()['image_size']} px "
-                              f"crops, the recipe's image_size is {recipe.image_size}")
         return kahou()
-    expression = model.output.get("expression") if isinstance(model.output, dict) else None
     names = {layer.name for layer in model.layers}
-    if expression is None or tuple(expression.shape[1:]) != (len(EXPRESSIONS_7),) or "logits" not in names:
-        raise ConfigError(f"--frame-model {path}: not a frame model of tfaffect's 7 expressions (needs the output "
-                          f"'expression' [N, 7] and a layer 'logits', the pre-softmax outputs; model {model.name!r})")
     layer = recipe.frame_layer
     if layer is None:
         adds = [item.name for item in model.layers if isinstance(item, keras.layers.Add)]
@@ -388,6 +380,23 @@ def _frame_reading(recipe) -> FrameReading:
     if layer not in names:
         raise ConfigError(f"--frame-model {path}: no layer {layer!r} (--frame-layer) in model {model.name!r}")
     return FrameReading(layer, None, None, False)
+
+
+def load_frame_model(path: Path, image_size: int) -> keras.Model:
+    """The frame model in ``path`` (``--frame-model``), checked: an ``{"image"} -> {"expression": [N, 7]}`` model with
+    a ``logits`` layer, a KahouFrameCNN for ``image_size`` crops. Errors name the file."""
+    from tfaffect.models.saving import load_model
+
+    model = load_model(path)  # MissingResourceError / DataError naming the file
+    if isinstance(model, net.KahouFrameCNN) and model.get_config()["image_size"] != image_size:
+        raise ConfigError(f"--frame-model {path}: a KahouFrameCNN for {model.get_config()['image_size']} px crops, "
+                          f"the recipe's image_size is {image_size}")
+    expression = model.output.get("expression") if isinstance(model.output, dict) else None
+    if expression is None or tuple(expression.shape[1:]) != (len(EXPRESSIONS_7),) or not any(
+            layer.name == "logits" for layer in model.layers):
+        raise ConfigError(f"--frame-model {path}: not a frame model of tfaffect's 7 expressions (needs the output "
+                          f"'expression' [N, 7] and a layer 'logits', the pre-softmax outputs; model {model.name!r})")
+    return model
 
 
 def _check_frame_source(recipe) -> None:
@@ -590,17 +599,58 @@ class KahouAggregatedCNNTask(KahouFrameCNNTask):
     (``clip_data``) -> k-average pooling -> RBF SVM with a grid search (section 2.3)."""
 
     headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "frame_accuracy")
-    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "clip_data")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "clip_data", "frame_model")
 
     clip_data: Optional[str] = hparam(
         None, "prepared AFEW clips (tfaffect prepare --dataset afew --size 48) the SVM is trained and scored on; none "
               "= SynthAffect in the AFEW layout (needs no --data)")
     k: int = hparam(net.K_BINS, "k of the k-average pooling: 15 (section 2.3)")
+    frame_model: Optional[str] = hparam(
+        None, "a trained frame model (.keras) whose 'logits' are pooled instead of training the frame CNN: a "
+              "KahouFrameCNN or e.g. `tfaffect convert fer`'s fer_mini_xception.keras (whole faces at its input "
+              "side); it is frozen: one epoch of one step only logs, --data's stills score it per frame")
+
+    @classmethod
+    def configure(cls, overrides=types.MappingProxyType({})):
+        """As the base; with ``frame_model`` nothing trains, so one epoch of one step unless given explicitly."""
+        if overrides.get("frame_model") is not None:
+            overrides = {"epochs": 1, "max_steps_per_epoch": 1, **overrides}
+        return super().configure(overrides)
 
     def validate(self):
         super().validate()
         if self.k < 1:
             raise ConfigError(f"{type(self).__name__}.k = {self.k}: must be >= 1")
+        if self.frame_model is not None and not Path(self.frame_model).is_file():
+            raise MissingResourceError(f"--frame-model {self.frame_model}: no such file (a .keras frame model, e.g. "
+                                       "`tfaffect convert fer`'s fer_mini_xception.keras)")
+
+    def given_model(self) -> Optional[keras.Model]:
+        """The ``frame_model`` (checked, :func:`load_frame_model`), loaded once per recipe object; ``None``."""
+        if self.frame_model is None:
+            return None
+        if "_given_model" not in self.__dict__:
+            self.__dict__["_given_model"] = load_frame_model(Path(self.frame_model), self.image_size)
+        return self.__dict__["_given_model"]
+
+    def frame_cut(self, data: Path) -> dict[str, Any]:
+        """``image_size`` and ``crop`` of the frames of ``data`` the frame model sees: the centre crop of section
+        2.1 for a KahouFrameCNN, else the whole stored face resized to the given model's input side."""
+        model = self.given_model()
+        if model is None or isinstance(model, net.KahouFrameCNN):
+            return {"image_size": self.image_size, "crop": crop_of(stored_size(data), self.image_size, self.face_size)}
+        return {"image_size": int(model.input["image"].shape[1]), "crop": stored_size(data)}
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        return {**super().dataset_args(training), **self.frame_cut(self.data_dir()[0])}
+
+    def build_model(self) -> keras.Model:
+        """The frame CNN to train, or the given frame model, frozen (``frame_model``)."""
+        model = self.given_model()
+        if model is None:
+            return super().build_model()
+        model.trainable = False
+        return model
 
     def clip_dir(self) -> tuple[Path, bool]:
         from tfaffect.training.data import resolve_data
@@ -616,9 +666,8 @@ class KahouAggregatedCNNTask(KahouFrameCNNTask):
 
         data = self.clip_dir()[0]
         logits = keras.Model(model.input, model.get_layer("logits").output)
-        crop = crop_of(stored_size(data), self.image_size, self.face_size)
-        batches = make_dataset(data, split, batch_size=STATISTICS_BATCH, training=False, image_size=self.image_size,
-                               crop=crop, tasks=("expression",), with_index=True)
+        batches = make_dataset(data, split, batch_size=STATISTICS_BATCH, training=False, tasks=("expression",),
+                               with_index=True, **self.frame_cut(data))
         per_clip: dict[str, list] = {}
         for x, _, _, index in batches.as_numpy_iterator():
             values = np.asarray(logits.predict_on_batch(x))
