@@ -441,7 +441,7 @@ def clip_model(frame_cnn: keras.Model, irnn: keras.Model, face_size: int | None 
     """The whole CNN + IRNN from frames (``frame_input="image"``) out of its two trained parts: ``frame_cnn`` (a
     :class:`KahouFrameCNN`, its :data:`FRAME_CNN_LAYERS`) and ``irnn`` (a :class:`KahouCNNIRNN` trained on its
     cached ``relu2`` features, its :data:`IRNN_LAYERS`); weights copied by layer name. ``face_size``: see
-    :class:`KahouCNNIRNN`. Another frame model (or a ``feature_layer`` other than relu2): a :class:`FrameModelIRNN`
+    :class:`KahouCNNIRNN`. Another frame model, or any ``feature_layer`` given: a :class:`FrameModelIRNN`
     over its ``feature_layer``. :class:`ConfigError` when the parts do not fit together."""
     config = irnn.get_config()
     if not isinstance(irnn, KahouCNNIRNN):
