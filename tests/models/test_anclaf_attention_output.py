@@ -101,22 +101,28 @@ def test_savedmodel_attention_equals_attention_weights_model_and_rows_sum_to_one
     assert metadata["step_check"]["equal"] and "attention" in metadata["signatures"]["step"]["outputs"]
 
 
-def test_a_run_exports_its_image_model_and_refuses_best_checkpoints(trained, tmp_path):
-    from tfaffect.errors import ConfigError
+def test_a_run_exports_its_image_model_with_final_or_best_weights(trained, tmp_path):
     from tfaffect.export import load_run
 
     frame, _, sa_model = trained
     run = tmp_path / "run"
-    run.mkdir()
+    (run / "checkpoints").mkdir(parents=True)
     sa_model.save(run / "model.keras")  # what the trainer writes: the model on cached ZQ
     net.image_sequence_model(sa_model, frame).save(run / "image_model.keras")  # what the evaluation adds
+    best = keras.models.clone_model(sa_model)
+    best.set_weights([2.0 * w for w in sa_model.get_weights()])  # an earlier epoch: other weights
+    best.save_weights(run / "checkpoints" / "epoch_001.weights.h5")
     (run / "config.json").write_text(json.dumps({"recipe": "anclaf_sa_afew_va", "fields": {}}))
     (run / "metrics.json").write_text(json.dumps({"best_checkpoint": "checkpoints/epoch_001.weights.h5"}))
     model, metadata, name = load_run(run)
-    assert metadata["weights"]["file"] == "image_model.keras" and name == "anclaf_sa_afew_va"
+    assert metadata["weights"]["from_frames"].startswith("image_model.keras") and name == "anclaf_sa_afew_va"
     assert set(model.output) == {"va", "attention"} and "image" in model.input
-    with pytest.raises(ConfigError, match="--weights final"):
-        load_run(run, "best")
+    np.testing.assert_array_equal(model.get_layer("va").get_weights()[0], sa_model.get_layer("va").get_weights()[0])
+    model, metadata, _ = load_run(run, "best")
+    assert metadata["weights"]["file"] == "checkpoints/epoch_001.weights.h5"
+    np.testing.assert_array_equal(model.get_layer("va").get_weights()[0], best.get_layer("va").get_weights()[0])
+    np.testing.assert_array_equal(model.get_layer("generator").get_weights()[0],
+                                  frame.get_layer("generator").get_weights()[0])  # G and D: the frame model's
 
 
 def test_value_columns_name_the_previous_frames_for_sa_and_are_absent_for_s(trained):

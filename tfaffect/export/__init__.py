@@ -54,6 +54,12 @@ crops already at the input size pass unchanged), then the model scales them itse
     per-frame vectors their windows and head read, named after the layers computing them (STAT:
     ``unfold_features``, ``unfold_scores``); frame models return their outputs (``valence``
     ``[N]``, ...). Exported with ``step``; it is what TFLite converts.
+``clip(frames, lengths)``
+    Only for clip models (a class attribute ``clip_outputs``: Kahou 2015's CNN + IRNN, whose output after a
+    clip's last frame is the clip's prediction), exported with ``step`` (whose check shows that a frame's
+    outputs depend on it and earlier frames only): ``frames`` as ``serve``, clips padded to ``T``, and
+    ``lengths`` int32 ``[B]`` (1..T); returns those outputs at each clip's last valid frame (``expression``
+    float32 ``[B, 7]``), so the padding changes nothing. A length outside 1..T is an ``InvalidArgumentError``.
 ``serving_default``
     The same function as ``serve`` (TF Serving needs that name).
 ``metadata()``
@@ -70,7 +76,7 @@ crop; the data contract's units). They are moved to the resized crop's pixel gri
 
 The variables are saved once, shared by the signatures (``keras.export.ExportArchive``).
 
-A run whose ``model.keras`` reads cached per-frame features (ANCLaF-S / -SA) also holds ``image_model.keras``,
+A run whose ``model.keras`` reads cached per-frame features (Kahou's IRNN, ANCLaF-S / -SA) also holds ``image_model.keras``,
 the same model with its per-frame part in front; exporting the run exports that one
 (:func:`~tfaffect.export.runs.load_run`), so the signatures take face crops as above.
 

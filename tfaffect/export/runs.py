@@ -17,19 +17,21 @@ from tfaffect.io import identifier_problem, safe_filename
 keras = lazy_module("keras")
 _saving = lazy_module("tfaffect.models.saving")
 
-
 def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.Model, dict[str, Any], str]:
     """A trainer run directory -> ``(model, metadata for export_model, default export name)``.
 
     The export name is the run's recipe name made a safe file name (:func:`tfaffect.io.safe_filename`:
     it comes from data, ``config.json``).
 
-    ``weights="final"`` uses ``RUN/model.keras`` as it is, or ``RUN/image_model.keras`` where the run wrote one
-    (a model on cached per-frame features: the same model taking face crops, :data:`IMAGE_MODEL_FILE`);
-    ``"best"`` loads the best epoch's checkpoint (``metrics.json["best_checkpoint"]``) into ``model.keras``'s
-    architecture (not offered for an ``image_model.keras`` run: its checkpoints hold the features model). The
-    metadata holds the recipe (name, class, fields), its training data (:func:`training_data`) and
-    metrics.json's validation metrics.
+    ``weights="final"`` uses ``RUN/model.keras`` as it is; ``"best"`` loads the best epoch's
+    checkpoint (``metrics.json["best_checkpoint"]``) into that architecture. The metadata holds the
+    recipe (name, class, fields), its training data (:func:`training_data`) and metrics.json's
+    validation metrics.
+
+    A run whose model.keras reads cached per-frame features (Kahou's IRNN, ANCLaF-S / -SA) writes beside it
+    ``RUN/image_model.keras`` (:data:`~tfaffect.export.signatures.IMAGE_MODEL_FILE`), the same model from face
+    crops: the export serves that one, with the weights of every layer it shares by name with the trained model
+    (final or best) copied in from it.
     """
     run_dir = Path(run_dir)
     model_path = run_dir / KERAS_FILE
@@ -38,11 +40,8 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
                                    "command with --run-dir to finish it), or pass --model PATH.keras")
     config = read_json(run_dir / "config.json", "is RUN a tfaffect run directory?")
     metrics = read_json(run_dir / "metrics.json", "is RUN a tfaffect run directory?")
-    source = IMAGE_MODEL_FILE if (run_dir / IMAGE_MODEL_FILE).is_file() else KERAS_FILE
-    model = _saving.load_model(run_dir / source)
-    if weights == "best" and source == IMAGE_MODEL_FILE:
-        raise ConfigError(f"{run_dir}: the run's exported model is {IMAGE_MODEL_FILE} (its checkpoints hold the "
-                          "model on cached features); pass --weights final")
+    source = KERAS_FILE
+    model = _saving.load_model(model_path)
     if weights == "best":
         checkpoint = metrics.get("best_checkpoint")
         if checkpoint is not None and not _inside_run(checkpoint):
@@ -61,6 +60,8 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
         source = checkpoint
     elif weights != "final":
         raise ConfigError(f"weights must be 'final' or 'best', got {weights!r}")
+    if (run_dir / IMAGE_MODEL_FILE).is_file():
+        model = _image_model(run_dir / IMAGE_MODEL_FILE, model)
     fields = config.get("fields") if isinstance(config.get("fields"), dict) else {}
     metadata = {
         "recipe": {"name": config.get("recipe"), "class": config.get("class"), "fields": fields},
@@ -69,9 +70,27 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
                                                       "best_value", "epochs")},
         "weights": {"run_dir": str(run_dir), "file": source},
     }
+    if (run_dir / IMAGE_MODEL_FILE).is_file():
+        metadata["weights"]["from_frames"] = (f"{IMAGE_MODEL_FILE} (the model from face crops), the weights of the "
+                                              f"layers it shares with {source} taken from {source}")
     recipe = config.get("recipe")
     name = recipe if isinstance(recipe, str) and recipe else run_dir.resolve().name
     return model, metadata, safe_filename(name)
+
+
+def _image_model(path: Path, trained: keras.Model) -> keras.Model:
+    """The model in ``path`` with the weights of the layers it shares by name with ``trained`` copied from it."""
+    image_model = _saving.load_model(path)
+    names = {layer.name for layer in image_model.layers if layer.weights}
+    shared = [layer for layer in trained.layers if layer.weights and layer.name in names]
+    if not shared:
+        raise DataError(f"shares no layer with weights with {KERAS_FILE} of the run", path)
+    for layer in shared:
+        try:
+            image_model.get_layer(layer.name).set_weights(layer.get_weights())
+        except ValueError as exc:  # Keras: shapes differ
+            raise DataError(f"layer {layer.name!r} does not fit {KERAS_FILE}'s ({exc})", path) from None
+    return image_model
 
 
 SYNTHAFFECT = "SynthAffect (synthetic)"

@@ -17,8 +17,8 @@ import numpy as np
 import tfaffect
 from tfaffect._lazy import lazy_module
 from tfaffect.errors import ConfigError
-from tfaffect.export.streaming import (NUM_LANDMARKS, STEP_CHECK_FRAMES, Structure, analyse, as_list,
-                                       inference_copy, random_inputs)
+from tfaffect.export.streaming import (NUM_LANDMARKS, RESERVED_OUTPUTS, STEP_CHECK_FRAMES, Structure, analyse,
+                                       as_list, inference_copy, random_inputs)
 from tfaffect.export.tflite import TFLITE_FILE, convert_tflite
 from tfaffect.io import check_output_dir, clean_orphans, temp_path, write_json_atomic
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 IMAGE_MODEL_FILE = "image_model.keras"
-"""Beside ``model.keras`` in a run whose model reads cached per-frame features (ANCLaF-S / -SA): the same model
+"""Beside ``model.keras`` in a run whose model reads cached per-frame features (Kahou's IRNN, ANCLaF-S / -SA): the same model
 with its per-frame part put back in front, taking face crops; what the export and ``tfaffect predict`` use."""
 NUM_EXPRESSIONS = len(tfaffect.EXPRESSIONS_7)
 
@@ -92,6 +92,17 @@ def _named_outputs(outputs: dict) -> dict[str, tf.Tensor]:
     return named
 
 
+def clip_outputs(model: keras.Model) -> tuple[str, ...]:
+    """The outputs whose value at a clip's last frame is the clip's prediction: the model class's ``clip_outputs``
+    (e.g. :class:`~tfaffect.models.kahou.KahouCNNIRNN`'s expression, section 2.2 of Kahou 2015), none by default.
+    Such a causal sequence model gets the ``clip`` signature."""
+    names = tuple(getattr(model, "clip_outputs", ()))
+    bad = [name for name in names if name in ("va", *RESERVED_OUTPUTS) or name not in model.output]
+    if bad:
+        raise ConfigError(f"model {model.name!r}: clip_outputs {bad} must name outputs of the model other than 'va'")
+    return names
+
+
 class ExportModule:
     """The signature functions of an export, as ``tf.function``s with fixed input signatures.
 
@@ -124,18 +135,22 @@ class ExportModule:
                 tf.TensorSpec([None, size[0], size[1], 3], tf.uint8, name="image"),
                 *([tf.TensorSpec([None, NUM_LANDMARKS, 2], tf.float32, name="landmarks")]
                   if structure.landmarks else [])])
+            if structure.sequence and clip_outputs(model):
+                self.clip = tf.function(self._clip, autograph=False, input_signature=[
+                    *serve_specs, tf.TensorSpec([None], tf.int32, name="lengths")])
 
     def drop_step(self) -> None:
         """Leave ``initial_state``, ``step`` and ``per_frame`` out of the export."""
         self._structure.pieces = None
-        for name in ("initial_state", "step", "per_frame"):
+        for name in ("initial_state", "step", "per_frame", "clip"):
             self.__dict__.pop(name, None)
 
     def archive(self, metadata: Optional[str] = None) -> keras.export.ExportArchive:
         """An ExportArchive with ``serve`` first (so ``serving_default`` is ``serve``), then the others; with
         ``metadata`` (JSON text) also the ``metadata`` signature that returns it (``{"json": string scalar}``)."""
         archive = keras.export.ExportArchive()
-        functions = {name: getattr(self, name, None) for name in ("serve", "initial_state", "step", "per_frame")}
+        functions = {name: getattr(self, name, None) for name in ("serve", "initial_state", "step", "per_frame",
+                                                                  "clip")}
         if metadata is not None:
             text = tf.constant(metadata, tf.string)
             functions["metadata"] = tf.function(lambda: {"json": tf.identity(text)}, input_signature=[],
@@ -171,6 +186,21 @@ class ExportModule:
             outputs = {key: tf.reshape(value, tf.concat([[batch, time], tf.shape(value)[1:]], axis=0))
                        for key, value in outputs.items()}
         return _named_outputs(outputs)
+
+    def _clip(self, frames, *args):
+        """``[B, T, H, W, 3]`` crops of clips padded to ``T`` and their ``lengths [B]`` -> the model's clip outputs at
+        each clip's last valid frame ``[B, ...]`` (:func:`clip_outputs`). Exported only for models whose step check
+        passed: their output at frame t depends on frames <= t only, so the padding after a clip changes nothing."""
+        *landmarks, lengths = args
+        time = tf.shape(frames)[1]
+        checks = [tf.debugging.assert_greater_equal(lengths, 1, message="every clip length must be >= 1"),
+                  tf.debugging.assert_less_equal(lengths, time, message="a clip length exceeds the frames given"),
+                  tf.debugging.assert_equal(tf.shape(lengths)[0], tf.shape(frames)[0],
+                                            message="one length per clip of frames")]
+        with tf.control_dependencies(checks):
+            last = tf.identity(lengths) - 1
+        outputs = self._serve(frames, *landmarks)
+        return {key: tf.gather(outputs[key], last, axis=1, batch_dims=1) for key in clip_outputs(self.model)}
 
     def _initial_state(self, batch_size):
         """The recurrent layers' own initial states (``RNN.get_initial_state``), packed; zeros for window buffers."""
@@ -337,6 +367,12 @@ def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) ->
         else:
             features = structure.pieces[0].output
             per_frame_outputs = {"features": f"float32 [N, {features.shape[-1]}] entering the first recurrent layer"}
+        if structure.sequence and clip_outputs(model):
+            signatures["clip"] = {
+                "inputs": {**signatures["serve"]["inputs"],
+                           "lengths": "int32 [B]: each clip's number of frames (1..T); frames after it are padding"},
+                "outputs": {key: outputs[key].replace("[B, T", "[B") + " at the clip's last frame: the clip's "
+                                 "prediction" for key in clip_outputs(model)}}
         signatures["per_frame"] = {
             "inputs": {"image": f"uint8 [N, {size[0]}, {size[1]}, 3] RGB crops at the model's input size (no resize)",
                        **({"landmarks": "float32 [N, 68, 2] in units of the model's input size"}
@@ -353,7 +389,7 @@ def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) ->
         "preprocessing": {
             "resize": f"inside the signatures: tf.image.resize to {size[0]}x{size[1]} (bilinear, antialias), "
                       "rounded and clipped to uint8, as the training pipeline; crops of that size pass unchanged",
-            "scaling": "inside the model (Aff-Wild models: (x - 128) / 128)",
+            "scaling": getattr(model, "preprocessing", None) or "inside the model (Aff-Wild models: (x - 128) / 128)",
             "landmarks": "inside the signatures: moved to the resized crop's pixel grid "
                          "(x' = (x * W + 0.5) / W - 0.5 / S); all-zero frames stay zero"
             if structure.landmarks else None,

@@ -31,6 +31,8 @@ Three pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax
     2.2: "using the last time-step softmax output as class prediction"). Output weights U(-0.01, 0.01)
     (released code). ``frame_input="features"`` starts after the CNN: ``{"conv2": float32 [B, T, 3872]}``
     as read from the per-frame feature cache, all-zero vectors marking padding frames (masked).
+    :func:`clip_model` puts a trained frame CNN and an IRNN trained on its features together as one model from
+    frames (what ``tfaffect export`` serves, with the centre crop inside).
 
 :func:`k_average_pool` (section 2.3)
     A clip's per-frame vectors ``[T, D]`` -> ``k`` bin averages, ``[k * D]``.
@@ -294,41 +296,175 @@ class KahouCNNIRNN(ConfigurableModel):
     D]}``, the flattened ``"relu2"`` output per frame (D = :func:`feature_size`), an all-zero vector = a
     padding frame (masked: the state is held). Then :class:`IRNN` (``units``) and Dense 7 softmax per step.
 
+    The clip's prediction is ``"expression"`` at its last valid frame (:attr:`clip_outputs`, what export's
+    ``clip`` signature and ``tfaffect predict``'s clips.csv read): the IRNN is causal, so padding after a
+    clip's last frame does not change it.
+
     Args:
         frame_input: ``"image"`` or ``"features"``.
         image_size, filters, kernels, dropout: the frame CNN's (see :class:`KahouFrameCNN`).
         units: IRNN units (200, released code).
+        face_size: ``frame_input="image"`` only: the side of the faces the model takes, of which it cuts the
+            centre ``image_size`` square itself (released code: the centre 44x44 crop of the 48x48 face at test
+            time; layer ``"centre_crop"``); ``None``: the input is the crop (``image_size``).
+        features: ``frame_input="features"`` only: the width of the per-frame vectors, for features of another
+            frame model (``--frame-model``); ``None``: the frame CNN's, :func:`feature_size`.
     """
 
+    clip_outputs = ("expression",)
+    """Outputs whose value at a clip's last valid frame is the clip's prediction (section 2.2)."""
+
+    @property
+    def preprocessing(self) -> str:
+        """What the model does to its uint8 RGB faces before the CNN (export writes it into metadata.json)."""
+        crop = self._init_config.get("face_size")
+        size = self._init_config["image_size"]
+        first = f"the centre {size}x{size} crop of the {crop}x{crop} face, then " if crop else ""
+        return (f"inside the model: {first}grey level (BT.601, OpenCV's fixed point), histogram equalisation per "
+                "frame, per-pixel standardisation with the training frames' mean and std images (section 2.1.2)")
+
     def __init__(self, frame_input: str = "image", image_size: int = CROP_SIZE, filters=FILTERS, kernels=KERNELS,
-                 dropout: float = DROPOUT, units: int = IRNN_UNITS, **kwargs):
+                 dropout: float = DROPOUT, units: int = IRNN_UNITS, face_size: int | None = None,
+                 features: int | None = None, **kwargs):
         image_size, filters, kernels, dropout = _check(image_size, filters, kernels, dropout)
         if frame_input not in FRAME_INPUTS:
             raise ConfigError(f"frame_input must be one of {FRAME_INPUTS}, got {frame_input!r}")
         units = int(units)
         if units < 1:
             raise ConfigError(f"IRNN units must be >= 1, got {units}")
+        if face_size is not None:
+            face_size = int(face_size)
+            if frame_input != "image" or face_size < image_size:
+                raise ConfigError(f"face_size ({face_size}) needs frame_input='image' and face_size >= image_size "
+                                  f"({image_size})")
+        if features is not None:
+            features = int(features)
+            if frame_input != "features" or features < 1:
+                raise ConfigError(f"features ({features}) needs frame_input='features' and a width >= 1")
         if frame_input == "image":
-            image = keras.Input(shape=(None, image_size, image_size, 3), dtype="uint8", name="image")
+            side = image_size if face_size is None else face_size
+            image = keras.Input(shape=(None, side, side, 3), dtype="uint8", name="image")
             inputs = {"image": image}
             x = FoldTime(name="fold_time")(image)
+            if side != image_size:  # the pipeline's centre crop: offset (stored - crop) // 2 (data/pipeline.py)
+                before = (side - image_size) // 2
+                margins = (before, side - image_size - before)
+                x = keras.layers.Cropping2D((margins, margins), name="centre_crop")(x)
             x = GreyEqualize(name="grey")(x)
             x = PixelStandardize(name="standardize")(x)
             x = _conv_blocks(x, filters, kernels, dropout, 2)
             x = keras.layers.Flatten(name="flatten")(x)
             x = UnfoldTime(name="unfold_time")([x, image])
         else:
-            features = keras.Input(shape=(None, feature_size(image_size, filters)), dtype="float32", name="conv2")
-            inputs = {"conv2": features}
-            x = keras.layers.Masking(0.0, name="padding")(features)
-        x = IRNN(units, name="irnn")(x)
-        output_init = keras.initializers.RandomUniform(-OUTPUT_LIMIT, OUTPUT_LIMIT)  # released code
-        x = keras.layers.Dense(NUM_CLASSES, kernel_initializer=output_init, name="logits")(x)
-        expression = keras.layers.Softmax(dtype="float32", name="expression")(x)
+            width = feature_size(image_size, filters) if features is None else features
+            vectors = keras.Input(shape=(None, width), dtype="float32", name="conv2")
+            inputs = {"conv2": vectors}
+            x = keras.layers.Masking(0.0, name="padding")(vectors)
+        expression = _irnn_head(x, units)
         kwargs.setdefault("name", "kahou_cnn_irnn")
         super().__init__(inputs, {"expression": expression},
                          {"frame_input": frame_input, "image_size": image_size, "filters": list(filters),
-                          "kernels": list(kernels), "dropout": dropout, "units": units}, **kwargs)
+                          "kernels": list(kernels), "dropout": dropout, "units": units, "face_size": face_size,
+                          "features": features}, **kwargs)
+
+
+def _irnn_head(x, units: int):
+    """Per-frame vectors ``[B, T, D]`` -> IRNN -> Dense 7 (``"logits"``, output weights U(-0.01, 0.01), released
+    code) -> softmax (``"expression"``) at every step."""
+    x = IRNN(units, name="irnn")(x)
+    output_init = keras.initializers.RandomUniform(-OUTPUT_LIMIT, OUTPUT_LIMIT)  # released code
+    x = keras.layers.Dense(NUM_CLASSES, kernel_initializer=output_init, name="logits")(x)
+    return keras.layers.Softmax(dtype="float32", name="expression")(x)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FrameModelIRNN(ConfigurableModel):
+    """Another frame model in the place of the frame CNN (``--frame-model``, issue #16 item 10): ``{"image": uint8
+    [B, T, S, S, 3]}`` -> the frame model's layer ``feature_layer`` per frame, flattened -> :class:`IRNN` -> Dense 7
+    softmax per step (``"expression"`` ``[B, T, 7]``, as :class:`KahouCNNIRNN`). The frame model (a ``{"image":
+    uint8 [N, S, S, 3]}`` model with its own preprocessing inside, e.g. ``tfaffect convert fer``'s mini-Xception)
+    is a nested model (``"frame_model"``), S its input side; its config travels in this model's config.
+
+    Args:
+        frame_model: the frame model, or its serialized form (``keras.saving.serialize_keras_object``).
+        feature_layer: the name of its layer the IRNN reads.
+        units: IRNN units (200, released code).
+    """
+
+    clip_outputs = ("expression",)
+    """As :attr:`KahouCNNIRNN.clip_outputs`."""
+
+    def __init__(self, frame_model, feature_layer: str, units: int = IRNN_UNITS, **kwargs):
+        if isinstance(frame_model, dict):
+            frame_model = keras.saving.deserialize_keras_object(frame_model)
+        inputs = frame_model.input if isinstance(frame_model.input, dict) else {}
+        shape = tuple(inputs["image"].shape) if "image" in inputs else ()
+        if len(inputs) != 1 or len(shape) != 4 or shape[-1] != 3 or shape[1] != shape[2] or shape[1] is None:
+            raise ConfigError(f"frame model {frame_model.name!r}: needs the one input 'image' [N, S, S, 3], got "
+                              f"{ {key: tuple(t.shape) for key, t in inputs.items()} or frame_model.input}")
+        try:
+            layer = frame_model.get_layer(feature_layer)
+        except ValueError:
+            raise ConfigError(f"frame model {frame_model.name!r} has no layer {feature_layer!r}") from None
+        if int(units) < 1:
+            raise ConfigError(f"IRNN units must be >= 1, got {units}")
+        self.frame_model = frame_model
+        part = keras.Model(frame_model.input, layer.output, name="frame_features")
+        image = keras.Input(shape=(None, shape[1], shape[2], 3), dtype="uint8", name="image")
+        x = FoldTime(name="fold_time")(image)
+        x = part({"image": x})
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = UnfoldTime(name="unfold_time")([x, image])
+        expression = _irnn_head(x, int(units))
+        kwargs.setdefault("name", "frame_model_irnn")
+        super().__init__({"image": image}, {"expression": expression},
+                         {"frame_model": frame_model, "feature_layer": feature_layer, "units": int(units)}, **kwargs)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        return {**config, "frame_model": keras.saving.serialize_keras_object(self.frame_model)}
+
+    @property
+    def preprocessing(self) -> str:
+        """What export writes into metadata.json: the frame model's own preprocessing."""
+        return f"inside the frame model {self.frame_model.name!r} (its own preprocessing of uint8 RGB faces)"
+
+
+FRAME_CNN_LAYERS = ("standardize", "conv1", "conv2")
+"""The frame CNN's layers with weights that :class:`KahouCNNIRNN` runs on images (its first two blocks)."""
+IRNN_LAYERS = ("irnn", "logits")
+"""The layers with weights the IRNN stage trains (on cached features)."""
+
+
+def clip_model(frame_cnn: keras.Model, irnn: keras.Model, face_size: int | None = None,
+               feature_layer: str | None = None) -> keras.Model:
+    """The whole CNN + IRNN from frames (``frame_input="image"``) out of its two trained parts: ``frame_cnn`` (a
+    :class:`KahouFrameCNN`, its :data:`FRAME_CNN_LAYERS`) and ``irnn`` (a :class:`KahouCNNIRNN` trained on its
+    cached ``relu2`` features, its :data:`IRNN_LAYERS`); weights copied by layer name. ``face_size``: see
+    :class:`KahouCNNIRNN`. Another frame model, or any ``feature_layer`` given: a :class:`FrameModelIRNN`
+    over its ``feature_layer``. :class:`ConfigError` when the parts do not fit together."""
+    config = irnn.get_config()
+    if not isinstance(irnn, KahouCNNIRNN):
+        raise ConfigError(f"a Kahou clip model needs a KahouCNNIRNN trained on features, got {type(irnn).__name__}")
+    if feature_layer is not None or not isinstance(frame_cnn, KahouFrameCNN):
+        if feature_layer is None:
+            raise ConfigError(f"frame model {frame_cnn.name!r} is not a KahouFrameCNN: name the layer the IRNN read")
+        model = FrameModelIRNN(frame_cnn, feature_layer, units=config["units"])
+        for name in IRNN_LAYERS:
+            model.get_layer(name).set_weights(irnn.get_layer(name).get_weights())
+        return model
+    cnn_config = frame_cnn.get_config()
+    different = [key for key in ("image_size", "filters", "kernels") if cnn_config[key] != config[key]]
+    if different:
+        raise ConfigError(f"the frame CNN and the IRNN were built for different frames ({', '.join(different)}: "
+                          f"{[cnn_config[k] for k in different]} and {[config[k] for k in different]})")
+    model = KahouCNNIRNN(frame_input="image", image_size=config["image_size"], filters=config["filters"],
+                         kernels=config["kernels"], dropout=config["dropout"], units=config["units"],
+                         face_size=face_size)
+    for source, names in ((frame_cnn, FRAME_CNN_LAYERS), (irnn, IRNN_LAYERS)):
+        for name in names:
+            model.get_layer(name).set_weights(source.get_layer(name).get_weights())
+    return model
 
 
 # --------------------------------------------------------------------------------------------------

