@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export_helpers import load_in_fresh_process
+from export_helpers import load_in_fresh_process, spread_weights
 from tfaffect import cli
 from tfaffect.errors import ConfigError
 from tfaffect.export import export_model, inference_copy
@@ -32,21 +32,6 @@ SIZE = 32  # the registry's tiny image size
 CASES = {"t1": (2, 1), "t5": (2, 5), "t80": (1, 80)}  # case -> (batch, time); T = 1, 5, 80 (issue #5)
 UNITS = 8  # the registry's tiny recurrent width
 
-
-def spread_weights(model, seed):
-    """Redraw the weights so that outputs vary by O(1) between inputs: kernels He-normal (std
-    sqrt(2 / fan_in), keeps ReLU activations from shrinking through the 13 conv layers), vectors
-    (biases, peepholes) uniform in [-0.5, 0.5]. With Keras's default initialisers the tiny models'
-    outputs differ by ~1e-5 between inputs, too little for a 1e-5 comparison to mean anything."""
-    rng = np.random.default_rng(seed)
-    for variable in model.trainable_weights:
-        shape = tuple(variable.shape)
-        if len(shape) >= 2:
-            value = rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[:-1])), shape)
-        else:
-            value = rng.uniform(-0.5, 0.5, shape)
-        variable.assign(value.astype(np.float32))
-    return model
 
 
 def tiny_models():

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from export_helpers import spread_weights
 from tfaffect import EXPRESSIONS_7
 from tfaffect.errors import ConfigError, DataError
 from tfaffect.export import export_model, load_run
@@ -25,24 +26,14 @@ from tfaffect.models import kahou as net
 SIZE, FACE, FILTERS, UNITS = 20, 24, (4, 4, 8), 6
 
 
-def _spread(model, seed):
-    """Kernels He-normal, vectors U(-0.5, 0.5) (as tests/test_export.py): outputs vary by O(1) between inputs."""
-    rng = np.random.default_rng(seed)
-    for variable in model.trainable_weights:
-        shape = tuple(variable.shape)
-        value = rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[:-1])), shape) if len(shape) >= 2 else \
-            rng.uniform(-0.5, 0.5, shape)
-        variable.assign(value.astype(np.float32))
-    return model
-
 
 def _parts(seed=0):
     keras.utils.set_random_seed(seed)
-    cnn = _spread(net.KahouFrameCNN(image_size=SIZE, filters=FILTERS), seed)
+    cnn = spread_weights(net.KahouFrameCNN(image_size=SIZE, filters=FILTERS), seed)
     rng = np.random.default_rng(seed)
     cnn.get_layer("standardize").set_statistics(rng.uniform(100, 150, (SIZE, SIZE, 1)),
                                                 rng.uniform(40, 80, (SIZE, SIZE, 1)))
-    irnn = _spread(net.KahouCNNIRNN(frame_input="features", image_size=SIZE, filters=FILTERS, units=UNITS), seed + 1)
+    irnn = spread_weights(net.KahouCNNIRNN(frame_input="features", image_size=SIZE, filters=FILTERS, units=UNITS), seed + 1)
     return cnn, irnn
 
 
@@ -126,7 +117,7 @@ def _run_dir(path, irnn, serving):
 
 def test_run_exports_image_model_keras_with_the_trained_irnn(tmp_path):
     cnn, irnn = _parts()
-    stale = net.clip_model(cnn, _spread(net.KahouCNNIRNN(frame_input="features", image_size=SIZE, filters=FILTERS,
+    stale = net.clip_model(cnn, spread_weights(net.KahouCNNIRNN(frame_input="features", image_size=SIZE, filters=FILTERS,
                                                          units=UNITS), 7), face_size=FACE)
     model, metadata, name = load_run(_run_dir(tmp_path / "run", irnn, stale))
     assert name == "kahou_cnn_irnn" and metadata["weights"]["from_frames"].startswith(IMAGE_MODEL_FILE)

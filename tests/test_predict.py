@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from skimage import data as skimage_data
 
+from export_helpers import spread_weights
 from tfaffect.errors import MissingResourceError
 from tfaffect.models.registry import build_model
 from tfaffect.predict import predict_video
@@ -254,17 +255,6 @@ def test_landmark_model_with_dlib(tmp_path, detector):
     assert np.isfinite(table[["valence", "arousal"]].to_numpy()).all()
 
 
-def _spread(model, seed=0):
-    """Weights redrawn so that outputs differ by O(1) between inputs (as tests/test_export.py: with Keras's
-    default initialisers the tiny models' outputs barely move, and a 1e-5 comparison would mean nothing)."""
-    rng = np.random.default_rng(seed)
-    for variable in model.trainable_weights:
-        shape = tuple(variable.shape)
-        value = rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[:-1])), shape) if len(shape) >= 2 else \
-            rng.uniform(-0.5, 0.5, shape)
-        variable.assign(value.astype(np.float32))
-    return model
-
 
 @pytest.mark.parametrize("name", ["affwildnet_vggface_gru", "affwildnet_vggface_lstm"])
 def test_recurrent_model_state_is_carried_so_chunks_equal_one_call_on_the_whole_clip(name):
@@ -272,7 +262,7 @@ def test_recurrent_model_state_is_carried_so_chunks_equal_one_call_on_the_whole_
     output equals one call of the model on all 23 (the GRU and the peephole LSTM of the registry, tiny)."""
     from tfaffect.predict import model_mode, predict_crops
 
-    model = _spread(build_model(name, tiny=True, landmarks=False))
+    model = spread_weights(build_model(name, tiny=True, landmarks=False))
     assert model_mode(model)[0] == "carried"
     images = np.random.default_rng(3).integers(0, 256, size=(23, 32, 32, 3), dtype=np.uint8)
     whole = np.asarray(model.predict_on_batch({"image": images[None]})["va"])[0]
@@ -291,7 +281,7 @@ def test_sequence_model_video_equals_one_call_on_all_face_crops(tmp_path, detect
     from tfaffect.data.faces import FacePipeline
     from tfaffect.data.video import iter_frames
 
-    model = _spread(build_model("affwildnet_vggface_gru", tiny=True, landmarks=False), seed=4)
+    model = spread_weights(build_model("affwildnet_vggface_gru", tiny=True, landmarks=False), seed=4)
     video = _face_video(tmp_path / "face.avi")
     table = predict_video(video, model, batch_size=4, window=4, progress=False, detector=detector)
     pipeline = FacePipeline(32, batch_size=4, detect_every=5, detect_max_side=320, detector=detector)
@@ -515,8 +505,8 @@ def test_windowed_model_video_matches_one_call_on_all_face_crops(tmp_path, stat_
 
     video = _face_video(tmp_path / "face.avi")
     out = tmp_path / "out"
-    table = predict_video(video, stat_model, out_dir=out, batch_size=4, window=4, progress=False,
-                          detector=detector)
+    predict_video(video, stat_model, out_dir=out, batch_size=4, window=4, progress=False,
+                  detector=detector)
     pipeline = FacePipeline(32, batch_size=4, detect_every=5, detect_max_side=320, detector=detector)
     crops = [c for c in pipeline.process((i, f) for i, _, f in iter_frames(video)) if c.image is not None]
     assert [c.frame for c in crops] == FACE_FRAMES
