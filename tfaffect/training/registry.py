@@ -168,7 +168,7 @@ def format_table(recipes: dict[str, type[Recipe]], width: int = TABLE_WIDTH) -> 
             parts = [(cell[k] if k < len(cell) else "").ljust(w) for cell, w in zip(cells, widths)]
             lines.append("  ".join(parts).rstrip())
     examples = sorted(recipes)
-    run = [f"run one: tfaffect train NAME [--smoke] [FIELD overrides]; `tfaffect train NAME --help` lists its "
+    run = ["run one: tfaffect train NAME [--smoke] [FIELD overrides]; `tfaffect train NAME --help` lists its "
            "fields"]
     if examples:
         run.append(f"e.g. {command(recipes[examples[0]])} --smoke")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
