@@ -136,7 +136,8 @@ def quiet_start(module_name: str) -> None:
     start-up log off (the ``cuInit`` "error" on a machine without a GPU, oneDNN and CPU-feature notices), as every
     ``tfaffect`` command does (:func:`tfaffect.cli.quiet_tensorflow`; issue #14); so is each worker process that
     ``multiprocessing``'s spawn starts (SynthAffect's renderers), which re-imports the script as ``__mp_main__``.
-    Imported as a module (``tfaffect train``, the registry, tests), it does nothing. ``TF_CPP_MIN_LOG_LEVEL=0`` in the environment keeps the log."""
+    Imported as a module (``tfaffect train``, the registry, tests), it does nothing. ``TF_CPP_MIN_LOG_LEVEL=0``
+    in the environment keeps the log."""
     if module_name not in ("__main__", "__mp_main__") or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
         return
     from tfaffect.cli import quiet_tensorflow

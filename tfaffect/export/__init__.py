@@ -76,9 +76,9 @@ crop; the data contract's units). They are moved to the resized crop's pixel gri
 
 The variables are saved once, shared by the signatures (``keras.export.ExportArchive``).
 
-A run whose ``model.keras`` reads cached per-frame features (Kahou's IRNN, ANCLaF-S / -SA) also holds ``image_model.keras``,
-the same model with its per-frame part in front; exporting the run exports that one
-(:func:`~tfaffect.export.runs.load_run`), so the signatures take face crops as above.
+A run whose ``model.keras`` reads cached per-frame features (Kahou's IRNN, ANCLaF-S / -SA) also holds
+``image_model.keras``, the same model with its per-frame part in front; exporting the run exports that one with
+the trained weights (:func:`~tfaffect.export.runs.load_run`), so the signatures take face crops as above.
 
 Use from any TensorFlow program::
 
