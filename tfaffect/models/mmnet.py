@@ -352,3 +352,30 @@ def mmnet_bdlstm(**kwargs) -> keras.Model:
     """MM-Net memory network: CRU-Net-56-tiny per frame -> BDLSTM C=250 over stride-1 windows of L=11 -> averaged
     valence/arousal (Li 2017, section 2; Tables 3-4)."""
     return MemoryNetwork(**{"frame_input": "image", **kwargs})
+
+
+def image_model(cnn: keras.Model, memory_network: keras.Model) -> keras.Model:
+    """The trained BDLSTM with its CRU-Net in front (issue #15 item 7): a :class:`MemoryNetwork` with
+    ``frame_input="image"`` built from ``memory_network``'s config (trained on the cached ``"features"`` of
+    ``cnn``), the CNN's layers up to ``"features"`` copied from ``cnn`` and the BDLSTM and FC from
+    ``memory_network``, by layer name. Its input is the CNN's crops (``image_size``); the stride-1 window
+    averaging stays inside (section 2). :class:`ConfigError` when the parts do not fit together."""
+    config = dict(memory_network.get_config())
+    if not isinstance(memory_network, MemoryNetwork) or config.get("frame_input") != "features":
+        raise ConfigError(f"an MM-Net image model needs a MemoryNetwork trained on features, got "
+                          f"{type(memory_network).__name__} {memory_network.name!r}")
+    cnn_config = cnn.get_config()
+    different = [key for key in ("variant", "image_size", "width_divisor", "units")
+                 if key in cnn_config and cnn_config[key] != config[key]]
+    if different:
+        raise ConfigError(f"the CNN and the memory network were built for different CNNs ({', '.join(different)})")
+    keys = ("memory", "window", "feature_units", "variant", "image_size", "width_divisor", "units", "bn_momentum",
+            "use_cudnn")
+    model = MemoryNetwork(frame_input="image", **{key: config[key] for key in keys})
+    inner = model.get_layer("cnn_features")
+    for layer in inner.layers:
+        if layer.weights:
+            layer.set_weights(cnn.get_layer(layer.name).get_weights())
+    for name in ("bdlstm", "va_fc"):
+        model.get_layer(name).set_weights(memory_network.get_layer(name).get_weights())
+    return model
