@@ -228,3 +228,21 @@ def test_image_model_equals_features_model_on_cnn_features():
     np.testing.assert_allclose(got, expected, atol=1e-5)
     with pytest.raises(ConfigError):
         image_model(cnn, whole)
+
+
+def test_image_model_of_two_cnns_concatenates_their_features_in_order():
+    """Table 3 "FT + No FT": two CNNs' features concatenated per frame, in the order given."""
+    from tfaffect.models.mmnet import image_model
+
+    cnn_args = {"variant": "tiny", "image_size": 32, "width_divisor": 16, "units": [1, 1, 2, 1]}
+    keras.utils.set_random_seed(4)
+    cnns = [CRUNet(**cnn_args, heads=("va",)), CRUNet(**cnn_args, heads=("expression",))]
+    width = cnns[0].get_layer("features").output.shape[-1]
+    memory = MemoryNetwork(memory=4, window=3, feature_units=2 * width, frame_input="features", **cnn_args)
+    frames = np.random.default_rng(1).integers(0, 256, (1, 4, 32, 32, 3), dtype=np.uint8)
+    features = np.concatenate([np.asarray(keras.Model(c.input, c.get_layer("features").output)(
+        {"image": frames[0]})) for c in cnns], axis=-1)[None]
+    expected = np.asarray(memory({"features": features})["va"])
+    np.testing.assert_allclose(np.asarray(image_model(cnns, memory)({"image": frames})["va"]), expected, atol=1e-5)
+    swapped = np.asarray(image_model(cnns[::-1], memory)({"image": frames})["va"])
+    assert np.abs(swapped - expected).max() > 1e-6

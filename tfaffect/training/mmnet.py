@@ -269,20 +269,18 @@ class MMNetRecipe(_Faces):
         self.write_image_model(model, Path(run_dir))
         return result
 
-    def write_image_model(self, model: keras.Model, run_dir: Path) -> Optional[Path]:
+    def write_image_model(self, model: keras.Model, run_dir: Path) -> Path:
         """``RUN/image_model.keras`` (issue #15 item 7): the CRU-Net of the run's feature stage in front of this
         BDLSTM (:func:`~tfaffect.models.mmnet.image_model`), from crops of ``crop_size`` (the side the features
         were extracted at), which ``tfaffect export`` and ``tfaffect predict`` use; model.keras reads cached
-        features. Not written for 'ft+noft' (two CNNs; not composed yet): None."""
+        features; 'ft+noft': both CNNs, their features concatenated in that order, as :meth:`read`."""
         from tfaffect.export.signatures import IMAGE_MODEL_FILE
         from tfaffect.io import atomic_path
         from tfaffect.models.saving import load_model
 
-        names = FEATURE_SETS[self.features]
-        if len(names) != 1:
-            log.info("%s: no %s for %r (two CNNs)", type(self).__name__, IMAGE_MODEL_FILE, self.features)
-            return None
-        whole = net.image_model(load_model(self.requires()[names[0]].model_path()), model)
+        stages = self.requires()
+        cnns = [load_model(stages[name].model_path()) for name in FEATURE_SETS[self.features]]
+        whole = net.image_model(cnns, model)
         with atomic_path(run_dir / IMAGE_MODEL_FILE) as tmp:
             whole.save(tmp)
         return run_dir / IMAGE_MODEL_FILE
