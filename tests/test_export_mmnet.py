@@ -36,8 +36,9 @@ def _reference(cnn, memory, frames):
 
 def test_export_serve_equals_the_two_parts(exported):
     cnn, memory, out, loaded = exported
-    signatures = json.loads((out / "metadata.json").read_text())["signatures"]
-    assert "serve" in signatures and "step" not in signatures  # bidirectional: no one-frame step
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert "serve" in metadata["signatures"] and "step" not in metadata["signatures"]
+    assert "bidirectional" in metadata["step_unavailable"]  # why there is no one-frame step
     frames = np.random.default_rng(1).integers(0, 256, (2, 6, 32, 32, 3), dtype=np.uint8)
     expected = _reference(cnn, memory, frames)
     served = loaded.serve(frames)
