@@ -44,6 +44,12 @@ How the model sees the crops (:class:`_Runner`), each face on its own:
 - windowed models (the STAT models of Do 2020: :class:`~tfaffect.models.stat_lstm.CausalWindows`) get the
   previous ``s - 1`` crops of the face as context before each chunk (their outputs dropped), which gives the
   same equality;
+- models averaging a bidirectional net over sliding windows of L frames (MM-Net, Li 2017:
+  :class:`~tfaffect.models.mmnet.SlidingWindows`; a frame's output depends on the L - 1 frames before and after
+  it) run with a delay ("lookahead"): each call gets the face's last 2(L - 1) crops before the new ones; the
+  first L - 1 outputs (already given) are dropped and the last L - 1 are held back until the next call (or the
+  end of the input, where they are given as they are: the windows that fit), so every output equals one call
+  of the model on all of that face's crops;
 - a sequence model whose state cannot be carried (e.g. a bidirectional layer over the clip) gets windows of
   ``window`` crops, each from the initial state, with a warning.
 
@@ -329,9 +335,19 @@ def causal_context(model) -> int:
     return max([frames for frames in windows if frames is not None], default=1) - 1
 
 
+def lookahead(model) -> int:
+    """``L - 1`` for a model with a :class:`~tfaffect.models.mmnet.SlidingWindows` layer of L frames (its output
+    at a frame depends on the L - 1 frames after it), else 0."""
+    from tfaffect.models.mmnet import SlidingWindows
+
+    return max([layer.window - 1 for layer in model._flatten_layers() if isinstance(layer, SlidingWindows)],
+               default=0)
+
+
 def model_mode(model) -> tuple[str, Any, int]:
     """How :class:`_Runner` calls ``model``: ``("frames", None, 0)``, ``("carried", ChunkedSequence, 0)``,
-    ``("windows", None, s - 1)`` or ``("restart", None, 0)`` (module docstring). Decided once per model."""
+    ``("windows", None, s - 1)``, ``("lookahead", None, L - 1)`` or ``("restart", None, 0)`` (module
+    docstring). Decided once per model."""
     if model in _MODES:
         return _MODES[model]
     from tfaffect.evaluation import model_data_args
@@ -339,6 +355,8 @@ def model_mode(model) -> tuple[str, Any, int]:
 
     if model_data_args(model)["mode"] == "frames":
         mode = ("frames", None, 0)
+    elif lookahead(model):
+        mode = ("lookahead", None, lookahead(model))
     elif causal_context(model):
         mode = ("windows", None, causal_context(model))
     else:
@@ -392,6 +410,8 @@ class _Runner:
         self.queued: list[tuple[Any, int, np.ndarray, np.ndarray | None]] = []
         self.states: dict[int, list[np.ndarray]] = {}  # carried: each face's recurrent state
         self.previous: dict[int, dict[str, np.ndarray]] = {}  # windows: each face's last `context` inputs
+        self.given: dict[int, list] = {}  # lookahead: each face's last `context` crops already given
+        self.held: dict[int, list] = {}  # lookahead: each face's last `context` crops not given yet
         self.results: dict[Any, dict[str, np.ndarray]] = {}
         self.calls = 0
 
@@ -399,14 +419,18 @@ class _Runner:
         """Queue one crop ``[S, S, 3]`` (and its landmarks ``[68, 2]`` in crop units when the model takes them)."""
         self.queued.append((key, face_id, crop, points if self.landmarks else None))
         if len(self.queued) >= self.limit:
-            self.flush()
+            self.flush(final=False)
 
     def take(self) -> dict[Any, dict[str, np.ndarray]]:
         results, self.results = self.results, {}
         return results
 
-    def flush(self) -> None:
-        """Run the model on everything queued."""
+    def flush(self, final: bool = True) -> None:
+        """Run the model on everything queued; ``final``: the input has ended (a "lookahead" model gives its
+        held-back crops' outputs too)."""
+        if self.mode == "lookahead":
+            self._lookahead(final)
+            return
         if not self.queued:
             return
         queued, self.queued = self.queued, []
@@ -435,6 +459,28 @@ class _Runner:
                 self.previous[face_id] = {key: value[-self.context:] for key, value in inputs.items()}
             outputs = self.call({key: value[None] for key, value in inputs.items()})
             self._store([queued[i][0] for i in members], outputs, skip)
+
+    def _lookahead(self, final: bool) -> None:
+        """The "lookahead" mode (module docstring)."""
+        queued, self.queued = self.queued, []
+        tracks: dict[int, list] = {}
+        for item in queued:
+            tracks.setdefault(item[1], []).append(item)
+        if final:
+            for face_id in self.held:
+                tracks.setdefault(face_id, [])
+        for face_id, new in tracks.items():
+            given, held = self.given.pop(face_id, []), self.held.pop(face_id, [])
+            sequence = given + held + new
+            end = len(sequence) if final else max(len(given), len(sequence) - self.context)
+            if end > len(given):
+                self.calls += 1
+                outputs = self.call({key: value[None] for key, value in self._inputs(sequence).items()})
+                outputs = {name: np.asarray(value)[:, :end] for name, value in outputs.items()}
+                self._store([item[0] for item in sequence[len(given):end]], outputs, len(given))
+            if not final:
+                self.given[face_id] = sequence[:end][-self.context:]
+                self.held[face_id] = sequence[end:]
 
     def _inputs(self, queued) -> dict[str, np.ndarray]:
         inputs = {"image": np.stack([crop for _, _, crop, _ in queued])}
@@ -801,7 +847,7 @@ class Prediction:
                 self.rows.add(frame)
                 self.count += 1
                 if self.source.live and self._stream.idle():
-                    self.runner.flush()  # a camera: nothing else waiting, so run the model now
+                    self.runner.flush(final=False)  # a camera: nothing else waiting, so run the model now
                 self.rows.resolve(self.runner.take())
                 yield from self.rows.ready()
             self.runner.flush()
@@ -971,6 +1017,7 @@ def _run_info(source, info: ModelInfo, settings: Settings, table: pd.DataFrame, 
                   "mode_meaning": {"frames": "frame model: batches of crops",
                                    "carried": "each face's crops as one sequence, recurrent state carried",
                                    "windows": "each face's crops with the previous s - 1 as context",
+                                   "lookahead": "each face's crops as one sequence, given L - 1 crops late",
                                    "restart": "windows of crops, each from the initial state"}[runner.mode]},
         "settings": {"max_faces": settings.max_faces, "batch_size": settings.batch_size, "window": settings.window,
                      "precision": settings.precision, "detect_every": DETECT_EVERY,

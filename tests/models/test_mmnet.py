@@ -206,3 +206,43 @@ def test_bad_arguments_are_config_errors():
         MemoryNetwork(memory=0)
     with pytest.raises(ConfigError, match="feature_units"):
         MemoryNetwork(frame_input="image", image_size=32, width_divisor=16, feature_units=512)
+
+
+def test_image_model_equals_features_model_on_cnn_features():
+    """Issue #15 item 7: the composed model on frames == the trained features model on the CNN's features of the
+    same frames, computed separately (the CNN alone, then the BDLSTM alone)."""
+    from tfaffect.models.mmnet import image_model
+
+    cnn_args = {"variant": "tiny", "image_size": 32, "width_divisor": 16, "units": [1, 1, 2, 1]}
+    keras.utils.set_random_seed(3)
+    cnn = CRUNet(**cnn_args, heads=("va",))
+    width = cnn.get_layer("features").output.shape[-1]
+    memory = MemoryNetwork(memory=4, window=3, feature_units=width, frame_input="features", **cnn_args)
+    whole = image_model(cnn, memory)
+    frames = np.random.default_rng(0).integers(0, 256, (2, 5, 32, 32, 3), dtype=np.uint8)
+    pooled = keras.Model(cnn.input, cnn.get_layer("features").output)
+    features = np.asarray(pooled({"image": frames.reshape(10, 32, 32, 3)})).reshape(2, 5, width)
+    expected = np.asarray(memory({"features": features})["va"])
+    got = np.asarray(whole({"image": frames})["va"])
+    assert got.shape == (2, 5, 2)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    with pytest.raises(ConfigError):
+        image_model(cnn, whole)
+
+
+def test_image_model_of_two_cnns_concatenates_their_features_in_order():
+    """Table 3 "FT + No FT": two CNNs' features concatenated per frame, in the order given."""
+    from tfaffect.models.mmnet import image_model
+
+    cnn_args = {"variant": "tiny", "image_size": 32, "width_divisor": 16, "units": [1, 1, 2, 1]}
+    keras.utils.set_random_seed(4)
+    cnns = [CRUNet(**cnn_args, heads=("va",)), CRUNet(**cnn_args, heads=("expression",))]
+    width = cnns[0].get_layer("features").output.shape[-1]
+    memory = MemoryNetwork(memory=4, window=3, feature_units=2 * width, frame_input="features", **cnn_args)
+    frames = np.random.default_rng(1).integers(0, 256, (1, 4, 32, 32, 3), dtype=np.uint8)
+    features = np.concatenate([np.asarray(keras.Model(c.input, c.get_layer("features").output)(
+        {"image": frames[0]})) for c in cnns], axis=-1)[None]
+    expected = np.asarray(memory({"features": features})["va"])
+    np.testing.assert_allclose(np.asarray(image_model(cnns, memory)({"image": frames})["va"]), expected, atol=1e-5)
+    swapped = np.asarray(image_model(cnns[::-1], memory)({"image": frames})["va"])
+    assert np.abs(swapped - expected).max() > 1e-6

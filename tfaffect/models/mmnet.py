@@ -291,7 +291,8 @@ class MemoryNetwork(ConfigurableModel):
 
     def __init__(self, memory: int = MEMORY, window: int = WINDOW, feature_units: int = FEATURE_UNITS,
                  frame_input: str = "features", variant: str = "tiny", image_size: int = DEFAULT_IMAGE_SIZE,
-                 width_divisor: int = 1, units=None, bn_momentum: float = BN_MOMENTUM, use_cudnn="auto", **kwargs):
+                 width_divisor: int = 1, units=None, bn_momentum: float = BN_MOMENTUM, use_cudnn="auto", cnns: int = 1,
+                 **kwargs):
         memory, window, feature_units = int(memory), int(window), int(feature_units)
         if memory < 1 or window < 1 or feature_units < 1:
             raise ConfigError(f"memory, window and feature_units must be positive, got {memory}, {window}, "
@@ -303,13 +304,21 @@ class MemoryNetwork(ConfigurableModel):
         units = None if units is None else [int(u) for u in units]
         cnn_config = {"variant": variant, "image_size": int(image_size), "width_divisor": int(width_divisor),
                       "units": units, "bn_momentum": float(bn_momentum)}
+        cnns = int(cnns)
+        if cnns < 1:
+            raise ConfigError(f"cnns must be positive, got {cnns}")
         if frame_input == "image":
-            cnn = CRUNet(**cnn_config, name="cnn")
             image = keras.Input(shape=(None, cnn_config["image_size"], cnn_config["image_size"], 3), dtype="uint8",
                                 name="image")
             inputs = {"image": image}
-            pooled = keras.Model(cnn.input, cnn.get_layer("features").output, name="cnn_features")
-            folded = pooled({"image": FoldTime(name="fold_time")(image)})
+            folded_image = FoldTime(name="fold_time")(image)
+            pooled = []
+            for index in range(cnns):  # Table 3 "FT + No FT": two CNNs' features concatenated per frame
+                suffix = f"_{index}" if index else ""
+                cnn = CRUNet(**cnn_config, name=f"cnn{suffix}")
+                pooled.append(keras.Model(cnn.input, cnn.get_layer("features").output,
+                                          name=f"cnn_features{suffix}")({"image": folded_image}))
+            folded = pooled[0] if cnns == 1 else keras.layers.Concatenate(name="concat_features")(pooled)
             if folded.shape[-1] != feature_units:
                 raise ConfigError(f"the CNN's features are {folded.shape[-1]} wide, feature_units is {feature_units}")
             sequence = UnfoldTime(name="unfold_features")([folded, image])
@@ -325,7 +334,7 @@ class MemoryNetwork(ConfigurableModel):
         va = OverlapAverage(name="va")([x, sequence])  # section 2: mean over the windows containing a frame
         kwargs.setdefault("name", f"mmnet_bdlstm_c{memory}_l{window}")
         config = {"memory": memory, "window": window, "feature_units": feature_units, "frame_input": frame_input,
-                  **cnn_config, "use_cudnn": use_cudnn}
+                  **cnn_config, "use_cudnn": use_cudnn, "cnns": cnns}
         super().__init__(inputs, {"va": va}, config, **kwargs)
 
 
@@ -352,3 +361,34 @@ def mmnet_bdlstm(**kwargs) -> keras.Model:
     """MM-Net memory network: CRU-Net-56-tiny per frame -> BDLSTM C=250 over stride-1 windows of L=11 -> averaged
     valence/arousal (Li 2017, section 2; Tables 3-4)."""
     return MemoryNetwork(**{"frame_input": "image", **kwargs})
+
+
+def image_model(cnn, memory_network: keras.Model) -> keras.Model:
+    """The trained BDLSTM with its CRU-Net in front (issue #15 item 7): a :class:`MemoryNetwork` with
+    ``frame_input="image"`` built from ``memory_network``'s config (trained on the cached ``"features"`` of
+    ``cnn``), the CNN's layers up to ``"features"`` copied from ``cnn`` and the BDLSTM and FC from
+    ``memory_network``, by layer name; ``cnn`` a list of CNNs for features concatenated in that order ("FT + No
+    FT", Table 3). Its input is the CNN's crops (``image_size``); the stride-1 window
+    averaging stays inside (section 2). :class:`ConfigError` when the parts do not fit together."""
+    config = dict(memory_network.get_config())
+    if not isinstance(memory_network, MemoryNetwork) or config.get("frame_input") != "features":
+        raise ConfigError(f"an MM-Net image model needs a MemoryNetwork trained on features, got "
+                          f"{type(memory_network).__name__} {memory_network.name!r}")
+    cnns = list(cnn) if isinstance(cnn, (list, tuple)) else [cnn]
+    for one in cnns:
+        cnn_config = one.get_config()
+        different = [key for key in ("variant", "image_size", "width_divisor", "units")
+                     if key in cnn_config and cnn_config[key] != config[key]]
+        if different:
+            raise ConfigError(f"the CNN {one.name!r} and the memory network were built for different CNNs "
+                              f"({', '.join(different)})")
+    keys = ("memory", "window", "feature_units", "variant", "image_size", "width_divisor", "units", "bn_momentum",
+            "use_cudnn")
+    model = MemoryNetwork(frame_input="image", cnns=len(cnns), **{key: config[key] for key in keys})
+    for index, one in enumerate(cnns):
+        for layer in model.get_layer("cnn_features" + (f"_{index}" if index else "")).layers:
+            if layer.weights:
+                layer.set_weights(one.get_layer(layer.name).get_weights())
+    for name in ("bdlstm", "va_fc"):
+        model.get_layer(name).set_weights(memory_network.get_layer(name).get_weights())
+    return model

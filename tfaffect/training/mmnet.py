@@ -263,6 +263,28 @@ class MMNetRecipe(_Faces):
         return net.MemoryNetwork(memory=self.memory, window=self.window, feature_units=units,
                                  frame_input="features", **self.cnn_args())
 
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """The base evaluation, then ``RUN/image_model.keras`` (:meth:`write_image_model`)."""
+        result = super().evaluate(model, run_dir)
+        self.write_image_model(model, Path(run_dir))
+        return result
+
+    def write_image_model(self, model: keras.Model, run_dir: Path) -> Path:
+        """``RUN/image_model.keras`` (issue #15 item 7): the CRU-Net of the run's feature stage in front of this
+        BDLSTM (:func:`~tfaffect.models.mmnet.image_model`), from crops of ``crop_size`` (the side the features
+        were extracted at), which ``tfaffect export`` and ``tfaffect predict`` use; model.keras reads cached
+        features; 'ft+noft': both CNNs, their features concatenated in that order, as :meth:`read`."""
+        from tfaffect.export.signatures import IMAGE_MODEL_FILE
+        from tfaffect.io import atomic_path
+        from tfaffect.models.saving import load_model
+
+        stages = self.requires()
+        cnns = [load_model(stages[name].model_path()) for name in FEATURE_SETS[self.features]]
+        whole = net.image_model(cnns, model)
+        with atomic_path(run_dir / IMAGE_MODEL_FILE) as tmp:
+            whole.save(tmp)
+        return run_dir / IMAGE_MODEL_FILE
+
     def compile_args(self, learning_rate) -> dict[str, Any]:
         from tfaffect import losses
 
