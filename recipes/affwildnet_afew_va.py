@@ -4,7 +4,9 @@ Paper:     Kollias et al. 2019, IJCV, "Deep Affect Prediction in-the-wild" (Aff-
 Table/row: Table 16, "Fine-tuned AffWildNet" (Pearson CC) and Table 17, "Fine-tuned AffWildNet" (CCC).
 Published: AFEW-VA, mean over 5 folds: PCC valence 0.514, arousal 0.575; CCC valence 0.515, arousal 0.556.
 Runtime:   not given by the paper. Here, with no arguments: five fine-tuning runs (one per fold), each
-           about as recipes/affwildnet.py on SynthAffect (not timed); --fold K: one of them;
+           about as recipes/affwildnet.py on SynthAffect; --fold K: one of them (fold 0 measured: 22 min 56 s
+           with other jobs beside it on 2 CPU cores; from random weights, no flagship run existing, it
+           did not learn: CCC 0.012 / 0.042, PCC 0.059 / 0.224, synthetic; train recipes/affwildnet.py first);
            --smoke: fold 0 only, well under a minute.
 Command:   python recipes/affwildnet_afew_va.py                 # all 5 folds + mean, SynthAffect (AFEW-VA layout)
            python recipes/affwildnet_afew_va.py --fold 2        # one fold
