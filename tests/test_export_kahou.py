@@ -20,7 +20,7 @@ from export_helpers import spread_weights
 from tfaffect import EXPRESSIONS_7
 from tfaffect.errors import ConfigError, DataError
 from tfaffect.export import export_model, load_run
-from tfaffect.export.signatures import IMAGE_MODEL_FILE
+from tfaffect.io import IMAGE_MODEL_FILE
 from tfaffect.models import kahou as net
 
 SIZE, FACE, FILTERS, UNITS = 20, 24, (4, 4, 8), 6

@@ -31,9 +31,9 @@ import shutil
 import socket
 import unicodedata
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-from tfaffect.errors import ConfigError
+from tfaffect.errors import ConfigError, DataError, MissingResourceError
 
 log = logging.getLogger(__name__)
 
@@ -333,3 +333,34 @@ def make_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
 __all__ = ["TEMP_MARK", "MAX_FILENAME", "identifier_problem", "safe_filename", "temp_path", "parse_temp_name",
            "owner_alive", "clean_orphans", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
            "atomic_path", "check_output_dir", "check_output_file", "make_output_dir"]
+
+
+def read_json(path: str | os.PathLike, hint: str, kind: type = dict) -> Any:
+    """The JSON object in ``path``; :class:`MissingResourceError` (with ``hint``) when it is missing,
+    :class:`DataError` naming it (and the line) when it is not UTF-8 JSON holding a ``kind``."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingResourceError(f"{path}: missing; {hint}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        value = json.loads(data.decode("utf-8"))
+    except OSError as exc:
+        raise DataError(f"cannot read the file ({exc.strerror or exc})", path) from None
+    except UnicodeDecodeError as exc:
+        raise DataError("not valid JSON (not UTF-8 text)", path, line=data[:exc.start].count(b"\n") + 1) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc.msg})", path, line=exc.lineno) from None
+    except (ValueError, RecursionError) as exc:
+        raise DataError(f"not valid JSON ({str(exc)[:100]})", path) from None
+    if not isinstance(value, kind):
+        raise DataError(f"must hold a JSON {'object' if kind is dict else kind.__name__}, got "
+                        f"{type(value).__name__}", path)
+    return value
+
+
+IMAGE_MODEL_FILE = "image_model.keras"
+"""Beside ``model.keras`` in a run whose model reads cached per-frame features (Kahou's IRNN, ANCLaF-S / -SA,
+MM-Net): the same model with its per-frame part put back in front, taking face crops; what ``tfaffect export`` (with the
+trained weights copied in by layer name) and ``tfaffect predict`` use. Here, the lowest layer, so that the training
+modules that write it and the export and predict that read it share one name."""

@@ -101,8 +101,8 @@ import pandas as pd
 
 from tfaffect import EXPRESSIONS_7, __version__
 from tfaffect.errors import ConfigError, MissingResourceError, TfaffectError, VideoError
-from tfaffect.io import (check_output_dir, clean_orphans, safe_filename, temp_path, write_json_atomic,
-                         write_text_atomic)
+from tfaffect.io import (IMAGE_MODEL_FILE, check_output_dir, clean_orphans, safe_filename, temp_path,
+                         write_json_atomic, write_text_atomic)
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,6 @@ rounding is ~1e-6. Chosen as the export's step check."""
 
 NO_FACE_MESSAGE = "no face found in any frame of {video}: every row is flagged and has no prediction"
 KERAS_FILE = "model.keras"
-IMAGE_MODEL_FILE = "image_model.keras"  # tfaffect.export.signatures.IMAGE_MODEL_FILE
 TABLE_NAME = "frames"
 INFO_FILE = "predict.json"
 SUMMARY_FILE = "summary.csv"

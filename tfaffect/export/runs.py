@@ -3,15 +3,14 @@ trained on (:func:`training_data`, which :mod:`tfaffect.predict` reads too)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from tfaffect._lazy import lazy_module
 from tfaffect.errors import ConfigError, DataError, MissingResourceError
-from tfaffect.export.signatures import IMAGE_MODEL_FILE, KERAS_FILE
-from tfaffect.io import identifier_problem, safe_filename
+from tfaffect.export.signatures import KERAS_FILE
+from tfaffect.io import IMAGE_MODEL_FILE, identifier_problem, read_json, safe_filename
 
 # Imported on first use: `tfaffect export --help` loads no Keras (tfaffect._lazy).
 keras = lazy_module("keras")
@@ -29,7 +28,7 @@ def load_run(run_dir: str | os.PathLike, weights: str = "final") -> tuple[keras.
     validation metrics.
 
     A run whose model.keras reads cached per-frame features (Kahou's IRNN, ANCLaF-S / -SA) writes beside it
-    ``RUN/image_model.keras`` (:data:`~tfaffect.export.signatures.IMAGE_MODEL_FILE`), the same model from face
+    ``RUN/image_model.keras`` (:data:`~tfaffect.io.IMAGE_MODEL_FILE`), the same model from face
     crops: the export serves that one, with the weights of every layer it shares by name with the trained model
     (final or best) copied in from it.
     """
@@ -129,24 +128,3 @@ def _inside_run(relative) -> bool:
     return not Path(relative).is_absolute() and all(identifier_problem(part) is None for part in parts)
 
 
-def read_json(path: Path, hint: str, kind: type = dict) -> Any:
-    """The JSON object in ``path``; :class:`MissingResourceError` (with ``hint``) when it is missing,
-    :class:`DataError` naming it (and the line) when it is not UTF-8 JSON holding a ``kind``."""
-    if not path.is_file():
-        raise MissingResourceError(f"{path}: missing; {hint}")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        value = json.loads(data.decode("utf-8"))
-    except OSError as exc:
-        raise DataError(f"cannot read the file ({exc.strerror or exc})", path) from None
-    except UnicodeDecodeError as exc:
-        raise DataError("not valid JSON (not UTF-8 text)", path, line=data[:exc.start].count(b"\n") + 1) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON ({exc.msg})", path, line=exc.lineno) from None
-    except (ValueError, RecursionError) as exc:
-        raise DataError(f"not valid JSON ({str(exc)[:100]})", path) from None
-    if not isinstance(value, kind):
-        raise DataError(f"must hold a JSON {'object' if kind is dict else kind.__name__}, got "
-                        f"{type(value).__name__}", path)
-    return value

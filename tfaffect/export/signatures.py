@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
-IMAGE_MODEL_FILE = "image_model.keras"
-"""Beside ``model.keras`` in a run whose model reads cached per-frame features (Kahou's IRNN, ANCLaF-S / -SA): the
-same model with its per-frame part put back in front, taking face crops; what the export and ``tfaffect predict``
-use."""
 NUM_EXPRESSIONS = len(tfaffect.EXPRESSIONS_7)
 
 STEP_CHECK_TOLERANCE = 1e-4

@@ -394,7 +394,7 @@ class AnclafSequenceRecipe(AnclafRecipe):
     def combine_stages(self, run_dir: Path) -> dict[str, Any]:
         """The -AVG row of one fold: the mean of every n's evaluation (:func:`mean_scores`), each n's beside it
         -> ``metrics.json``."""
-        from tfaffect.export.runs import read_json
+        from tfaffect.io import read_json
         from tfaffect.io import write_json_atomic
 
         stages = {n: self.stage_dir(f"n{n}") for n in self.average_lengths}

@@ -563,7 +563,7 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
         cut inside, as at test time), which ``tfaffect export`` exports (:mod:`tfaffect.export.runs`); the
         trained model.keras reads cached features. Faces stored at another side than ``face_size`` are cut and
         resized in the other order by the pipeline (crop, then resize): about the same square."""
-        from tfaffect.export.signatures import IMAGE_MODEL_FILE
+        from tfaffect.io import IMAGE_MODEL_FILE
         from tfaffect.io import atomic_path
         from tfaffect.models.saving import load_model
 

@@ -274,7 +274,7 @@ class MMNetRecipe(_Faces):
         BDLSTM (:func:`~tfaffect.models.mmnet.image_model`), from crops of ``crop_size`` (the side the features
         were extracted at), which ``tfaffect export`` and ``tfaffect predict`` use; model.keras reads cached
         features; 'ft+noft': both CNNs, their features concatenated in that order, as :meth:`read`."""
-        from tfaffect.export.signatures import IMAGE_MODEL_FILE
+        from tfaffect.io import IMAGE_MODEL_FILE
         from tfaffect.io import atomic_path
         from tfaffect.models.saving import load_model
 
