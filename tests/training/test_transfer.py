@@ -141,6 +141,47 @@ def test_newest_matching_finished_flagship_run_is_the_default(tmp_path):
     assert init.model_config["image_size"] == 32
 
 
+def test_on_synthaffect_the_flagship_is_a_stage_trained_on_other_synthetic_people(private_cache, tmp_path,
+                                                                                   monkeypatch):
+    from tfaffect.data.synth import cache_path
+    from tfaffect.training import transfer
+    from tfaffect.training.data import SMOKE_LAYOUT_SYNTH, SMOKE_SYNTH, synth_params
+
+    monkeypatch.chdir(tmp_path)
+    fake_run(tmp_path / "runs", "20260101T000000Z", 1000, image_size=32)  # a user's flagship run: not used here
+    recipe = registry.find("affwildnet_afew_va").from_args(["--smoke", "--seed", "3", "--label-control", "shuffled",
+                                                            "--fold", "0"])
+    stage = recipe.requires()["flagship"]
+    flagship = stage.recipe
+    assert type(flagship).recipe_name() == "affwildnet" and stage.folder == "transfer_flagship"
+    assert flagship.synthaffect_seed == transfer.FLAGSHIP_SYNTH_SEED != recipe.synthaffect_seed == 0
+    for key in (*transfer.ARCHITECTURE_KEYS, "seed", "smoke", "label_control"):
+        assert getattr(flagship, key) == getattr(recipe, key), key
+    # the stage's SynthAffect is another generated set (other seed, other people) than the recipe's layout's
+    assert cache_path(**synth_params(True, 1, SMOKE_SYNTH)) != cache_path(**synth_params(True, 0, SMOKE_LAYOUT_SYNTH))
+    assert synth_params(True, 1, SMOKE_SYNTH) == {**SMOKE_SYNTH, "seed": 1}
+    # before the stage has run the recipe cannot start: a typed error naming it, nothing trains
+    with pytest.raises(MissingResourceError, match="flagship"):
+        recipe.initial_weights  # noqa: B018
+    # an explicit init, real data or a comparison network: no stage
+    assert "flagship" not in registry.find("affwildnet_afew_va").from_args(
+        ["--smoke", "--init", str(tmp_path / "runs" / "affwildnet" / "20260101T000000Z")]).requires()
+    assert "flagship" not in registry.find("affwildnet_recola").from_args(
+        ["--smoke", "--data", str(tmp_path)]).requires()
+    assert registry.find("resnet_gru_recola").from_args(["--smoke"]).requires() == {}
+
+
+def test_the_flagship_stage_is_what_the_transfer_starts_from(private_cache, tmp_path, monkeypatch):
+    recipe = registry.find("affwildnet_recola").from_args(["--smoke"])
+    stage_dir = tmp_path / "stage"
+    fake_keras_file(stage_dir / "model.keras", image_size=recipe.image_size)
+    monkeypatch.setattr(type(recipe), "stage_dir", lambda self, name: stage_dir if name == "flagship" else None)
+    init = recipe.initial_weights
+    assert init.source == "flagship_stage" and init.path == str(stage_dir / "model.keras")
+    deviation = recipe.deviations()["initial_weights"]
+    assert "Aff-Wild" in deviation["published"] and "seed 1" in deviation["used"]
+
+
 def test_explicit_init_paths(tmp_path):
     model = fake_keras_file(tmp_path / "conv" / "model.keras", landmarks=False, reset_after=False)
     with pytest.raises(ConfigError, match="landmarks"):  # the released weights take no landmarks

@@ -36,6 +36,7 @@ from typing import Any, ClassVar, Literal, Mapping, Optional
 import keras
 
 from tfaffect.errors import ConfigError
+from tfaffect.training.data import resolve_data
 from tfaffect.training.recipe import hparam
 from tfaffect.training.stages import RecipeStage
 from tfaffect.training.task import AffectTask, per_video_sequences
@@ -60,7 +61,7 @@ class AffWildRecipe(AffectTask):
         "epochs": 4, "max_steps_per_epoch": 25,  # 100 steps
         "max_validation_steps": 10,  # in-training validation on 10 batches; the whole split once at the end
     }
-    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "backbone_weights")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "backbone_weights", "synthaffect_seed")
 
     architecture: Literal["cnn_m", "cnn", "affwildnet"] = hparam(
         "affwildnet", "cnn_m: Table 4; cnn: CNN-only, Table 7 / section 4.2.1.1; affwildnet: Table 8")
@@ -70,6 +71,9 @@ class AffWildRecipe(AffectTask):
         None, "local file of pretrained conv weights (the paper fine-tunes pretrained networks; none "
               "are downloaded: convert VGG-Face with `tfaffect convert vggface-h5`); for CNN-M a CNN-M .keras "
               "model whose conv part is transferred (section 4.1.1)")
+    synthaffect_seed: int = hparam(
+        0, "no --data only: the SynthAffect generator's seed (another seed: other synthetic people; the "
+           "transfer recipes' flagship stage uses one, so the weights they fine-tune never saw their people)")
     landmarks: bool = hparam(True, "68x2 landmarks concatenated at the first FC layer (Tables 8, 10)")
     landmark_scaling: Literal["standardized", "raw"] = hparam(
         "standardized", "chosen (the paper does not say how the 68x2 positions are scaled): each coordinate "
@@ -140,6 +144,9 @@ class AffWildRecipe(AffectTask):
     @property
     def windows(self) -> bool:
         return self.architecture == "affwildnet"
+
+    def data_dir(self) -> tuple[Path, bool]:
+        return resolve_data(self.data, self.image_size, smoke=self.smoke, synth_seed=self.synthaffect_seed)
 
     def smoke_overrides(self) -> dict[str, Any]:
         # The tiny smoke dataset does not cover all four quadrants: no balancing there.

@@ -38,13 +38,20 @@ SMOKE_LAYOUT_SYNTH = {"num_train_videos": 4, "num_val_videos": 2, "frames_per_vi
 five subject-independent folds each get one (about a second to generate)."""
 
 
-def synthaffect_shards(image_size: int, *, smoke: bool = False, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Shards of the embedded SynthAffect dataset at ``image_size`` pixels, generated and prepared on
-    first use and cached under ``$TFAFFECT_CACHE`` (default ``~/.cache/tfaffect``)."""
+def synth_params(smoke: bool, seed: int, smoke_params: dict) -> dict:
+    """:func:`~tfaffect.data.synth.ensure_synthaffect`'s arguments: ``smoke_params`` for a ``--smoke`` run,
+    and the generator's ``seed`` when it is not the default 0 (another seed: other synthetic people)."""
+    return {**(smoke_params if smoke else {}), **({"seed": int(seed)} if seed else {})}
+
+
+def synthaffect_shards(image_size: int, *, smoke: bool = False, cache_dir: str | os.PathLike | None = None,
+                       seed: int = 0) -> Path:
+    """Shards of the embedded SynthAffect dataset (generator ``seed``) at ``image_size`` pixels, generated
+    and prepared on first use and cached under ``$TFAFFECT_CACHE`` (default ``~/.cache/tfaffect``)."""
     from tfaffect.data.prepare import prepare
     from tfaffect.data.synth import cache_path, ensure_synthaffect
 
-    params = SMOKE_SYNTH if smoke else {}
+    params = synth_params(smoke, seed, SMOKE_SYNTH)
     raw = cache_path(cache_dir, **params)
     out = raw.parent / "prepared" / f"{raw.name}-size{int(image_size)}"
     if (out / "manifest.json").exists():  # written last: the shards are complete
@@ -59,7 +66,7 @@ def synthaffect_shards(image_size: int, *, smoke: bool = False, cache_dir: str |
 
 
 def synthaffect_layout_shards(layout: str, image_size: int, *, smoke: bool = False,
-                              cache_dir: str | os.PathLike | None = None) -> Path:
+                              cache_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:
     """Shards of SynthAffect written in ``layout`` (``"afew_va"``, ``"recola"``, ``"afew"``) and prepared
     at ``image_size`` pixels through that dataset's importer, cached beside the SynthAffect cache.
 
@@ -79,7 +86,7 @@ def synthaffect_layout_shards(layout: str, image_size: int, *, smoke: bool = Fal
     from tfaffect.data.synth_layouts import (SUBJECTS_FILE, NoDetector, ensure_layout, layout_path,
                                              with_known_landmarks)
 
-    params = SMOKE_LAYOUT_SYNTH if smoke else {}
+    params = synth_params(smoke, seed, SMOKE_LAYOUT_SYNTH)
     raw = cache_path(cache_dir, **params)
     out = raw.parent / "prepared" / f"{layout_path(raw, layout).name}-size{int(image_size)}"
     if (out / "manifest.json").exists():  # written last: the shards are complete
@@ -100,13 +107,13 @@ def synthaffect_layout_shards(layout: str, image_size: int, *, smoke: bool = Fal
 
 
 def resolve_data(data: str | None, image_size: int, *, smoke: bool = False,
-                 layout: str | None = None) -> tuple[Path, bool]:
-    """``(shard directory, synthetic)`` for a recipe's ``data`` field (``None`` = SynthAffect, in
-    ``layout`` when given: see :func:`synthaffect_layout_shards`)."""
+                 layout: str | None = None, synth_seed: int = 0) -> tuple[Path, bool]:
+    """``(shard directory, synthetic)`` for a recipe's ``data`` field (``None`` = SynthAffect from the
+    generator seed ``synth_seed``, in ``layout`` when given: see :func:`synthaffect_layout_shards`)."""
     if data is None:
         if layout is not None:
-            return synthaffect_layout_shards(layout, image_size, smoke=smoke), True
-        return synthaffect_shards(image_size, smoke=smoke), True
+            return synthaffect_layout_shards(layout, image_size, smoke=smoke, seed=synth_seed), True
+        return synthaffect_shards(image_size, smoke=smoke, seed=synth_seed), True
     path = Path(data)
     if not (path / "manifest.json").exists():
         raise MissingResourceError(

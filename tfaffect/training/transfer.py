@@ -12,11 +12,22 @@ mention it). Each choice is marked "not fixed by the paper" where it is made.
 **Initial weights** (:func:`resolve_init`, the ``init`` field): ``--init PATH`` takes a finished run
 directory of an AffWildNet recipe (its ``model.keras``), a ``.keras`` file, a ``.weights.h5`` file
 (loaded into the model the recipe's fields describe), or the folder ``tfaffect convert affwildnet-tf1``
-wrote (its ``model.keras``). Without it, the newest finished run of the flagship recipe
-(``runs/affwildnet/<run>/`` with ``metrics.json`` and ``model.keras``, newest ``metrics.json`` first)
-whose architecture matches the recipe's is used; if there is none, training starts from random
-initialisation with a WARNING, and the run's ``config.json`` (``derived.init``) and ``metrics.json``
-(``evaluation.init``) say so. Nothing is downloaded. A ``.keras`` source's own architecture must
+wrote (its ``model.keras``). Without it:
+
+* on SynthAffect (no ``--data``), the flagship recipe (recipes/affwildnet.py, with this recipe's
+  architecture and seed) is a cached runner stage (``flagship``): trained first on SynthAffect generated
+  with seed :data:`FLAGSHIP_SYNTH_SEED`, i.e. *other synthetic people* than the target layout's (seed 0),
+  as Aff-Wild and the target datasets share no one, then reused by every transfer recipe and fold with
+  that configuration. A user's own ``runs/affwildnet`` runs are not used here: they trained on the target
+  layout's people (AFEW-VA's folds cover the training identities too). Measured before this stage existed:
+  from random weights AFEW-VA fold 0 did not learn (PCC 0.059 / 0.224, issue #10);
+* with ``--data`` (a real target dataset), the newest finished run of the flagship recipe
+  (``runs/affwildnet/<run>/`` with ``metrics.json`` and ``model.keras``, newest ``metrics.json`` first)
+  whose architecture matches the recipe's; if there is none, training starts from random
+  initialisation with a WARNING.
+
+The run's ``config.json`` (``derived.init``) and ``metrics.json`` (``evaluation.init``) say which.
+Nothing is downloaded. A ``.keras`` source's own architecture must
 match the recipe's fields (backbone, cell, layers, units, landmarks, image size); its GRU variant
 and FC widths are adopted (the converted released weights use ``reset_after=False``).
 
@@ -71,6 +82,7 @@ from tfaffect.errors import ConfigError, MissingResourceError
 from tfaffect.training.affwild import BACKBONE_NAMES, AffWildRecipe
 from tfaffect.training.data import resolve_data
 from tfaffect.training.recipe import hparam
+from tfaffect.training.stages import RecipeStage
 from tfaffect.training.task import SYNTHETIC, write_frame_outputs
 
 log = logging.getLogger(__name__)
@@ -78,7 +90,10 @@ log = logging.getLogger(__name__)
 RUNS_ROOT = "runs"
 """Where runs land (``tfaffect.training.trainer.default_run_dir``: ``runs/<recipe>/<UTC time>``)."""
 FLAGSHIP = "affwildnet"
-"""The recipe whose newest finished run is the default initialisation (recipes/affwildnet.py)."""
+"""The recipe whose run is the default initialisation (recipes/affwildnet.py)."""
+FLAGSHIP_SYNTH_SEED = 1
+"""The SynthAffect generator seed the ``flagship`` stage trains on (see the module docstring): any seed other than
+the target layouts' 0 gives other people; 1 chosen."""
 ARCHITECTURE_KEYS = ("backbone", "cell", "num_layers", "units", "landmarks", "image_size")
 """AffWildNet constructor arguments that must agree between the initial weights and the recipe."""
 ADOPTED_KEYS = ("fc_units", "reset_after", "peepholes", "landmark_stats")
@@ -97,13 +112,13 @@ FOLD_METRICS = ("pcc_valence", "pcc_arousal", "ccc_valence", "ccc_arousal", "mse
 class InitialWeights:
     """Where a transfer run's initial weights come from.
 
-    ``source``: ``"explicit"`` (``--init``), ``"flagship"`` (newest matching flagship run), ``"random"``
-    or ``"backbone"`` (a comparison network: only the conv part is pretrained, from ``backbone_weights``).
+    ``source``: ``"explicit"`` (``--init``), ``"flagship"`` (newest matching flagship run), ``"flagship_stage"``
+    (the flagship trained first on other synthetic people, SynthAffect only), ``"random"`` or ``"backbone"`` (a comparison network: only the conv part is pretrained, from ``backbone_weights``).
     ``path``: the file loaded (``.keras``, ``.weights.h5`` or the backbone weights), ``None`` for random.
     ``model_config``: the AffWildNet constructor arguments stored in a ``.keras`` file.
     """
 
-    source: Literal["explicit", "flagship", "random", "backbone"]
+    source: Literal["explicit", "flagship", "flagship_stage", "random", "backbone"]
     path: Optional[str] = None
     model_config: Optional[Mapping[str, Any]] = None
     note: str = ""
@@ -342,9 +357,10 @@ class TransferRecipe(AffWildRecipe):
                       "pretrained conv part of its backbone (backbone_weights; section 4.2), never from Aff-Wild")
     init: Optional[str] = hparam(
         None, "initial weights: a finished AffWildNet run directory, a .keras/.weights.h5 file or the "
-              "folder of `tfaffect convert affwildnet-tf1`; none = the newest finished runs/affwildnet run "
-              "of this architecture, else random initialisation (logged as a WARNING and recorded); "
-              "start 'affwildnet' only")
+              "folder of `tfaffect convert affwildnet-tf1`; none = on SynthAffect the flagship recipe trained "
+              f"first on other synthetic people (SynthAffect seed {FLAGSHIP_SYNTH_SEED}, a cached stage), with "
+              "--data the newest finished runs/affwildnet run of this architecture, else random initialisation "
+              "(logged as a WARNING and recorded); start 'affwildnet' only")
     quadrant_targets: tuple[float, ...] = hparam(
         (), "VA-quadrant oversampling: off; not fixed by the paper for section 5 (section 4.2 introduces it "
             "for Aff-Wild's imbalance only)")
@@ -383,7 +399,37 @@ class TransferRecipe(AffWildRecipe):
                     "no backbone_weights: random initialisation (the paper starts from the pretrained "
                     f"{BACKBONE_NAMES[self.backbone]} conv part, section 4.2)")
             return InitialWeights("backbone", self.backbone_weights, None, note)
+        if self.flagship_stage() is not None:
+            path = self.stage_dir("flagship") / "model.keras"
+            log.info("initial weights: the flagship stage %s", path.parent)
+            return InitialWeights("flagship_stage", str(path), keras_file_config(path),
+                                  f"recipes/{FLAGSHIP}.py trained first on SynthAffect seed {FLAGSHIP_SYNTH_SEED} "
+                                  f"(other synthetic people than this run's), a cached stage")
         return resolve_init(self.init, self.model_architecture())
+
+    def flagship_stage(self) -> Optional[RecipeStage]:
+        """The ``flagship`` stage (see the module docstring): on SynthAffect without ``init``, the flagship
+        recipe with this recipe's architecture, seed, smoke and label control, on SynthAffect seed
+        :data:`FLAGSHIP_SYNTH_SEED`; ``None`` otherwise."""
+        if self.start != "affwildnet" or self.init is not None or self.data is not None:
+            return None
+        from tfaffect.training.registry import find
+
+        try:
+            flagship = find(FLAGSHIP)
+        except ConfigError as exc:
+            raise ConfigError(f"{type(self).recipe_name()}: the flagship recipe {FLAGSHIP!r}, whose run this recipe "
+                              f"fine-tunes, was not found ({exc}); pass --init PATH (a run directory or .keras "
+                              f"file) instead") from None
+        same = {key: getattr(self, key) for key in (*ARCHITECTURE_KEYS, "seed", "smoke", "deterministic",
+                                                    "label_control")}
+        return RecipeStage(flagship.configure({**same, "synthaffect_seed": FLAGSHIP_SYNTH_SEED}),
+                           "transfer_flagship", FLAGSHIP)
+
+    def requires(self) -> dict[str, Any]:
+        """The ``flagship`` stage when there is one (:meth:`flagship_stage`)."""
+        stage = self.flagship_stage()
+        return {**super().requires(), **({"flagship": stage} if stage is not None else {})}
 
     def build_model(self) -> keras.Model:
         from tfaffect.models import AffWildNet
@@ -407,10 +453,12 @@ class TransferRecipe(AffWildRecipe):
         models (a deviation without ``backbone_weights``)."""
         if self.start == "backbone":
             return super().initial_weights_deviation()
+        published = "AffWildNet trained on Aff-Wild (section 5)"
+        if self.initial_weights.source == "flagship_stage":
+            return {"published": published, "used": self.initial_weights.note, "source": "paper"}
         if self.initial_weights.path is not None:
             return None
-        return {"published": "AffWildNet trained on Aff-Wild (section 5)", "used": "random initialisation",
-                "source": "paper"}
+        return {"published": published, "used": "random initialisation", "source": "paper"}
 
     def derived(self, steps_per_epoch):
         return {**super().derived(steps_per_epoch), "init": self.initial_weights.to_dict()}
@@ -431,7 +479,8 @@ class TransferRecipe(AffWildRecipe):
     # Data.
 
     def data_dir(self) -> tuple[Path, bool]:
-        return resolve_data(self.data, self.image_size, smoke=self.smoke, layout=self.layout)
+        return resolve_data(self.data, self.image_size, smoke=self.smoke, layout=self.layout,
+                            synth_seed=self.synthaffect_seed)
 
     def train_splits(self) -> tuple[str, ...]:
         """The splits of the prepared data the model is fine-tuned on."""
