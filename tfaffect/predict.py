@@ -262,8 +262,8 @@ def warn_if_synthetic(info: ModelInfo) -> bool:
     key = info.path or info.name
     if key not in _WARNED:
         _WARNED.add(key)
-        log.warning("model %s was trained on SynthAffect (synthetic faces) only: its valence/arousal on real "
-                    "faces show that the pipeline runs, not how people feel; train on a real dataset "
+        log.warning("model %s was trained on SynthAffect (synthetic faces) only: its predictions on real faces "
+                    "(valence/arousal or expressions) show that the pipeline runs, not how people feel; train on a real dataset "
                     "(--data DIR) for meaningful values", info.name)
     return True
 

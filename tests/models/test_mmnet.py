@@ -228,6 +228,13 @@ def test_image_model_equals_features_model_on_cnn_features():
     np.testing.assert_allclose(got, expected, atol=1e-5)
     with pytest.raises(ConfigError):
         image_model(cnn, whole)
+    # whole faces in, the centre crop cut inside at the pipeline's offset (stored - crop) // 2 = 4 of 41
+    faces = np.random.default_rng(5).integers(0, 256, (2, 5, 41, 41, 3), dtype=np.uint8)
+    faces[:, :, 4:36, 4:36] = frames
+    np.testing.assert_allclose(np.asarray(image_model(cnn, memory, face_size=41)({"image": faces})["va"]), expected,
+                               atol=1e-5)
+    with pytest.raises(ConfigError, match="face_size"):
+        image_model(cnn, memory, face_size=31)
 
 
 def test_image_model_of_two_cnns_concatenates_their_features_in_order():

@@ -287,12 +287,16 @@ class MemoryNetwork(ConfigurableModel):
         variant, image_size, width_divisor, units, bn_momentum: the :class:`CRUNet` of ``frame_input="image"``
             (recorded only for "features").
         use_cudnn: passed to the LSTMs ("auto"); export passes False (DESIGN.md).
+        cnns: CRU-Nets whose features are concatenated per frame (2 = "FT + No FT", Table 3).
+        face_size: ``frame_input="image"`` only: the input is whole aligned faces of this side and the centre
+            ``image_size`` crop is cut inside, as the data pipeline cuts it at test time (section 3.1.2: "the
+            center crop is used"); ``None``: the input is the crops themselves.
     """
 
     def __init__(self, memory: int = MEMORY, window: int = WINDOW, feature_units: int = FEATURE_UNITS,
                  frame_input: str = "features", variant: str = "tiny", image_size: int = DEFAULT_IMAGE_SIZE,
                  width_divisor: int = 1, units=None, bn_momentum: float = BN_MOMENTUM, use_cudnn="auto", cnns: int = 1,
-                 **kwargs):
+                 face_size: int | None = None, **kwargs):
         memory, window, feature_units = int(memory), int(window), int(feature_units)
         if memory < 1 or window < 1 or feature_units < 1:
             raise ConfigError(f"memory, window and feature_units must be positive, got {memory}, {window}, "
@@ -307,11 +311,21 @@ class MemoryNetwork(ConfigurableModel):
         cnns = int(cnns)
         if cnns < 1:
             raise ConfigError(f"cnns must be positive, got {cnns}")
+        crop = cnn_config["image_size"]
+        if face_size is not None:
+            face_size = int(face_size)
+            if frame_input != "image" or face_size < crop:
+                raise ConfigError(f"face_size ({face_size}) needs frame_input='image' and face_size >= image_size "
+                                  f"({crop})")
         if frame_input == "image":
-            image = keras.Input(shape=(None, cnn_config["image_size"], cnn_config["image_size"], 3), dtype="uint8",
-                                name="image")
+            side = crop if face_size is None else face_size
+            image = keras.Input(shape=(None, side, side, 3), dtype="uint8", name="image")
             inputs = {"image": image}
             folded_image = FoldTime(name="fold_time")(image)
+            if side != crop:  # the pipeline's centre crop: offset (stored - crop) // 2 (data/pipeline.py)
+                before = (side - crop) // 2
+                margins = (before, side - crop - before)
+                folded_image = keras.layers.Cropping2D((margins, margins), name="centre_crop")(folded_image)
             pooled = []
             for index in range(cnns):  # Table 3 "FT + No FT": two CNNs' features concatenated per frame
                 suffix = f"_{index}" if index else ""
@@ -334,7 +348,7 @@ class MemoryNetwork(ConfigurableModel):
         va = OverlapAverage(name="va")([x, sequence])  # section 2: mean over the windows containing a frame
         kwargs.setdefault("name", f"mmnet_bdlstm_c{memory}_l{window}")
         config = {"memory": memory, "window": window, "feature_units": feature_units, "frame_input": frame_input,
-                  **cnn_config, "use_cudnn": use_cudnn, "cnns": cnns}
+                  **cnn_config, "use_cudnn": use_cudnn, "cnns": cnns, "face_size": face_size}
         super().__init__(inputs, {"va": va}, config, **kwargs)
 
 
@@ -363,13 +377,14 @@ def mmnet_bdlstm(**kwargs) -> keras.Model:
     return MemoryNetwork(**{"frame_input": "image", **kwargs})
 
 
-def image_model(cnn, memory_network: keras.Model) -> keras.Model:
+def image_model(cnn, memory_network: keras.Model, face_size: int | None = None) -> keras.Model:
     """The trained BDLSTM with its CRU-Net in front (issue #15 item 7): a :class:`MemoryNetwork` with
     ``frame_input="image"`` built from ``memory_network``'s config (trained on the cached ``"features"`` of
     ``cnn``), the CNN's layers up to ``"features"`` copied from ``cnn`` and the BDLSTM and FC from
     ``memory_network``, by layer name; ``cnn`` a list of CNNs for features concatenated in that order ("FT + No
-    FT", Table 3). Its input is the CNN's crops (``image_size``); the stride-1 window
-    averaging stays inside (section 2). :class:`ConfigError` when the parts do not fit together."""
+    FT", Table 3). Its input is the CNN's crops (``image_size``), or whole faces of ``face_size`` with the centre
+    crop cut inside (see :class:`MemoryNetwork`); the stride-1 window averaging stays inside (section 2).
+    :class:`ConfigError` when the parts do not fit together."""
     config = dict(memory_network.get_config())
     if not isinstance(memory_network, MemoryNetwork) or config.get("frame_input") != "features":
         raise ConfigError(f"an MM-Net image model needs a MemoryNetwork trained on features, got "
@@ -384,7 +399,8 @@ def image_model(cnn, memory_network: keras.Model) -> keras.Model:
                               f"({', '.join(different)})")
     keys = ("memory", "window", "feature_units", "variant", "image_size", "width_divisor", "units", "bn_momentum",
             "use_cudnn")
-    model = MemoryNetwork(frame_input="image", cnns=len(cnns), **{key: config[key] for key in keys})
+    model = MemoryNetwork(frame_input="image", cnns=len(cnns), face_size=face_size,
+                          **{key: config[key] for key in keys})
     for index, one in enumerate(cnns):
         for layer in model.get_layer("cnn_features" + (f"_{index}" if index else "")).layers:
             if layer.weights:

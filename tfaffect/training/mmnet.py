@@ -271,16 +271,18 @@ class MMNetRecipe(_Faces):
 
     def write_image_model(self, model: keras.Model, run_dir: Path) -> Path:
         """``RUN/image_model.keras`` (issue #15 item 7): the CRU-Net of the run's feature stage in front of this
-        BDLSTM (:func:`~tfaffect.models.mmnet.image_model`), from crops of ``crop_size`` (the side the features
-        were extracted at), which ``tfaffect export`` and ``tfaffect predict`` use; model.keras reads cached
-        features; 'ft+noft': both CNNs, their features concatenated in that order, as :meth:`read`."""
+        BDLSTM (:func:`~tfaffect.models.mmnet.image_model`), from uint8 faces of ``face_size`` with the centre
+        ``crop_size`` crop cut inside (what the features were extracted from), which ``tfaffect export`` and
+        ``tfaffect predict`` use; model.keras reads cached features; 'ft+noft': both CNNs, their features
+        concatenated in that order, as :meth:`read`. Faces stored at another side than ``face_size`` (``--data``
+        prepared at another size) had the ``crop_size`` crop cut from the stored side instead."""
         from tfaffect.io import IMAGE_MODEL_FILE
         from tfaffect.io import atomic_path
         from tfaffect.models.saving import load_model
 
         stages = self.requires()
         cnns = [load_model(stages[name].model_path()) for name in FEATURE_SETS[self.features]]
-        whole = net.image_model(cnns, model)
+        whole = net.image_model(cnns, model, face_size=self.face_size)
         with atomic_path(run_dir / IMAGE_MODEL_FILE) as tmp:
             whole.save(tmp)
         return run_dir / IMAGE_MODEL_FILE
