@@ -1,5 +1,6 @@
 """Shared by the export, conversion and predict tests: run ``export_load_check.py`` in a fresh process; weights
-spread to O(1) for comparisons that mean something."""
+spread to O(1) for comparisons that mean something; a tiny video of one moving face and the face crops the
+predict pipeline cuts from it."""
 
 import json
 import os
@@ -40,3 +41,25 @@ def spread_weights(model, seed=0):
             value = rng.uniform(-0.5, 0.5, shape)
         variable.assign(value.astype(np.float32))
     return model
+
+
+def write_face_video(path: Path, head: np.ndarray, frames: int = 7) -> Path:
+    """A 320x180 MJPG video of ``frames`` frames: ``head`` (RGB) on grey, moving a little every frame."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (320, 180))
+    for index in range(frames):
+        frame = np.full((180, 320, 3), 90, np.uint8)
+        frame[30 + index % 2:130 + index % 2, 100 + 2 * index:185 + 2 * index] = head
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def face_crops(video: Path, size: int, detector) -> list:
+    """The aligned faces (``size`` px) that predict's face pipeline cuts from ``video``, in frame order."""
+    from tfaffect.data.faces import FacePipeline
+    from tfaffect.data.video import iter_frames
+
+    pipeline = FacePipeline(size, batch_size=4, detect_every=5, detect_max_side=320, detector=detector)
+    return [c.image for c in pipeline.process((i, f) for i, _, f in iter_frames(video)) if c.image is not None]

@@ -9,14 +9,13 @@ with NumPy, fed to the IRNN trained on features; each clip of a padded batch run
 
 import json
 
-import cv2
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
-from export_helpers import spread_weights
+from export_helpers import face_crops, spread_weights, write_face_video
 from tfaffect import EXPRESSIONS_7
 from tfaffect.errors import ConfigError, DataError
 from tfaffect.export import export_model, load_run
@@ -137,26 +136,17 @@ def test_run_with_a_serving_model_of_other_layers_is_a_data_error(tmp_path):
 def test_predict_writes_running_frames_and_one_clip_row(tmp_path, detector, head):
     """`tfaffect predict` of a video with one face: per-frame running probabilities equal the model on all the
     face's crops in one call; clips.csv has one row, the probabilities after the last face frame."""
-    from tfaffect.data.faces import FacePipeline
-    from tfaffect.data.video import iter_frames
     from tfaffect.predict import predict_video
 
     cnn, irnn = _parts(seed=3)
     model_path = tmp_path / "kahou.keras"
     net.clip_model(cnn, irnn, face_size=FACE).save(model_path)
-    video = tmp_path / "face.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (320, 180))
-    for index in range(7):
-        frame = np.full((180, 320, 3), 90, np.uint8)
-        frame[30 + index % 2:130 + index % 2, 100 + 2 * index:185 + 2 * index] = head
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
+    video = write_face_video(tmp_path / "face.avi", head)
     out = tmp_path / "out"
     table = predict_video(video, model_path, out_dir=out, batch_size=4, window=3, progress=False,
                           detector=detector)
     columns = [f"p_{name}" for name in EXPRESSIONS_7]
-    pipeline = FacePipeline(FACE, batch_size=4, detect_every=5, detect_max_side=320, detector=detector)
-    crops = [c.image for c in pipeline.process((i, f) for i, _, f in iter_frames(video)) if c.image is not None]
+    crops = face_crops(video, FACE, detector)
     assert len(crops) == 7 and table["face_found"].all()
     whole = np.asarray(keras.saving.load_model(model_path).predict_on_batch(
         {"image": np.stack(crops)[None]})["expression"])[0]

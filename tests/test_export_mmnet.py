@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from export_helpers import face_crops, write_face_video
 from tfaffect.export import export_model
 from tfaffect.models import mmnet as net
 
@@ -49,11 +50,7 @@ def test_export_serve_equals_the_two_parts(exported):
 
 def test_predict_on_a_video_equals_the_model_on_all_its_crops(tmp_path, detector, head):
     """`tfaffect predict` with an MM-Net image model: per-frame valence/arousal equal the model on all the face's
-    crops in one call (the stride-1 window averaging over the whole sequence)."""
-    import cv2
-
-    from tfaffect.data.faces import FacePipeline
-    from tfaffect.data.video import iter_frames
+    aligned faces in one call (the centre crop cut inside, the stride-1 window averaging over the whole sequence)."""
     from tfaffect.predict import predict_video
 
     keras.utils.set_random_seed(7)
@@ -61,18 +58,12 @@ def test_predict_on_a_video_equals_the_model_on_all_its_crops(tmp_path, detector
     width = cnn.get_layer("features").output.shape[-1]
     memory = net.MemoryNetwork(memory=4, window=3, feature_units=width, frame_input="features", **CNN)
     model_path = tmp_path / "mmnet.keras"
-    net.image_model(cnn, memory).save(model_path)
-    video = tmp_path / "face.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (320, 180))
-    for index in range(7):
-        frame = np.full((180, 320, 3), 90, np.uint8)
-        frame[30 + index % 2:130 + index % 2, 100 + 2 * index:185 + 2 * index] = head
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
+    face = CNN["image_size"] + 8  # whole faces in: predict must align to the model's input side, not the crop's
+    net.image_model(cnn, memory, face_size=face).save(model_path)
+    video = write_face_video(tmp_path / "face.avi", head)
     table = predict_video(video, model_path, out_dir=tmp_path / "out", batch_size=4, window=3, progress=False,
                           detector=detector)
-    pipeline = FacePipeline(CNN["image_size"], batch_size=4, detect_every=5, detect_max_side=320, detector=detector)
-    crops = [c.image for c in pipeline.process((i, f) for i, _, f in iter_frames(video)) if c.image is not None]
+    crops = face_crops(video, face, detector)
     assert len(crops) == 7 and table["face_found"].all()
     whole = np.asarray(keras.saving.load_model(model_path).predict_on_batch({"image": np.stack(crops)[None]})["va"])[0]
     np.testing.assert_allclose(table[["valence", "arousal"]].to_numpy(), whole, rtol=0, atol=1e-5)
