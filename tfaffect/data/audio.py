@@ -5,7 +5,7 @@ research licence, non-commercial) carries its C library and configs in the wheel
 
 Measured here (opensmile 2.6.0, TensorFlow 2.21, 2026-12-02): a process that imported TensorFlow *before*
 opensmile crashes (segmentation fault) on its first ``process_signal``; importing opensmile first works. So
-:func:`is10_functionals_many` extracts in a spawned worker process (which imports numpy and opensmile only) when
+:func:`is10_functionals_many` extracts in a worker process (which imports numpy and opensmile only) when
 TensorFlow is already loaded, and :func:`is10_functionals` refuses to run in such a process with a typed error.
 
 Where a clip's audio is read (:func:`clip_audio_path`): ``<clip>.wav`` beside the clip's video file (AFEW:
@@ -61,15 +61,39 @@ def _extract(signals: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
                      for x in signals])
 
 
+_WORKER = """
+import sys
+import numpy as np
+import opensmile
+data = np.load(sys.argv[1])
+smile = opensmile.Smile(feature_set=opensmile.FeatureSet.IS10, feature_level=opensmile.FeatureLevel.Functionals)
+rate = int(data["rate"])
+out = [np.asarray(smile.process_signal(data[f"s{i}"], rate), np.float32).reshape(-1) for i in range(int(data["n"]))]
+np.save(sys.argv[2], np.stack(out))
+"""
+"""The worker: a fresh Python that imports numpy and opensmile only. Not multiprocessing's spawn, which imports the
+parent's ``__main__`` (a recipe script: TensorFlow) into the worker first, so opensmile crashed there and the pool
+waited forever (seen here, 2026-12-03)."""
+
+
 def is10_functionals_many(signals: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
-    """``float32 [N, 1582]`` of ``N`` mono signals; in a spawned worker process when TensorFlow is loaded here."""
+    """``float32 [N, 1582]`` of ``N`` mono signals; in a worker process (:data:`_WORKER`) when TensorFlow is loaded
+    here. A failed worker is a :class:`DataError` with its error output."""
     if "tensorflow" not in sys.modules or "opensmile" in sys.modules:
         return _extract(signals, sample_rate)
-    import multiprocessing
+    import subprocess
+    import tempfile
 
     _smile_importable()
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_extract, ([np.asarray(x, np.float32) for x in signals], sample_rate))
+    with tempfile.TemporaryDirectory(prefix="tfaffect-is10-") as tmp:
+        arrays = {f"s{i}": np.asarray(x, np.float32) for i, x in enumerate(signals)}
+        np.savez(Path(tmp) / "in.npz", n=len(arrays), rate=int(sample_rate), **arrays)
+        done = subprocess.run([sys.executable, "-c", _WORKER, str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npy")],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise DataError(f"IS10 extraction failed in the opensmile worker (exit {done.returncode}): "
+                            f"{done.stderr.strip()[-2000:]}")
+        return np.load(Path(tmp) / "out.npy")
 
 
 def _smile_importable() -> None:

@@ -773,21 +773,200 @@ AUDIO_GAMMA = (1e-3, 1e-4, 1e-5)  # issue #16 item 4 (released code)
 def fit_audio_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA):
     """Section 3: standardise the clips' functionals, PCA-whiten to ``components`` (10), RBF SVM with probability
     outputs, C and gamma by grid search (the released code's grid: :data:`AUDIO_C`, :data:`AUDIO_GAMMA`). Returns
-    ``(fitted calibrated pipeline, {"C", "gamma", "cv_accuracy"})`` as :func:`fit_svm`."""
+    ``(fitted calibrated pipeline, {"C", "gamma", "cv_accuracy"})`` as :func:`fit_svm`; as there, with fewer than 2
+    clips in some class (tiny data, ``--smoke``) no cross-validation: the grid's middle values, one-hot
+    probabilities (:func:`svm_probabilities`)."""
     try:
-        from sklearn.decomposition import PCA
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        from sklearn.pipeline import Pipeline
         from sklearn.svm import SVC
     except ImportError:
         raise MissingResourceError("the audio SVM needs scikit-learn: pip install scikit-learn") from None
+    if np.count_nonzero(np.bincount(y)) < 2:
+        raise DataError(f"the audio SVM needs clips of at least 2 classes in training, got {np.bincount(y)}")
+    pipeline = Pipeline([*audio_whitening(x, seed=seed, components=components).steps, ("svc", SVC(kernel="rbf"))])
     folds = _svm_folds(y)
-    if folds < 2 or np.count_nonzero(np.bincount(y)) < 2:
-        raise DataError(f"the audio SVM needs at least 2 clips of each of at least 2 classes, got {np.bincount(y)}")
-    pipeline = make_pipeline(StandardScaler(), PCA(min(components, x.shape[1], len(x) - 1), whiten=True,
-                                                   random_state=seed), SVC(kernel="rbf"))
+    if folds < 2:
+        middle = {"C": AUDIO_C[len(AUDIO_C) // 2], "gamma": AUDIO_GAMMA[len(AUDIO_GAMMA) // 2]}
+        pipeline.set_params(svc__C=middle["C"], svc__gamma=middle["gamma"]).fit(x, y)
+        return pipeline, {**middle, "cv_accuracy": None}
     return _grid_search(pipeline, {"svc__C": AUDIO_C, "svc__gamma": AUDIO_GAMMA}, x, y, folds=folds, seed=seed,
                         probability=True)
+
+
+def audio_whitening(x: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA, fit: bool = False):
+    """Section 3's preprocessing of the functionals: standardise, PCA-whiten to ``components`` (10; fewer with fewer
+    clips or features). An unfitted scikit-learn pipeline, fitted on ``x`` when ``fit``: its ``transform`` gives the
+    "ten components of the PCA whitened audio features" the fusion network reads (section 6.2)."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipeline = make_pipeline(StandardScaler(), PCA(min(components, x.shape[1], len(x) - 1), whiten=True,
+                                                   random_state=seed))
+    return pipeline.fit(x) if fit else pipeline
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioClips:
+    """A split's AFEW clips for the audio model: ``features [N, 1582]`` (IS10 functionals of ``<clip>.wav``),
+    ``labels [N]``, ``ids`` and ``frames`` (each clip's video frame count)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    ids: tuple[str, ...]
+    frames: np.ndarray
+
+    def frame_table(self, probabilities: np.ndarray) -> pd.DataFrame:
+        """``frames.csv`` of the audio model: every video frame of every clip with its clip's probabilities."""
+        frames = tuple(np.arange(n) for n in self.frames)
+        clips = Clips(np.zeros((len(self.ids), 1, 0), np.float32), self.labels, self.frames, self.ids, frames)
+        return running_frames(clips, np.repeat(np.asarray(probabilities)[:, None], int(self.frames.max()), axis=1))
+
+
+def load_audio_clips(root: str | os.PathLike, split: str) -> AudioClips:
+    """``split``'s clips of the raw AFEW folder ``root`` (the ``afew`` importer: class folders give the labels) with
+    the IS10 functionals of each clip's ``<clip>.wav`` (:func:`tfaffect.data.audio.clip_audio_path`; cached per
+    clip, :func:`tfaffect.data.audio.cached_is10`)."""
+    from tfaffect.data.audio import cached_is10, clip_audio_path
+    from tfaffect.data.formats import get_format
+
+    records = list(get_format(AFEW_LAYOUT).iter_records(root, split))
+    if not records:
+        raise DataError(f"no AFEW clip in split {split!r}", str(root))
+    features = cached_is10([clip_audio_path(r.video_path) for r in records])
+    return AudioClips(features, np.array([r.clip_label for r in records]), tuple(r.video_id for r in records),
+                      np.array([max(int(r.num_frames), 1) for r in records]))
+
+
+def audio_root(data: Optional[str], *, smoke: bool) -> tuple[Path, bool]:
+    """``(raw AFEW folder, synthetic)``: ``data`` (the folder holding ``Train/`` and ``Val/``, a ``<clip>.wav`` beside
+    every clip), else SynthAffect in the AFEW layout (its clips carry a synthetic voice)."""
+    if data is None:
+        from tfaffect.training.data import synthaffect_layout_root
+
+        return synthaffect_layout_root(AFEW_LAYOUT, smoke=smoke), True
+    root = Path(data)
+    if not (root / "Train").is_dir():
+        raise MissingResourceError(f"{root} has no Train/ folder: the audio model reads the raw AFEW clips (Train/ "
+                                   "and Val/ with their class folders) and a <clip>.wav beside each clip")
+    return root, False
+
+
+class AudioModel:
+    """The audio SVM of a recipe (section 3) fitted on its training clips (the shuffled-label control: on permuted
+    labels), the whitening the fusion network reads, and every split's clips. Built once per recipe object by
+    :func:`audio_model`."""
+
+    def __init__(self, root: Path, train: str, seed: int, shuffled: bool):
+        self.root, self.seed = root, seed
+        self.clips: dict[str, AudioClips] = {}
+        clips = self.split(train)
+        labels = clips.labels
+        if shuffled:
+            labels = np.random.default_rng(seed + SHUFFLED_LABEL_SEED).permutation(labels)
+        self.svm, self.search = fit_audio_svm(clips.features, labels, seed=seed)
+        self.whitening = audio_whitening(clips.features, seed=seed, fit=True)
+
+    def split(self, split: str) -> AudioClips:
+        if split not in self.clips:
+            self.clips[split] = load_audio_clips(self.root, split)
+        return self.clips[split]
+
+    def probabilities(self, split: str) -> np.ndarray:
+        """``[N, 7]`` class probabilities of ``split``'s clips (:meth:`split` order)."""
+        return svm_probabilities(self.svm, self.split(split).features)
+
+    def components(self, split: str) -> np.ndarray:
+        """``float32 [N, 10]``: the PCA-whitened functionals of ``split``'s clips (section 6.2's fusion input)."""
+        return self.whitening.transform(self.split(split).features).astype(np.float32)
+
+
+def audio_model(recipe, root: Path) -> AudioModel:
+    """The :class:`AudioModel` of ``recipe`` on the AFEW folder ``root`` (cached on the recipe object)."""
+    if "_audio_model" not in recipe.__dict__:
+        (train,) = recipe.train_splits()
+        recipe.__dict__["_audio_model"] = AudioModel(root, train, recipe.seed, recipe.label_control == "shuffled")
+    return recipe.__dict__["_audio_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KahouAudioTask(AffectTask):
+    """Table 1 "Audio" (section 3): IS10 functionals of each clip's audio -> standardise -> PCA-whiten 10 -> RBF SVM
+    (grid search), trained on the Train clips, scored on Val. The Keras model the trainer runs is the SVM's
+    probabilities passed through (:class:`~tfaffect.models.kahou.KahouDecisionFusion` with one member, weight 1: no
+    trainable weight, its single step only logs); :meth:`evaluate` fits the SVM and scores it."""
+
+    paper: ClassVar[str] = PAPER
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy")
+
+    data: Optional[str] = hparam(
+        None, "the raw AFEW clips: the folder holding Train/ and Val/ (class folders of <clip>.avi) with a <clip>.wav "
+              "beside every clip (e.g. ffmpeg -i <clip>.avi -vn -ac 1 -ar 16000 -c:a pcm_s16le <clip>.wav); none = "
+              "SynthAffect in the AFEW layout, whose clips carry a synthetic voice")
+    learning_rate: float = hparam(1e-3, "unused: the pass-through model has no trainable weight")
+    epochs: int = hparam(1, "the SVM is fitted after the trainer's single logging step")
+    max_steps_per_epoch: Optional[int] = hparam(1, "one logging step (nothing is trained by gradient)")
+    batch_size: int = hparam(64, "clips per logging batch (memory only)")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "max_steps_per_epoch": 1}
+
+    def data_dir(self) -> tuple[Path, bool]:
+        return audio_root(self.data, smoke=self.smoke)
+
+    def model_of_audio(self) -> AudioModel:
+        return audio_model(self, self.data_dir()[0])
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        return {}
+
+    def _dataset(self, split: str, seed: Optional[int], batch_size: int):
+        model = self.model_of_audio()
+        return _array_dataset({"audio": model.probabilities(split).astype(np.float32)}, model.split(split).labels,
+                              seed=seed, batch_size=batch_size)
+
+    def training_stream(self, data: Path, seed: int):
+        return self._dataset(self.train_splits()[0], seed, self.batch_size)
+
+    def read(self, split: str, **kwargs):
+        return self._dataset(split, None, kwargs.get("batch_size", self.batch_size))
+
+    def build_model(self) -> keras.Model:
+        return net.KahouDecisionFusion(members=("audio",))
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        from tfaffect import losses, metrics
+
+        return {"optimizer": keras.optimizers.SGD(learning_rate),  # nothing trainable
+                "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},  # logged only
+                "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
+
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple(self.published_rows)
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """Table 1's columns: the SVM's clip accuracy on the evaluation split and on the training clips."""
+        data, synthetic = self.data_dir()
+        name = SYNTHETIC if synthetic else data.name
+        audio = self.model_of_audio()
+        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
+                                  "svm": audio.search, "aggregation": "IS10 functionals of the clip's audio, "
+                                  f"standardised, PCA-whitened to {AUDIO_PCA}, RBF SVM (section 3)"}
+        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
+            clips = audio.split(split)
+            probabilities = audio.probabilities(split)
+            predicted = probabilities.argmax(axis=1)
+            result.update(clip_scores(predicted, clips.labels, prefix))
+            if not prefix:
+                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
+                                    title=f"audio SVM, {split} ({name})")
+                frames = clips.frame_table(probabilities)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
+        result.update(self.published_entries())
+        log.info("%s (%s): audio SVM clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"],
+                 name, result["accuracy"], result["clips"], result["train_accuracy"], audio.search)
+        return result
 
 
 # ==================================================================================================
@@ -1305,7 +1484,8 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         return result
 
 
-__all__ = ["Clips", "FusionInputs", "KahouAggregatedCNNTask", "KahouDecisionFusionTask", "KahouFeatureFusionTask",
+__all__ = ["AudioClips", "AudioModel", "Clips", "FusionInputs", "KahouAudioTask", "audio_model", "audio_root",
+           "audio_whitening", "fit_audio_svm", "load_audio_clips", "KahouAggregatedCNNTask", "KahouDecisionFusionTask", "KahouFeatureFusionTask",
            "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table", "crossfit_search",
            "decision_fusion_search", "feature_fusion_member", "fused_scores", "irnn_member", "member_stages",
            "read_fusion_inputs", "svm_member", "svm_probabilities",
