@@ -858,7 +858,7 @@ class AudioModel:
     :func:`audio_model`."""
 
     def __init__(self, root: Path, train: str, seed: int, shuffled: bool):
-        self.root, self.seed = root, seed
+        self.root = root
         self.clips: dict[str, AudioClips] = {}
         clips = self.split(train)
         labels = clips.labels
@@ -904,7 +904,7 @@ class KahouAudioTask(AffectTask):
               "beside every clip (e.g. ffmpeg -i <clip>.avi -vn -ac 1 -ar 16000 -c:a pcm_s16le <clip>.wav); none = "
               "SynthAffect in the AFEW layout, whose clips carry a synthetic voice")
     learning_rate: float = hparam(1e-3, "unused: the pass-through model has no trainable weight")
-    epochs: int = hparam(1, "the SVM is fitted after the trainer's single logging step")
+    epochs: int = hparam(1, "the SVM is fitted once, before the trainer's single logging step")
     max_steps_per_epoch: Optional[int] = hparam(1, "one logging step (nothing is trained by gradient)")
     batch_size: int = hparam(64, "clips per logging batch (memory only)")
 
@@ -1037,16 +1037,49 @@ def decision_fusion_search(probabilities, labels, *, iterations: int = SEARCH_IT
 # ==================================================================================================
 # Fusion recipes: their members as stages, their clip inputs.
 
-FUSION_MODALITIES = ("cnn", "rnn")
-"""The modalities fused here: the aggregated CNN vector and the IRNN's last hidden state. Section 6.2 also fuses the
-10 PCA-whitened audio components; the audio model is not implemented yet (issue #16 item 4), so its modality layer
-is absent (a deviation each fusion run records)."""
-DECISION_MEMBERS = ("cnn_svm", "rnn", "fusion")
-"""Decision-fusion members here: the aggregated-CNN SVM, the IRNN, the feature fusion network. Section 5.2 also
-weighs the audio and activity models (not implemented yet: absent)."""
-MISSING_MODALITIES = {"published": "audio (10 PCA-whitened IS10 components) and, for decision fusion, the activity "
-                                   "model (sections 5.1, 6.2)",
-                      "used": "absent: not implemented yet (issue #16 items 4, 5)", "source": "chosen"}
+FUSION_MODALITIES = ("cnn", "audio", "rnn")
+"""The modalities of section 6.2's feature fusion: the aggregated CNN vector, the 10 PCA-whitened audio components,
+the IRNN's last hidden state. ``audio`` only where the audio model can run (:func:`fusion_audio_root`)."""
+DECISION_MEMBERS = ("cnn_svm", "rnn", "fusion", "audio")
+"""Decision-fusion members here: the aggregated-CNN SVM, the IRNN, the feature fusion network and (where it can
+run) the audio SVM. Section 5.2 also weighs the activity model (not implemented yet: absent)."""
+MISSING_MODALITIES = {"published": "the activity model, weighed by decision fusion only (section 4 and 6.2: it is left "
+                                   "out of feature fusion)",
+                      "used": "absent: not implemented yet (issue #16 item 5)", "source": "chosen"}
+NO_AUDIO = {"published": "audio (10 PCA-whitened IS10 components, sections 3, 5.1, 6.2)", "source": "chosen"}
+
+
+def fusion_audio_root(recipe) -> Optional[Path]:
+    """The raw AFEW clips the fusion recipes' audio modality reads: ``audio_data``, else SynthAffect's AFEW layout when
+    ``data`` is none; ``None`` (no audio modality) when ``audio`` is off, opensmile is not installed, or ``data`` is
+    given without ``audio_data``. :func:`audio_absence` says which."""
+    return None if audio_absence(recipe) else audio_root(recipe.audio_data, smoke=recipe.smoke)[0]
+
+
+def audio_absence(recipe) -> Optional[str]:
+    """Why a fusion ``recipe`` runs without the audio modality, or ``None`` when it has it."""
+    import importlib.util
+
+    if not recipe.audio:
+        return "absent: audio=false"
+    if importlib.util.find_spec("opensmile") is None:
+        return 'absent: opensmile (the audio extra) is not installed: pip install -e ".[audio]"'
+    if recipe.data is not None and recipe.audio_data is None:
+        return "absent: --data without --audio-data (the raw AFEW clips with a <clip>.wav beside each)"
+    return None
+
+
+def fusion_modalities(recipe) -> tuple[str, ...]:
+    """:data:`FUSION_MODALITIES` less ``audio`` where :func:`audio_absence` says so."""
+    return tuple(m for m in FUSION_MODALITIES if m != "audio" or not audio_absence(recipe))
+
+
+def fusion_deviations(recipe) -> dict[str, dict[str, Any]]:
+    """The absent modalities of a fusion recipe's run: activity always, audio where :func:`audio_absence` says."""
+    out = {"activity": MISSING_MODALITIES}
+    if audio_absence(recipe):
+        out["audio"] = {**NO_AUDIO, "used": audio_absence(recipe)}
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1056,6 +1089,10 @@ class _FusionFields:
     irnn_epochs: int = hparam(100, "epochs of the IRNN member stage (see KahouIRNNTask.epochs)",
                               source="chosen (paper silent)")
     k: int = hparam(net.K_BINS, "k of the aggregated CNN's k-average pooling: 15 (section 2.3)")
+    audio: bool = hparam(True, "fuse the audio modality (section 6.2) where opensmile (the audio extra) is installed")
+    audio_data: Optional[str] = hparam(
+        None, "the raw AFEW clips (Train/ and Val/, a <clip>.wav beside each clip) the audio modality reads; none = "
+              "SynthAffect's AFEW layout when --data is none, else no audio")
     standardize: bool = hparam(
         True, "standardise each fusion input with its training clips' per-feature mean and std (the paper does not "
               "say how the features enter the network; the IRNN's ReLU states are unbounded)",
@@ -1091,7 +1128,8 @@ def member_stages(recipe) -> dict[str, Any]:
 class FusionInputs:
     """A split's clips for the fusion recipes: ``features`` (modality -> ``[N, width]``, as the network reads them),
     ``raw`` (before standardisation), ``rnn_probabilities`` (the IRNN's softmax at the last frame ``[N, 7]``),
-    ``labels [N]``, ``ids`` and ``frames`` (each clip's face frame numbers, ``[-1]`` for a clip without a face)."""
+    ``labels [N]``, ``ids``, ``frames`` (each clip's face frame numbers, ``[-1]`` for a clip without a face) and,
+    with the audio modality, ``audio_probabilities`` (the audio SVM's ``[N, 7]``)."""
 
     features: dict[str, np.ndarray]
     raw: dict[str, np.ndarray]
@@ -1099,6 +1137,7 @@ class FusionInputs:
     labels: np.ndarray
     ids: tuple[str, ...]
     frames: tuple[np.ndarray, ...]
+    audio_probabilities: Optional[np.ndarray] = None
 
     def frame_table(self, probabilities: np.ndarray) -> pd.DataFrame:
         """``frames.csv`` of a clip-level model: one row per face frame of every clip with the clip's class
@@ -1122,7 +1161,10 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
     """``split``'s :class:`FusionInputs` from ``recipe``'s finished stages (:func:`member_stages`): the k-average
     pooled logits of each clip's face frames (section 2.3; a clip without a face: its padding frame, all zero) and
     the IRNN's hidden state at the clip's last frame (section 6.2: "the hidden activations of the last time
-    step"), standardised with the training clips' statistics when ``recipe.standardize``. Cached per recipe."""
+    step") and, with the audio modality (:func:`fusion_audio_root`), the clip's 10 PCA-whitened IS10 components
+    (section 6.2; whitening fitted on the training clips, zero-padded to 10 when fewer than 11 training clips allow
+    fewer) and the audio SVM's probabilities (:class:`AudioModel`), standardised with the training clips' statistics
+    when ``recipe.standardize``. Cached per recipe."""
     from tfaffect.models.saving import load_model
 
     cache = recipe.__dict__.setdefault("_fusion_inputs", {})
@@ -1141,6 +1183,20 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
         states.append(np.asarray(out["state"])[:, -1])  # masked padding holds the state: the last valid frame's
         probabilities.append(np.asarray(out["expression"])[:, -1])
     raw = {"cnn": cnn.astype(np.float32), "rnn": np.concatenate(states).astype(np.float32)}
+    audio_probabilities = None
+    root = fusion_audio_root(recipe)
+    if root is not None:
+        audio = audio_model(recipe, root)
+        order = {video: i for i, video in enumerate(audio.split(split).ids)}
+        missing = [video for video in conv2.ids if video not in order]
+        if missing:
+            raise DataError(f"clip {missing[0]!r} has face features but no audio ({len(missing)} such clips)", root)
+        rows = np.array([order[video] for video in conv2.ids])
+        components = np.zeros((len(rows), net.FUSION_INPUTS["audio"]), np.float32)  # fewer with < 11 training clips
+        found = audio.components(split)[rows]
+        components[:, :found.shape[1]] = found
+        raw["audio"] = components
+        audio_probabilities = audio.probabilities(split)[rows]
     features = dict(raw)
     if recipe.standardize:
         (train,) = recipe.train_splits()
@@ -1148,7 +1204,8 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
         for name, values in raw.items():
             mean, std = reference[name].mean(axis=0), reference[name].std(axis=0)
             features[name] = ((values - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
-    cache[split] = FusionInputs(features, raw, np.concatenate(probabilities), conv2.labels, conv2.ids, conv2.frames)
+    cache[split] = FusionInputs(features, raw, np.concatenate(probabilities), conv2.labels, conv2.ids, conv2.frames,
+                                audio_probabilities)
     return cache[split]
 
 
@@ -1205,7 +1262,7 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
 
     paper: ClassVar[str] = PAPER
     headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "best_member_accuracy")
-    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model", "audio_data")
 
     common_units: int = hparam(net.FUSION_COMMON, "the common hidden layer: 70 units (section 5.1)")
     dropout: float = hparam(net.FUSION_DROPOUT, "after every hidden layer (released code, issue #16 item 6)")
@@ -1233,7 +1290,7 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         return {**super().smoke_overrides(), "batch_size": 4}
 
     def deviations(self) -> dict[str, dict[str, Any]]:
-        return {**super().deviations(), "modalities": MISSING_MODALITIES}
+        return {**super().deviations(), **fusion_deviations(self)}
 
     def data_dir(self) -> tuple[Path, bool]:
         return _fusion_data_dir(self)
@@ -1254,7 +1311,7 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                               batch_size=kwargs.get("batch_size", self.batch_size))
 
     def build_model(self) -> keras.Model:
-        return net.KahouFusionNet(modalities=FUSION_MODALITIES, common_units=self.common_units, dropout=self.dropout,
+        return net.KahouFusionNet(modalities=fusion_modalities(self), common_units=self.common_units, dropout=self.dropout,
                                   penalty=self.penalty)
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
@@ -1279,6 +1336,9 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         for split, key in ((self.evaluation_split(), "accuracy"), (self.train_splits()[0], "train_accuracy")):
             inputs = read_fusion_inputs(self, split)
             scores["cnn_svm"][key] = float(np.mean(svm.predict(inputs.raw["cnn"]) == inputs.labels))
+            if inputs.audio_probabilities is not None:
+                scores.setdefault("audio", {})[key] = float(np.mean(inputs.audio_probabilities.argmax(axis=1)
+                                                                    == inputs.labels))
         return scores
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
@@ -1286,7 +1346,7 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         data, synthetic = self.data_dir()
         name = SYNTHETIC if synthetic else data.name
         result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
-                                  "modalities": list(FUSION_MODALITIES)}
+                                  "modalities": list(fusion_modalities(self))}
         for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
             inputs = read_fusion_inputs(self, split)
             probabilities = np.asarray(model.predict_on_batch(inputs.features)["expression"])
@@ -1347,7 +1407,7 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
 
     paper: ClassVar[str] = PAPER
     headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "heldout_accuracy", "best_member_accuracy")
-    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model", "audio_data")
 
     fusion_learning_rate: float = hparam(0.1, "the feature fusion member's SGD rate: 0.1 first version (submission "
                                               "1), 0.001 stable (submission 2; sections 5.1, 6.2)")
@@ -1380,7 +1440,7 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                 "search_sigma_min": 0.3}
 
     def deviations(self) -> dict[str, dict[str, Any]]:
-        return {**super().deviations(), "members": MISSING_MODALITIES}
+        return {**super().deviations(), **fusion_deviations(self)}
 
     def data_dir(self) -> tuple[Path, bool]:
         return _fusion_data_dir(self)
@@ -1390,8 +1450,12 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         fusion = feature_fusion_member(self)
         return {**fusion.requires(), "fusion": RecipeStage(fusion, "kahou_fusion", "feature_fusion")}
 
+    def members(self) -> tuple[str, ...]:
+        """:data:`DECISION_MEMBERS` less ``audio`` where :func:`audio_absence` says so."""
+        return tuple(m for m in DECISION_MEMBERS if m != "audio" or not audio_absence(self))
+
     def member_probabilities(self, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-        """``(probabilities [M, N, 7], labels [N], ids)`` of the members (:data:`DECISION_MEMBERS`) on ``split``."""
+        """``(probabilities [M, N, 7], labels [N], ids)`` of the members (:meth:`members`) on ``split``."""
         from tfaffect.models.saving import load_model
 
         cache = self.__dict__.setdefault("_member_probabilities", {})
@@ -1401,7 +1465,9 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
             fusion = load_model(self.stage_dir("fusion") / "model.keras")
             by_member = {"cnn_svm": svm_probabilities(svm, inputs.raw["cnn"]), "rnn": inputs.rnn_probabilities,
                          "fusion": np.asarray(fusion.predict_on_batch(inputs.features)["expression"])}
-            cache[split] = (np.stack([by_member[m] for m in DECISION_MEMBERS]).astype(np.float32), inputs.labels,
+            if "audio" in self.members():
+                by_member["audio"] = inputs.audio_probabilities
+            cache[split] = (np.stack([by_member[m] for m in self.members()]).astype(np.float32), inputs.labels,
                             inputs.ids)
         return cache[split]
 
@@ -1410,7 +1476,7 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
 
     def _dataset(self, split: str, seed: Optional[int], batch_size: int):
         probabilities, labels, _ = self.member_probabilities(split)
-        return _array_dataset(dict(zip(DECISION_MEMBERS, probabilities)), labels, seed=seed, batch_size=batch_size)
+        return _array_dataset(dict(zip(self.members(), probabilities)), labels, seed=seed, batch_size=batch_size)
 
     def training_stream(self, data: Path, seed: int):
         return self._dataset(self.train_splits()[0], seed, self.batch_size)
@@ -1419,7 +1485,7 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         return self._dataset(split, None, kwargs.get("batch_size", self.batch_size))
 
     def build_model(self) -> keras.Model:
-        return net.KahouDecisionFusion(members=DECISION_MEMBERS)
+        return net.KahouDecisionFusion(members=self.members())
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
         from tfaffect import losses, metrics
@@ -1466,10 +1532,10 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                                   "search_wall_s": round(search_s, 1), "search": search}
         result["members"] = {member: {"accuracy": float(np.mean(p.argmax(axis=1) == labels)),
                                       "train_accuracy": float(np.mean(tp.argmax(axis=1) == train_labels))}
-                             for member, p, tp in zip(DECISION_MEMBERS, probabilities, train_probabilities)}
+                             for member, p, tp in zip(self.members(), probabilities, train_probabilities)}
         result["best_member_accuracy"] = max(m["accuracy"] for m in result["members"].values())
         write_json_atomic(run_dir / "fusion_weights.json",
-                          {"members": list(DECISION_MEMBERS), "classes": list(EXPRESSIONS_7),
+                          {"members": list(self.members()), "classes": list(EXPRESSIONS_7),
                            "weights": weights.tolist(), "searched_on": split})
         _write_clip_outputs(run_dir, ids, predicted, labels, fused,
                             title=f"decision fusion (submission {self.row or '1'}), {split} ({name})")
