@@ -35,6 +35,13 @@ absent (recorded in every run's deviations). The swapped partitions (submissions
 the retraining on Train + Val (3, 6, 7) are not recipes yet. The members' best epochs are not restored: each is
 scored at its last epoch.
 
+With the audio member (SynthAffect validation, 84 clips of 8 unseen people, seed 0, --row 1, run of 2026-12-03,
+load average 3-5, synthetic): Val in-sample 1.000, held out 0.917, Train 1.000, equal weights 0.929; members on
+Val: audio SVM 0.988, feature fusion network (with audio) 0.905, IRNN 0.452, aggregated-CNN SVM 0.357. Held out,
+the fusion stays below its best member (the audio SVM, which the synthetic voice makes nearly perfect); in-sample
+the search fits the one clip the audio SVM misses. 3 min 58 s wall with the frame CNN, feature caches, IRNN and
+IS10 features cached (the fusion member 200 epochs, the search 51 s and its 2 held-out searches).
+
 Learns, measured before the audio member existed (the same as --no-audio; SynthAffect validation, 84 clips of 4
 unseen people, training 258 clips, seed 0, runs of 2026-12-02):
 
