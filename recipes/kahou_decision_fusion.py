@@ -28,12 +28,22 @@ half predicted with weights searched on the other: what the search generalises t
 and every member's accuracy. The weights are in fusion_weights.json and in model.keras (KahouDecisionFusion:
 member probabilities in, fused scores out).
 
-Deviation: the paper also weighs the audio and activity models (sections 3, 4); not implemented yet (issue #16
-items 4, 5), they are absent (recorded in every run's deviations). The swapped partitions (submissions 4, 5) and
+The audio SVM (recipes/kahou_audio.py, section 3) is a fourth member when opensmile (the audio extra) is installed,
+as the feature fusion member's audio modality is (see recipes/kahou_feature_fusion.py: --no-audio, --audio-data).
+Deviation: the paper also weighs the activity model (section 4); not implemented yet (issue #16 item 5), it is
+absent (recorded in every run's deviations). The swapped partitions (submissions 4, 5) and
 the retraining on Train + Val (3, 6, 7) are not recipes yet. The members' best epochs are not restored: each is
 scored at its last epoch.
 
-Learns (SynthAffect validation, 84 clips of 4 unseen people, training 258 clips, seed 0, runs of 2026-12-02):
+With the audio member (SynthAffect validation, 84 clips of 8 unseen people, seed 0, --row 1, run of 2026-12-03,
+load average 3-5, synthetic): Val in-sample 1.000, held out 0.917, Train 1.000, equal weights 0.929; members on
+Val: audio SVM 0.988, feature fusion network (with audio) 0.905, IRNN 0.452, aggregated-CNN SVM 0.357. Held out,
+the fusion stays below its best member (the audio SVM, which the synthetic voice makes nearly perfect); in-sample
+the search fits the one clip the audio SVM misses. 3 min 58 s wall with the frame CNN, feature caches, IRNN and
+IS10 features cached (the fusion member 200 epochs, the search 51 s and its 2 held-out searches).
+
+Learns, measured before the audio member existed (the same as --no-audio; SynthAffect validation, 84 clips of 4
+unseen people, training 258 clips, seed 0, runs of 2026-12-02):
 
 ==================  ========  ========  ========  =========  ========================================
 run                 Val, in-  Val,      Train     equal      members on Val: SVM / IRNN / fusion net

@@ -66,3 +66,62 @@ def test_audio_svm_pca_whitened_learns_and_its_shuffled_label_control_does_not()
     margin = (0.800 - 1 / 7) / 2
     assert accuracy >= 1 / 7 + margin, accuracy
     assert control_accuracy <= accuracy - margin, (control_accuracy, accuracy)
+
+
+def _write_pcm(path, frames: np.ndarray, width: int, rate: int = 16000) -> None:
+    """A WAV file written with the standard library from integer samples ``frames [samples, channels]``."""
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(frames.shape[1])
+        out.setsampwidth(width)
+        out.setframerate(rate)
+        if width == 3:  # little-endian 24-bit: the low three bytes of each int32
+            data = frames.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+        else:
+            data = frames.astype({1: np.uint8, 2: "<i2"}[width]).tobytes()
+        out.writeframes(data)
+
+
+def test_read_wav_scales_and_mixes_down_pcm_and_names_bad_files(tmp_path):
+    from tfaffect.data.audio import read_wav, write_wav
+    from tfaffect.errors import DataError
+
+    stereo = np.array([[16384, -16384], [32767, 32767], [-32768, 0]])
+    _write_pcm(tmp_path / "s16.wav", stereo, 2)
+    signal, rate = read_wav(tmp_path / "s16.wav")
+    assert rate == 16000
+    np.testing.assert_allclose(signal, [0.0, 32767 / 32768, -0.5], atol=1e-7)  # (l + r) / 2 / 2**15
+    _write_pcm(tmp_path / "s24.wav", np.array([[-8388608], [4194304], [-1]]), 3, rate=8000)
+    np.testing.assert_allclose(read_wav(tmp_path / "s24.wav")[0], [-1.0, 0.5, -2.0 ** -23], atol=1e-9)
+    _write_pcm(tmp_path / "u8.wav", np.array([[0], [128], [192]]), 1)
+    np.testing.assert_allclose(read_wav(tmp_path / "u8.wav")[0], [-1.0, 0.0, 0.5])
+    write_wav(tmp_path / "out.wav", np.array([0.5, -2.0, 0.25], np.float32), 16000)  # -2 is clipped to -1
+    np.testing.assert_allclose(read_wav(tmp_path / "out.wav")[0], np.array([16384, -32767, 8192]) / 32768,
+                               atol=1e-7)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF....not a wave file")
+    with pytest.raises(DataError, match="bad.wav"):
+        read_wav(tmp_path / "bad.wav")
+    with pytest.raises(MissingResourceError, match="ffmpeg -i gone.avi"):
+        read_wav(tmp_path / "gone.wav")
+
+
+@pytest.mark.skipif(not HAVE_OPENSMILE, reason="opensmile (the audio extra) is not installed")
+def test_cached_is10_extracts_once_per_audio_content(tmp_path, monkeypatch):
+    from tfaffect.data import audio
+    from tfaffect.data.audio import IS10_SIZE, cached_is10, write_wav
+
+    for name, expression in (("a", 1), ("b", 5), ("c", 1)):  # c has a's samples
+        write_wav(tmp_path / f"{name}.wav", synth_voice(expression, 0.5, seed=0), 16000)
+    paths = [tmp_path / f"{name}.wav" for name in "abc"]
+    features = cached_is10(paths, tmp_path / "cache")
+    assert features.shape == (3, IS10_SIZE)
+    np.testing.assert_array_equal(features[0], features[2])
+    assert not np.allclose(features[0], features[1])
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+
+    def no_extraction(*args):
+        raise AssertionError("extracted again")
+
+    monkeypatch.setattr(audio, "is10_functionals_many", no_extraction)
+    np.testing.assert_array_equal(cached_is10(paths[::-1], tmp_path / "cache"), features[::-1])

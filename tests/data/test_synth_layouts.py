@@ -6,6 +6,7 @@ JPEGs, read by the affwild2 importer); the layouts are read by the afew_va, reco
 
 import collections
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -116,6 +117,37 @@ def test_afew_round_trip_with_majority_clip_labels(synth):
         assert records[clip["id"]].clip_label == min(k for k, n in counts.items() if n == top)
         assert records[clip["id"]].split == truth.split
         assert records[clip["id"]].num_frames == clip["stop"] - clip["start"]
+
+
+def test_afew_clips_carry_their_labels_synthetic_voice_beside_them(synth):
+    """The WAV beside each clip, decoded here with the standard library, is synth_voice of the clip label at the
+    person's pitch shift (16-bit quantisation: within half a step, 0.5 / 32767, plus float32 rounding)."""
+    import wave
+
+    from tfaffect.data.synth_audio import SAMPLE_RATE, synth_voice
+    from tfaffect.data.synth_layouts import SPEAKER_PITCH_RANGE
+
+    root, _ = synth
+    layout = ensure_layout(root, "afew")
+    clips = read_layout_map(layout)["clips"]
+    records = {r.video_id: r for r in get_format("afew").iter_records(layout)}
+    shifts = {}
+    for clip in clips:
+        wav = layout / clip["audio"]["file"]
+        assert wav == Path(records[clip["id"]].video_path).with_suffix(".wav")  # beside the clip the importer reads
+        with wave.open(str(wav), "rb") as source:
+            assert (source.getnchannels(), source.getsampwidth(), source.getframerate()) == (1, 2, SAMPLE_RATE)
+            written = np.frombuffer(source.readframes(source.getnframes()), "<i2") / 32767.0
+        frames = clip["stop"] - clip["start"]
+        assert len(written) == frames * SAMPLE_RATE // 30  # as long as the clip at 30 fps
+        expected = synth_voice(clip["label"], frames / 30, pitch_shift=clip["audio"]["pitch_shift"],
+                               seed=clip["audio"]["seed"])
+        np.testing.assert_allclose(written, expected, rtol=0, atol=0.5 / 32767 + 1e-7)
+        assert abs(clip["audio"]["pitch_shift"]) <= SPEAKER_PITCH_RANGE
+        shifts.setdefault(clip["source"], set()).add(clip["audio"]["pitch_shift"])
+    assert all(len(s) == 1 for s in shifts.values())  # one voice per person
+    assert len({s.pop() for s in shifts.values()}) == len(shifts)  # people differ
+    assert "SYNTHETIC voice" in (layout / NOTE_FILE).read_text()
 
 
 def test_known_landmarks_are_put_on_the_video_records(synth):

@@ -167,3 +167,31 @@ def test_fusion_network_learns_an_informative_modality_and_its_shuffled_label_co
     learned, control = _fusion_accuracy(False), _fusion_accuracy(True)
     assert learned >= 1 / 7 + (0.636 - 1 / 7) / 2, learned
     assert abs(control - 1 / 7) <= 0.11, control
+
+
+def test_fusion_recipes_take_audio_only_where_it_can_run(monkeypatch):
+    """Section 6.2 fuses cnn, audio, rnn; section 5.2 also weighs the audio SVM. Audio is dropped (and the reason
+    recorded as a deviation) with --no-audio, without opensmile, and with --data but no --audio-data; activity is
+    always recorded as absent."""
+    import importlib.util
+
+    from tfaffect.training.kahou import KahouDecisionFusionTask, KahouFeatureFusionTask, fusion_modalities
+
+    installed = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "opensmile"
+                        else installed(name, *a))
+    fusion = KahouFeatureFusionTask()
+    assert fusion_modalities(fusion) == ("cnn", "audio", "rnn")
+    assert KahouDecisionFusionTask().members() == ("cnn_svm", "rnn", "fusion", "audio")
+    assert set(fusion.deviations()) >= {"activity"} and "audio" not in fusion.deviations()
+    cases = {"audio=false": KahouFeatureFusionTask(audio=False),
+             "--audio-data": KahouFeatureFusionTask(data="/nowhere/afew48", frame_data="/nowhere/stills")}
+    for reason, recipe in cases.items():
+        assert fusion_modalities(recipe) == ("cnn", "rnn")
+        assert reason in recipe.deviations()["audio"]["used"]
+    assert KahouFeatureFusionTask(data="x", audio_data="afew").deviations().get("audio") is None
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "opensmile"
+                        else installed(name, *a))
+    assert fusion_modalities(fusion) == ("cnn", "rnn")
+    assert KahouDecisionFusionTask().members() == ("cnn_svm", "rnn", "fusion")
+    assert 'pip install -e ".[audio]"' in fusion.deviations()["audio"]["used"]

@@ -37,6 +37,17 @@ arousal, an expression and 68 landmarks (or none of them, for the ~2% frames wit
     ``skipped`` in ``synth_layout.json``. Clip ids are ``000001``, ``000002``, ... Frames without a
     face are black.
 
+    **Audio** (SYNTHETIC: no speech, no words, no real voice): ``<clip>.wav`` beside each ``<clip>.avi``,
+    mono 16-bit PCM at :data:`~tfaffect.data.synth_audio.SAMPLE_RATE` Hz, as long as the clip's frames
+    (``frames / 30`` s), :func:`~tfaffect.data.synth_audio.synth_voice` of the **clip label** (prosody per
+    emotion) with the speaker's ``pitch_shift`` (semitones, one per SynthAffect identity: uniform in
+    +-:data:`SPEAKER_PITCH_RANGE`, drawn from the identity's video id) and ``seed`` = the clip number.
+    ``synth_layout.json`` gives each clip's ``audio`` (``file``, ``pitch_shift``, ``seed``). Why a ``.wav``
+    beside the clip and not the AVI's audio stream, where real AFEW clips carry their sound: OpenCV's
+    writer muxes no audio and nothing here may need FFmpeg; tfaffect reads every clip's audio from
+    ``<clip>.wav`` (:func:`tfaffect.data.audio.clip_audio_path`), which a real AFEW user extracts once
+    from the clip (``ffmpeg -i <clip>.avi -vn -ac 1 -ar 16000 -c:a pcm_s16le <clip>.wav``).
+
 The video layouts carry no landmarks (RECOLA and AFEW ship none). :func:`with_known_landmarks` puts
 SynthAffect's exact landmarks on the records the importer yields, so that preparation aligns the
 faces from them (with :class:`NoDetector` in place of MTCNN) instead of detecting them: MTCNN finds
@@ -56,6 +67,7 @@ import logging
 import math
 import os
 import shutil
+import zlib
 from pathlib import Path
 from typing import Sequence
 
@@ -70,7 +82,7 @@ from tfaffect.errors import ConfigError, MissingResourceError
 
 logger = logging.getLogger(__name__)
 
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"  # 2: AFEW clips carry their synthetic audio (<clip>.wav)
 """Bump whenever the files written for a given SynthAffect change (part of the cache folder name)."""
 LAYOUTS = ("afew_va", "recola", "afew")
 MAP_FILE = "synth_layout.json"
@@ -91,6 +103,8 @@ AFEW_FOLDERS = {"train": "Train", "validation": "Val"}  # FORMATS.md, AFEW / Emo
 AFEW_CLASS_FOLDER = {"Neutral": "Neutral", "Anger": "Angry", "Disgust": "Disgust", "Fear": "Fear",
                      "Happiness": "Happy", "Sadness": "Sad", "Surprise": "Surprise"}
 """Class name of :data:`tfaffect.EXPRESSIONS_7` -> EmotiW folder name (FORMATS.md)."""
+SPEAKER_PITCH_RANGE = 2.0  # semitones; chosen: speakers differ in pitch by a few semitones, less than most of the
+# synthetic classes' mean pitches do (tfaffect.data.synth_audio.PROSODY: 120 Hz Neutral .. 200 Hz Surprise)
 _FOURCC = "MJPG"  # OpenCV's own Motion-JPEG writer: present in every OpenCV build, no FFmpeg needed
 
 
@@ -162,7 +176,18 @@ def plan_clips(records: Sequence[VideoRecord], layout: str) -> list[dict]:
             clips.append(clip)
     for number, clip in enumerate(clips, start=1):
         clip["id"] = f"{number:03d}" if layout == "afew_va" else f"{number:06d}"
+        if layout == "afew" and clip["label"] is not None:
+            folder = f"{AFEW_FOLDERS[clip['split']]}/{AFEW_CLASS_FOLDER[EXPRESSIONS_7[clip['label']]]}"
+            clip["audio"] = {"file": f"{folder}/{clip['id']}.wav", "seed": number,
+                             "pitch_shift": speaker_pitch_shift(clip["source"])}
     return clips
+
+
+def speaker_pitch_shift(video_id: str) -> float:
+    """The synthetic speaker's pitch shift (semitones, uniform in +-:data:`SPEAKER_PITCH_RANGE`) of a SynthAffect
+    identity (its video id), the same on every run (drawn with the id's CRC-32 as the seed), rounded to 4 decimals."""
+    rng = np.random.default_rng(zlib.crc32(video_id.encode("utf-8")))
+    return round(float(rng.uniform(-SPEAKER_PITCH_RANGE, SPEAKER_PITCH_RANGE)), 4)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -315,6 +340,13 @@ def _write_afew(root: Path, clip: dict, record: VideoRecord) -> None:
         return
     folder = root / AFEW_FOLDERS[clip["split"]] / AFEW_CLASS_FOLDER[EXPRESSIONS_7[clip["label"]]]
     _write_video(folder / f"{clip['id']}.avi", record, clip["start"], clip["stop"], FPS)
+    from tfaffect.data.audio import write_wav
+    from tfaffect.data.synth_audio import SAMPLE_RATE, synth_voice
+
+    audio = clip["audio"]
+    voice = synth_voice(clip["label"], (clip["stop"] - clip["start"]) / FPS, pitch_shift=audio["pitch_shift"],
+                        seed=audio["seed"])
+    write_wav(root / audio["file"], voice, SAMPLE_RATE)
 
 
 def _note(layout: str, mapping: dict) -> str:
@@ -330,8 +362,17 @@ measured on it say nothing about real faces.
 - {len(mapping['clips'])} clips/recordings; synth_layout.json gives the SynthAffect frames each one holds
   (and, for AFEW, the majority-expression clip label); {len(mapping['skipped'])} clip(s) without a valid
   expression were left out.
-- How each layout is derived: see the docstring of tfaffect/data/synth_layouts.py.
+- How each layout is derived: see the docstring of tfaffect/data/synth_layouts.py.{_audio_note(layout)}
 """
+
+
+def _audio_note(layout: str) -> str:
+    if layout != "afew":
+        return ""
+    return """
+- Audio: <clip>.wav beside each clip is a SYNTHETIC voice-like signal (no speech, no words) whose pitch,
+  level and syllable rate depend on the clip label (tfaffect/data/synth_audio.py), shifted in pitch per
+  synthetic person; it says nothing about real emotional speech."""
 
 
 # ----------------------------------------------------------------------------- reading back
@@ -367,5 +408,5 @@ def with_known_landmarks(records: Sequence[VideoRecord], layout_root: str | os.P
 
 
 __all__ = ["LAYOUTS", "LAYOUT_VERSION", "MAP_FILE", "SUBJECTS_FILE", "NoDetector", "cut", "ensure_layout",
-           "layout_path", "majority_expression", "plan_clips", "read_layout_map", "source_records",
+           "layout_path", "majority_expression", "plan_clips", "read_layout_map", "source_records", "speaker_pitch_shift",
            "with_known_landmarks", "write_layout"]

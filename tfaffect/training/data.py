@@ -65,6 +65,21 @@ def synthaffect_shards(image_size: int, *, smoke: bool = False, cache_dir: str |
     return out
 
 
+def synthaffect_layout_root(layout: str, *, smoke: bool = False, cache_dir: str | os.PathLike | None = None,
+                            seed: int = 0) -> Path:
+    """The raw folder of SynthAffect written in ``layout`` (what the dataset's importer reads, e.g. the AFEW clips
+    and their audio), generated on first use and cached beside the SynthAffect cache."""
+    from tfaffect.data.synth import cache_path, ensure_synthaffect
+    from tfaffect.data.synth_layouts import ensure_layout, layout_path, read_layout_map
+
+    raw = cache_path(cache_dir, **synth_params(smoke, seed, SMOKE_LAYOUT_SYNTH))
+    if read_layout_map(layout_path(raw, layout)) is not None:  # written last: complete
+        return layout_path(raw, layout)
+    with folder_lock(raw.parent, LOCK_NAME, what=f"SynthAffect in the {layout} layout"):
+        raw = ensure_synthaffect(cache_dir, workers=1 if smoke else 2, **synth_params(smoke, seed, SMOKE_LAYOUT_SYNTH))
+        return ensure_layout(raw, layout)
+
+
 def synthaffect_layout_shards(layout: str, image_size: int, *, smoke: bool = False,
                               cache_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:
     """Shards of SynthAffect written in ``layout`` (``"afew_va"``, ``"recola"``, ``"afew"``) and prepared

@@ -773,21 +773,200 @@ AUDIO_GAMMA = (1e-3, 1e-4, 1e-5)  # issue #16 item 4 (released code)
 def fit_audio_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA):
     """Section 3: standardise the clips' functionals, PCA-whiten to ``components`` (10), RBF SVM with probability
     outputs, C and gamma by grid search (the released code's grid: :data:`AUDIO_C`, :data:`AUDIO_GAMMA`). Returns
-    ``(fitted calibrated pipeline, {"C", "gamma", "cv_accuracy"})`` as :func:`fit_svm`."""
+    ``(fitted calibrated pipeline, {"C", "gamma", "cv_accuracy"})`` as :func:`fit_svm`; as there, with fewer than 2
+    clips in some class (tiny data, ``--smoke``) no cross-validation: the grid's middle values, one-hot
+    probabilities (:func:`svm_probabilities`)."""
     try:
-        from sklearn.decomposition import PCA
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        from sklearn.pipeline import Pipeline
         from sklearn.svm import SVC
     except ImportError:
         raise MissingResourceError("the audio SVM needs scikit-learn: pip install scikit-learn") from None
+    if np.count_nonzero(np.bincount(y)) < 2:
+        raise DataError(f"the audio SVM needs clips of at least 2 classes in training, got {np.bincount(y)}")
+    pipeline = Pipeline([*audio_whitening(x, seed=seed, components=components).steps, ("svc", SVC(kernel="rbf"))])
     folds = _svm_folds(y)
-    if folds < 2 or np.count_nonzero(np.bincount(y)) < 2:
-        raise DataError(f"the audio SVM needs at least 2 clips of each of at least 2 classes, got {np.bincount(y)}")
-    pipeline = make_pipeline(StandardScaler(), PCA(min(components, x.shape[1], len(x) - 1), whiten=True,
-                                                   random_state=seed), SVC(kernel="rbf"))
+    if folds < 2:
+        middle = {"C": AUDIO_C[len(AUDIO_C) // 2], "gamma": AUDIO_GAMMA[len(AUDIO_GAMMA) // 2]}
+        pipeline.set_params(svc__C=middle["C"], svc__gamma=middle["gamma"]).fit(x, y)
+        return pipeline, {**middle, "cv_accuracy": None}
     return _grid_search(pipeline, {"svc__C": AUDIO_C, "svc__gamma": AUDIO_GAMMA}, x, y, folds=folds, seed=seed,
                         probability=True)
+
+
+def audio_whitening(x: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA, fit: bool = False):
+    """Section 3's preprocessing of the functionals: standardise, PCA-whiten to ``components`` (10; fewer with fewer
+    clips or features). An unfitted scikit-learn pipeline, fitted on ``x`` when ``fit``: its ``transform`` gives the
+    "ten components of the PCA whitened audio features" the fusion network reads (section 6.2)."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipeline = make_pipeline(StandardScaler(), PCA(min(components, x.shape[1], len(x) - 1), whiten=True,
+                                                   random_state=seed))
+    return pipeline.fit(x) if fit else pipeline
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioClips:
+    """A split's AFEW clips for the audio model: ``features [N, 1582]`` (IS10 functionals of ``<clip>.wav``),
+    ``labels [N]``, ``ids`` and ``frames`` (each clip's video frame count)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    ids: tuple[str, ...]
+    frames: np.ndarray
+
+    def frame_table(self, probabilities: np.ndarray) -> pd.DataFrame:
+        """``frames.csv`` of the audio model: every video frame of every clip with its clip's probabilities."""
+        frames = tuple(np.arange(n) for n in self.frames)
+        clips = Clips(np.zeros((len(self.ids), 1, 0), np.float32), self.labels, self.frames, self.ids, frames)
+        return running_frames(clips, np.repeat(np.asarray(probabilities)[:, None], int(self.frames.max()), axis=1))
+
+
+def load_audio_clips(root: str | os.PathLike, split: str) -> AudioClips:
+    """``split``'s clips of the raw AFEW folder ``root`` (the ``afew`` importer: class folders give the labels) with
+    the IS10 functionals of each clip's ``<clip>.wav`` (:func:`tfaffect.data.audio.clip_audio_path`; cached per
+    clip, :func:`tfaffect.data.audio.cached_is10`)."""
+    from tfaffect.data.audio import cached_is10, clip_audio_path
+    from tfaffect.data.formats import get_format
+
+    records = list(get_format(AFEW_LAYOUT).iter_records(root, split))
+    if not records:
+        raise DataError(f"no AFEW clip in split {split!r}", str(root))
+    features = cached_is10([clip_audio_path(r.video_path) for r in records])
+    return AudioClips(features, np.array([r.clip_label for r in records]), tuple(r.video_id for r in records),
+                      np.array([max(int(r.num_frames), 1) for r in records]))
+
+
+def audio_root(data: Optional[str], *, smoke: bool) -> tuple[Path, bool]:
+    """``(raw AFEW folder, synthetic)``: ``data`` (the folder holding ``Train/`` and ``Val/``, a ``<clip>.wav`` beside
+    every clip), else SynthAffect in the AFEW layout (its clips carry a synthetic voice)."""
+    if data is None:
+        from tfaffect.training.data import synthaffect_layout_root
+
+        return synthaffect_layout_root(AFEW_LAYOUT, smoke=smoke), True
+    root = Path(data)
+    if not (root / "Train").is_dir():
+        raise MissingResourceError(f"{root} has no Train/ folder: the audio model reads the raw AFEW clips (Train/ "
+                                   "and Val/ with their class folders) and a <clip>.wav beside each clip")
+    return root, False
+
+
+class AudioModel:
+    """The audio SVM of a recipe (section 3) fitted on its training clips (the shuffled-label control: on permuted
+    labels), the whitening the fusion network reads, and every split's clips. Built once per recipe object by
+    :func:`audio_model`."""
+
+    def __init__(self, root: Path, train: str, seed: int, shuffled: bool):
+        self.root = root
+        self.clips: dict[str, AudioClips] = {}
+        clips = self.split(train)
+        labels = clips.labels
+        if shuffled:
+            labels = np.random.default_rng(seed + SHUFFLED_LABEL_SEED).permutation(labels)
+        self.svm, self.search = fit_audio_svm(clips.features, labels, seed=seed)
+        self.whitening = audio_whitening(clips.features, seed=seed, fit=True)
+
+    def split(self, split: str) -> AudioClips:
+        if split not in self.clips:
+            self.clips[split] = load_audio_clips(self.root, split)
+        return self.clips[split]
+
+    def probabilities(self, split: str) -> np.ndarray:
+        """``[N, 7]`` class probabilities of ``split``'s clips (:meth:`split` order)."""
+        return svm_probabilities(self.svm, self.split(split).features)
+
+    def components(self, split: str) -> np.ndarray:
+        """``float32 [N, 10]``: the PCA-whitened functionals of ``split``'s clips (section 6.2's fusion input)."""
+        return self.whitening.transform(self.split(split).features).astype(np.float32)
+
+
+def audio_model(recipe, root: Path) -> AudioModel:
+    """The :class:`AudioModel` of ``recipe`` on the AFEW folder ``root`` (cached on the recipe object)."""
+    if "_audio_model" not in recipe.__dict__:
+        (train,) = recipe.train_splits()
+        recipe.__dict__["_audio_model"] = AudioModel(root, train, recipe.seed, recipe.label_control == "shuffled")
+    return recipe.__dict__["_audio_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KahouAudioTask(AffectTask):
+    """Table 1 "Audio" (section 3): IS10 functionals of each clip's audio -> standardise -> PCA-whiten 10 -> RBF SVM
+    (grid search), trained on the Train clips, scored on Val. The Keras model the trainer runs is the SVM's
+    probabilities passed through (:class:`~tfaffect.models.kahou.KahouDecisionFusion` with one member, weight 1: no
+    trainable weight, its single step only logs); :meth:`evaluate` fits the SVM and scores it."""
+
+    paper: ClassVar[str] = PAPER
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy")
+
+    data: Optional[str] = hparam(
+        None, "the raw AFEW clips: the folder holding Train/ and Val/ (class folders of <clip>.avi) with a <clip>.wav "
+              "beside every clip (e.g. ffmpeg -i <clip>.avi -vn -ac 1 -ar 16000 -c:a pcm_s16le <clip>.wav); none = "
+              "SynthAffect in the AFEW layout, whose clips carry a synthetic voice")
+    learning_rate: float = hparam(1e-3, "unused: the pass-through model has no trainable weight")
+    epochs: int = hparam(1, "the SVM is fitted once, before the trainer's single logging step")
+    max_steps_per_epoch: Optional[int] = hparam(1, "one logging step (nothing is trained by gradient)")
+    batch_size: int = hparam(64, "clips per logging batch (memory only)")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "max_steps_per_epoch": 1}
+
+    def data_dir(self) -> tuple[Path, bool]:
+        return audio_root(self.data, smoke=self.smoke)
+
+    def model_of_audio(self) -> AudioModel:
+        return audio_model(self, self.data_dir()[0])
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        return {}
+
+    def _dataset(self, split: str, seed: Optional[int], batch_size: int):
+        model = self.model_of_audio()
+        return _array_dataset({"audio": model.probabilities(split).astype(np.float32)}, model.split(split).labels,
+                              seed=seed, batch_size=batch_size)
+
+    def training_stream(self, data: Path, seed: int):
+        return self._dataset(self.train_splits()[0], seed, self.batch_size)
+
+    def read(self, split: str, **kwargs):
+        return self._dataset(split, None, kwargs.get("batch_size", self.batch_size))
+
+    def build_model(self) -> keras.Model:
+        return net.KahouDecisionFusion(members=("audio",))
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        from tfaffect import losses, metrics
+
+        return {"optimizer": keras.optimizers.SGD(learning_rate),  # nothing trainable
+                "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},  # logged only
+                "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
+
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple(self.published_rows)
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """Table 1's columns: the SVM's clip accuracy on the evaluation split and on the training clips."""
+        data, synthetic = self.data_dir()
+        name = SYNTHETIC if synthetic else data.name
+        audio = self.model_of_audio()
+        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
+                                  "svm": audio.search, "aggregation": "IS10 functionals of the clip's audio, "
+                                  f"standardised, PCA-whitened to {AUDIO_PCA}, RBF SVM (section 3)"}
+        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
+            clips = audio.split(split)
+            probabilities = audio.probabilities(split)
+            predicted = probabilities.argmax(axis=1)
+            result.update(clip_scores(predicted, clips.labels, prefix))
+            if not prefix:
+                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
+                                    title=f"audio SVM, {split} ({name})")
+                frames = clips.frame_table(probabilities)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
+        result.update(self.published_entries())
+        log.info("%s (%s): audio SVM clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"],
+                 name, result["accuracy"], result["clips"], result["train_accuracy"], audio.search)
+        return result
 
 
 # ==================================================================================================
@@ -858,16 +1037,49 @@ def decision_fusion_search(probabilities, labels, *, iterations: int = SEARCH_IT
 # ==================================================================================================
 # Fusion recipes: their members as stages, their clip inputs.
 
-FUSION_MODALITIES = ("cnn", "rnn")
-"""The modalities fused here: the aggregated CNN vector and the IRNN's last hidden state. Section 6.2 also fuses the
-10 PCA-whitened audio components; the audio model is not implemented yet (issue #16 item 4), so its modality layer
-is absent (a deviation each fusion run records)."""
-DECISION_MEMBERS = ("cnn_svm", "rnn", "fusion")
-"""Decision-fusion members here: the aggregated-CNN SVM, the IRNN, the feature fusion network. Section 5.2 also
-weighs the audio and activity models (not implemented yet: absent)."""
-MISSING_MODALITIES = {"published": "audio (10 PCA-whitened IS10 components) and, for decision fusion, the activity "
-                                   "model (sections 5.1, 6.2)",
-                      "used": "absent: not implemented yet (issue #16 items 4, 5)", "source": "chosen"}
+FUSION_MODALITIES = ("cnn", "audio", "rnn")
+"""The modalities of section 6.2's feature fusion: the aggregated CNN vector, the 10 PCA-whitened audio components,
+the IRNN's last hidden state. ``audio`` only where the audio model can run (:func:`fusion_audio_root`)."""
+DECISION_MEMBERS = ("cnn_svm", "rnn", "fusion", "audio")
+"""Decision-fusion members here: the aggregated-CNN SVM, the IRNN, the feature fusion network and (where it can
+run) the audio SVM. Section 5.2 also weighs the activity model (not implemented yet: absent)."""
+MISSING_MODALITIES = {"published": "the activity model, weighed by decision fusion only (section 4 and 6.2: it is left "
+                                   "out of feature fusion)",
+                      "used": "absent: not implemented yet (issue #16 item 5)", "source": "chosen"}
+NO_AUDIO = {"published": "audio (10 PCA-whitened IS10 components, sections 3, 5.1, 6.2)", "source": "chosen"}
+
+
+def fusion_audio_root(recipe) -> Optional[Path]:
+    """The raw AFEW clips the fusion recipes' audio modality reads: ``audio_data``, else SynthAffect's AFEW layout when
+    ``data`` is none; ``None`` (no audio modality) when ``audio`` is off, opensmile is not installed, or ``data`` is
+    given without ``audio_data``. :func:`audio_absence` says which."""
+    return None if audio_absence(recipe) else audio_root(recipe.audio_data, smoke=recipe.smoke)[0]
+
+
+def audio_absence(recipe) -> Optional[str]:
+    """Why a fusion ``recipe`` runs without the audio modality, or ``None`` when it has it."""
+    import importlib.util
+
+    if not recipe.audio:
+        return "absent: audio=false"
+    if importlib.util.find_spec("opensmile") is None:
+        return 'absent: opensmile (the audio extra) is not installed: pip install -e ".[audio]"'
+    if recipe.data is not None and recipe.audio_data is None:
+        return "absent: --data without --audio-data (the raw AFEW clips with a <clip>.wav beside each)"
+    return None
+
+
+def fusion_modalities(recipe) -> tuple[str, ...]:
+    """:data:`FUSION_MODALITIES` less ``audio`` where :func:`audio_absence` says so."""
+    return tuple(m for m in FUSION_MODALITIES if m != "audio" or not audio_absence(recipe))
+
+
+def fusion_deviations(recipe) -> dict[str, dict[str, Any]]:
+    """The absent modalities of a fusion recipe's run: activity always, audio where :func:`audio_absence` says."""
+    out = {"activity": MISSING_MODALITIES}
+    if audio_absence(recipe):
+        out["audio"] = {**NO_AUDIO, "used": audio_absence(recipe)}
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -877,6 +1089,10 @@ class _FusionFields:
     irnn_epochs: int = hparam(100, "epochs of the IRNN member stage (see KahouIRNNTask.epochs)",
                               source="chosen (paper silent)")
     k: int = hparam(net.K_BINS, "k of the aggregated CNN's k-average pooling: 15 (section 2.3)")
+    audio: bool = hparam(True, "fuse the audio modality (section 6.2) where opensmile (the audio extra) is installed")
+    audio_data: Optional[str] = hparam(
+        None, "the raw AFEW clips (Train/ and Val/, a <clip>.wav beside each clip) the audio modality reads; none = "
+              "SynthAffect's AFEW layout when --data is none, else no audio")
     standardize: bool = hparam(
         True, "standardise each fusion input with its training clips' per-feature mean and std (the paper does not "
               "say how the features enter the network; the IRNN's ReLU states are unbounded)",
@@ -912,7 +1128,8 @@ def member_stages(recipe) -> dict[str, Any]:
 class FusionInputs:
     """A split's clips for the fusion recipes: ``features`` (modality -> ``[N, width]``, as the network reads them),
     ``raw`` (before standardisation), ``rnn_probabilities`` (the IRNN's softmax at the last frame ``[N, 7]``),
-    ``labels [N]``, ``ids`` and ``frames`` (each clip's face frame numbers, ``[-1]`` for a clip without a face)."""
+    ``labels [N]``, ``ids``, ``frames`` (each clip's face frame numbers, ``[-1]`` for a clip without a face) and,
+    with the audio modality, ``audio_probabilities`` (the audio SVM's ``[N, 7]``)."""
 
     features: dict[str, np.ndarray]
     raw: dict[str, np.ndarray]
@@ -920,6 +1137,7 @@ class FusionInputs:
     labels: np.ndarray
     ids: tuple[str, ...]
     frames: tuple[np.ndarray, ...]
+    audio_probabilities: Optional[np.ndarray] = None
 
     def frame_table(self, probabilities: np.ndarray) -> pd.DataFrame:
         """``frames.csv`` of a clip-level model: one row per face frame of every clip with the clip's class
@@ -943,7 +1161,10 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
     """``split``'s :class:`FusionInputs` from ``recipe``'s finished stages (:func:`member_stages`): the k-average
     pooled logits of each clip's face frames (section 2.3; a clip without a face: its padding frame, all zero) and
     the IRNN's hidden state at the clip's last frame (section 6.2: "the hidden activations of the last time
-    step"), standardised with the training clips' statistics when ``recipe.standardize``. Cached per recipe."""
+    step") and, with the audio modality (:func:`fusion_audio_root`), the clip's 10 PCA-whitened IS10 components
+    (section 6.2; whitening fitted on the training clips, zero-padded to 10 when fewer than 11 training clips allow
+    fewer) and the audio SVM's probabilities (:class:`AudioModel`), standardised with the training clips' statistics
+    when ``recipe.standardize``. Cached per recipe."""
     from tfaffect.models.saving import load_model
 
     cache = recipe.__dict__.setdefault("_fusion_inputs", {})
@@ -962,6 +1183,20 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
         states.append(np.asarray(out["state"])[:, -1])  # masked padding holds the state: the last valid frame's
         probabilities.append(np.asarray(out["expression"])[:, -1])
     raw = {"cnn": cnn.astype(np.float32), "rnn": np.concatenate(states).astype(np.float32)}
+    audio_probabilities = None
+    root = fusion_audio_root(recipe)
+    if root is not None:
+        audio = audio_model(recipe, root)
+        order = {video: i for i, video in enumerate(audio.split(split).ids)}
+        missing = [video for video in conv2.ids if video not in order]
+        if missing:
+            raise DataError(f"clip {missing[0]!r} has face features but no audio ({len(missing)} such clips)", root)
+        rows = np.array([order[video] for video in conv2.ids])
+        components = np.zeros((len(rows), net.FUSION_INPUTS["audio"]), np.float32)  # fewer with < 11 training clips
+        found = audio.components(split)[rows]
+        components[:, :found.shape[1]] = found
+        raw["audio"] = components
+        audio_probabilities = audio.probabilities(split)[rows]
     features = dict(raw)
     if recipe.standardize:
         (train,) = recipe.train_splits()
@@ -969,7 +1204,8 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
         for name, values in raw.items():
             mean, std = reference[name].mean(axis=0), reference[name].std(axis=0)
             features[name] = ((values - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
-    cache[split] = FusionInputs(features, raw, np.concatenate(probabilities), conv2.labels, conv2.ids, conv2.frames)
+    cache[split] = FusionInputs(features, raw, np.concatenate(probabilities), conv2.labels, conv2.ids, conv2.frames,
+                                audio_probabilities)
     return cache[split]
 
 
@@ -1026,7 +1262,7 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
 
     paper: ClassVar[str] = PAPER
     headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "best_member_accuracy")
-    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model", "audio_data")
 
     common_units: int = hparam(net.FUSION_COMMON, "the common hidden layer: 70 units (section 5.1)")
     dropout: float = hparam(net.FUSION_DROPOUT, "after every hidden layer (released code, issue #16 item 6)")
@@ -1054,7 +1290,7 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         return {**super().smoke_overrides(), "batch_size": 4}
 
     def deviations(self) -> dict[str, dict[str, Any]]:
-        return {**super().deviations(), "modalities": MISSING_MODALITIES}
+        return {**super().deviations(), **fusion_deviations(self)}
 
     def data_dir(self) -> tuple[Path, bool]:
         return _fusion_data_dir(self)
@@ -1075,7 +1311,7 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                               batch_size=kwargs.get("batch_size", self.batch_size))
 
     def build_model(self) -> keras.Model:
-        return net.KahouFusionNet(modalities=FUSION_MODALITIES, common_units=self.common_units, dropout=self.dropout,
+        return net.KahouFusionNet(modalities=fusion_modalities(self), common_units=self.common_units, dropout=self.dropout,
                                   penalty=self.penalty)
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
@@ -1100,6 +1336,9 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         for split, key in ((self.evaluation_split(), "accuracy"), (self.train_splits()[0], "train_accuracy")):
             inputs = read_fusion_inputs(self, split)
             scores["cnn_svm"][key] = float(np.mean(svm.predict(inputs.raw["cnn"]) == inputs.labels))
+            if inputs.audio_probabilities is not None:
+                scores.setdefault("audio", {})[key] = float(np.mean(inputs.audio_probabilities.argmax(axis=1)
+                                                                    == inputs.labels))
         return scores
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
@@ -1107,7 +1346,7 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         data, synthetic = self.data_dir()
         name = SYNTHETIC if synthetic else data.name
         result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
-                                  "modalities": list(FUSION_MODALITIES)}
+                                  "modalities": list(fusion_modalities(self))}
         for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
             inputs = read_fusion_inputs(self, split)
             probabilities = np.asarray(model.predict_on_batch(inputs.features)["expression"])
@@ -1168,7 +1407,7 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
 
     paper: ClassVar[str] = PAPER
     headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "heldout_accuracy", "best_member_accuracy")
-    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model", "audio_data")
 
     fusion_learning_rate: float = hparam(0.1, "the feature fusion member's SGD rate: 0.1 first version (submission "
                                               "1), 0.001 stable (submission 2; sections 5.1, 6.2)")
@@ -1201,7 +1440,7 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                 "search_sigma_min": 0.3}
 
     def deviations(self) -> dict[str, dict[str, Any]]:
-        return {**super().deviations(), "members": MISSING_MODALITIES}
+        return {**super().deviations(), **fusion_deviations(self)}
 
     def data_dir(self) -> tuple[Path, bool]:
         return _fusion_data_dir(self)
@@ -1211,8 +1450,12 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         fusion = feature_fusion_member(self)
         return {**fusion.requires(), "fusion": RecipeStage(fusion, "kahou_fusion", "feature_fusion")}
 
+    def members(self) -> tuple[str, ...]:
+        """:data:`DECISION_MEMBERS` less ``audio`` where :func:`audio_absence` says so."""
+        return tuple(m for m in DECISION_MEMBERS if m != "audio" or not audio_absence(self))
+
     def member_probabilities(self, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-        """``(probabilities [M, N, 7], labels [N], ids)`` of the members (:data:`DECISION_MEMBERS`) on ``split``."""
+        """``(probabilities [M, N, 7], labels [N], ids)`` of the members (:meth:`members`) on ``split``."""
         from tfaffect.models.saving import load_model
 
         cache = self.__dict__.setdefault("_member_probabilities", {})
@@ -1222,7 +1465,9 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
             fusion = load_model(self.stage_dir("fusion") / "model.keras")
             by_member = {"cnn_svm": svm_probabilities(svm, inputs.raw["cnn"]), "rnn": inputs.rnn_probabilities,
                          "fusion": np.asarray(fusion.predict_on_batch(inputs.features)["expression"])}
-            cache[split] = (np.stack([by_member[m] for m in DECISION_MEMBERS]).astype(np.float32), inputs.labels,
+            if "audio" in self.members():
+                by_member["audio"] = inputs.audio_probabilities
+            cache[split] = (np.stack([by_member[m] for m in self.members()]).astype(np.float32), inputs.labels,
                             inputs.ids)
         return cache[split]
 
@@ -1231,7 +1476,7 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
 
     def _dataset(self, split: str, seed: Optional[int], batch_size: int):
         probabilities, labels, _ = self.member_probabilities(split)
-        return _array_dataset(dict(zip(DECISION_MEMBERS, probabilities)), labels, seed=seed, batch_size=batch_size)
+        return _array_dataset(dict(zip(self.members(), probabilities)), labels, seed=seed, batch_size=batch_size)
 
     def training_stream(self, data: Path, seed: int):
         return self._dataset(self.train_splits()[0], seed, self.batch_size)
@@ -1240,7 +1485,7 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         return self._dataset(split, None, kwargs.get("batch_size", self.batch_size))
 
     def build_model(self) -> keras.Model:
-        return net.KahouDecisionFusion(members=DECISION_MEMBERS)
+        return net.KahouDecisionFusion(members=self.members())
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
         from tfaffect import losses, metrics
@@ -1287,10 +1532,10 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                                   "search_wall_s": round(search_s, 1), "search": search}
         result["members"] = {member: {"accuracy": float(np.mean(p.argmax(axis=1) == labels)),
                                       "train_accuracy": float(np.mean(tp.argmax(axis=1) == train_labels))}
-                             for member, p, tp in zip(DECISION_MEMBERS, probabilities, train_probabilities)}
+                             for member, p, tp in zip(self.members(), probabilities, train_probabilities)}
         result["best_member_accuracy"] = max(m["accuracy"] for m in result["members"].values())
         write_json_atomic(run_dir / "fusion_weights.json",
-                          {"members": list(DECISION_MEMBERS), "classes": list(EXPRESSIONS_7),
+                          {"members": list(self.members()), "classes": list(EXPRESSIONS_7),
                            "weights": weights.tolist(), "searched_on": split})
         _write_clip_outputs(run_dir, ids, predicted, labels, fused,
                             title=f"decision fusion (submission {self.row or '1'}), {split} ({name})")
@@ -1305,7 +1550,8 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
         return result
 
 
-__all__ = ["Clips", "FusionInputs", "KahouAggregatedCNNTask", "KahouDecisionFusionTask", "KahouFeatureFusionTask",
+__all__ = ["AudioClips", "AudioModel", "Clips", "FusionInputs", "KahouAudioTask", "audio_model", "audio_root",
+           "audio_whitening", "fit_audio_svm", "load_audio_clips", "KahouAggregatedCNNTask", "KahouDecisionFusionTask", "KahouFeatureFusionTask",
            "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table", "crossfit_search",
            "decision_fusion_search", "feature_fusion_member", "fused_scores", "irnn_member", "member_stages",
            "read_fusion_inputs", "svm_member", "svm_probabilities",

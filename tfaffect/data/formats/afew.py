@@ -14,7 +14,9 @@ not a per-frame label (Kahou 2015, section 2.1).
   ``validation`` (``Val``) are read.
 * A folder under ``Train``/``Val`` that is not one of the seven classes is an error (it would
   otherwise be a silently dropped class); files other than ``.avi`` in a class folder are reported in
-  a warning. The same clip id under two classes of one split is an error.
+  a warning, except a clip's audio ``<id>.wav`` beside it (:func:`tfaffect.data.audio.clip_audio_path`: where the
+  Kahou audio model reads it, extracted from the clip by the user). The same clip id under two classes of one
+  split is an error.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def _list_clips(split_dir: Path) -> dict[str, tuple[Path, str]]:
         others = 0
         for path in sorted(class_dir.iterdir()):
             if path.suffix.lower() != ".avi" or not path.is_file():
-                others += 1
+                others += not (path.suffix.lower() == ".wav" and path.with_suffix(".avi").is_file())
                 continue
             check_identifier(path.stem, path, what="clip id")
             if path.stem in clips:
