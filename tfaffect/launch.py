@@ -122,6 +122,11 @@ def export_lines(run_dir: Path, out: Path) -> list[str]:
         return [f"SavedModel: none (a cross-validated run has one model per fold; export one with "
                 f"`tfaffect export --run-dir {run_dir / 'fold0'}`)"]
     model, metadata, _ = load_run(run_dir)
+    inputs = model.input if isinstance(model.input, dict) else {}
+    if "image" not in inputs:  # e.g. Kahou's fusion and audio models: clip features or SVM probabilities
+        return [f"SavedModel: none (the model reads {', '.join(sorted(inputs)) or 'no face frames'}, not face frames: "
+                f"a SavedModel serves frames; use the run through Python: "
+                f"tfaffect.load_model({os.fspath(run_dir / 'model.keras')!r}))"]
     export_model(model, out, metadata=metadata, overwrite=True)
     written = read_json(out / METADATA_FILE, "the export did not finish")
     streaming = "" if written.get("step_unavailable") else ", streaming with .step"

@@ -76,3 +76,20 @@ def test_tfaffect_train_checks_the_export_dir_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--export-dir" in err and "a folder is expected" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_model_that_reads_no_frames_is_not_exported_and_the_run_still_succeeds(tmp_path):
+    """Kahou's fusion and audio models read clip features or SVM probabilities: no SavedModel (it serves frames),
+    a line saying why and how to use the run, no error status (their default runs exited with 2 before)."""
+    import keras
+
+    run = tmp_path / "run"
+    run.mkdir()
+    probabilities = keras.Input((7,), name="audio")
+    keras.Model({"audio": probabilities}, {"expression": keras.layers.Softmax()(probabilities)}).save(run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"recipe": "fusion", "fields": {}}))
+    (run / "metrics.json").write_text(json.dumps({"final": {}}))
+    lines = launch.export_lines(run, tmp_path / "saved_models" / "fusion")
+    assert len(lines) == 1 and lines[0].startswith("SavedModel: none (the model reads audio, not face frames")
+    assert str(run / "model.keras") in lines[0]
+    assert not (tmp_path / "saved_models").exists()
