@@ -236,7 +236,8 @@ class Recipe(abc.ABC):
     def smoke_overrides(self) -> dict[str, Any]:
         """Field values that ``--smoke`` applies (explicit command-line options win). Extend with
         ``{**super().smoke_overrides(), "sequence_length": 4}``."""
-        return {"epochs": 1, "max_steps_per_epoch": 2, "max_validation_steps": 2}
+        return {"epochs": 1, "max_steps_per_epoch": 2, "max_validation_steps": 2,
+                "batchnorm_recalibration": min(self.batchnorm_recalibration, 2)}
 
     # ----------------------------------------------------------------------------------------------
     # Identity.
