@@ -89,7 +89,8 @@ from tfaffect.errors import ConfigError, MissingResourceError
 
 logger = logging.getLogger(__name__)
 
-LAYOUT_VERSION = "3"  # 2: AFEW clips carry their synthetic audio (<clip>.wav); 3: the SEWA DB layout
+LAYOUT_VERSION = "2"  # 2: AFEW clips carry their synthetic audio (<clip>.wav); adding the sewa layout changed
+# no file of the others, so no bump
 """Bump whenever the files written for a given SynthAffect change (part of the cache folder name)."""
 LAYOUTS = ("afew_va", "recola", "afew", "sewa")
 MAP_FILE = "synth_layout.json"
