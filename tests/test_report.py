@@ -97,3 +97,14 @@ def test_table_18_shows_the_per_class_accuracies(tmp_path):
     assert ours["accuracy_happiness"] == 1.0 and ours["accuracy"] == 0.4
     published_row = frame[(frame["row"] == "fine-tuned AffWildNet") & frame["source"].str.startswith("published")]
     assert published_row.iloc[0]["accuracy_sadness"] == 0.709  # Kollias 2019, Table 18
+
+
+def test_aspandi_table_2_shows_its_ccc_avg_column(tmp_path):
+    _run(tmp_path, "anclaf_sewa", {"published_row": ["aspandi2021", "Table 2", "ANCLaF"], "synthetic": True,
+                                   "data": "synth", "frames": 10, "rmse_valence": 0.3, "rmse_arousal": 0.4,
+                                   "rmse_mean": 0.35, "pcc_valence": 0.5, "pcc_arousal": 0.6, "pcc_mean": 0.55,
+                                   "ccc_valence": 0.2, "ccc_arousal": 0.4, "ccc_mean": 0.3})
+    frame = report.table_frame("aspandi2021", "Table 2", report.collect_runs([tmp_path]))
+    # Table 2's columns: RMSE, COR, CCC; VAL, ARO, AVG (Aspandi 2021)
+    assert list(frame.columns) == ["row", "source", "rmse_valence", "rmse_arousal", "rmse_mean", "pcc_valence",
+                                   "pcc_arousal", "pcc_mean", "ccc_valence", "ccc_arousal", "ccc_mean", "run"]

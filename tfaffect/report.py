@@ -28,14 +28,17 @@ DEFAULT_RUNS = "runs"
 
 METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "pcc_valence", "pcc_arousal",
            "rmse_valence", "rmse_arousal", "rmse_mean", "pcc_mean", "icc_valence", "icc_arousal", "icc_mean",
-           "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "accuracy", "f1_macro",
+           "ccc_mean", "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "accuracy", "f1_macro",
            "expression_score")
 """Columns a report can show, in this order; a table shows those its published rows or runs have.
 
 Kollias 2019: CCC, MSE and PCC per dimension, accuracy per class and in total (Table 18). Do 2020 (Tables II, III): accuracy,
 macro F1, expression score ``0.67 F1 + 0.33 Acc`` (eq. 5), CCC per dimension (eq. 6) and VA score =
 their mean (eq. 7). Aspandi 2021 (Table 1): RMSE, COR (Pearson) and ICC per dimension and their mean
-(AVG)."""
+(AVG); (Table 2, SEWA): RMSE, COR and CCC per dimension and their mean (AVG)."""
+PAPER_ONLY = ("ccc_mean",)
+"""Columns shown only in a table whose published rows have them (Aspandi 2021 Table 2's CCC AVG): most runs
+record a CCC mean, which Kollias 2019's and Do 2020's tables do not print."""
 
 
 def collect_runs(roots: Iterable[str | os.PathLike], unpublished: list | None = None) -> list[dict]:
@@ -108,7 +111,7 @@ def table_frame(paper: str, table_name: str, runs: list[dict]) -> pd.DataFrame:
     # the paper's column order: that of its fullest row (rows with "-" cells lack keys), then the others'
     fullest = sorted(results, key=lambda result: -len(result.metrics))
     paper_order = list(dict.fromkeys(k for result in fullest for k in result.metrics if k in METRICS))
-    order = paper_order + [m for m in METRICS if m not in paper_order]
+    order = paper_order + [m for m in METRICS if m not in paper_order and m not in PAPER_ONLY]
     columns = ["row", "source"] + [m for m in order if m in frame] + (["run"] if "run" in frame else [])
     return frame[columns]
 

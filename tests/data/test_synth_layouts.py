@@ -1,7 +1,7 @@
-"""SynthAffect written in the AFEW-VA, RECOLA and AFEW layouts and read back by the real importers.
+"""SynthAffect written in the AFEW-VA, RECOLA, AFEW and SEWA DB layouts and read back by the real importers.
 
 Ground truth comes from the SynthAffect folder itself (its Aff-Wild2 annotation and landmark files and
-JPEGs, read by the affwild2 importer); the layouts are read by the afew_va, recola and afew importers.
+JPEGs, read by the affwild2 importer); the layouts are read by the afew_va, recola, afew and sewa importers.
 """
 
 import collections
@@ -176,6 +176,26 @@ def test_layouts_are_deterministic_and_never_overwrite_foreign_folders(synth, tm
         write_layout(root, "recola", foreign)
     assert (foreign / "keep.txt").read_text() == "mine"
     with pytest.raises(ConfigError, match="unknown synthetic layout"):
-        ensure_layout(root, "sewa")
+        ensure_layout(root, "no_such_layout")
     assert json.loads((first / MAP_FILE).read_text())["synthetic"] is True
     assert cv2.imread(str(next(first.rglob("*.png")))) is not None
+
+
+def test_sewa_round_trip_and_subject_independent_folds(synth):
+    root, source = synth
+    layout = ensure_layout(root, "sewa")
+    records = list(get_format("sewa").iter_records(layout, videos=layout / "videos"))
+    assert [r.video_id for r in records] == [f"{n:03d}" for n in range(1, 7)]
+    for record, video in zip(records, sorted(source, key=lambda v: (not v.startswith("synth_train"), v))):
+        truth = source[video]
+        face = np.array([p is not None for p in truth.frame_paths])
+        assert record.num_frames == 30 and face.any() and record.video_path.endswith(f"{record.video_id}.avi")
+        np.testing.assert_allclose(record.valence[face], truth.valence[face], atol=1e-6)
+        np.testing.assert_allclose(record.arousal[face], truth.arousal[face], atol=1e-6)
+        assert np.isfinite(record.valence).all() and np.isfinite(record.arousal).all()  # no gaps (no-face rule)
+    folds = collections.defaultdict(set)
+    for k in range(5):
+        for record in get_format("sewa").iter_records(layout, "validation", fold=k, subjects=layout / SUBJECTS_FILE):
+            folds[k].add(record.subject)
+    seen = [s for subjects in folds.values() for s in subjects]
+    assert sorted(seen) == sorted(set(seen)) == sorted(source)

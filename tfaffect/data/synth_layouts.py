@@ -1,10 +1,11 @@
-"""SynthAffect rewritten in the layouts of the transfer datasets: AFEW-VA, RECOLA (AVEC 2016), AFEW (EmotiW).
+"""SynthAffect rewritten in the layouts of the transfer datasets: AFEW-VA, RECOLA (AVEC 2016), AFEW (EmotiW),
+SEWA DB.
 
 The transfer recipes (Kollias 2019, section 5) must run out of the box without the licensed data, and
 must do so through the *real* importer of their dataset. :func:`ensure_layout` takes a generated
 SynthAffect folder (:func:`tfaffect.data.synth.ensure_synthaffect`, read back with the ``affwild2``
 importer) and writes a copy in the layout FORMATS.md gives for the target dataset; the target's own
-importer (:mod:`tfaffect.data.formats.afew_va`, ``recola``, ``afew``) then reads it like the real thing.
+importer (:mod:`tfaffect.data.formats.afew_va`, ``recola``, ``afew``, ``sewa``) then reads it like the real thing.
 Everything stays SYNTHETIC: every layout folder holds a ``SYNTHETIC.md`` note and ``synth_layout.json``
 (which SynthAffect frames each clip or recording holds, the ground truth the tests check against).
 
@@ -47,8 +48,14 @@ arousal, an expression and 68 landmarks (or none of them, for the ~2% frames wit
     writer muxes no audio and nothing here may need FFmpeg; tfaffect reads every clip's audio from
     ``<clip>.wav`` (:func:`tfaffect.data.audio.clip_audio_path`), which a real AFEW user extracts once
     from the clip (``ffmpeg -i <clip>.avi -vn -ac 1 -ar 16000 -c:a pcm_s16le <clip>.wav``).
+``sewa``
+    SEWA DB: one recording ``001``, ``002``, ... per SynthAffect video (train videos first), each
+    ``<id>/valence/<id>_Valence_A_Aligned.csv`` and ``<id>/arousal/<id>_Arousal_A_Aligned.csv``
+    (``frame,value``, labels in [-1, 1] as generated) and ``videos/<id>.avi`` (MJPG, 30 fps), plus
+    ``subjects.csv`` (recording -> SynthAffect identity) for the importer's subject-independent 5 folds.
+    Frames without a face are black; their ratings are interpolated (see :func:`_write_sewa`).
 
-The video layouts carry no landmarks (RECOLA and AFEW ship none). :func:`with_known_landmarks` puts
+The video layouts carry no landmarks (RECOLA, AFEW and SEWA DB's ratings ship none). :func:`with_known_landmarks` puts
 SynthAffect's exact landmarks on the records the importer yields, so that preparation aligns the
 faces from them (with :class:`NoDetector` in place of MTCNN) instead of detecting them: MTCNN finds
 these cartoon faces (64 of 64 frames in a check here) but costs ~30 ms a frame on 2 CPU cores, ~7 minutes
@@ -82,9 +89,10 @@ from tfaffect.errors import ConfigError, MissingResourceError
 
 logger = logging.getLogger(__name__)
 
-LAYOUT_VERSION = "2"  # 2: AFEW clips carry their synthetic audio (<clip>.wav)
+LAYOUT_VERSION = "2"  # 2: AFEW clips carry their synthetic audio (<clip>.wav); adding the sewa layout changed
+# no file of the others, so no bump
 """Bump whenever the files written for a given SynthAffect change (part of the cache folder name)."""
-LAYOUTS = ("afew_va", "recola", "afew")
+LAYOUTS = ("afew_va", "recola", "afew", "sewa")
 MAP_FILE = "synth_layout.json"
 NOTE_FILE = "SYNTHETIC.md"
 SUBJECTS_FILE = "subjects.csv"
@@ -160,6 +168,9 @@ def plan_clips(records: Sequence[VideoRecord], layout: str) -> list[dict]:
     ``None`` for a clip without a valid expression, which is not written)."""
     _check_layout(layout)
     clips: list[dict] = []
+    if layout == "sewa":  # one recording per SynthAffect video, ids as SEWA DB's numbered recordings
+        return [{"id": f"{number:03d}", "source": record.video_id, "start": 0, "stop": record.num_frames,
+                 "split": record.split} for number, record in enumerate(records, start=1)]
     if layout == "recola":
         counters = {"train": 0, "validation": 0}
         for record in records:
@@ -235,10 +246,10 @@ def write_layout(synth_root: str | os.PathLike, layout: str, out_dir: str | os.P
     try:
         tmp.mkdir()
         logger.info("writing SynthAffect (synthetic) in the %s layout to %s", layout, out)
-        writer = {"afew_va": _write_afew_va, "recola": _write_recola, "afew": _write_afew}[layout]
+        writer = {"afew_va": _write_afew_va, "recola": _write_recola, "afew": _write_afew, "sewa": _write_sewa}[layout]
         for clip in progress(clips, desc=f"SynthAffect -> {layout}"):
             writer(tmp, clip, by_id[clip["source"]])
-        if layout == "afew_va":
+        if layout in ("afew_va", "sewa"):  # each SynthAffect video is one identity: subject-independent folds
             rows = "".join(f"{c['id']},{c['source']}\n" for c in clips)
             (tmp / SUBJECTS_FILE).write_text("clip,subject\n" + rows, encoding="utf-8")
         synth_manifest = read_manifest(synth_root)
@@ -347,6 +358,27 @@ def _write_afew(root: Path, clip: dict, record: VideoRecord) -> None:
     voice = synth_voice(clip["label"], (clip["stop"] - clip["start"]) / FPS, pitch_shift=audio["pitch_shift"],
                         seed=audio["seed"])
     write_wav(root / audio["file"], voice, SAMPLE_RATE)
+
+
+def _write_sewa(root: Path, clip: dict, record: VideoRecord) -> None:
+    """SEWA DB layout (FORMATS.md, SEWA): ``<id>/valence/<id>_Valence_A_Aligned.csv`` (``frame,value``), the
+    arousal file beside it and ``videos/<id>.avi``; :data:`SUBJECTS_FILE` gives each recording's identity.
+
+    read_sewadb refuses gaps, and SynthAffect's labels are missing (NaN) on its frames without a face (written
+    black in the video). Chosen rule: such a frame gets the rating interpolated linearly between the nearest
+    labelled frames (held at the ends), as a continuous SEWA rating trace would be; the face pipeline finds no
+    face there at prepare time, so these values never reach training or scoring."""
+    _write_video(root / "videos" / f"{clip['id']}.avi", record, clip["start"], clip["stop"], FPS)
+    for dim, values in (("Valence", record.valence), ("Arousal", record.arousal)):
+        values = np.asarray(values[clip["start"]:clip["stop"]], np.float64)
+        known = np.flatnonzero(np.isfinite(values))
+        if not len(known):
+            raise ConfigError(f"SynthAffect video {record.video_id}: no {dim.lower()} label on any frame")
+        filled = np.interp(np.arange(len(values)), known, values[known])
+        rows = "".join(f"{j},{v:.6f}\n" for j, v in enumerate(filled))
+        path = root / clip["id"] / dim.lower() / f"{clip['id']}_{dim}_A_Aligned.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"frame,{dim}\n" + rows, encoding="utf-8")
 
 
 def _note(layout: str, mapping: dict) -> str:

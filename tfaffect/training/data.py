@@ -114,6 +114,9 @@ def synthaffect_layout_shards(layout: str, image_size: int, *, smoke: bool = Fal
             importer = get_format(layout)
             if layout == "afew_va":
                 records = list(importer.iter_records(root, subjects=root / SUBJECTS_FILE))
+            elif layout == "sewa":  # SEWA DB's 5 folds, subject-independent through the layout's subjects file
+                records = with_known_landmarks(list(importer.iter_records(
+                    root, subjects=root / SUBJECTS_FILE, videos=root / "videos")), root, raw)
             else:
                 records = with_known_landmarks(list(importer.iter_records(root)), root, raw)
             faces = FacePipeline(int(image_size), detector=NoDetector())

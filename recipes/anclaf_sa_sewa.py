@@ -1,0 +1,40 @@
+"""ANCLaF-SA-n (the sequence model with attention, on the frame model's latents) on SEWA DB with 5-fold cross-validation.
+
+Paper:     Aspandi, Sukno, Schuller & Binefa 2021 (VISAPP 2021), sections 3.2-3.4, 4.
+Table/row: Table 2, rows ANCLaF-SA-2 .. ANCLaF-SA-32 and ANCLaF-SA-AVG (--row "ANCLaF-SA-n").
+Published: SEWA, 5-fold, labels in [-1, 1]: see tfaffect/published.py (Table 2; e.g. ANCLaF-SA-2 RMSE 0.343 /
+           0.333, COR 0.545 / 0.420, CCC 0.509 / 0.390).
+Runtime:   not given by the paper; not measured here on SynthAffect's SEWA layout yet.
+Command:   python recipes/anclaf_sa_sewa.py --row ANCLaF-SA-8             # 5 folds + mean, SynthAffect (SEWA layout)
+           python recipes/anclaf_sa_sewa.py --row ANCLaF-SA-8 --data DIR  # the paper (`tfaffect prepare --dataset sewa`)
+
+recipes/anclaf_sa_afew_va.py's recipe (subclassed, its SynthAffect overlay unchanged and not re-measured on SEWA)
+with recipes/anclaf_sewa.py's frame model, dataset (layout "sewa", scale 1) and Table 2's headline.
+"""
+
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
+import dataclasses
+from pathlib import Path
+
+from tfaffect.training.registry import find
+
+AFEW_VA = find(str(Path(__file__).with_name("anclaf_sa_afew_va.py")))
+FRAME_RECIPE = find(str(Path(__file__).with_name("anclaf_sewa.py")))
+
+
+@dataclasses.dataclass(frozen=True)
+class AnclafSASewaRecipe(AFEW_VA):
+    """ANCLaF-SA-n on SEWA DB (Aspandi 2021, Table 2, rows ANCLaF-SA-2 .. ANCLaF-SA-32): --row "ANCLaF-SA-n"."""
+
+    frame_recipe_class = FRAME_RECIPE
+    layout, label_scale, headline = FRAME_RECIPE.layout, FRAME_RECIPE.label_scale, FRAME_RECIPE.headline
+    table = "Table 2, rows ANCLaF-SA-2 .. ANCLaF-SA-32"
+    published_table = "Table 2"
+    runtime = "not measured on SynthAffect's SEWA layout yet; the paper: 12 hours per model"
+
+
+if __name__ == "__main__":
+    main(AnclafSASewaRecipe)
