@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from tfaffect.errors import MissingResourceError
-from tfaffect.training import runner, stages
+from tfaffect.training import registry, runner, stages
 from tiny_recipe import TinyRecipe
 
 
@@ -57,3 +57,16 @@ def test_the_runner_trains_a_recipes_stages_first_and_the_recipe_finds_them(cach
     upstream = recipe.stage_dir("upstream")
     assert upstream.parent == cache / "stage_test" and (upstream / "metrics.json").is_file()
     assert (tmp_path / "run" / "metrics.json").is_file() and metrics["run_dir"] == str(tmp_path / "run")
+
+
+def test_recipes_that_differ_only_in_the_recurrent_part_share_one_cnn_stage(cache):
+    """The flagship, its LSTM variant and the Table 14 grid rows train the same frame CNN first: one cached stage
+    (each grid row trained its own before); what the CNN reads (here the image size) still separates them."""
+    def fingerprint(name, *args):
+        return registry.find(name).from_args(["--smoke", *args]).requires()["cnn"].fingerprint()
+
+    flagship = fingerprint("affwildnet")
+    assert fingerprint("affwildnet_lstm") == flagship
+    assert fingerprint("affwildnet_grid", "--row", "150 units, 1 layer") == flagship
+    assert fingerprint("affwildnet", "--sequence-length", "8") == flagship
+    assert fingerprint("affwildnet", "--image-size", "48") != flagship

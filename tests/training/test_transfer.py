@@ -322,3 +322,4 @@ def test_a_frame_cnn_on_emotiw_labels_every_frame_with_its_clips_label(private_c
     model = recipe.build_model()
     assert model.output["expression"].shape[1:] == (7,)
     assert model.get_layer("expression").input is model.get_layer("fc2").output
+

@@ -49,6 +49,10 @@ BACKBONE_NAMES = {"vggface": "VGG-Face", "vgg16": "VGG-16 (ImageNet)", "resnet50
 PAPER = "Kollias et al. 2019, IJCV: Deep Affect Prediction in-the-wild (Aff-Wild)"
 
 
+RECURRENT_ONLY = ("cell", "num_layers", "units", "sequence_length", "train_stride")
+"""AffWildRecipe fields that the frame CNN of the CNN stage never reads (see :meth:`AffWildRecipe.cnn_stage_recipe`)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class AffWildRecipe(AffectTask):
     """Base of the Kollias 2019 recipes (not a published result itself)."""
@@ -240,6 +244,9 @@ class AffWildRecipe(AffectTask):
         landmarks, image size, loss, sampling, optimizer, precision and label control, on frames in batches
         of 50 (section 4.2.1: the CNN-only batch size) for ``cnn_pretrain_steps`` steps."""
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(AffWildRecipe)}
+        # What only the recurrent part reads takes its default, so that recipes and rows differing there alone (the
+        # Table 14 grid, the LSTM variant, the flagship) share one cached CNN stage.
+        shared.update({name: AffWildRecipe.__dataclass_fields__[name].default for name in RECURRENT_ONLY})
         shared.update(architecture="cnn", cnn_pretrain=False, freeze="none", batch_size=50,
                       mixed_precision=self.mixed_precision or self.cnn_pretrain_mixed_precision,
                       cnn_pretrain_mixed_precision=False, epochs=1,
