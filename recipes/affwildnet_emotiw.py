@@ -5,7 +5,8 @@ Table/row: Table 18, "fine-tuned AffWildNet".
 Published: EmotiW 2017 validation set, accuracy Neutral 0.569, Anger 0.627, Disgust 0.051, Fear 0.023,
            Happy 0.746, Sad 0.709, Surprise 0.111; total 0.454.
 Runtime:   not given by the paper. Here, with no arguments: about as recipes/affwildnet.py on SynthAffect
-           (not timed separately); with --smoke: well under a minute.
+           (not timed separately), plus on first use the flagship stage it fine-tunes (the flagship trained on
+           other synthetic people, SynthAffect seed 1; tfaffect/training/transfer.py); with --smoke: about a minute.
 Command:   python recipes/affwildnet_emotiw.py                       # SynthAffect in the AFEW layout
            python recipes/affwildnet_emotiw.py --data DIR --init runs/affwildnet/<run>   # the paper
 

@@ -4,12 +4,14 @@ Paper:     Kollias et al. 2019, IJCV, "Deep Affect Prediction in-the-wild" (Aff-
 Table/row: Table 15, "Fine-tuned AffWildNet".
 Published: RECOLA test set, CCC valence 0.526, arousal 0.273 (CCC only: the loss was CCC, section 5.1.1).
 Runtime:   not given by the paper. Here, with no arguments: about as recipes/affwildnet.py (4 epochs of
-           25 steps on SynthAffect; not timed separately); with --smoke: well under a minute.
+           25 steps on SynthAffect; not timed separately), plus the flagship stage on first use (about the
+           flagship's time); with --smoke: about a minute.
 Command:   python recipes/affwildnet_recola.py                           # SynthAffect in the RECOLA layout
            python recipes/affwildnet_recola.py --data DIR --init runs/affwildnet/<run>   # the paper
 
-Fine-tunes the AffWildNet from ``--init`` (default: the newest finished run of recipes/affwildnet.py
-with the same architecture, else random initialisation with a WARNING; see
+Fine-tunes the AffWildNet from ``--init`` (default: on SynthAffect the flagship recipe trained first on
+other synthetic people, SynthAffect seed 1, a cached stage; with ``--data`` the newest finished run of
+recipes/affwildnet.py with the same architecture, else random initialisation with a WARNING; see
 tfaffect/training/transfer.py) on RECOLA's ``train`` recordings and scores CCC over all frames of the
 ``validation`` (AVEC 2016 ``dev``) recordings concatenated. Deviation: the paper scores the RECOLA
 *test* set, whose ratings were not released with the AVEC 2016 data; dev is what can be scored.
