@@ -2,8 +2,13 @@
 
 Paper:     Aspandi, Sukno, Schuller & Binefa 2021 (VISAPP 2021), sections 3.2-3.4, 4.
 Table/row: Table 2, rows ANCLaF-S-2 .. ANCLaF-S-32 and ANCLaF-S-AVG (--row "ANCLaF-S-n").
-Published: SEWA, 5-fold, labels in [-1, 1]: see tfaffect/published.py (Table 2; e.g. ANCLaF-S-2 RMSE 0.349 /
-           0.345, COR 0.533 / 0.396, CCC 0.503 / 0.368).
+Published: SEWA, 5-fold, labels in [-1, 1] (RMSE valence / arousal / AVG; COR ...; CCC ...):
+           ANCLaF-S-2:   0.349 / 0.345 / 0.347; 0.533 / 0.396 / 0.464; 0.503 / 0.368 / 0.436
+           ANCLaF-S-4:   0.344 / 0.336 / 0.340; 0.536 / 0.403 / 0.469; 0.510 / 0.382 / 0.446
+           ANCLaF-S-8:   0.341 / 0.339 / 0.340; 0.538 / 0.404 / 0.471; 0.514 / 0.381 / 0.448
+           ANCLaF-S-16:  0.354 / 0.344 / 0.349; 0.527 / 0.395 / 0.461; 0.490 / 0.369 / 0.429
+           ANCLaF-S-32:  0.353 / 0.346 / 0.349; 0.527 / 0.396 / 0.461; 0.494 / 0.368 / 0.431
+           ANCLaF-S-AVG: 0.348 / 0.342 / 0.345; 0.532 / 0.399 / 0.465; 0.502 / 0.374 / 0.438
 Runtime:   not given by the paper; not measured here on SynthAffect's SEWA layout yet.
 Command:   python recipes/anclaf_s_sewa.py --row ANCLaF-S-8             # 5 folds + mean, SynthAffect (SEWA layout)
            python recipes/anclaf_s_sewa.py --row ANCLaF-S-8 --data DIR  # the paper (`tfaffect prepare --dataset sewa`)

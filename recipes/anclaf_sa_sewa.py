@@ -2,8 +2,13 @@
 
 Paper:     Aspandi, Sukno, Schuller & Binefa 2021 (VISAPP 2021), sections 3.2-3.4, 4.
 Table/row: Table 2, rows ANCLaF-SA-2 .. ANCLaF-SA-32 and ANCLaF-SA-AVG (--row "ANCLaF-SA-n").
-Published: SEWA, 5-fold, labels in [-1, 1]: see tfaffect/published.py (Table 2; e.g. ANCLaF-SA-2 RMSE 0.343 /
-           0.333, COR 0.545 / 0.420, CCC 0.509 / 0.390).
+Published: SEWA, 5-fold, labels in [-1, 1] (RMSE valence / arousal / AVG; COR ...; CCC ...):
+           ANCLaF-SA-2:  0.343 / 0.333 / 0.338; 0.545 / 0.420 / 0.482; 0.509 / 0.390 / 0.449
+           ANCLaF-SA-4:  0.336 / 0.328 / 0.332; 0.550 / 0.429 / 0.490; 0.526 / 0.399 / 0.463
+           ANCLaF-SA-8:  0.336 / 0.332 / 0.334; 0.558 / 0.424 / 0.491; 0.529 / 0.405 / 0.467
+           ANCLaF-SA-16: 0.334 / 0.331 / 0.332; 0.556 / 0.421 / 0.488; 0.528 / 0.393 / 0.461
+           ANCLaF-SA-32: 0.336 / 0.362 / 0.349; 0.550 / 0.418 / 0.484; 0.513 / 0.389 / 0.451
+           ANCLaF-SA-AVG: 0.337 / 0.337 / 0.337; 0.552 / 0.422 / 0.488; 0.521 / 0.395 / 0.458
 Runtime:   not given by the paper; not measured here on SynthAffect's SEWA layout yet.
 Command:   python recipes/anclaf_sa_sewa.py --row ANCLaF-SA-8             # 5 folds + mean, SynthAffect (SEWA layout)
            python recipes/anclaf_sa_sewa.py --row ANCLaF-SA-8 --data DIR  # the paper (`tfaffect prepare --dataset sewa`)
