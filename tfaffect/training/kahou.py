@@ -889,8 +889,37 @@ def audio_model(recipe, root: Path) -> AudioModel:
     return recipe.__dict__["_audio_model"]
 
 
+class _ClipProbabilities:
+    """What the recipes share whose Keras model only weighs per-clip class probabilities computed beforehand (the audio
+    SVM's, the decision-fusion members'): :class:`~tfaffect.models.kahou.KahouDecisionFusion` over :meth:`members`,
+    batches from ``_dataset(split, seed, batch_size)`` of the subclass, and a compile that only logs (the weights
+    are searched or fixed, never trained by gradient)."""
+
+    def dataset_args(self, training: bool) -> dict[str, Any]:
+        return {}
+
+    def training_stream(self, data: Path, seed: int):
+        return self._dataset(self.train_splits()[0], seed, self.batch_size)
+
+    def read(self, split: str, **kwargs):
+        return self._dataset(split, None, kwargs.get("batch_size", self.batch_size))
+
+    def build_model(self) -> keras.Model:
+        return net.KahouDecisionFusion(members=self.members())
+
+    def compile_args(self, learning_rate) -> dict[str, Any]:
+        from tfaffect import losses, metrics
+
+        return {"optimizer": keras.optimizers.SGD(learning_rate),  # nothing trainable
+                "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},  # logged only
+                "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
+
+    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple(self.published_rows)
+
+
 @dataclasses.dataclass(frozen=True)
-class KahouAudioTask(AffectTask):
+class KahouAudioTask(_ClipProbabilities, AffectTask):
     """Table 1 "Audio" (section 3): IS10 functionals of each clip's audio -> standardise -> PCA-whiten 10 -> RBF SVM
     (grid search), trained on the Train clips, scored on Val. The Keras model the trainer runs is the SVM's
     probabilities passed through (:class:`~tfaffect.models.kahou.KahouDecisionFusion` with one member, weight 1: no
@@ -917,32 +946,13 @@ class KahouAudioTask(AffectTask):
     def model_of_audio(self) -> AudioModel:
         return audio_model(self, self.data_dir()[0])
 
-    def dataset_args(self, training: bool) -> dict[str, Any]:
-        return {}
+    def members(self) -> tuple[str, ...]:
+        return ("audio",)
 
     def _dataset(self, split: str, seed: Optional[int], batch_size: int):
         model = self.model_of_audio()
         return _array_dataset({"audio": model.probabilities(split).astype(np.float32)}, model.split(split).labels,
                               seed=seed, batch_size=batch_size)
-
-    def training_stream(self, data: Path, seed: int):
-        return self._dataset(self.train_splits()[0], seed, self.batch_size)
-
-    def read(self, split: str, **kwargs):
-        return self._dataset(split, None, kwargs.get("batch_size", self.batch_size))
-
-    def build_model(self) -> keras.Model:
-        return net.KahouDecisionFusion(members=("audio",))
-
-    def compile_args(self, learning_rate) -> dict[str, Any]:
-        from tfaffect import losses, metrics
-
-        return {"optimizer": keras.optimizers.SGD(learning_rate),  # nothing trainable
-                "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},  # logged only
-                "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
-
-    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
-        return tuple(self.published_rows)
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """Table 1's columns: the SVM's clip accuracy on the evaluation split and on the training clips."""
@@ -1398,7 +1408,7 @@ def crossfit_search(probabilities: np.ndarray, labels: np.ndarray, *, folds: int
 
 
 @dataclasses.dataclass(frozen=True)
-class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
+class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFields, AffectTask):
     """Per-class weighted sum of the members' class probabilities, the weights searched at random on the partition
     the members did not train on (section 5.2): the Val clips for members trained on Train (Table 2, submissions 1
     and 2). The Keras model (:class:`~tfaffect.models.kahou.KahouDecisionFusion`) has no trainable weight: the
@@ -1471,31 +1481,9 @@ class KahouDecisionFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                             inputs.ids)
         return cache[split]
 
-    def dataset_args(self, training: bool) -> dict[str, Any]:
-        return {}
-
     def _dataset(self, split: str, seed: Optional[int], batch_size: int):
         probabilities, labels, _ = self.member_probabilities(split)
         return _array_dataset(dict(zip(self.members(), probabilities)), labels, seed=seed, batch_size=batch_size)
-
-    def training_stream(self, data: Path, seed: int):
-        return self._dataset(self.train_splits()[0], seed, self.batch_size)
-
-    def read(self, split: str, **kwargs):
-        return self._dataset(split, None, kwargs.get("batch_size", self.batch_size))
-
-    def build_model(self) -> keras.Model:
-        return net.KahouDecisionFusion(members=self.members())
-
-    def compile_args(self, learning_rate) -> dict[str, Any]:
-        from tfaffect import losses, metrics
-
-        return {"optimizer": keras.optimizers.SGD(learning_rate),  # nothing trainable
-                "loss": {"expression": losses.MaskedSparseCategoricalCrossentropy()},  # logged only
-                "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
-
-    def published_keys(self) -> tuple[tuple[str, str, str], ...]:
-        return tuple(self.published_rows)
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """The weight search on the evaluation split (the partition the members did not train on), the fused and the
