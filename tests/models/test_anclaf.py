@@ -310,3 +310,24 @@ def test_update_counts_follow_n_critic_and_c_learns_on_the_fly():
     model.fit(x, y, batch_size=4, epochs=2, verbose=0)  # iterations 3..6: G after the 3rd and the 6th
     assert int(adv.discriminator_optimizer.iterations) == 6 and int(adv.generator_optimizer.iterations) == 2
     assert np.isfinite(history.history["loss"][0]) and np.isfinite(history.history["gradient_penalty"][0])
+
+
+def test_weights_files_carry_the_adversarial_optimizers_state(tmp_path):
+    """A resumed run (BackupAndRestore: ``save_weights`` / ``load_weights``) continues D's and G's Adam moments
+    and their update counts, so the n_critic schedule keeps its phase; before, they restarted from zero."""
+    model = _tiny_gan(n_critic=2)
+    rng = np.random.default_rng(10)
+    x = {"image": rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)}
+    y = {"va": rng.uniform(-1, 1, size=(12, 2)).astype(np.float32)}
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # 3 iterations: critic 3x, G once
+    path = tmp_path / "backup.weights.h5"
+    model.save_weights(path)
+    restored = _tiny_gan(n_critic=2)
+    restored.load_weights(path)
+    for name in ("discriminator_optimizer", "generator_optimizer"):
+        saved, loaded = getattr(model.adversarial, name), getattr(restored.adversarial, name)
+        assert int(loaded.iterations) == int(saved.iterations) > 0, name
+        moments = [v for v in saved.variables if "momentum" in v.path or "velocity" in v.path]
+        assert moments and any(np.abs(keras.ops.convert_to_numpy(v)).max() > 0 for v in moments), name
+        for a, b in zip(saved.variables, loaded.variables, strict=True):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), err_msg=name)

@@ -286,6 +286,11 @@ class ANCLaFNet(ConfigurableModel):
             adversarial.discriminator_optimizer.build(self.discriminator.trainable_variables)
             adversarial.generator_optimizer.build(self.generator.trainable_variables)
             self.optimizer.build(self.combiner_variables())
+            # Attributes of the model, so ``save_weights`` / ``load_weights`` (the per-epoch backup a run resumes
+            # from) carry D's and G's Adam moments and update counts with C's optimizer: a resumed run keeps
+            # the n_critic phase instead of restarting both optimizers from zero.
+            self.discriminator_optimizer = adversarial.discriminator_optimizer
+            self.generator_optimizer = adversarial.generator_optimizer
 
     def get_compile_config(self):
         return None  # the adversarial settings are objects of a training run, not of the saved model
