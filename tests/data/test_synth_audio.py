@@ -58,3 +58,50 @@ def test_speaker_shift_moves_pitch_by_semitones_and_output_is_bounded():
     assert loud.dtype == np.float32 and len(loud) == 2 * SR and np.abs(loud).max() <= 1.0
     with pytest.raises(ConfigError, match="expression"):
         synth_voice(7, 1.0)
+
+
+def _varied(expression, seed, **spread):
+    """A 3 s clip of ``expression`` with a level contour and only the given spreads of the clip variation."""
+    from tfaffect.data.synth_audio import ClipVariation
+
+    fields = {"pitch_semitones": 0.0, "range_log": 0.0, "rate_log": 0.0, "gain_db": 0.0, "snr_db": (200.0, 200.0)}
+    table = PROSODY[list(PROSODY)[expression]]._replace(range_semitones=0.0)
+    return synth_voice(expression, 3.0, seed=seed, prosody=table, variation=ClipVariation(**{**fields, **spread}))
+
+
+def test_clip_variation_draws_from_its_own_stream():
+    """No spread and no noise: the varied clip is the exact one (same phases and floor noise from the seed)."""
+    exact = synth_voice(2, 3.0, seed=4, prosody=PROSODY["Disgust"]._replace(range_semitones=0.0))
+    np.testing.assert_allclose(_varied(2, 4), exact, atol=1e-6)
+
+
+def test_clip_variation_spreads_pitch_and_level_as_specified():
+    """Pitch offsets measured by autocorrelation spread with the given standard deviation in semitones; the
+    recording gain moves the RMS level uniformly within +-gain_db (40 clips, measured against the exact clip)."""
+    table = PROSODY["Neutral"]
+    offsets = [12 * np.log2(pitch_by_autocorrelation(_varied(0, seed, pitch_semitones=2.0)) / table.pitch_hz)
+               for seed in range(40)]
+    assert 1.4 < np.std(offsets) < 2.6 and abs(np.mean(offsets)) < 0.9, offsets
+    exact = [rms(_varied(0, seed)) for seed in range(40)]
+    levels = np.array([20 * np.log10(rms(_varied(0, seed, gain_db=8.0)) / base) for seed, base in enumerate(exact)])
+    assert np.abs(levels).max() <= 8.05 and 3.4 < levels.std() < 5.8, levels  # uniform +-8 dB: std 4.6
+
+
+def test_clip_variation_noise_is_at_the_drawn_snr():
+    """At 0 dB SNR the added noise has the voiced signal's RMS."""
+    quiet, noisy = _varied(5, 7), _varied(5, 7, snr_db=(0.0, 0.0))
+    assert 0.9 < rms(noisy - quiet) / rms(quiet) < 1.1
+
+
+def test_synthaffect_clips_vary_enough_to_overlap():
+    """CLIP_VARIATION: the measured pitch of Neutral and Disgust clips (1.5 semitones apart in the table) overlaps:
+    a threshold halfway between the table pitches misclassifies a sizeable share of them (exact clips: none)."""
+    from tfaffect.data.synth_audio import CLIP_VARIATION
+
+    def pitch(expression, seed):
+        table = PROSODY[list(PROSODY)[expression]]._replace(range_semitones=0.0)
+        return pitch_by_autocorrelation(synth_voice(expression, 2.0, seed=seed, prosody=table, variation=CLIP_VARIATION))
+
+    middle = np.sqrt(PROSODY["Neutral"].pitch_hz * PROSODY["Disgust"].pitch_hz)
+    wrong = [pitch(0, s) < middle for s in range(20)] + [pitch(2, s) > middle for s in range(20)]
+    assert 0.15 < np.mean(wrong) < 0.5, np.mean(wrong)

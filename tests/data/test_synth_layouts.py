@@ -121,10 +121,10 @@ def test_afew_round_trip_with_majority_clip_labels(synth):
 
 def test_afew_clips_carry_their_labels_synthetic_voice_beside_them(synth):
     """The WAV beside each clip, decoded here with the standard library, is synth_voice of the clip label at the
-    person's pitch shift (16-bit quantisation: within half a step, 0.5 / 32767, plus float32 rounding)."""
+    person's pitch shift with the clip's own variation (16-bit quantisation: within half a step, 0.5 / 32767, plus float32 rounding)."""
     import wave
 
-    from tfaffect.data.synth_audio import SAMPLE_RATE, synth_voice
+    from tfaffect.data.synth_audio import CLIP_VARIATION, SAMPLE_RATE, synth_voice
     from tfaffect.data.synth_layouts import SPEAKER_PITCH_RANGE
 
     root, _ = synth
@@ -141,7 +141,7 @@ def test_afew_clips_carry_their_labels_synthetic_voice_beside_them(synth):
         frames = clip["stop"] - clip["start"]
         assert len(written) == frames * SAMPLE_RATE // 30  # as long as the clip at 30 fps
         expected = synth_voice(clip["label"], frames / 30, pitch_shift=clip["audio"]["pitch_shift"],
-                               seed=clip["audio"]["seed"])
+                               seed=clip["audio"]["seed"], variation=CLIP_VARIATION)
         np.testing.assert_allclose(written, expected, rtol=0, atol=0.5 / 32767 + 1e-7)
         assert abs(clip["audio"]["pitch_shift"]) <= SPEAKER_PITCH_RANGE
         shifts.setdefault(clip["source"], set()).add(clip["audio"]["pitch_shift"])

@@ -42,7 +42,9 @@ arousal, an expression and 68 landmarks (or none of them, for the ~2% frames wit
     mono 16-bit PCM at :data:`~tfaffect.data.synth_audio.SAMPLE_RATE` Hz, as long as the clip's frames
     (``frames / 30`` s), :func:`~tfaffect.data.synth_audio.synth_voice` of the **clip label** (prosody per
     emotion) with the speaker's ``pitch_shift`` (semitones, one per SynthAffect identity: uniform in
-    +-:data:`SPEAKER_PITCH_RANGE`, drawn from the identity's video id) and ``seed`` = the clip number.
+    +-:data:`SPEAKER_PITCH_RANGE`, drawn from the identity's video id), ``seed`` = the clip number and the clip's own
+    deviations from its class's prosody, recording gain and background noise
+    (:data:`~tfaffect.data.synth_audio.CLIP_VARIATION`, drawn from the seed).
     ``synth_layout.json`` gives each clip's ``audio`` (``file``, ``pitch_shift``, ``seed``). Why a ``.wav``
     beside the clip and not the AVI's audio stream, where real AFEW clips carry their sound: OpenCV's
     writer muxes no audio and nothing here may need FFmpeg; tfaffect reads every clip's audio from
@@ -89,8 +91,8 @@ from tfaffect.errors import ConfigError, MissingResourceError
 
 logger = logging.getLogger(__name__)
 
-LAYOUT_VERSION = "2"  # 2: AFEW clips carry their synthetic audio (<clip>.wav); adding the sewa layout changed
-# no file of the others, so no bump
+LAYOUT_VERSION = "3"  # 2: AFEW clips carry their synthetic audio (<clip>.wav); adding the sewa layout changed
+# no file of the others, so no bump; 3: the clips' voices vary per clip (synth_audio.CLIP_VARIATION)
 """Bump whenever the files written for a given SynthAffect change (part of the cache folder name)."""
 LAYOUTS = ("afew_va", "recola", "afew", "sewa")
 MAP_FILE = "synth_layout.json"
@@ -352,11 +354,11 @@ def _write_afew(root: Path, clip: dict, record: VideoRecord) -> None:
     folder = root / AFEW_FOLDERS[clip["split"]] / AFEW_CLASS_FOLDER[EXPRESSIONS_7[clip["label"]]]
     _write_video(folder / f"{clip['id']}.avi", record, clip["start"], clip["stop"], FPS)
     from tfaffect.data.audio import write_wav
-    from tfaffect.data.synth_audio import SAMPLE_RATE, synth_voice
+    from tfaffect.data.synth_audio import CLIP_VARIATION, SAMPLE_RATE, synth_voice
 
     audio = clip["audio"]
     voice = synth_voice(clip["label"], (clip["stop"] - clip["start"]) / FPS, pitch_shift=audio["pitch_shift"],
-                        seed=audio["seed"])
+                        seed=audio["seed"], variation=CLIP_VARIATION)
     write_wav(root / audio["file"], voice, SAMPLE_RATE)
 
 
