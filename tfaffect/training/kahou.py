@@ -531,6 +531,30 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
     def published_keys(self) -> tuple[tuple[str, str, str], ...]:
         return tuple(self.published_rows)
 
+    def evaluate_clip_model(self, clip_model, run_dir: Path, what: str, **extra) -> dict[str, Any]:
+        """Table 1's columns for a single clip model (``clip_model.split(split)``, ``.probabilities(split)`` and
+        ``.search``: :class:`AudioModel`, :class:`ActivityModel`): its clip accuracy on the evaluation split and on
+        the training clips, the clip outputs and ``frames.csv`` of the evaluation split."""
+        data, synthetic = self.data_dir()
+        name = SYNTHETIC if synthetic else data.name
+        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
+                                  "svm": clip_model.search, **extra}
+        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
+            clips = clip_model.split(split)
+            probabilities = clip_model.probabilities(split)
+            predicted = probabilities.argmax(axis=1)
+            result.update(clip_scores(predicted, clips.labels, prefix))
+            if not prefix:
+                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
+                                    title=f"{what}, {split} ({name})")
+                frames = clips.frame_table(probabilities)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
+        result.update(self.published_entries())
+        log.info("%s (%s): %s clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"], name,
+                 what, result["accuracy"], result["clips"], result["train_accuracy"], clip_model.search)
+        return result
+
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """Table 1's columns: clip accuracy on the evaluation split and on the training clips; per-frame running
         probabilities of the evaluation clips in ``frames.csv``."""
@@ -807,9 +831,10 @@ def audio_whitening(x: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA
 
 
 @dataclasses.dataclass(frozen=True)
-class AudioClips:
-    """A split's AFEW clips for the audio model: ``features [N, 1582]`` (IS10 functionals of ``<clip>.wav``),
-    ``labels [N]``, ``ids`` and ``frames`` (each clip's video frame count)."""
+class ClipVectors:
+    """A split's AFEW clips for a clip-vector model: ``features [N, D]`` (the audio model's IS10 functionals of
+    ``<clip>.wav``, the activity model's bag-of-words histograms), ``labels [N]``, ``ids`` and ``frames`` (each clip's
+    video frame count)."""
 
     features: np.ndarray
     labels: np.ndarray
@@ -823,7 +848,11 @@ class AudioClips:
         return running_frames(clips, np.repeat(np.asarray(probabilities)[:, None], int(self.frames.max()), axis=1))
 
 
-def load_audio_clips(root: str | os.PathLike, split: str) -> AudioClips:
+AudioClips = ClipVectors
+"""The audio model's clips (the former name of :class:`ClipVectors`)."""
+
+
+def load_audio_clips(root: str | os.PathLike, split: str) -> ClipVectors:
     """``split``'s clips of the raw AFEW folder ``root`` (the ``afew`` importer: class folders give the labels) with
     the IS10 functionals of each clip's ``<clip>.wav`` (:func:`tfaffect.data.audio.clip_audio_path`; cached per
     clip, :func:`tfaffect.data.audio.cached_is10`)."""
@@ -834,22 +863,27 @@ def load_audio_clips(root: str | os.PathLike, split: str) -> AudioClips:
     if not records:
         raise DataError(f"no AFEW clip in split {split!r}", str(root))
     features = cached_is10([clip_audio_path(r.video_path) for r in records])
-    return AudioClips(features, np.array([r.clip_label for r in records]), tuple(r.video_id for r in records),
+    return ClipVectors(features, np.array([r.clip_label for r in records]), tuple(r.video_id for r in records),
                       np.array([max(int(r.num_frames), 1) for r in records]))
 
 
-def audio_root(data: Optional[str], *, smoke: bool) -> tuple[Path, bool]:
-    """``(raw AFEW folder, synthetic)``: ``data`` (the folder holding ``Train/`` and ``Val/``, a ``<clip>.wav`` beside
-    every clip), else SynthAffect in the AFEW layout (its clips carry a synthetic voice)."""
+def afew_root(data: Optional[str], *, smoke: bool) -> tuple[Path, bool]:
+    """``(raw AFEW folder, synthetic)`` of the clip models (audio, activity): ``data`` (the folder holding ``Train/``
+    and ``Val/``; for the audio model a ``<clip>.wav`` beside every clip), else SynthAffect in the AFEW layout (its
+    clips carry a synthetic voice)."""
     if data is None:
         from tfaffect.training.data import synthaffect_layout_root
 
         return synthaffect_layout_root(AFEW_LAYOUT, smoke=smoke), True
     root = Path(data)
     if not (root / "Train").is_dir():
-        raise MissingResourceError(f"{root} has no Train/ folder: the audio model reads the raw AFEW clips (Train/ "
-                                   "and Val/ with their class folders) and a <clip>.wav beside each clip")
+        raise MissingResourceError(f"{root} has no Train/ folder: the audio and activity models read the raw AFEW "
+                                   "clips (Train/ and Val/ with their class folders; audio: a <clip>.wav beside each "
+                                   "clip)")
     return root, False
+
+
+audio_root = afew_root
 
 
 class AudioModel:
@@ -859,7 +893,7 @@ class AudioModel:
 
     def __init__(self, root: Path, train: str, seed: int, shuffled: bool):
         self.root = root
-        self.clips: dict[str, AudioClips] = {}
+        self.clips: dict[str, ClipVectors] = {}
         clips = self.split(train)
         labels = clips.labels
         if shuffled:
@@ -867,7 +901,7 @@ class AudioModel:
         self.svm, self.search = fit_audio_svm(clips.features, labels, seed=seed)
         self.whitening = audio_whitening(clips.features, seed=seed, fit=True)
 
-    def split(self, split: str) -> AudioClips:
+    def split(self, split: str) -> ClipVectors:
         if split not in self.clips:
             self.clips[split] = load_audio_clips(self.root, split)
         return self.clips[split]
@@ -917,6 +951,30 @@ class _ClipProbabilities:
     def published_keys(self) -> tuple[tuple[str, str, str], ...]:
         return tuple(self.published_rows)
 
+    def evaluate_clip_model(self, clip_model, run_dir: Path, what: str, **extra) -> dict[str, Any]:
+        """Table 1's columns for a single clip model (``clip_model.split(split)``, ``.probabilities(split)`` and
+        ``.search``: :class:`AudioModel`, :class:`ActivityModel`): its clip accuracy on the evaluation split and on
+        the training clips, the clip outputs and ``frames.csv`` of the evaluation split."""
+        data, synthetic = self.data_dir()
+        name = SYNTHETIC if synthetic else data.name
+        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
+                                  "svm": clip_model.search, **extra}
+        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
+            clips = clip_model.split(split)
+            probabilities = clip_model.probabilities(split)
+            predicted = probabilities.argmax(axis=1)
+            result.update(clip_scores(predicted, clips.labels, prefix))
+            if not prefix:
+                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
+                                    title=f"{what}, {split} ({name})")
+                frames = clips.frame_table(probabilities)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
+        result.update(self.published_entries())
+        log.info("%s (%s): %s clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"], name,
+                 what, result["accuracy"], result["clips"], result["train_accuracy"], clip_model.search)
+        return result
+
 
 @dataclasses.dataclass(frozen=True)
 class KahouAudioTask(_ClipProbabilities, AffectTask):
@@ -956,27 +1014,201 @@ class KahouAudioTask(_ClipProbabilities, AffectTask):
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """Table 1's columns: the SVM's clip accuracy on the evaluation split and on the training clips."""
-        data, synthetic = self.data_dir()
-        name = SYNTHETIC if synthetic else data.name
-        audio = self.model_of_audio()
-        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
-                                  "svm": audio.search, "aggregation": "IS10 functionals of the clip's audio, "
-                                  f"standardised, PCA-whitened to {AUDIO_PCA}, RBF SVM (section 3)"}
-        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
-            clips = audio.split(split)
-            probabilities = audio.probabilities(split)
-            predicted = probabilities.argmax(axis=1)
-            result.update(clip_scores(predicted, clips.labels, prefix))
-            if not prefix:
-                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
-                                    title=f"audio SVM, {split} ({name})")
-                frames = clips.frame_table(probabilities)
-        write_frame_outputs(frames, run_dir, name)
-        result["frames"] = int(len(frames))
-        result.update(self.published_entries())
-        log.info("%s (%s): audio SVM clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"],
-                 name, result["accuracy"], result["clips"], result["train_accuracy"], audio.search)
-        return result
+        return self.evaluate_clip_model(self.model_of_audio(), run_dir, "audio SVM", aggregation=(
+            f"IS10 functionals of the clip's audio, standardised, PCA-whitened to {AUDIO_PCA}, RBF SVM (section 3)"))
+
+
+# ==================================================================================================
+# Activity (section 4).
+
+ACTIVITY_FRAME_HEIGHT = 64  # chosen: grey frames downscaled to 64 rows (aspect kept) before cutting blocks (CPU)
+ACTIVITY_PCA = 256  # chosen: whitened block width (of 2,560 pixels) the SAE reads; [20] whitens, the size is ours
+ACTIVITY_WORDS = 256  # chosen: k of the k-means codebook (section 4 gives no k)
+ACTIVITY_TRAIN_BLOCKS = 50  # chosen: random blocks cropped per training clip for the SAE
+ACTIVITY_SAE_EPOCHS = 20  # chosen
+ACTIVITY_SAE_LR = 1e-3  # chosen: Adam (the paper gives no optimiser for the SAE)
+ACTIVITY_SAE_BATCH = 256  # chosen
+
+
+def clip_grey_frames(path: str | os.PathLike, height: int = ACTIVITY_FRAME_HEIGHT) -> np.ndarray:
+    """A clip's frames as grey levels in [0, 1], ``float32 [T, height, W']`` (aspect kept; :class:`VideoError` names
+    a file that does not decode)."""
+    import cv2
+
+    from tfaffect.data.video import iter_frames
+
+    frames = []
+    for _, _, rgb in iter_frames(path):
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        width = max(1, round(grey.shape[1] * height / grey.shape[0]))
+        frames.append(cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA))
+    return np.stack(frames).astype(np.float32) / 255.0
+
+
+def normalise_blocks(blocks: np.ndarray) -> np.ndarray:
+    """``[N, t, h, w]`` -> ``[N, t * h * w]``, each block less its mean, divided by its standard deviation (chosen:
+    contrast normalisation before the whitening, as usual for the pipeline of [20, 23]; flat blocks stay zero)."""
+    flat = blocks.reshape(len(blocks), -1).astype(np.float32)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    std = flat.std(axis=1, keepdims=True)
+    return flat / np.where(std > 1e-3, std, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivitySettings:
+    """The sizes of the activity pipeline (all chosen, section 4 gives only the 16x16x10 block)."""
+
+    hidden: int = net.SAE_HIDDEN
+    words: int = ACTIVITY_WORDS
+    pca: int = ACTIVITY_PCA
+    train_blocks: int = ACTIVITY_TRAIN_BLOCKS
+    epochs: int = ACTIVITY_SAE_EPOCHS
+    frame_height: int = ACTIVITY_FRAME_HEIGHT
+
+
+class ActivityModel:
+    """Section 4's pipeline fitted on a recipe's training clips: random 16x16x10 blocks of their grey frames ->
+    contrast normalisation -> PCA whitening -> :class:`~tfaffect.models.kahou.SynchronyAutoencoder` (trained on the
+    reconstruction error) -> the hidden codes of every clip's blocks (a grid of non-overlapping blocks, chosen) ->
+    k-means codebook (fitted on the training clips' codes) -> a bag-of-words histogram per clip -> RBF SVM with
+    probabilities (:func:`fit_svm`: standardised histograms, grid search, Platt scaling; the shuffled-label control
+    fits it on permuted labels; the SAE and k-means use no label). Built once per recipe by :func:`activity_model`."""
+
+    def __init__(self, root: Path, train: str, seed: int, shuffled: bool, settings: ActivitySettings):
+        from sklearn.cluster import KMeans
+        from sklearn.decomposition import PCA
+
+        self.root, self.settings = root, settings
+        self.clips: dict[str, ClipVectors] = {}
+        self._frames: dict[str, list[np.ndarray]] = {}
+        rng = np.random.default_rng(seed)
+        frames = self._grey(train)
+        blocks = np.concatenate([normalise_blocks(net.video_blocks(f, count=settings.train_blocks, rng=rng))
+                                 for f in frames])
+        self.whitening = PCA(min(settings.pca, *blocks.shape), whiten=True, random_state=seed).fit(blocks)
+        x = self.whitening.transform(blocks).astype(np.float32)
+        keras.utils.set_random_seed(seed)
+        self.sae = net.SynchronyAutoencoder(x.shape[1], settings.hidden)
+        self.sae.compile(optimizer=keras.optimizers.Adam(ACTIVITY_SAE_LR), loss={"reconstruction": "mse"})
+        history = self.sae.fit(x, {"reconstruction": x}, batch_size=ACTIVITY_SAE_BATCH, epochs=settings.epochs,
+                               shuffle=True, verbose=0).history["loss"]
+        self.sae_loss = {"first_epoch": float(history[0]), "last_epoch": float(history[-1])}
+        codes = [self._codes(f) for f in frames]
+        self.codebook = KMeans(min(settings.words, sum(map(len, codes))), n_init=1, random_state=seed).fit(
+            np.concatenate(codes))
+        clips = self.split(train, codes)
+        labels = clips.labels
+        if shuffled:
+            labels = np.random.default_rng(seed + SHUFFLED_LABEL_SEED).permutation(labels)
+        self.svm, self.search = fit_svm(clips.features, labels, seed=seed, probability=True)
+
+    def _records(self, split: str):
+        from tfaffect.data.formats import get_format
+
+        records = list(get_format(AFEW_LAYOUT).iter_records(self.root, split))
+        if not records:
+            raise DataError(f"no AFEW clip in split {split!r}", str(self.root))
+        return records
+
+    def _grey(self, split: str) -> list[np.ndarray]:
+        if split not in self._frames:
+            self._frames[split] = [clip_grey_frames(r.video_path, self.settings.frame_height)
+                                   for r in self._records(split)]
+        return self._frames[split]
+
+    def _codes(self, frames: np.ndarray) -> np.ndarray:
+        """The SAE's hidden codes ``[blocks, hidden]`` of a clip's grid of non-overlapping blocks."""
+        blocks = normalise_blocks(net.video_blocks(frames, stride=net.ACTIVITY_BLOCK))
+        x = self.whitening.transform(blocks).astype(np.float32)
+        return np.asarray(self.sae.predict_on_batch(x)["code"])
+
+    def split(self, split: str, codes: Optional[list[np.ndarray]] = None) -> ClipVectors:
+        """``split``'s clips with their bag-of-words histograms as ``features [N, words]``."""
+        if split not in self.clips:
+            records = self._records(split)
+            codes = codes if codes is not None else [self._codes(f) for f in self._grey(split)]
+            words = self.codebook.n_clusters
+            histograms = np.stack([net.bag_of_words(self.codebook.predict(c), words) for c in codes])
+            self.clips[split] = ClipVectors(histograms, np.array([r.clip_label for r in records]),
+                                            tuple(r.video_id for r in records),
+                                            np.array([len(f) for f in self._grey(split)]))
+            self._frames.pop(split, None)  # the grey frames are no longer needed
+        return self.clips[split]
+
+    def probabilities(self, split: str) -> np.ndarray:
+        """``[N, 7]`` class probabilities of ``split``'s clips (:meth:`split` order)."""
+        return svm_probabilities(self.svm, self.split(split).features)
+
+
+def activity_model(recipe, root: Path, settings: ActivitySettings) -> ActivityModel:
+    """The :class:`ActivityModel` of ``recipe`` on the AFEW folder ``root`` (cached on the recipe object)."""
+    if "_activity_model" not in recipe.__dict__:
+        (train,) = recipe.train_splits()
+        recipe.__dict__["_activity_model"] = ActivityModel(root, train, recipe.seed,
+                                                           recipe.label_control == "shuffled", settings)
+    return recipe.__dict__["_activity_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KahouActivityTask(_ClipProbabilities, AffectTask):
+    """Table 1 "Activity" (section 4): synchrony autoencoder on 16x16x10 blocks of each clip's grey frames, k-means
+    codebook of its hidden codes, bag of words per clip, RBF SVM (:class:`ActivityModel`), trained on the Train clips,
+    scored on Val. The Keras model the trainer runs is the SVM's probabilities passed through (as
+    :class:`KahouAudioTask`); :meth:`evaluate` fits the pipeline and scores it."""
+
+    paper: ClassVar[str] = PAPER
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy")
+
+    data: Optional[str] = hparam(
+        None, "the raw AFEW clips: the folder holding Train/ and Val/ (class folders of <clip>.avi); none = "
+              "SynthAffect in the AFEW layout")
+    hidden: int = hparam(net.SAE_HIDDEN, "synchrony units of the autoencoder", source="chosen (paper silent)")
+    words: int = hparam(ACTIVITY_WORDS, "k of the k-means codebook (bag-of-words size)", source="chosen (paper silent)")
+    pca: int = hparam(ACTIVITY_PCA, "PCA-whitened components of a 2,560-pixel block", source="chosen (paper silent)")
+    train_blocks: int = hparam(ACTIVITY_TRAIN_BLOCKS, "random blocks cropped per training clip for the autoencoder",
+                               source="chosen (paper silent)")
+    sae_epochs: int = hparam(ACTIVITY_SAE_EPOCHS, "epochs of the autoencoder (Adam 1e-3, batch 256)",
+                             source="chosen (paper silent)")
+    frame_height: int = hparam(ACTIVITY_FRAME_HEIGHT, "grey frames are downscaled to this many rows before the "
+                                                      "blocks are cut", source="chosen (paper silent)")
+    learning_rate: float = hparam(1e-3, "unused: the pass-through model has no trainable weight")
+    epochs: int = hparam(1, "the pipeline is fitted once, before the trainer's single logging step")
+    max_steps_per_epoch: Optional[int] = hparam(1, "one logging step (nothing is trained by gradient here)")
+    batch_size: int = hparam(64, "clips per logging batch (memory only)")
+
+    def validate(self):
+        super().validate()
+        if min(self.hidden, self.words, self.pca, self.train_blocks, self.sae_epochs) < 1 or self.frame_height < 16:
+            raise ConfigError(f"{type(self).__name__}: hidden, words, pca, train_blocks and sae_epochs must be >= 1 "
+                              "and frame_height >= 16 (a block is 16 pixels high)")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "max_steps_per_epoch": 1, "hidden": 8, "words": 8, "pca": 32,
+                "train_blocks": 10, "sae_epochs": 2, "frame_height": 32}
+
+    def data_dir(self) -> tuple[Path, bool]:
+        return afew_root(self.data, smoke=self.smoke)
+
+    def settings(self) -> ActivitySettings:
+        return ActivitySettings(self.hidden, self.words, self.pca, self.train_blocks, self.sae_epochs,
+                                self.frame_height)
+
+    def model_of_activity(self) -> ActivityModel:
+        return activity_model(self, self.data_dir()[0], self.settings())
+
+    def members(self) -> tuple[str, ...]:
+        return ("activity",)
+
+    def _dataset(self, split: str, seed: Optional[int], batch_size: int):
+        model = self.model_of_activity()
+        return _array_dataset({"activity": model.probabilities(split).astype(np.float32)}, model.split(split).labels,
+                              seed=seed, batch_size=batch_size)
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """Table 1's columns: the activity SVM's clip accuracy on the evaluation split and on the training clips."""
+        activity = self.model_of_activity()
+        return self.evaluate_clip_model(activity, run_dir, "activity SVM", sae_loss=activity.sae_loss, aggregation=(
+            "synchrony autoencoder codes of 16x16x10 blocks, k-means bag of words, RBF SVM (section 4)"))
 
 
 # ==================================================================================================
@@ -1334,6 +1566,30 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
 
     def published_keys(self) -> tuple[tuple[str, str, str], ...]:
         return tuple(self.published_rows)
+
+    def evaluate_clip_model(self, clip_model, run_dir: Path, what: str, **extra) -> dict[str, Any]:
+        """Table 1's columns for a single clip model (``clip_model.split(split)``, ``.probabilities(split)`` and
+        ``.search``: :class:`AudioModel`, :class:`ActivityModel`): its clip accuracy on the evaluation split and on
+        the training clips, the clip outputs and ``frames.csv`` of the evaluation split."""
+        data, synthetic = self.data_dir()
+        name = SYNTHETIC if synthetic else data.name
+        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
+                                  "svm": clip_model.search, **extra}
+        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
+            clips = clip_model.split(split)
+            probabilities = clip_model.probabilities(split)
+            predicted = probabilities.argmax(axis=1)
+            result.update(clip_scores(predicted, clips.labels, prefix))
+            if not prefix:
+                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
+                                    title=f"{what}, {split} ({name})")
+                frames = clips.frame_table(probabilities)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
+        result.update(self.published_entries())
+        log.info("%s (%s): %s clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"], name,
+                 what, result["accuracy"], result["clips"], result["train_accuracy"], clip_model.search)
+        return result
 
     def member_scores(self) -> dict[str, dict[str, Any]]:
         """The members' own clip accuracies (validation and training): the IRNN stage's evaluation, the SVM's."""
