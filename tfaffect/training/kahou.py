@@ -1062,8 +1062,12 @@ class ActivitySettings:
     words: int = ACTIVITY_WORDS
     pca: int = ACTIVITY_PCA
     train_blocks: int = ACTIVITY_TRAIN_BLOCKS
-    epochs: int = ACTIVITY_SAE_EPOCHS
+    sae_epochs: int = ACTIVITY_SAE_EPOCHS
     frame_height: int = ACTIVITY_FRAME_HEIGHT
+
+
+SMOKE_ACTIVITY = ActivitySettings(hidden=8, words=8, pca=32, train_blocks=10, sae_epochs=2, frame_height=32)
+"""The activity pipeline of ``--smoke`` runs (seconds)."""
 
 
 class ActivityModel:
@@ -1090,7 +1094,7 @@ class ActivityModel:
         keras.utils.set_random_seed(seed)
         self.sae = net.SynchronyAutoencoder(x.shape[1], settings.hidden)
         self.sae.compile(optimizer=keras.optimizers.Adam(ACTIVITY_SAE_LR), loss={"reconstruction": "mse"})
-        history = self.sae.fit(x, {"reconstruction": x}, batch_size=ACTIVITY_SAE_BATCH, epochs=settings.epochs,
+        history = self.sae.fit(x, {"reconstruction": x}, batch_size=ACTIVITY_SAE_BATCH, epochs=settings.sae_epochs,
                                shuffle=True, verbose=0).history["loss"]
         self.sae_loss = {"first_epoch": float(history[0]), "last_epoch": float(history[-1])}
         codes = [self._codes(f) for f in frames]
@@ -1183,15 +1187,13 @@ class KahouActivityTask(_ClipProbabilities, AffectTask):
                               "and frame_height >= 16 (a block is 16 pixels high)")
 
     def smoke_overrides(self) -> dict[str, Any]:
-        return {**super().smoke_overrides(), "max_steps_per_epoch": 1, "hidden": 8, "words": 8, "pca": 32,
-                "train_blocks": 10, "sae_epochs": 2, "frame_height": 32}
+        return {**super().smoke_overrides(), "max_steps_per_epoch": 1, **dataclasses.asdict(SMOKE_ACTIVITY)}
 
     def data_dir(self) -> tuple[Path, bool]:
         return afew_root(self.data, smoke=self.smoke)
 
     def settings(self) -> ActivitySettings:
-        return ActivitySettings(self.hidden, self.words, self.pca, self.train_blocks, self.sae_epochs,
-                                self.frame_height)
+        return ActivitySettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ActivitySettings)})
 
     def model_of_activity(self) -> ActivityModel:
         return activity_model(self, self.data_dir()[0], self.settings())
@@ -1282,12 +1284,14 @@ def decision_fusion_search(probabilities, labels, *, iterations: int = SEARCH_IT
 FUSION_MODALITIES = ("cnn", "audio", "rnn")
 """The modalities of section 6.2's feature fusion: the aggregated CNN vector, the 10 PCA-whitened audio components,
 the IRNN's last hidden state. ``audio`` only where the audio model can run (:func:`fusion_audio_root`)."""
-DECISION_MEMBERS = ("cnn_svm", "rnn", "fusion", "audio")
-"""Decision-fusion members here: the aggregated-CNN SVM, the IRNN, the feature fusion network and (where it can
-run) the audio SVM. Section 5.2 also weighs the activity model (not implemented yet: absent)."""
-MISSING_MODALITIES = {"published": "the activity model, weighed by decision fusion only (section 4 and 6.2: it is left "
-                                   "out of feature fusion)",
-                      "used": "absent: not implemented yet (issue #16 item 5)", "source": "chosen"}
+DECISION_MEMBERS = ("cnn_svm", "rnn", "fusion", "audio", "activity")
+"""Decision-fusion members (section 5.2: "decision level fusion benefited from including all models"): the
+aggregated-CNN SVM, the IRNN, the feature fusion network and, where they can run, the audio SVM
+(:func:`audio_absence`) and the activity SVM (:func:`activity_absence`; feature fusion leaves activity out, as
+sections 5.1 and 6.2 do: it overfits)."""
+MISSING_MODALITIES = {"published": "the activity model, weighed by decision fusion (section 5.2; sections 5.1 and 6.2 "
+                                   "leave it out of feature fusion only)", "source": "chosen"}
+"""The deviation a decision-fusion run records without its activity member (``used``: :func:`activity_absence`)."""
 NO_AUDIO = {"published": "audio (10 PCA-whitened IS10 components, sections 3, 5.1, 6.2)", "source": "chosen"}
 
 
@@ -1311,14 +1315,24 @@ def audio_absence(recipe) -> Optional[str]:
     return None
 
 
+def activity_absence(recipe) -> Optional[str]:
+    """Why a decision-fusion ``recipe`` runs without the activity member, or ``None`` when it has it."""
+    if not recipe.activity:
+        return "absent: activity=false"
+    if recipe.data is not None and recipe.activity_data is None:
+        return "absent: --data without --activity-data (the raw AFEW clips the activity model reads)"
+    return None
+
+
 def fusion_modalities(recipe) -> tuple[str, ...]:
     """:data:`FUSION_MODALITIES` less ``audio`` where :func:`audio_absence` says so."""
     return tuple(m for m in FUSION_MODALITIES if m != "audio" or not audio_absence(recipe))
 
 
 def fusion_deviations(recipe) -> dict[str, dict[str, Any]]:
-    """The absent modalities of a fusion recipe's run: activity always, audio where :func:`audio_absence` says."""
-    out = {"activity": MISSING_MODALITIES}
+    """The absent modalities of a fusion recipe's run: audio where :func:`audio_absence` says (activity: see
+    :meth:`KahouDecisionFusionTask.deviations`)."""
+    out = {}
     if audio_absence(recipe):
         out["audio"] = {**NO_AUDIO, "used": audio_absence(recipe)}
     return out
@@ -1429,11 +1443,7 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
     root = fusion_audio_root(recipe)
     if root is not None:
         audio = audio_model(recipe, root)
-        order = {video: i for i, video in enumerate(audio.split(split).ids)}
-        missing = [video for video in conv2.ids if video not in order]
-        if missing:
-            raise DataError(f"clip {missing[0]!r} has face features but no audio ({len(missing)} such clips)", root)
-        rows = np.array([order[video] for video in conv2.ids])
+        rows = _clip_rows(audio.split(split).ids, conv2.ids, "audio", root)
         components = np.zeros((len(rows), net.FUSION_INPUTS["audio"]), np.float32)  # fewer with < 11 training clips
         found = audio.components(split)[rows]
         components[:, :found.shape[1]] = found
@@ -1452,6 +1462,15 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
 
 
 STATE_BATCH = 64  # clips per IRNN call while reading its hidden states (memory only)
+
+
+def _clip_rows(have: Sequence[str], ids: Sequence[str], what: str, where) -> np.ndarray:
+    """The rows of ``have`` (a clip model's clip ids) in the order of ``ids`` (the face features' clips)."""
+    order = {video: i for i, video in enumerate(have)}
+    missing = [video for video in ids if video not in order]
+    if missing:
+        raise DataError(f"clip {missing[0]!r} has face features but no {what} ({len(missing)} such clips)", where)
+    return np.array([order[video] for video in ids])
 
 
 def svm_member(recipe) -> tuple[Any, dict[str, Any]]:
@@ -1673,8 +1692,14 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
 
     paper: ClassVar[str] = PAPER
     headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "heldout_accuracy", "best_member_accuracy")
-    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model", "audio_data")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model", "audio_data",
+                                               "activity_data")
 
+    activity: bool = hparam(True, "weigh the activity SVM (section 4; recipes/kahou_activity.py) as a member (section "
+                                  "5.2)")
+    activity_data: Optional[str] = hparam(
+        None, "the raw AFEW clips (Train/ and Val/ with their class folders) the activity member reads; none = "
+              "SynthAffect's AFEW layout when --data is none, else no activity member")
     fusion_learning_rate: float = hparam(0.1, "the feature fusion member's SGD rate: 0.1 first version (submission "
                                               "1), 0.001 stable (submission 2; sections 5.1, 6.2)")
     fusion_momentum: float = hparam(0.0, "the feature fusion member's momentum: none first, 0.9 stable (section 6.2)")
@@ -1706,7 +1731,10 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
                 "search_sigma_min": 0.3}
 
     def deviations(self) -> dict[str, dict[str, Any]]:
-        return {**super().deviations(), **fusion_deviations(self)}
+        out = {**super().deviations(), **fusion_deviations(self)}
+        if activity_absence(self):
+            out["activity"] = {**MISSING_MODALITIES, "used": activity_absence(self)}
+        return out
 
     def data_dir(self) -> tuple[Path, bool]:
         return _fusion_data_dir(self)
@@ -1717,8 +1745,10 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
         return {**fusion.requires(), "fusion": RecipeStage(fusion, "kahou_fusion", "feature_fusion")}
 
     def members(self) -> tuple[str, ...]:
-        """:data:`DECISION_MEMBERS` less ``audio`` where :func:`audio_absence` says so."""
-        return tuple(m for m in DECISION_MEMBERS if m != "audio" or not audio_absence(self))
+        """:data:`DECISION_MEMBERS` less ``audio`` and ``activity`` where :func:`audio_absence` and
+        :func:`activity_absence` say so."""
+        absent = {"audio": audio_absence(self), "activity": activity_absence(self)}
+        return tuple(m for m in DECISION_MEMBERS if not absent.get(m))
 
     def member_probabilities(self, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
         """``(probabilities [M, N, 7], labels [N], ids)`` of the members (:meth:`members`) on ``split``."""
@@ -1733,6 +1763,11 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
                          "fusion": np.asarray(fusion.predict_on_batch(inputs.features)["expression"])}
             if "audio" in self.members():
                 by_member["audio"] = inputs.audio_probabilities
+            if "activity" in self.members():
+                root = afew_root(self.activity_data, smoke=self.smoke)[0]
+                activity = activity_model(self, root, SMOKE_ACTIVITY if self.smoke else ActivitySettings())
+                by_member["activity"] = activity.probabilities(split)[
+                    _clip_rows(activity.split(split).ids, inputs.ids, "activity", root)]
             cache[split] = (np.stack([by_member[m] for m in self.members()]).astype(np.float32), inputs.labels,
                             inputs.ids)
         return cache[split]
@@ -1794,7 +1829,9 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
         return result
 
 
-__all__ = ["AudioClips", "AudioModel", "Clips", "FusionInputs", "KahouAudioTask", "audio_model", "audio_root",
+__all__ = ["ActivityModel", "ActivitySettings", "AudioClips", "AudioModel", "ClipVectors", "Clips", "FusionInputs",
+           "KahouActivityTask", "KahouAudioTask", "activity_absence", "activity_model", "afew_root", "audio_model",
+           "audio_root", "clip_grey_frames", "normalise_blocks",
            "audio_whitening", "fit_audio_svm", "load_audio_clips", "KahouAggregatedCNNTask", "KahouDecisionFusionTask", "KahouFeatureFusionTask",
            "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table", "crossfit_search",
            "decision_fusion_search", "feature_fusion_member", "fused_scores", "irnn_member", "member_stages",
