@@ -100,3 +100,41 @@ def test_synchrony_autoencoder_reconstruction_loss_falls_on_a_toy_set():
     after = float(np.mean((model.predict_on_batch(x)["reconstruction"] - x) ** 2))
     assert before > 0.9  # untrained: x_hat ~ 0, so the error is about the data's variance (1)
     assert after < 0.2 * before, (before, after)
+
+
+def test_saved_activity_and_audio_models_give_the_same_probabilities(tmp_path, monkeypatch):
+    """The activity pipeline fitted on SynthAffect's smoke AFEW layout and an audio SVM fitted on random functionals,
+    saved in a run folder and loaded back (load_clip_model), predict what the fitted ones predict."""
+    from tfaffect.errors import MissingResourceError
+    from tfaffect.data.formats import get_format
+    from tfaffect.training.data import synthaffect_layout_root
+    from tfaffect.training.kahou import (SMOKE_ACTIVITY, ActivityModel, AudioModel, audio_whitening, fit_audio_svm,
+                                         load_clip_model)
+
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path / "cache"))
+    root = synthaffect_layout_root("afew", smoke=True)
+    fitted = ActivityModel(root, "train", 0, False, SMOKE_ACTIVITY)
+    videos = [r.video_path for r in get_format("afew").iter_records(root, "validation")]
+    run = tmp_path / "activity_run"
+    run.mkdir()
+    with pytest.raises(MissingResourceError, match="activity_run"):
+        load_clip_model(run)
+    fitted.save(run)
+    loaded = load_clip_model(run)
+    assert isinstance(loaded, ActivityModel)
+    np.testing.assert_allclose(loaded.predict(videos), fitted.probabilities("validation"), rtol=1e-5, atol=1e-6)
+
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(42, 30)), np.repeat(np.arange(7), 6)
+    features[np.arange(42), labels] += 3.0  # learnable
+    audio = AudioModel.__new__(AudioModel)
+    audio.svm, audio.search = fit_audio_svm(features, labels)
+    audio.whitening = audio_whitening(features, fit=True)
+    audio_run = tmp_path / "audio_run"
+    audio_run.mkdir()
+    audio.save(audio_run)
+    test = rng.normal(size=(5, 30))
+    again = load_clip_model(audio_run)
+    assert isinstance(again, AudioModel)
+    np.testing.assert_array_equal(again.predict(test), audio.predict(test))
+    assert again.predict(test).shape == (5, 7) and not np.allclose(again.predict(test), 0)

@@ -531,30 +531,6 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
     def published_keys(self) -> tuple[tuple[str, str, str], ...]:
         return tuple(self.published_rows)
 
-    def evaluate_clip_model(self, clip_model, run_dir: Path, what: str, **extra) -> dict[str, Any]:
-        """Table 1's columns for a single clip model (``clip_model.split(split)``, ``.probabilities(split)`` and
-        ``.search``: :class:`AudioModel`, :class:`ActivityModel`): its clip accuracy on the evaluation split and on
-        the training clips, the clip outputs and ``frames.csv`` of the evaluation split."""
-        data, synthetic = self.data_dir()
-        name = SYNTHETIC if synthetic else data.name
-        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
-                                  "svm": clip_model.search, **extra}
-        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
-            clips = clip_model.split(split)
-            probabilities = clip_model.probabilities(split)
-            predicted = probabilities.argmax(axis=1)
-            result.update(clip_scores(predicted, clips.labels, prefix))
-            if not prefix:
-                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
-                                    title=f"{what}, {split} ({name})")
-                frames = clips.frame_table(probabilities)
-        write_frame_outputs(frames, run_dir, name)
-        result["frames"] = int(len(frames))
-        result.update(self.published_entries())
-        log.info("%s (%s): %s clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"], name,
-                 what, result["accuracy"], result["clips"], result["train_accuracy"], clip_model.search)
-        return result
-
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """Table 1's columns: clip accuracy on the evaluation split and on the training clips; per-frame running
         probabilities of the evaluation clips in ``frames.csv``."""
@@ -886,10 +862,55 @@ def afew_root(data: Optional[str], *, smoke: bool) -> tuple[Path, bool]:
 audio_root = afew_root
 
 
-class AudioModel:
+class _SavedClipModel:
+    """A clip model's fitted pieces saved in its run folder and loaded back (:meth:`save`, :meth:`load`): the
+    attributes named by ``STATE`` in ``FILE`` (joblib, written atomically). joblib files are pickles: load only run
+    folders you trust."""
+
+    FILE: ClassVar[str]
+    STATE: ClassVar[tuple[str, ...]]
+
+    def save(self, run_dir: Path) -> Path:
+        import joblib
+
+        from tfaffect.io import atomic_path
+
+        path = Path(run_dir) / self.FILE
+        with atomic_path(path) as tmp:
+            joblib.dump({key: getattr(self, key) for key in self.STATE}, tmp)
+        return path
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike):
+        """The model saved by a run (``run_dir``): :meth:`predict` works; :meth:`split` needs ``root`` set first."""
+        import joblib
+
+        path = Path(run_dir) / cls.FILE
+        if not path.is_file():
+            raise MissingResourceError(f"{path} does not exist: no {cls.__name__} was saved in {run_dir} (the runs "
+                                       "of recipes/kahou_audio.py and recipes/kahou_activity.py save theirs)")
+        try:
+            state = joblib.load(path)
+        except Exception as exc:  # a damaged or foreign file: joblib raises many kinds
+            raise DataError(f"cannot read the saved {cls.__name__}: {exc}", str(path)) from exc
+        if not isinstance(state, dict) or set(state) != set(cls.STATE):
+            raise DataError(f"not a saved {cls.__name__} (expected the keys {', '.join(cls.STATE)})", str(path))
+        model = cls.__new__(cls)
+        model.__dict__.update(state, root=None, clips={})
+        return model
+
+    def probabilities(self, split: str) -> np.ndarray:
+        """``[N, 7]`` class probabilities of ``split``'s clips (:meth:`split` order)."""
+        return svm_probabilities(self.svm, self.split(split).features)
+
+
+class AudioModel(_SavedClipModel):
     """The audio SVM of a recipe (section 3) fitted on its training clips (the shuffled-label control: on permuted
     labels), the whitening the fusion network reads, and every split's clips. Built once per recipe object by
     :func:`audio_model`."""
+
+    FILE = "audio_svm.joblib"
+    STATE = ("svm", "whitening", "search")
 
     def __init__(self, root: Path, train: str, seed: int, shuffled: bool):
         self.root = root
@@ -906,9 +927,10 @@ class AudioModel:
             self.clips[split] = load_audio_clips(self.root, split)
         return self.clips[split]
 
-    def probabilities(self, split: str) -> np.ndarray:
-        """``[N, 7]`` class probabilities of ``split``'s clips (:meth:`split` order)."""
-        return svm_probabilities(self.svm, self.split(split).features)
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """``[N, 7]`` class probabilities of clips given their IS10 functionals ``[N, 1582]``
+        (:func:`tfaffect.data.audio.cached_is10` of their ``<clip>.wav``)."""
+        return svm_probabilities(self.svm, np.asarray(features))
 
     def components(self, split: str) -> np.ndarray:
         """``float32 [N, 10]``: the PCA-whitened functionals of ``split``'s clips (section 6.2's fusion input)."""
@@ -970,6 +992,7 @@ class _ClipProbabilities:
                 frames = clips.frame_table(probabilities)
         write_frame_outputs(frames, run_dir, name)
         result["frames"] = int(len(frames))
+        result["saved"] = clip_model.save(run_dir).name  # the fitted model: load_clip_model(run_dir)
         result.update(self.published_entries())
         log.info("%s (%s): %s clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"], name,
                  what, result["accuracy"], result["clips"], result["train_accuracy"], clip_model.search)
@@ -1070,13 +1093,17 @@ SMOKE_ACTIVITY = ActivitySettings(hidden=8, words=8, pca=32, train_blocks=10, sa
 """The activity pipeline of ``--smoke`` runs (seconds)."""
 
 
-class ActivityModel:
+class ActivityModel(_SavedClipModel):
     """Section 4's pipeline fitted on a recipe's training clips: random 16x16x10 blocks of their grey frames ->
     contrast normalisation -> PCA whitening -> :class:`~tfaffect.models.kahou.SynchronyAutoencoder` (trained on the
     reconstruction error) -> the hidden codes of every clip's blocks (a grid of non-overlapping blocks, chosen) ->
     k-means codebook (fitted on the training clips' codes) -> a bag-of-words histogram per clip -> RBF SVM with
     probabilities (:func:`fit_svm`: standardised histograms, grid search, Platt scaling; the shuffled-label control
     fits it on permuted labels; the SAE and k-means use no label). Built once per recipe by :func:`activity_model`."""
+
+    FILE = "activity_model.joblib"
+    STATE = ("settings", "whitening", "codebook", "svm", "search", "sae_loss")
+    SAE_FILE = "activity_sae.keras"
 
     def __init__(self, root: Path, train: str, seed: int, shuffled: bool, settings: ActivitySettings):
         from sklearn.cluster import KMeans
@@ -1139,9 +1166,40 @@ class ActivityModel:
             self._frames.pop(split, None)  # the grey frames are no longer needed
         return self.clips[split]
 
-    def probabilities(self, split: str) -> np.ndarray:
-        """``[N, 7]`` class probabilities of ``split``'s clips (:meth:`split` order)."""
-        return svm_probabilities(self.svm, self.split(split).features)
+    def predict(self, videos: Sequence[str | os.PathLike]) -> np.ndarray:
+        """``[N, 7]`` class probabilities of clips given their video files."""
+        words = self.codebook.n_clusters
+        histograms = [net.bag_of_words(self.codebook.predict(self._codes(
+            clip_grey_frames(path, self.settings.frame_height))), words) for path in videos]
+        return svm_probabilities(self.svm, np.stack(histograms))
+
+    def save(self, run_dir: Path) -> Path:
+        """The scikit-learn pieces (``FILE``) and the autoencoder (``SAE_FILE``, Keras) in ``run_dir``."""
+        from tfaffect.io import atomic_path
+
+        with atomic_path(Path(run_dir) / self.SAE_FILE) as tmp:
+            self.sae.save(tmp)
+        return super().save(run_dir)
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> "ActivityModel":
+        from tfaffect.models.saving import load_model
+
+        model = super().load(run_dir)
+        model.sae = load_model(Path(run_dir) / cls.SAE_FILE)
+        model._frames = {}
+        return model
+
+
+def load_clip_model(run_dir: str | os.PathLike):
+    """The audio or activity model a Kahou run saved (recipes/kahou_audio.py, recipes/kahou_activity.py):
+    :class:`AudioModel` (``predict(IS10 features)``) or :class:`ActivityModel` (``predict(video files)``), each giving
+    ``[N, 7]`` class probabilities. :class:`MissingResourceError` when the run saved neither."""
+    for cls in (AudioModel, ActivityModel):
+        if (Path(run_dir) / cls.FILE).is_file():
+            return cls.load(run_dir)
+    raise MissingResourceError(f"{run_dir} holds no {AudioModel.FILE} or {ActivityModel.FILE}: not a run of "
+                               "recipes/kahou_audio.py or recipes/kahou_activity.py")
 
 
 def activity_model(recipe, root: Path, settings: ActivitySettings) -> ActivityModel:
@@ -1586,30 +1644,6 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
     def published_keys(self) -> tuple[tuple[str, str, str], ...]:
         return tuple(self.published_rows)
 
-    def evaluate_clip_model(self, clip_model, run_dir: Path, what: str, **extra) -> dict[str, Any]:
-        """Table 1's columns for a single clip model (``clip_model.split(split)``, ``.probabilities(split)`` and
-        ``.search``: :class:`AudioModel`, :class:`ActivityModel`): its clip accuracy on the evaluation split and on
-        the training clips, the clip outputs and ``frames.csv`` of the evaluation split."""
-        data, synthetic = self.data_dir()
-        name = SYNTHETIC if synthetic else data.name
-        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
-                                  "svm": clip_model.search, **extra}
-        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
-            clips = clip_model.split(split)
-            probabilities = clip_model.probabilities(split)
-            predicted = probabilities.argmax(axis=1)
-            result.update(clip_scores(predicted, clips.labels, prefix))
-            if not prefix:
-                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
-                                    title=f"{what}, {split} ({name})")
-                frames = clips.frame_table(probabilities)
-        write_frame_outputs(frames, run_dir, name)
-        result["frames"] = int(len(frames))
-        result.update(self.published_entries())
-        log.info("%s (%s): %s clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"], name,
-                 what, result["accuracy"], result["clips"], result["train_accuracy"], clip_model.search)
-        return result
-
     def member_scores(self) -> dict[str, dict[str, Any]]:
         """The members' own clip accuracies (validation and training): the IRNN stage's evaluation, the SVM's."""
         import json
@@ -1830,7 +1864,7 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
 
 
 __all__ = ["ActivityModel", "ActivitySettings", "AudioClips", "AudioModel", "ClipVectors", "Clips", "FusionInputs",
-           "KahouActivityTask", "KahouAudioTask", "activity_absence", "activity_model", "afew_root", "audio_model",
+           "KahouActivityTask", "KahouAudioTask", "activity_absence", "load_clip_model", "activity_model", "afew_root", "audio_model",
            "audio_root", "clip_grey_frames", "normalise_blocks",
            "audio_whitening", "fit_audio_svm", "load_audio_clips", "KahouAggregatedCNNTask", "KahouDecisionFusionTask", "KahouFeatureFusionTask",
            "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table", "crossfit_search",
