@@ -30,8 +30,9 @@ member probabilities in, fused scores out).
 
 The audio SVM (recipes/kahou_audio.py, section 3) is a fourth member when opensmile (the audio extra) is installed,
 as the feature fusion member's audio modality is (see recipes/kahou_feature_fusion.py: --no-audio, --audio-data).
-Deviation: the paper also weighs the activity model (section 4); not implemented yet (issue #16 item 5), it is
-absent (recorded in every run's deviations). The swapped partitions (submissions 4, 5) and
+The activity SVM (recipes/kahou_activity.py, section 4) is a member too (section 5.2: "decision level fusion
+benefited from including all models"); --no-activity leaves it out, and with --data it needs --activity-data (the
+raw AFEW clips), else it is absent (both recorded as a deviation). The swapped partitions (submissions 4, 5) and
 the retraining on Train + Val (3, 6, 7) are not recipes yet. The members' best epochs are not restored: each is
 scored at its last epoch.
 

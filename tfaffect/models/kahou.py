@@ -1,6 +1,7 @@
-"""The Kahou et al. 2015 (EmotiW 2015) visual models: frame CNN, IRNN over its features, k-average pooling.
+"""The Kahou et al. 2015 (EmotiW 2015) visual models: frame CNN, IRNN over its features, k-average pooling, the
+activity model's synchrony autoencoder.
 
-Three pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax``), plus one NumPy function:
+The pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax``), plus one NumPy function:
 
 :class:`KahouFrameCNN` (section 2.1)
     ``{"image": uint8 RGB [N, S, S, 3]}`` -> ``{"expression": [N, 7]}``. Inside the model: grey level
@@ -36,6 +37,11 @@ Three pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax
 
 :func:`k_average_pool` (section 2.3)
     A clip's per-frame vectors ``[T, D]`` -> ``k`` bin averages, ``[k * D]``.
+
+:class:`SynchronyAutoencoder` (section 4, the activity model)
+    Whitened, flattened 16x16x10 grey video blocks (:func:`video_blocks`) -> their reconstruction and the
+    synchrony units' codes (:class:`SynchronyCoding`, Konda et al.'s SAE, the paper's [20]); a clip's codes are
+    quantised by k-means and counted (:func:`bag_of_words`) for an SVM (``tfaffect/training/kahou.py``).
 
 Choices neither the paper nor the issue's facts from the released code fix (each marked "chosen" below):
 conv padding of the 5x5 layers ("same", pad 2: the only one that gives the paper's 11x11 after the second

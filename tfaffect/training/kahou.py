@@ -22,6 +22,10 @@ The pipeline (sections 2.1-2.3):
 4. **Aggregated CNN + SVM** (:class:`KahouAggregatedCNNTask`, ``recipes/kahou_aggregated_cnn.py``): the frame
    CNN's pre-softmax outputs of each clip's face frames k-average pooled (k = 15: 105 values,
    :func:`~tfaffect.models.kahou.k_average_pool`), an RBF SVM with a grid search (section 2.3; scikit-learn).
+5. **Audio** (:class:`KahouAudioTask`, section 3) and **activity** (:class:`KahouActivityTask`, section 4: synchrony
+   autoencoder on 16x16x10 blocks, k-means bag of words, RBF SVM): clip models on the raw AFEW clips
+   (:func:`afew_root`), each saved in its run folder (:func:`load_clip_model`). Decision fusion weighs both,
+   feature fusion the audio components only (section 6.2).
 
 Clip-level scores (:func:`clip_scores`): accuracy on the evaluation split ("Validation" of Table 1) and on the
 training clips ("Training"), per-class accuracies, ``clips.csv``, ``confusion.csv`` (rows: true class, columns:
@@ -1153,14 +1157,17 @@ class ActivityModel(_SavedClipModel):
         x = self.whitening.transform(blocks).astype(np.float32)
         return np.asarray(self.sae.predict_on_batch(x)["code"])
 
+    def _histogram(self, codes: np.ndarray) -> np.ndarray:
+        """A clip's bag of words: its blocks' codes quantised by the codebook, counted (:func:`bag_of_words`)."""
+        return net.bag_of_words(self.codebook.predict(codes), self.codebook.n_clusters)
+
     def split(self, split: str, codes: Optional[list[np.ndarray]] = None) -> ClipVectors:
         """``split``'s clips with their bag-of-words histograms as ``features [N, words]``."""
         if split not in self.clips:
             records = self._records(split)
             codes = codes if codes is not None else [self._codes(f) for f in self._grey(split)]
-            words = self.codebook.n_clusters
-            histograms = np.stack([net.bag_of_words(self.codebook.predict(c), words) for c in codes])
-            self.clips[split] = ClipVectors(histograms, np.array([r.clip_label for r in records]),
+            self.clips[split] = ClipVectors(np.stack([self._histogram(c) for c in codes]),
+                                            np.array([r.clip_label for r in records]),
                                             tuple(r.video_id for r in records),
                                             np.array([len(f) for f in self._grey(split)]))
             self._frames.pop(split, None)  # the grey frames are no longer needed
@@ -1168,9 +1175,8 @@ class ActivityModel(_SavedClipModel):
 
     def predict(self, videos: Sequence[str | os.PathLike]) -> np.ndarray:
         """``[N, 7]`` class probabilities of clips given their video files."""
-        words = self.codebook.n_clusters
-        histograms = [net.bag_of_words(self.codebook.predict(self._codes(
-            clip_grey_frames(path, self.settings.frame_height))), words) for path in videos]
+        histograms = [self._histogram(self._codes(clip_grey_frames(path, self.settings.frame_height)))
+                      for path in videos]
         return svm_probabilities(self.svm, np.stack(histograms))
 
     def save(self, run_dir: Path) -> Path:
@@ -1863,11 +1869,11 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
         return result
 
 
-__all__ = ["ActivityModel", "ActivitySettings", "AudioClips", "AudioModel", "ClipVectors", "Clips", "FusionInputs",
-           "KahouActivityTask", "KahouAudioTask", "activity_absence", "load_clip_model", "activity_model", "afew_root", "audio_model",
-           "audio_root", "clip_grey_frames", "normalise_blocks",
-           "audio_whitening", "fit_audio_svm", "load_audio_clips", "KahouAggregatedCNNTask", "KahouDecisionFusionTask", "KahouFeatureFusionTask",
-           "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table", "crossfit_search",
-           "decision_fusion_search", "feature_fusion_member", "fused_scores", "irnn_member", "member_stages",
-           "read_fusion_inputs", "svm_member", "svm_probabilities",
-           "fit_svm", "frame_cnn_recipe", "load_clips", "read_clip_labels", "running_frames"]
+__all__ = ["activity_absence", "activity_model", "ActivityModel", "ActivitySettings", "afew_root", "audio_model",
+           "audio_root", "audio_whitening", "AudioClips", "AudioModel", "clip_grey_frames", "clip_scores", "Clips",
+           "ClipVectors", "confusion_table", "crossfit_search", "decision_fusion_search", "feature_fusion_member",
+           "fit_audio_svm", "fit_svm", "frame_cnn_recipe", "fused_scores", "FusionInputs", "irnn_member",
+           "KahouActivityTask", "KahouAggregatedCNNTask", "KahouAudioTask", "KahouDecisionFusionTask",
+           "KahouFeatureFusionTask", "KahouFrameCNNTask", "KahouIRNNTask", "load_audio_clips", "load_clip_model",
+           "load_clips", "member_stages", "normalise_blocks", "read_clip_labels", "read_fusion_inputs",
+           "running_frames", "svm_member", "svm_probabilities"]
