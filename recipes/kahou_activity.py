@@ -42,7 +42,10 @@ its 20th. Above its control but below the majority class, and with a large gap b
 as the paper's 0.983 / 0.266 (the reason it leaves activity out of feature fusion): the rendered faces' block
 motion says little about the emotion. Wall time 1 min 43 s with SynthAffect's AFEW layout already generated
 (decoding the 342 clips, the SAE, k-means and the grid search; load average 2.6-5.4), the control 1 min 17 s,
---smoke 20 s (all measured under load on 2 shared CPU cores).
+--smoke 20 s (all measured under load on 2 shared CPU cores). A sensitivity check, not a tuned default: with
+--frame-height 112 (SynthAffect's full 112x112 frames) 0.298, training 0.616 (1 min 31 s, load 5.1-5.4), still
+below the majority class. The saved pipeline of that run, loaded with load_clip_model, gave the probabilities of
+its clips.csv exactly (10 validation clips checked).
 """
 
 from tfaffect.launch import main, quiet_start
