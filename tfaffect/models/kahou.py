@@ -1,7 +1,7 @@
 """The Kahou et al. 2015 (EmotiW 2015) visual models: frame CNN, IRNN over its features, k-average pooling, the
 activity model's synchrony autoencoder.
 
-The pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax``), plus one NumPy function:
+The pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax``), plus NumPy functions:
 
 :class:`KahouFrameCNN` (section 2.1)
     ``{"image": uint8 RGB [N, S, S, 3]}`` -> ``{"expression": [N, 7]}``. Inside the model: grey level
