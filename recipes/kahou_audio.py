@@ -24,7 +24,9 @@ number, 10 chosen to match) and classified by an RBF SVM with Platt probabilitie
 in {1e-3, 1e-4, 1e-5} by 3-fold grid search on the Train clips (released code, issue #16 item 4). Reported:
 validation and training clip accuracies (Table 1's columns), clips.csv (with the class probabilities decision
 fusion weighs), confusion.csv, plots/confusion.png (row percentages, Figure 4's form). The Keras model of the run
-is the SVM's probabilities passed through (nothing trains by gradient).
+is the SVM's probabilities passed through (nothing trains by gradient); the fitted pipeline (standardisation, PCA,
+SVM, and the whitening the fusion reads) is saved beside it (audio_svm.joblib) and loads with
+tfaffect.training.kahou.load_clip_model(run_dir), whose predict(IS10 functionals) gives the clips' probabilities.
 
 On SynthAffect the audio is SYNTHETIC (tfaffect/data/synth_audio.py: a harmonic "voice" whose pitch, level and
 syllable rate depend on the clip label, per-person pitch shift; no speech): its accuracy says nothing about

@@ -171,8 +171,9 @@ def test_fusion_network_learns_an_informative_modality_and_its_shuffled_label_co
 
 def test_fusion_recipes_take_audio_only_where_it_can_run(monkeypatch):
     """Section 6.2 fuses cnn, audio, rnn; section 5.2 also weighs the audio SVM. Audio is dropped (and the reason
-    recorded as a deviation) with --no-audio, without opensmile, and with --data but no --audio-data; activity is
-    always recorded as absent."""
+    recorded as a deviation) with --no-audio, without opensmile, and with --data but no --audio-data. Decision
+    fusion also weighs the activity SVM (section 5.2), absent (a recorded deviation) with --no-activity or with --data
+    but no --activity-data; feature fusion leaves activity out as the paper does (no deviation)."""
     import importlib.util
 
     from tfaffect.training.kahou import KahouDecisionFusionTask, KahouFeatureFusionTask, fusion_modalities
@@ -182,8 +183,14 @@ def test_fusion_recipes_take_audio_only_where_it_can_run(monkeypatch):
                         else installed(name, *a))
     fusion = KahouFeatureFusionTask()
     assert fusion_modalities(fusion) == ("cnn", "audio", "rnn")
-    assert KahouDecisionFusionTask().members() == ("cnn_svm", "rnn", "fusion", "audio")
-    assert set(fusion.deviations()) >= {"activity"} and "audio" not in fusion.deviations()
+    assert KahouDecisionFusionTask().members() == ("cnn_svm", "rnn", "fusion", "audio", "activity")
+    assert "activity" not in KahouDecisionFusionTask().deviations()
+    assert "activity" not in fusion.deviations() and "audio" not in fusion.deviations()
+    for reason, recipe in {"activity=false": KahouDecisionFusionTask(activity=False),
+                           "--activity-data": KahouDecisionFusionTask(data="x", audio_data="afew")}.items():
+        assert recipe.members() == ("cnn_svm", "rnn", "fusion", "audio")
+        assert reason in recipe.deviations()["activity"]["used"]
+    assert KahouDecisionFusionTask(data="x", audio_data="a", activity_data="a").members()[-1] == "activity"
     cases = {"audio=false": KahouFeatureFusionTask(audio=False),
              "--audio-data": KahouFeatureFusionTask(data="/nowhere/afew48", frame_data="/nowhere/stills")}
     for reason, recipe in cases.items():
@@ -193,5 +200,5 @@ def test_fusion_recipes_take_audio_only_where_it_can_run(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "opensmile"
                         else installed(name, *a))
     assert fusion_modalities(fusion) == ("cnn", "rnn")
-    assert KahouDecisionFusionTask().members() == ("cnn_svm", "rnn", "fusion")
+    assert KahouDecisionFusionTask().members() == ("cnn_svm", "rnn", "fusion", "activity")
     assert 'pip install -e ".[audio]"' in fusion.deviations()["audio"]["used"]

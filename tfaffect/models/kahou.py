@@ -1,6 +1,7 @@
-"""The Kahou et al. 2015 (EmotiW 2015) visual models: frame CNN, IRNN over its features, k-average pooling.
+"""The Kahou et al. 2015 (EmotiW 2015) visual models: frame CNN, IRNN over its features, k-average pooling, the
+activity model's synchrony autoencoder.
 
-Three pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax``), plus one NumPy function:
+The pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax``), plus NumPy functions:
 
 :class:`KahouFrameCNN` (section 2.1)
     ``{"image": uint8 RGB [N, S, S, 3]}`` -> ``{"expression": [N, 7]}``. Inside the model: grey level
@@ -36,6 +37,11 @@ Three pieces, ``keras`` / ``keras.ops`` only (they run under ``KERAS_BACKEND=jax
 
 :func:`k_average_pool` (section 2.3)
     A clip's per-frame vectors ``[T, D]`` -> ``k`` bin averages, ``[k * D]``.
+
+:class:`SynchronyAutoencoder` (section 4, the activity model)
+    Whitened, flattened 16x16x10 grey video blocks (:func:`video_blocks`) -> their reconstruction and the
+    synchrony units' codes (:class:`SynchronyCoding`, Konda et al.'s SAE, the paper's [20]); a clip's codes are
+    quantised by k-means and counted (:func:`bag_of_words`) for an SVM (``tfaffect/training/kahou.py``).
 
 Choices neither the paper nor the issue's facts from the released code fix (each marked "chosen" below):
 conv padding of the 5x5 layers ("same", pad 2: the only one that gives the paper's 11x11 after the second
@@ -608,6 +614,107 @@ def k_average_pool(frames, k: int = K_BINS) -> np.ndarray:
         stop = max(((j + 1) * t) // k, start + 1)
         bins.append(frames[start:stop].mean(axis=0))
     return np.concatenate(bins).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# Activity (section 4): synchrony autoencoder on 16x16x10 video blocks
+
+ACTIVITY_BLOCK = (10, 16, 16)  # section 4: "3D video blocks of size 16 x 16 x 10 (space x space x time)"
+SAE_HIDDEN = 128  # chosen: section 4 does not give the SAE's size; small enough for 2 CPU cores
+SAE_INIT_STDDEV = 0.01  # chosen: small random filters (the paper is silent)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SynchronyCoding(keras.layers.Layer):
+    """The synchrony autoencoder's coding (Konda, Memisevic & Michalski, "Learning to encode motion using
+    spatio-temporal synchrony", the paper's [20]; its equations are not in this project's papers folder: the form
+    below is that paper's multi-frame model as we read it, the bias and initialisation are chosen).
+
+    A block ``x`` (the frames of one 3-D block, flattened and whitened, ``[B, D]``) meets ``hidden`` spatio-temporal
+    filters ``W [D, H]``: ``f = x W`` sums each filter's responses over the block's frames; the hidden unit detects
+    their synchrony multiplicatively, ``h = sigmoid(f * f + b_h)`` (the square of the summed responses holds every
+    product of two frames' responses: the "gating" of [20]); the reconstruction goes back through the same
+    (tied) filters gated by ``h``: ``x_hat = (h * f) W^T + b_v``. Returns ``(x_hat, h)``."""
+
+    def __init__(self, hidden: int = SAE_HIDDEN, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = int(hidden)
+
+    def build(self, input_shape):
+        dim = int(input_shape[-1])
+        self.filters = self.add_weight(shape=(dim, self.hidden), name="filters",
+                                       initializer=keras.initializers.RandomNormal(stddev=SAE_INIT_STDDEV))
+        self.hidden_bias = self.add_weight(shape=(self.hidden,), name="hidden_bias", initializer="zeros")
+        self.visible_bias = self.add_weight(shape=(dim,), name="visible_bias", initializer="zeros")
+
+    def call(self, x):
+        f = ops.matmul(x, self.filters)
+        h = ops.sigmoid(f * f + self.hidden_bias)
+        return ops.matmul(h * f, ops.transpose(self.filters)) + self.visible_bias, h
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape), (*tuple(input_shape)[:-1], self.hidden)
+
+    def get_config(self):
+        return {**super().get_config(), "hidden": self.hidden}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SynchronyAutoencoder(ConfigurableModel):
+    """Section 4's local motion features: ``{"blocks": float32 [B, D]}`` (whitened, flattened 16x16x10 blocks) ->
+    ``{"reconstruction": [B, D], "code": [B, hidden]}`` (:class:`SynchronyCoding`, layer ``"sae"``). Trained on the
+    squared reconstruction error of ``"reconstruction"``; ``"code"`` is what the k-means codebook quantises.
+
+    Args:
+        input_dim: D, the whitened block's width.
+        hidden: the number of synchrony units (:data:`SAE_HIDDEN`, chosen).
+    """
+
+    def __init__(self, input_dim: int, hidden: int = SAE_HIDDEN, **kwargs):
+        if int(input_dim) < 1 or int(hidden) < 1:
+            raise ConfigError(f"the synchrony autoencoder needs input_dim >= 1 and hidden >= 1, got {input_dim}, "
+                              f"{hidden}")
+        blocks = keras.Input(shape=(int(input_dim),), name="blocks")
+        reconstruction, code = SynchronyCoding(int(hidden), name="sae")(blocks)
+        kwargs.setdefault("name", "synchrony_autoencoder")
+        super().__init__(blocks, {"reconstruction": reconstruction, "code": code},
+                         {"input_dim": int(input_dim), "hidden": int(hidden)}, **kwargs)
+
+
+def video_blocks(frames, block=ACTIVITY_BLOCK, stride=None, *, count: int | None = None, rng=None) -> np.ndarray:
+    """Grey frames ``[T, H, W]`` -> blocks ``[N, t, h, w]`` (``block``: 10 x 16 x 16, section 4).
+
+    ``count`` none: the dense grid of blocks with ``stride`` (default: half a block in every axis, chosen), in
+    (time, row, column) order. ``count`` given: that many blocks at uniformly random positions (``rng``, a NumPy
+    Generator), what the autoencoder trains on (section 4: "trained on cropped 3D video blocks"). A clip shorter than
+    ``t`` frames has its last frame repeated up to ``t`` (chosen: every clip gives blocks)."""
+    frames = np.asarray(frames, np.float32)
+    t, h, w = (int(v) for v in block)
+    if frames.ndim != 3 or len(frames) == 0:
+        raise ConfigError(f"video blocks need grey frames [T >= 1, H, W], got shape {frames.shape}")
+    if frames.shape[1] < h or frames.shape[2] < w:
+        raise ConfigError(f"frames of {frames.shape[1]}x{frames.shape[2]} pixels are smaller than a {h}x{w} block")
+    if len(frames) < t:
+        frames = np.concatenate([frames, np.repeat(frames[-1:], t - len(frames), axis=0)])
+    limits = (len(frames) - t, frames.shape[1] - h, frames.shape[2] - w)
+    if count is None:
+        steps = tuple(max(1, int(v)) for v in (stride or (max(1, t // 2), max(1, h // 2), max(1, w // 2))))
+        starts = [(a, b, c) for a in range(0, limits[0] + 1, steps[0]) for b in range(0, limits[1] + 1, steps[1])
+                  for c in range(0, limits[2] + 1, steps[2])]
+    else:
+        rng = rng if rng is not None else np.random.default_rng(0)
+        starts = zip(*(rng.integers(0, limit + 1, int(count)) for limit in limits))
+    return np.stack([frames[a:a + t, b:b + h, c:c + w] for a, b, c in starts])
+
+
+def bag_of_words(assignments, k: int) -> np.ndarray:
+    """A clip's codeword indices (one per block, k-means quantisation) -> its bag-of-words histogram ``[k]``: the
+    share of the clip's blocks assigned to each word (sums to 1; chosen: L1-normalised so clips of different
+    lengths compare)."""
+    assignments = np.asarray(assignments, np.int64).ravel()
+    if len(assignments) == 0 or assignments.min() < 0 or assignments.max() >= k:
+        raise ConfigError(f"bag of words: need >= 1 assignment in [0, {k}), got {assignments[:10].tolist()}...")
+    return (np.bincount(assignments, minlength=k) / len(assignments)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------------

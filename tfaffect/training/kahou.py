@@ -22,6 +22,10 @@ The pipeline (sections 2.1-2.3):
 4. **Aggregated CNN + SVM** (:class:`KahouAggregatedCNNTask`, ``recipes/kahou_aggregated_cnn.py``): the frame
    CNN's pre-softmax outputs of each clip's face frames k-average pooled (k = 15: 105 values,
    :func:`~tfaffect.models.kahou.k_average_pool`), an RBF SVM with a grid search (section 2.3; scikit-learn).
+5. **Audio** (:class:`KahouAudioTask`, section 3) and **activity** (:class:`KahouActivityTask`, section 4: synchrony
+   autoencoder on 16x16x10 blocks, k-means bag of words, RBF SVM): clip models on the raw AFEW clips
+   (:func:`afew_root`), each saved in its run folder (:func:`load_clip_model`). Decision fusion weighs both,
+   feature fusion the audio components only (section 6.2).
 
 Clip-level scores (:func:`clip_scores`): accuracy on the evaluation split ("Validation" of Table 1) and on the
 training clips ("Training"), per-class accuracies, ``clips.csv``, ``confusion.csv`` (rows: true class, columns:
@@ -807,9 +811,10 @@ def audio_whitening(x: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA
 
 
 @dataclasses.dataclass(frozen=True)
-class AudioClips:
-    """A split's AFEW clips for the audio model: ``features [N, 1582]`` (IS10 functionals of ``<clip>.wav``),
-    ``labels [N]``, ``ids`` and ``frames`` (each clip's video frame count)."""
+class ClipVectors:
+    """A split's AFEW clips for a clip-vector model: ``features [N, D]`` (the audio model's IS10 functionals of
+    ``<clip>.wav``, the activity model's bag-of-words histograms), ``labels [N]``, ``ids`` and ``frames`` (each clip's
+    video frame count)."""
 
     features: np.ndarray
     labels: np.ndarray
@@ -823,7 +828,11 @@ class AudioClips:
         return running_frames(clips, np.repeat(np.asarray(probabilities)[:, None], int(self.frames.max()), axis=1))
 
 
-def load_audio_clips(root: str | os.PathLike, split: str) -> AudioClips:
+AudioClips = ClipVectors
+"""The audio model's clips (the former name of :class:`ClipVectors`)."""
+
+
+def load_audio_clips(root: str | os.PathLike, split: str) -> ClipVectors:
     """``split``'s clips of the raw AFEW folder ``root`` (the ``afew`` importer: class folders give the labels) with
     the IS10 functionals of each clip's ``<clip>.wav`` (:func:`tfaffect.data.audio.clip_audio_path`; cached per
     clip, :func:`tfaffect.data.audio.cached_is10`)."""
@@ -834,32 +843,82 @@ def load_audio_clips(root: str | os.PathLike, split: str) -> AudioClips:
     if not records:
         raise DataError(f"no AFEW clip in split {split!r}", str(root))
     features = cached_is10([clip_audio_path(r.video_path) for r in records])
-    return AudioClips(features, np.array([r.clip_label for r in records]), tuple(r.video_id for r in records),
+    return ClipVectors(features, np.array([r.clip_label for r in records]), tuple(r.video_id for r in records),
                       np.array([max(int(r.num_frames), 1) for r in records]))
 
 
-def audio_root(data: Optional[str], *, smoke: bool) -> tuple[Path, bool]:
-    """``(raw AFEW folder, synthetic)``: ``data`` (the folder holding ``Train/`` and ``Val/``, a ``<clip>.wav`` beside
-    every clip), else SynthAffect in the AFEW layout (its clips carry a synthetic voice)."""
+def afew_root(data: Optional[str], *, smoke: bool) -> tuple[Path, bool]:
+    """``(raw AFEW folder, synthetic)`` of the clip models (audio, activity): ``data`` (the folder holding ``Train/``
+    and ``Val/``; for the audio model a ``<clip>.wav`` beside every clip), else SynthAffect in the AFEW layout (its
+    clips carry a synthetic voice)."""
     if data is None:
         from tfaffect.training.data import synthaffect_layout_root
 
         return synthaffect_layout_root(AFEW_LAYOUT, smoke=smoke), True
     root = Path(data)
     if not (root / "Train").is_dir():
-        raise MissingResourceError(f"{root} has no Train/ folder: the audio model reads the raw AFEW clips (Train/ "
-                                   "and Val/ with their class folders) and a <clip>.wav beside each clip")
+        raise MissingResourceError(f"{root} has no Train/ folder: the audio and activity models read the raw AFEW "
+                                   "clips (Train/ and Val/ with their class folders; audio: a <clip>.wav beside each "
+                                   "clip)")
     return root, False
 
 
-class AudioModel:
+audio_root = afew_root
+
+
+class _SavedClipModel:
+    """A clip model's fitted pieces saved in its run folder and loaded back (:meth:`save`, :meth:`load`): the
+    attributes named by ``STATE`` in ``FILE`` (joblib, written atomically). joblib files are pickles: load only run
+    folders you trust."""
+
+    FILE: ClassVar[str]
+    STATE: ClassVar[tuple[str, ...]]
+
+    def save(self, run_dir: Path) -> Path:
+        import joblib
+
+        from tfaffect.io import atomic_path
+
+        path = Path(run_dir) / self.FILE
+        with atomic_path(path) as tmp:
+            joblib.dump({key: getattr(self, key) for key in self.STATE}, tmp)
+        return path
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike):
+        """The model saved by a run (``run_dir``): :meth:`predict` works; :meth:`split` needs ``root`` set first."""
+        import joblib
+
+        path = Path(run_dir) / cls.FILE
+        if not path.is_file():
+            raise MissingResourceError(f"{path} does not exist: no {cls.__name__} was saved in {run_dir} (the runs "
+                                       "of recipes/kahou_audio.py and recipes/kahou_activity.py save theirs)")
+        try:
+            state = joblib.load(path)
+        except Exception as exc:  # a damaged or foreign file: joblib raises many kinds
+            raise DataError(f"cannot read the saved {cls.__name__}: {exc}", str(path)) from exc
+        if not isinstance(state, dict) or set(state) != set(cls.STATE):
+            raise DataError(f"not a saved {cls.__name__} (expected the keys {', '.join(cls.STATE)})", str(path))
+        model = cls.__new__(cls)
+        model.__dict__.update(state, root=None, clips={})
+        return model
+
+    def probabilities(self, split: str) -> np.ndarray:
+        """``[N, 7]`` class probabilities of ``split``'s clips (:meth:`split` order)."""
+        return svm_probabilities(self.svm, self.split(split).features)
+
+
+class AudioModel(_SavedClipModel):
     """The audio SVM of a recipe (section 3) fitted on its training clips (the shuffled-label control: on permuted
     labels), the whitening the fusion network reads, and every split's clips. Built once per recipe object by
     :func:`audio_model`."""
 
+    FILE = "audio_svm.joblib"
+    STATE = ("svm", "whitening", "search")
+
     def __init__(self, root: Path, train: str, seed: int, shuffled: bool):
         self.root = root
-        self.clips: dict[str, AudioClips] = {}
+        self.clips: dict[str, ClipVectors] = {}
         clips = self.split(train)
         labels = clips.labels
         if shuffled:
@@ -867,14 +926,15 @@ class AudioModel:
         self.svm, self.search = fit_audio_svm(clips.features, labels, seed=seed)
         self.whitening = audio_whitening(clips.features, seed=seed, fit=True)
 
-    def split(self, split: str) -> AudioClips:
+    def split(self, split: str) -> ClipVectors:
         if split not in self.clips:
             self.clips[split] = load_audio_clips(self.root, split)
         return self.clips[split]
 
-    def probabilities(self, split: str) -> np.ndarray:
-        """``[N, 7]`` class probabilities of ``split``'s clips (:meth:`split` order)."""
-        return svm_probabilities(self.svm, self.split(split).features)
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """``[N, 7]`` class probabilities of clips given their IS10 functionals ``[N, 1582]``
+        (:func:`tfaffect.data.audio.cached_is10` of their ``<clip>.wav``)."""
+        return svm_probabilities(self.svm, np.asarray(features))
 
     def components(self, split: str) -> np.ndarray:
         """``float32 [N, 10]``: the PCA-whitened functionals of ``split``'s clips (section 6.2's fusion input)."""
@@ -917,6 +977,31 @@ class _ClipProbabilities:
     def published_keys(self) -> tuple[tuple[str, str, str], ...]:
         return tuple(self.published_rows)
 
+    def evaluate_clip_model(self, clip_model, run_dir: Path, what: str, **extra) -> dict[str, Any]:
+        """Table 1's columns for a single clip model (``clip_model.split(split)``, ``.probabilities(split)`` and
+        ``.search``: :class:`AudioModel`, :class:`ActivityModel`): its clip accuracy on the evaluation split and on
+        the training clips, the clip outputs and ``frames.csv`` of the evaluation split."""
+        data, synthetic = self.data_dir()
+        name = SYNTHETIC if synthetic else data.name
+        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
+                                  "svm": clip_model.search, **extra}
+        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
+            clips = clip_model.split(split)
+            probabilities = clip_model.probabilities(split)
+            predicted = probabilities.argmax(axis=1)
+            result.update(clip_scores(predicted, clips.labels, prefix))
+            if not prefix:
+                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
+                                    title=f"{what}, {split} ({name})")
+                frames = clips.frame_table(probabilities)
+        write_frame_outputs(frames, run_dir, name)
+        result["frames"] = int(len(frames))
+        result["saved"] = clip_model.save(run_dir).name  # the fitted model: load_clip_model(run_dir)
+        result.update(self.published_entries())
+        log.info("%s (%s): %s clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"], name,
+                 what, result["accuracy"], result["clips"], result["train_accuracy"], clip_model.search)
+        return result
+
 
 @dataclasses.dataclass(frozen=True)
 class KahouAudioTask(_ClipProbabilities, AffectTask):
@@ -956,27 +1041,240 @@ class KahouAudioTask(_ClipProbabilities, AffectTask):
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """Table 1's columns: the SVM's clip accuracy on the evaluation split and on the training clips."""
-        data, synthetic = self.data_dir()
-        name = SYNTHETIC if synthetic else data.name
-        audio = self.model_of_audio()
-        result: dict[str, Any] = {"split": self.evaluation_split(), "data": str(data), "synthetic": synthetic,
-                                  "svm": audio.search, "aggregation": "IS10 functionals of the clip's audio, "
-                                  f"standardised, PCA-whitened to {AUDIO_PCA}, RBF SVM (section 3)"}
-        for split, prefix in ((self.evaluation_split(), ""), (self.train_splits()[0], "train_")):
-            clips = audio.split(split)
-            probabilities = audio.probabilities(split)
-            predicted = probabilities.argmax(axis=1)
-            result.update(clip_scores(predicted, clips.labels, prefix))
-            if not prefix:
-                _write_clip_outputs(run_dir, clips.ids, predicted, clips.labels, probabilities,
-                                    title=f"audio SVM, {split} ({name})")
-                frames = clips.frame_table(probabilities)
-        write_frame_outputs(frames, run_dir, name)
-        result["frames"] = int(len(frames))
-        result.update(self.published_entries())
-        log.info("%s (%s): audio SVM clip accuracy %.3f over %d clips (training clips %.3f; %s)", result["split"],
-                 name, result["accuracy"], result["clips"], result["train_accuracy"], audio.search)
-        return result
+        return self.evaluate_clip_model(self.model_of_audio(), run_dir, "audio SVM", aggregation=(
+            f"IS10 functionals of the clip's audio, standardised, PCA-whitened to {AUDIO_PCA}, RBF SVM (section 3)"))
+
+
+# ==================================================================================================
+# Activity (section 4).
+
+ACTIVITY_FRAME_HEIGHT = 64  # chosen: grey frames downscaled to 64 rows (aspect kept) before cutting blocks (CPU)
+ACTIVITY_PCA = 256  # chosen: whitened block width (of 2,560 pixels) the SAE reads; [20] whitens, the size is ours
+ACTIVITY_WORDS = 256  # chosen: k of the k-means codebook (section 4 gives no k)
+ACTIVITY_TRAIN_BLOCKS = 50  # chosen: random blocks cropped per training clip for the SAE
+ACTIVITY_SAE_EPOCHS = 20  # chosen
+ACTIVITY_SAE_LR = 1e-3  # chosen: Adam (the paper gives no optimiser for the SAE)
+ACTIVITY_SAE_BATCH = 256  # chosen
+
+
+def clip_grey_frames(path: str | os.PathLike, height: int = ACTIVITY_FRAME_HEIGHT) -> np.ndarray:
+    """A clip's frames as grey levels in [0, 1], ``float32 [T, height, W']`` (aspect kept; :class:`VideoError` names
+    a file that does not decode)."""
+    import cv2
+
+    from tfaffect.data.video import iter_frames
+
+    frames = []
+    for _, _, rgb in iter_frames(path):
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        width = max(1, round(grey.shape[1] * height / grey.shape[0]))
+        frames.append(cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA))
+    return np.stack(frames).astype(np.float32) / 255.0
+
+
+def normalise_blocks(blocks: np.ndarray) -> np.ndarray:
+    """``[N, t, h, w]`` -> ``[N, t * h * w]``, each block less its mean, divided by its standard deviation (chosen:
+    contrast normalisation before the whitening, as usual for the pipeline of [20, 23]; flat blocks stay zero)."""
+    flat = blocks.reshape(len(blocks), -1).astype(np.float32)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    std = flat.std(axis=1, keepdims=True)
+    return flat / np.where(std > 1e-3, std, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivitySettings:
+    """The sizes of the activity pipeline (all chosen, section 4 gives only the 16x16x10 block)."""
+
+    hidden: int = net.SAE_HIDDEN
+    words: int = ACTIVITY_WORDS
+    pca: int = ACTIVITY_PCA
+    train_blocks: int = ACTIVITY_TRAIN_BLOCKS
+    sae_epochs: int = ACTIVITY_SAE_EPOCHS
+    frame_height: int = ACTIVITY_FRAME_HEIGHT
+
+
+SMOKE_ACTIVITY = ActivitySettings(hidden=8, words=8, pca=32, train_blocks=10, sae_epochs=2, frame_height=32)
+"""The activity pipeline of ``--smoke`` runs (seconds)."""
+
+
+class ActivityModel(_SavedClipModel):
+    """Section 4's pipeline fitted on a recipe's training clips: random 16x16x10 blocks of their grey frames ->
+    contrast normalisation -> PCA whitening -> :class:`~tfaffect.models.kahou.SynchronyAutoencoder` (trained on the
+    reconstruction error) -> the hidden codes of every clip's blocks (a grid of non-overlapping blocks, chosen) ->
+    k-means codebook (fitted on the training clips' codes) -> a bag-of-words histogram per clip -> RBF SVM with
+    probabilities (:func:`fit_svm`: standardised histograms, grid search, Platt scaling; the shuffled-label control
+    fits it on permuted labels; the SAE and k-means use no label). Built once per recipe by :func:`activity_model`."""
+
+    FILE = "activity_model.joblib"
+    STATE = ("settings", "whitening", "codebook", "svm", "search", "sae_loss")
+    SAE_FILE = "activity_sae.keras"
+
+    def __init__(self, root: Path, train: str, seed: int, shuffled: bool, settings: ActivitySettings):
+        from sklearn.cluster import KMeans
+        from sklearn.decomposition import PCA
+
+        self.root, self.settings = root, settings
+        self.clips: dict[str, ClipVectors] = {}
+        self._frames: dict[str, list[np.ndarray]] = {}
+        rng = np.random.default_rng(seed)
+        frames = self._grey(train)
+        blocks = np.concatenate([normalise_blocks(net.video_blocks(f, count=settings.train_blocks, rng=rng))
+                                 for f in frames])
+        self.whitening = PCA(min(settings.pca, *blocks.shape), whiten=True, random_state=seed).fit(blocks)
+        x = self.whitening.transform(blocks).astype(np.float32)
+        keras.utils.set_random_seed(seed)
+        self.sae = net.SynchronyAutoencoder(x.shape[1], settings.hidden)
+        self.sae.compile(optimizer=keras.optimizers.Adam(ACTIVITY_SAE_LR), loss={"reconstruction": "mse"})
+        history = self.sae.fit(x, {"reconstruction": x}, batch_size=ACTIVITY_SAE_BATCH, epochs=settings.sae_epochs,
+                               shuffle=True, verbose=0).history["loss"]
+        self.sae_loss = {"first_epoch": float(history[0]), "last_epoch": float(history[-1])}
+        codes = [self._codes(f) for f in frames]
+        self.codebook = KMeans(min(settings.words, sum(map(len, codes))), n_init=1, random_state=seed).fit(
+            np.concatenate(codes))
+        clips = self.split(train, codes)
+        labels = clips.labels
+        if shuffled:
+            labels = np.random.default_rng(seed + SHUFFLED_LABEL_SEED).permutation(labels)
+        self.svm, self.search = fit_svm(clips.features, labels, seed=seed, probability=True)
+
+    def _records(self, split: str):
+        from tfaffect.data.formats import get_format
+
+        records = list(get_format(AFEW_LAYOUT).iter_records(self.root, split))
+        if not records:
+            raise DataError(f"no AFEW clip in split {split!r}", str(self.root))
+        return records
+
+    def _grey(self, split: str) -> list[np.ndarray]:
+        if split not in self._frames:
+            self._frames[split] = [clip_grey_frames(r.video_path, self.settings.frame_height)
+                                   for r in self._records(split)]
+        return self._frames[split]
+
+    def _codes(self, frames: np.ndarray) -> np.ndarray:
+        """The SAE's hidden codes ``[blocks, hidden]`` of a clip's grid of non-overlapping blocks."""
+        blocks = normalise_blocks(net.video_blocks(frames, stride=net.ACTIVITY_BLOCK))
+        x = self.whitening.transform(blocks).astype(np.float32)
+        return np.asarray(self.sae.predict_on_batch(x)["code"])
+
+    def _histogram(self, codes: np.ndarray) -> np.ndarray:
+        """A clip's bag of words: its blocks' codes quantised by the codebook, counted (:func:`bag_of_words`)."""
+        return net.bag_of_words(self.codebook.predict(codes), self.codebook.n_clusters)
+
+    def split(self, split: str, codes: Optional[list[np.ndarray]] = None) -> ClipVectors:
+        """``split``'s clips with their bag-of-words histograms as ``features [N, words]``."""
+        if split not in self.clips:
+            records = self._records(split)
+            codes = codes if codes is not None else [self._codes(f) for f in self._grey(split)]
+            self.clips[split] = ClipVectors(np.stack([self._histogram(c) for c in codes]),
+                                            np.array([r.clip_label for r in records]),
+                                            tuple(r.video_id for r in records),
+                                            np.array([len(f) for f in self._grey(split)]))
+            self._frames.pop(split, None)  # the grey frames are no longer needed
+        return self.clips[split]
+
+    def predict(self, videos: Sequence[str | os.PathLike]) -> np.ndarray:
+        """``[N, 7]`` class probabilities of clips given their video files."""
+        histograms = [self._histogram(self._codes(clip_grey_frames(path, self.settings.frame_height)))
+                      for path in videos]
+        return svm_probabilities(self.svm, np.stack(histograms))
+
+    def save(self, run_dir: Path) -> Path:
+        """The scikit-learn pieces (``FILE``) and the autoencoder (``SAE_FILE``, Keras) in ``run_dir``."""
+        from tfaffect.io import atomic_path
+
+        with atomic_path(Path(run_dir) / self.SAE_FILE) as tmp:
+            self.sae.save(tmp)
+        return super().save(run_dir)
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> "ActivityModel":
+        from tfaffect.models.saving import load_model
+
+        model = super().load(run_dir)
+        model.sae = load_model(Path(run_dir) / cls.SAE_FILE)
+        model._frames = {}
+        return model
+
+
+def load_clip_model(run_dir: str | os.PathLike):
+    """The audio or activity model a Kahou run saved (recipes/kahou_audio.py, recipes/kahou_activity.py):
+    :class:`AudioModel` (``predict(IS10 features)``) or :class:`ActivityModel` (``predict(video files)``), each giving
+    ``[N, 7]`` class probabilities. :class:`MissingResourceError` when the run saved neither."""
+    for cls in (AudioModel, ActivityModel):
+        if (Path(run_dir) / cls.FILE).is_file():
+            return cls.load(run_dir)
+    raise MissingResourceError(f"{run_dir} holds no {AudioModel.FILE} or {ActivityModel.FILE}: not a run of "
+                               "recipes/kahou_audio.py or recipes/kahou_activity.py")
+
+
+def activity_model(recipe, root: Path, settings: ActivitySettings) -> ActivityModel:
+    """The :class:`ActivityModel` of ``recipe`` on the AFEW folder ``root`` (cached on the recipe object)."""
+    if "_activity_model" not in recipe.__dict__:
+        (train,) = recipe.train_splits()
+        recipe.__dict__["_activity_model"] = ActivityModel(root, train, recipe.seed,
+                                                           recipe.label_control == "shuffled", settings)
+    return recipe.__dict__["_activity_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KahouActivityTask(_ClipProbabilities, AffectTask):
+    """Table 1 "Activity" (section 4): synchrony autoencoder on 16x16x10 blocks of each clip's grey frames, k-means
+    codebook of its hidden codes, bag of words per clip, RBF SVM (:class:`ActivityModel`), trained on the Train clips,
+    scored on Val. The Keras model the trainer runs is the SVM's probabilities passed through (as
+    :class:`KahouAudioTask`); :meth:`evaluate` fits the pipeline and scores it."""
+
+    paper: ClassVar[str] = PAPER
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy")
+
+    data: Optional[str] = hparam(
+        None, "the raw AFEW clips: the folder holding Train/ and Val/ (class folders of <clip>.avi); none = "
+              "SynthAffect in the AFEW layout")
+    hidden: int = hparam(net.SAE_HIDDEN, "synchrony units of the autoencoder", source="chosen (paper silent)")
+    words: int = hparam(ACTIVITY_WORDS, "k of the k-means codebook (bag-of-words size)", source="chosen (paper silent)")
+    pca: int = hparam(ACTIVITY_PCA, "PCA-whitened components of a 2,560-pixel block", source="chosen (paper silent)")
+    train_blocks: int = hparam(ACTIVITY_TRAIN_BLOCKS, "random blocks cropped per training clip for the autoencoder",
+                               source="chosen (paper silent)")
+    sae_epochs: int = hparam(ACTIVITY_SAE_EPOCHS, "epochs of the autoencoder (Adam 1e-3, batch 256)",
+                             source="chosen (paper silent)")
+    frame_height: int = hparam(ACTIVITY_FRAME_HEIGHT, "grey frames are downscaled to this many rows before the "
+                                                      "blocks are cut", source="chosen (paper silent)")
+    learning_rate: float = hparam(1e-3, "unused: the pass-through model has no trainable weight")
+    epochs: int = hparam(1, "the pipeline is fitted once, before the trainer's single logging step")
+    max_steps_per_epoch: Optional[int] = hparam(1, "one logging step (nothing is trained by gradient here)")
+    batch_size: int = hparam(64, "clips per logging batch (memory only)")
+
+    def validate(self):
+        super().validate()
+        if min(self.hidden, self.words, self.pca, self.train_blocks, self.sae_epochs) < 1 or self.frame_height < 16:
+            raise ConfigError(f"{type(self).__name__}: hidden, words, pca, train_blocks and sae_epochs must be >= 1 "
+                              "and frame_height >= 16 (a block is 16 pixels high)")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "max_steps_per_epoch": 1, **dataclasses.asdict(SMOKE_ACTIVITY)}
+
+    def data_dir(self) -> tuple[Path, bool]:
+        return afew_root(self.data, smoke=self.smoke)
+
+    def settings(self) -> ActivitySettings:
+        return ActivitySettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ActivitySettings)})
+
+    def model_of_activity(self) -> ActivityModel:
+        return activity_model(self, self.data_dir()[0], self.settings())
+
+    def members(self) -> tuple[str, ...]:
+        return ("activity",)
+
+    def _dataset(self, split: str, seed: Optional[int], batch_size: int):
+        model = self.model_of_activity()
+        return _array_dataset({"activity": model.probabilities(split).astype(np.float32)}, model.split(split).labels,
+                              seed=seed, batch_size=batch_size)
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        """Table 1's columns: the activity SVM's clip accuracy on the evaluation split and on the training clips."""
+        activity = self.model_of_activity()
+        return self.evaluate_clip_model(activity, run_dir, "activity SVM", sae_loss=activity.sae_loss, aggregation=(
+            "synchrony autoencoder codes of 16x16x10 blocks, k-means bag of words, RBF SVM (section 4)"))
 
 
 # ==================================================================================================
@@ -1050,12 +1348,14 @@ def decision_fusion_search(probabilities, labels, *, iterations: int = SEARCH_IT
 FUSION_MODALITIES = ("cnn", "audio", "rnn")
 """The modalities of section 6.2's feature fusion: the aggregated CNN vector, the 10 PCA-whitened audio components,
 the IRNN's last hidden state. ``audio`` only where the audio model can run (:func:`fusion_audio_root`)."""
-DECISION_MEMBERS = ("cnn_svm", "rnn", "fusion", "audio")
-"""Decision-fusion members here: the aggregated-CNN SVM, the IRNN, the feature fusion network and (where it can
-run) the audio SVM. Section 5.2 also weighs the activity model (not implemented yet: absent)."""
-MISSING_MODALITIES = {"published": "the activity model, weighed by decision fusion only (section 4 and 6.2: it is left "
-                                   "out of feature fusion)",
-                      "used": "absent: not implemented yet (issue #16 item 5)", "source": "chosen"}
+DECISION_MEMBERS = ("cnn_svm", "rnn", "fusion", "audio", "activity")
+"""Decision-fusion members (section 5.2: "decision level fusion benefited from including all models"): the
+aggregated-CNN SVM, the IRNN, the feature fusion network and, where they can run, the audio SVM
+(:func:`audio_absence`) and the activity SVM (:func:`activity_absence`; feature fusion leaves activity out, as
+sections 5.1 and 6.2 do: it overfits)."""
+MISSING_MODALITIES = {"published": "the activity model, weighed by decision fusion (section 5.2; sections 5.1 and 6.2 "
+                                   "leave it out of feature fusion only)", "source": "chosen"}
+"""The deviation a decision-fusion run records without its activity member (``used``: :func:`activity_absence`)."""
 NO_AUDIO = {"published": "audio (10 PCA-whitened IS10 components, sections 3, 5.1, 6.2)", "source": "chosen"}
 
 
@@ -1079,14 +1379,24 @@ def audio_absence(recipe) -> Optional[str]:
     return None
 
 
+def activity_absence(recipe) -> Optional[str]:
+    """Why a decision-fusion ``recipe`` runs without the activity member, or ``None`` when it has it."""
+    if not recipe.activity:
+        return "absent: activity=false"
+    if recipe.data is not None and recipe.activity_data is None:
+        return "absent: --data without --activity-data (the raw AFEW clips the activity model reads)"
+    return None
+
+
 def fusion_modalities(recipe) -> tuple[str, ...]:
     """:data:`FUSION_MODALITIES` less ``audio`` where :func:`audio_absence` says so."""
     return tuple(m for m in FUSION_MODALITIES if m != "audio" or not audio_absence(recipe))
 
 
 def fusion_deviations(recipe) -> dict[str, dict[str, Any]]:
-    """The absent modalities of a fusion recipe's run: activity always, audio where :func:`audio_absence` says."""
-    out = {"activity": MISSING_MODALITIES}
+    """The absent modalities of a fusion recipe's run: audio where :func:`audio_absence` says (activity: see
+    :meth:`KahouDecisionFusionTask.deviations`)."""
+    out = {}
     if audio_absence(recipe):
         out["audio"] = {**NO_AUDIO, "used": audio_absence(recipe)}
     return out
@@ -1197,11 +1507,7 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
     root = fusion_audio_root(recipe)
     if root is not None:
         audio = audio_model(recipe, root)
-        order = {video: i for i, video in enumerate(audio.split(split).ids)}
-        missing = [video for video in conv2.ids if video not in order]
-        if missing:
-            raise DataError(f"clip {missing[0]!r} has face features but no audio ({len(missing)} such clips)", root)
-        rows = np.array([order[video] for video in conv2.ids])
+        rows = _clip_rows(audio.split(split).ids, conv2.ids, "audio", root)
         components = np.zeros((len(rows), net.FUSION_INPUTS["audio"]), np.float32)  # fewer with < 11 training clips
         found = audio.components(split)[rows]
         components[:, :found.shape[1]] = found
@@ -1220,6 +1526,15 @@ def read_fusion_inputs(recipe, split: str) -> FusionInputs:
 
 
 STATE_BATCH = 64  # clips per IRNN call while reading its hidden states (memory only)
+
+
+def _clip_rows(have: Sequence[str], ids: Sequence[str], what: str, where) -> np.ndarray:
+    """The rows of ``have`` (a clip model's clip ids) in the order of ``ids`` (the face features' clips)."""
+    order = {video: i for i, video in enumerate(have)}
+    missing = [video for video in ids if video not in order]
+    if missing:
+        raise DataError(f"clip {missing[0]!r} has face features but no {what} ({len(missing)} such clips)", where)
+    return np.array([order[video] for video in ids])
 
 
 def svm_member(recipe) -> tuple[Any, dict[str, Any]]:
@@ -1417,8 +1732,14 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
 
     paper: ClassVar[str] = PAPER
     headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "heldout_accuracy", "best_member_accuracy")
-    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model", "audio_data")
+    input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model", "audio_data",
+                                               "activity_data")
 
+    activity: bool = hparam(True, "weigh the activity SVM (section 4; recipes/kahou_activity.py) as a member (section "
+                                  "5.2)")
+    activity_data: Optional[str] = hparam(
+        None, "the raw AFEW clips (Train/ and Val/ with their class folders) the activity member reads; none = "
+              "SynthAffect's AFEW layout when --data is none, else no activity member")
     fusion_learning_rate: float = hparam(0.1, "the feature fusion member's SGD rate: 0.1 first version (submission "
                                               "1), 0.001 stable (submission 2; sections 5.1, 6.2)")
     fusion_momentum: float = hparam(0.0, "the feature fusion member's momentum: none first, 0.9 stable (section 6.2)")
@@ -1450,7 +1771,10 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
                 "search_sigma_min": 0.3}
 
     def deviations(self) -> dict[str, dict[str, Any]]:
-        return {**super().deviations(), **fusion_deviations(self)}
+        out = {**super().deviations(), **fusion_deviations(self)}
+        if activity_absence(self):
+            out["activity"] = {**MISSING_MODALITIES, "used": activity_absence(self)}
+        return out
 
     def data_dir(self) -> tuple[Path, bool]:
         return _fusion_data_dir(self)
@@ -1461,8 +1785,10 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
         return {**fusion.requires(), "fusion": RecipeStage(fusion, "kahou_fusion", "feature_fusion")}
 
     def members(self) -> tuple[str, ...]:
-        """:data:`DECISION_MEMBERS` less ``audio`` where :func:`audio_absence` says so."""
-        return tuple(m for m in DECISION_MEMBERS if m != "audio" or not audio_absence(self))
+        """:data:`DECISION_MEMBERS` less ``audio`` and ``activity`` where :func:`audio_absence` and
+        :func:`activity_absence` say so."""
+        absent = {"audio": audio_absence(self), "activity": activity_absence(self)}
+        return tuple(m for m in DECISION_MEMBERS if not absent.get(m))
 
     def member_probabilities(self, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
         """``(probabilities [M, N, 7], labels [N], ids)`` of the members (:meth:`members`) on ``split``."""
@@ -1477,6 +1803,11 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
                          "fusion": np.asarray(fusion.predict_on_batch(inputs.features)["expression"])}
             if "audio" in self.members():
                 by_member["audio"] = inputs.audio_probabilities
+            if "activity" in self.members():
+                root = afew_root(self.activity_data, smoke=self.smoke)[0]
+                activity = activity_model(self, root, SMOKE_ACTIVITY if self.smoke else ActivitySettings())
+                by_member["activity"] = activity.probabilities(split)[
+                    _clip_rows(activity.split(split).ids, inputs.ids, "activity", root)]
             cache[split] = (np.stack([by_member[m] for m in self.members()]).astype(np.float32), inputs.labels,
                             inputs.ids)
         return cache[split]
@@ -1538,9 +1869,11 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
         return result
 
 
-__all__ = ["AudioClips", "AudioModel", "Clips", "FusionInputs", "KahouAudioTask", "audio_model", "audio_root",
-           "audio_whitening", "fit_audio_svm", "load_audio_clips", "KahouAggregatedCNNTask", "KahouDecisionFusionTask", "KahouFeatureFusionTask",
-           "KahouFrameCNNTask", "KahouIRNNTask", "clip_scores", "confusion_table", "crossfit_search",
-           "decision_fusion_search", "feature_fusion_member", "fused_scores", "irnn_member", "member_stages",
-           "read_fusion_inputs", "svm_member", "svm_probabilities",
-           "fit_svm", "frame_cnn_recipe", "load_clips", "read_clip_labels", "running_frames"]
+__all__ = ["activity_absence", "activity_model", "ActivityModel", "ActivitySettings", "afew_root", "audio_model",
+           "audio_root", "audio_whitening", "AudioClips", "AudioModel", "clip_grey_frames", "clip_scores", "Clips",
+           "ClipVectors", "confusion_table", "crossfit_search", "decision_fusion_search", "feature_fusion_member",
+           "fit_audio_svm", "fit_svm", "frame_cnn_recipe", "fused_scores", "FusionInputs", "irnn_member",
+           "KahouActivityTask", "KahouAggregatedCNNTask", "KahouAudioTask", "KahouDecisionFusionTask",
+           "KahouFeatureFusionTask", "KahouFrameCNNTask", "KahouIRNNTask", "load_audio_clips", "load_clip_model",
+           "load_clips", "member_stages", "normalise_blocks", "read_clip_labels", "read_fusion_inputs",
+           "running_frames", "svm_member", "svm_probabilities"]
