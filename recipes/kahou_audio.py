@@ -4,10 +4,11 @@ Paper:     Kahou, Michalski, Konda, Memisevic & Pal 2015, "Recurrent Neural Netw
            in Video" (ICMI 2015, EmotiW), section 3 (and 6.2: the ten whitened components the fusion reads).
 Table/row: Table 1, "Audio" (trained on the Train partition).
 Published: AFEW version 5 (EmotiW 2015) accuracy, training 0.418, validation 0.332.
-Runtime:   not given by the paper. Here, on 2 CPU cores shared with other jobs (load average 3-5, measured
-           2026-12-03): 1 min 25 s wall from nothing (SynthAffect generation 43 s, the AFEW layout with its 342
-           clips' audio and their IS10 extraction in one worker process 42 s, the SVM grid search a few seconds);
-           35 s with the IS10 features cached (the shuffled-label control right after). --smoke: about 10 s.
+Runtime:   not given by the paper. Here, on 2 CPU cores shared with other jobs (load average ~5, measured
+           2026-12-03): 1 min 38 s wall with SynthAffect cached (the AFEW layout with its 342 clips' audio and
+           their IS10 extraction in one worker process, the SVM grid search a few seconds); add about 45 s to
+           generate SynthAffect on a first run; 35 s with the IS10 features cached (the shuffled-label control right
+           after). --smoke: about 10 s.
 Command:   python recipes/kahou_audio.py                    # SynthAffect, AFEW layout (a synthetic voice per clip)
            python recipes/kahou_audio.py --data AFEW_ROOT   # raw AFEW: Train/, Val/, a <clip>.wav beside each clip
 
@@ -29,15 +30,17 @@ SVM, and the whitening the fusion reads) is saved beside it (audio_svm.joblib) a
 tfaffect.training.kahou.load_clip_model(run_dir), whose predict(IS10 functionals) gives the clips' probabilities.
 
 On SynthAffect the audio is SYNTHETIC (tfaffect/data/synth_audio.py: a harmonic "voice" whose pitch, level and
-syllable rate depend on the clip label, per-person pitch shift; no speech): its accuracy says nothing about
-real emotional speech.
+syllable rate depend on the clip label, per-person pitch shift, and per clip its own deviations, recording gain and
+background noise; no speech): its accuracy says nothing about real emotional speech.
 
-Learns (SynthAffect validation, 84 clips of 8 unseen people, 258 training clips, seed 0, runs of 2026-12-03,
-synthetic): clip accuracy 0.988 (training 1.000; grid search C 1000, gamma 1e-3, cross-validated 0.984) against
-0.202 (training 0.322) for the shuffled-label control (--label-control shuffled: the SVM fitted on permuted
-labels) and 0.310 for the majority class. The synthetic voice's prosody is a deterministic function of the label
-(plus a per-person pitch shift), so it is far easier than the faces (aggregated CNN 0.345, IRNN 0.452 on the same
-clips) and than real speech (the paper: 0.332); the one validation error is the single Disgust clip.
+Learns (SynthAffect validation, 84 clips of 8 unseen people, 258 training clips, seed 0, runs of 2026-12-03 with
+the AFEW layout v3 voices, load average ~5, synthetic): clip accuracy 0.643 (training 0.791; grid search C 1e4,
+gamma 1e-4, cross-validated 0.702) against 0.143 (training 0.225) for the shuffled-label control (--label-control
+shuffled: the SVM fitted on permuted labels) and 0.310 for the majority class. 1 min 38 s wall with SynthAffect
+cached (the layout's 342 clips and their voices written, IS10 extracted, the grid search), the control 35 s
+after it. Before the voices varied per clip (layout v2: prosody a fixed function of the label and the person) the
+same run scored 0.988, far easier than the faces (aggregated CNN 0.345, IRNN 0.452 on the same clips) and than
+real speech (the paper: 0.332); it is still the easiest modality here.
 """
 
 from tfaffect.launch import main, quiet_start

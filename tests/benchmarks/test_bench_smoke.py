@@ -138,3 +138,11 @@ def test_families_script_freezes_exactly_the_frame_network(load_script):
     image.train_on_batch(families.inputs(image, 2, 4), families.targets(spec, 2, 4))
     for w in image.non_trainable_weights:
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), frozen[w.path], err_msg=w.path)
+
+
+def test_synth_ceiling_script_prints_learner_and_control_rows(load_script, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path))
+    load_script("synth_ceiling").main(["--tiny"])
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\s+32 (learner|control)(\s+-?\d+\.\d{3}){4}\s+\d+\.\d$", out, re.M)
+    assert [row[0] for row in rows] == ["learner", "control"], out

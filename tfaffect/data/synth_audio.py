@@ -13,7 +13,9 @@ A fixed table per class would make the label a deterministic function of the pro
 clips reached 0.988 validation accuracy with it, against 0.332 for real speech in the paper). SynthAffect's
 clips therefore pass :data:`CLIP_VARIATION`: each clip draws its own deviation from its class's table (pitch,
 range, syllable rate), an unknown recording gain and a background noise level, so neighbouring classes overlap as
-real voices do. Without ``variation`` the table values are rendered exactly (what the measuring tests check).
+real voices do (measured, synthetic: that SVM's validation accuracy fell to 0.643, its shuffled-label control
+0.143, the majority class 0.310; recipes/kahou_audio.py). Without ``variation`` the table values are rendered
+exactly (what the measuring tests check).
 """
 
 from __future__ import annotations
