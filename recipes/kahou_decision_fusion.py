@@ -36,20 +36,17 @@ raw AFEW clips), else it is absent (both recorded as a deviation). The swapped p
 the retraining on Train + Val (3, 6, 7) are not recipes yet. The members' best epochs are not restored: each is
 scored at its last epoch.
 
-With the audio member (SynthAffect validation, 84 clips of 8 unseen people, seed 0, --row 1, run of 2026-12-03,
-load average 3-5, synthetic): Val in-sample 1.000, held out 0.917, Train 1.000, equal weights 0.929; members on
-Val: audio SVM 0.988, feature fusion network (with audio) 0.905, IRNN 0.452, aggregated-CNN SVM 0.357. Held out,
-the fusion stays below its best member (the audio SVM, which the synthetic voice makes nearly perfect); in-sample
-the search fits the one clip the audio SVM misses. 3 min 58 s wall with the frame CNN, feature caches, IRNN and
-IS10 features cached (the fusion member 200 epochs, the search 51 s and its 2 held-out searches).
-
-With the audio and activity members (the default; the same data and seed, --row 1, run of 2026-12-03, load
-average 4.6-5.7, synthetic): Val in-sample 0.988, held out 0.917, Train 1.000, equal weights 0.917; members on
-Val: audio SVM 0.988, feature fusion network 0.905, IRNN 0.452, aggregated-CNN SVM 0.357, activity SVM 0.286
-(training 0.853). Held out, the activity member changes nothing (0.917 with and without it); its searched
-per-class weights (0.02 to 0.37) are in the range of the other members' (0.00 to 0.37): on 84 clips the search
-does not single out the weak member. 10 min 59 s wall from nothing (the frame CNN stage 5 epochs, the feature caches, the IRNN 30
-epochs, the fusion network 200 epochs, the IS10 features, the activity pipeline about 1 min, the search 54 s).
+With the audio and activity members (the default; SynthAffect validation, 84 clips of 8 unseen people, seed 0,
+--row 1, run of 2026-12-03 with the AFEW layout v3 voices, which vary per clip, load average 2-5, synthetic): Val
+in-sample 0.833, held out 0.619, Train 0.965, equal weights 0.679; members on Val: feature fusion network 0.655,
+audio SVM 0.643, IRNN 0.452, aggregated-CNN SVM 0.357, activity SVM 0.286 (training 0.853). In-sample the search
+beats its best member by 0.18, as in the paper; held out it stays below it (0.619 against 0.655): on 84 clips the
+search fits Val. 3 min 33 s wall right after recipes/kahou_feature_fusion.py's run, whose stages it reused (the
+search 53 s);
+10 min 59 s from nothing (measured with the earlier voices: the frame CNN stage 5 epochs, the feature caches, the
+IRNN 30 epochs, the fusion network 200 epochs, the IS10 features, the activity pipeline about 1 min, the search 54 s).
+With the earlier voices (layout v2: prosody a fixed function of the label; audio SVM 0.988, fusion network 0.905)
+the same row scored in-sample 0.988, held out 0.917, with or without the activity member.
 
 Learns, measured before the audio member existed (the same as --no-audio; SynthAffect validation, 84 clips of 4
 unseen people, training 258 clips, seed 0, runs of 2026-12-02):

@@ -38,13 +38,12 @@ members. The activity model is not in feature fusion (the paper leaves it out to
 The score is the last epoch's network; the best epoch by in-training validation accuracy (what the paper's early
 stopping on Val would keep, a choice made on the scored clips) is in metrics.json.
 
-With audio (SynthAffect validation, 84 clips of 8 unseen people, seed 0, --row first, runs of 2026-12-03, load
-average 3-5, synthetic): clip accuracy 0.905 (training 1.000) against 0.595 (0.899) for --no-audio, the same run
-without the audio layer (it reproduces the table below); members: audio SVM 0.988, IRNN 0.452, aggregated-CNN SVM
-0.357. Here the fusion network stays below its best member, the audio SVM: the synthetic voice encodes the label
-far more plainly than the faces (recipes/kahou_audio.py), unlike the paper's audio (0.332 < its fusion's 0.437).
-Wall times: 5 min 57 s from nothing but SynthAffect and its IS10 features (frame CNN, feature caches, IRNN,
-fusion), 64 s for --no-audio right after.
+With audio (SynthAffect validation, 84 clips of 8 unseen people, seed 0, --row first, run of 2026-12-03 with the
+AFEW layout v3 voices, which vary per clip, load average ~5, synthetic): clip accuracy 0.655 (training 0.988);
+members: audio SVM 0.643, IRNN 0.452, aggregated-CNN SVM 0.357. The fusion network edges past its best member, as
+the paper's (0.437 > 0.396). 4 min 47 s wall with SynthAffect and its IS10 features cached (frame CNN, feature
+caches, IRNN, fusion). With the earlier voices (layout v2: prosody a fixed function of the label) the same run
+scored 0.905 against an audio SVM of 0.988 (below its best member), and 0.595 for --no-audio (the table below).
 
 Learns, measured before the audio modality existed (the same as --no-audio; SynthAffect validation, 84 clips of 4
 unseen people, training 258 clips, seed 0, runs of 2026-12-02):
