@@ -57,26 +57,7 @@ class MMNetBDLSTMRecipe(MMNetRecipe):
     published_rows = ((LI2017, "Table 4", "BDLSTM-FACE"),)  # BDLSTM-ALL: the run's all_* scores (metrics.json)
     features: Literal["ft", "noft", "ft+noft"] = hparam(
         "ft+noft", "Table 4 is Table 3's last row, FT + No FT, 1024-d (section 3.2.2)")
-    synthaffect = {
-        "face_size": 48, "crop_size": 42,  # the paper's 112 of 128 px at SynthAffect's cached 48 px
-        "width_divisor": 8, "units": (1, 1, 1, 1),  # CRU-Net widths / 8 (features 64-d per set), one unit per
-            # stage (Table 1: 3, 4, 6, 4). At widths / 16 and Table 1's units the valence/arousal CNN did not even
-            # fit its training faces: training CCC 0.045 after 200 Adam steps of 32 at 1e-3 (0.020 with a zero
-            # output kernel: validation CCC 0.059 / 0.083, valence / arousal). At / 8 with one unit per stage:
-            # training CCC 0.605 after 200 steps, validation 0.019 / 0.648 (seed 0, zero output kernel, no
-            # pre-training; without the zero kernel training CCC 0.31 after 100 steps, as with it, 0.27).
-            # One step of 32 faces: 0.3-0.5 s at load average ~7 (a step at / 8 with Table 1's units: 4.4 s)
-        "cnn_epochs": 8, "cnn_max_steps_per_epoch": 40, "cnn_batch_size": 32,  # the demo budget: 320 steps of 32
-            # faces per CNN stage, the 20 epochs' schedule shrunk in proportion (4, 2, 1.2, 0.8 epochs: 160 steps at
-            # the first rate). 4 x 50 steps gave only 100 steps at the first rate, where the net above was still at
-            # training CCC 0.27
-        "cnn_optimizer": "adam",  # with SGD (momentum 0.9) at the paper's 1e-3 and 4 x 25 steps the pre-training
-                                  # reached validation accuracy 0.24 (chance 0.14) but the fine-tuning's validation
-                                  # CCC stayed at -0.05 / 0.01 (valence / arousal; run of 2026-12-02)
-        "epochs": 10,  # the BDLSTM's demo budget: 10 epochs of 69 steps, ~4 s each here; its in-training validation
-                       # was best at epoch 5 and the plateau rule (10 epochs) does not fire within it
-        "max_validation_steps": 8,  # in-training validation on 8 batches; the whole split once at the end
-    }
+    # SynthAffect overlay: MMNetRecipe.synthaffect (tfaffect/training/mmnet.py), shared by every MM-Net recipe
 
 
 if __name__ == "__main__":

@@ -25,9 +25,7 @@ quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off befo
 
 import dataclasses
 
-from tfaffect.training.mmnet import LI2017, MMNetRecipe
-
-ROWS = ((250, 11), (50, 11), (50, 5), (25, 5), (16, 5))  # Table 5, in the paper's order
+from tfaffect.training.mmnet import LI2017, TABLE5_MEMORIES, MMNetRecipe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,15 +34,8 @@ class MMNetMemoriesRecipe(MMNetRecipe):
 
     table = "Table 5, rows C=250, L=11 .. C=16, L=5"
     runtime = "the mmnet_bdlstm stages plus about 40 s on 2 shared CPU cores on SynthAffect (demo budget)"
-    rows = {f"C={c}, L={length}": {"memory": c, "window": length} for c, length in ROWS}
-    synthaffect = {  # recipes/mmnet_bdlstm.py's overlay; the measured reasons are stated there
-        "face_size": 48, "crop_size": 42,  # the paper's 112 of 128 px at SynthAffect's cached 48 px
-        "width_divisor": 16,  # 21 s per step of 32 faces at widths / 4 and 56 px, 0.28 s at / 16 and 32 px
-        "cnn_epochs": 4, "cnn_max_steps_per_epoch": 50, "cnn_batch_size": 32,  # 200 CNN steps per stage
-        "cnn_optimizer": "adam",  # SGD at 1e-3: fine-tuned CNN validation CCC -0.05 / 0.01 (mmnet_bdlstm)
-        "epochs": 10,  # the BDLSTM's demo budget: ~4 s per epoch; the plateau rule does not fire within it
-        "max_validation_steps": 8,  # in-training validation on 8 batches; the whole split once at the end
-    }
+    rows = {f"C={c}, L={length}": {"memory": c, "window": length} for c, length in TABLE5_MEMORIES}
+    # SynthAffect overlay: MMNetRecipe.synthaffect (tfaffect/training/mmnet.py), as recipes/mmnet_bdlstm.py's
 
     def smoke_overrides(self):
         # a row's C and L stay as Table 5 has them (a smoke run of 40-frame videos holds windows of 11)

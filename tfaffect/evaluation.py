@@ -165,6 +165,12 @@ def evaluate(predict_batch, batches: Iterable, *, protocols: Iterable[str] = ("f
     """Collect predictions and score every task present. Returns ``(metrics, per-frame table)``; ``total``:
     the number of batches, for the progress bar."""
     frames = collect_predictions(predict_batch, batches, progress=progress, total=total)
+    return score_frames(frames, protocols), frames
+
+
+def score_frames(frames: pd.DataFrame, protocols: Iterable[str] = ("face",)) -> dict:
+    """Every score a per-frame table (:func:`collect_predictions`) allows: :func:`score_va` per protocol (ALL's
+    keys prefixed ``all_``) and :func:`score_expression`."""
     result: dict = {}
     if "valence" in frames and "valence_true" in frames:
         for protocol in protocols:
@@ -173,7 +179,7 @@ def evaluate(predict_batch, batches: Iterable, *, protocols: Iterable[str] = ("f
             result.update({prefix + k: v for k, v in scores.items() if k != "protocol"})
     if "p_0" in frames and "expression_true" in frames:
         result.update(score_expression(frames))
-    return result, frames
+    return result
 
 
 def flatten_for_csv(result: Mapping) -> pd.DataFrame:

@@ -71,7 +71,7 @@ def test_every_recipe_trains_one_smoke_run(cls, tmp_path):
             pytest.skip(f"needs the optional {absent[0]} (not installed): stopped with the typed error naming it")
     assert not [str(w.message) for w in caught if "ran out of data" in str(w.message)]  # issue #14 item 9
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert saved["best_epoch"] == 1
+    assert saved["best_epoch"] == 1 or not recipe.trains()  # a recipe computed from its stages has no epochs
     evaluation = saved["evaluation"]
     assert evaluation["synthetic"] is True
     assert evaluation["frames"] > 0

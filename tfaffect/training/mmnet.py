@@ -48,6 +48,10 @@ PAPER = published.PAPERS[LI2017]
 
 FEATURE_SETS = {"ft": ("ft",), "noft": ("noft",), "ft+noft": ("ft", "noft")}
 """Table 3's inputs: the fine-tuned CNN's features ("BDLSTM"), the pre-trained CNN's ("No FT"), both ("FT+No FT")."""
+TABLE3_ROWS = {"BDLSTM": "ft", "BDLSTM No FT": "noft", "BDLSTM FT+No FT": "ft+noft"}
+"""Table 3's rows and their input features, each a BDLSTM with C = 250, L = 11 (section 3.2.2)."""
+TABLE5_MEMORIES = ((250, 11), (50, 11), (50, 5), (25, 5), (16, 5))
+"""Table 5's (C, L), in the paper's order, each on the FT features (section 3.2.3)."""
 
 
 def _va_metrics():
@@ -208,6 +212,27 @@ class MMNetRecipe(_Faces):
               "the No FT features come from it and the fine-tuning starts from it; none = pre-train on the data's "
               "expression labels first")
 
+    synthaffect = {  # every memory-network recipe's SynthAffect overlay: their CNN stages and caches are shared
+        "face_size": 48, "crop_size": 42,  # the paper's 112 of 128 px at SynthAffect's cached 48 px
+        "width_divisor": 8, "units": (1, 1, 1, 1),  # CRU-Net widths / 8 (features 64-d per set), one unit per
+            # stage (Table 1: 3, 4, 6, 4). At widths / 16 and Table 1's units the valence/arousal CNN did not even
+            # fit its training faces: training CCC 0.045 after 200 Adam steps of 32 at 1e-3 (0.020 with a zero
+            # output kernel: validation CCC 0.059 / 0.083, valence / arousal). At / 8 with one unit per stage:
+            # training CCC 0.605 after 200 steps, validation 0.019 / 0.648 (seed 0, zero output kernel, no
+            # pre-training; without the zero kernel training CCC 0.31 after 100 steps, as with it, 0.27).
+            # One step of 32 faces: 0.3-0.5 s at load average ~7 (a step at / 8 with Table 1's units: 4.4 s)
+        "cnn_epochs": 8, "cnn_max_steps_per_epoch": 40, "cnn_batch_size": 32,  # the demo budget: 320 steps of 32
+            # faces per CNN stage, the 20 epochs' schedule shrunk in proportion (4, 2, 1.2, 0.8 epochs: 160 steps at
+            # the first rate). 4 x 50 steps gave only 100 steps at the first rate, where the net above was still at
+            # training CCC 0.27
+        "cnn_optimizer": "adam",  # with SGD (momentum 0.9) at the paper's 1e-3 and 4 x 25 steps the pre-training
+                                  # reached validation accuracy 0.24 (chance 0.14) but the fine-tuning's validation
+                                  # CCC stayed at -0.05 / 0.01 (valence / arousal; run of 2026-12-02)
+        "epochs": 10,  # the BDLSTM's demo budget: 10 epochs of 69 steps, ~4 s each here; its in-training validation
+                       # was best at epoch 5 and the plateau rule (10 epochs) does not fire within it
+        "max_validation_steps": 8,  # in-training validation on 8 batches; the whole split once at the end
+    }
+
     def published_keys(self):
         return tuple(self.published_rows)
 
@@ -266,8 +291,16 @@ class MMNetRecipe(_Faces):
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """The base evaluation, then ``RUN/image_model.keras`` (:meth:`write_image_model`)."""
         result = super().evaluate(model, run_dir)
+        result.update(self.mean_mse(result))
         self.write_image_model(model, Path(run_dir))
         return result
+
+    def mean_mse(self, scores: dict[str, Any]) -> dict[str, float]:
+        """Tables 2, 3 and 5's column: ``mse_validation``, the mean of the valence and arousal MSEs over the FACE
+        frames (section 3.2), when the scores are the validation split's."""
+        if self.final_split() != self.evaluation_split():
+            return {}
+        return {"mse_validation": (scores["mse_valence"] + scores["mse_arousal"]) / 2}
 
     def write_image_model(self, model: keras.Model, run_dir: Path) -> Path:
         """``RUN/image_model.keras`` (issue #15 item 7): the CRU-Net of the run's feature stage in front of this
@@ -328,6 +361,7 @@ class MMNetRecipe(_Faces):
 # Ensembles (section 2 "Feature Ensemble with Multiple Memory Networks"; sections 3.2.4-3.2.5).
 
 ENSEMBLE_MSE = 0.1  # sections 3.2.4-3.2.5: "the models with validation MSE smaller than 0.1"
+FEATURE_LABELS = {"ft": "FT", "noft": "No FT", "ft+noft": "FT+No FT"}
 
 
 def frame_representation(window_outputs, time_steps: int):
@@ -376,3 +410,289 @@ def prediction_ensemble(predictions, validation_mse, threshold: float = ENSEMBLE
     if len(shapes) != 1:
         raise ConfigError(f"prediction_ensemble: the members' predictions differ in shape: {sorted(shapes)}")
     return np.mean([np.asarray(predictions[name], np.float64) for name in chosen], axis=0), chosen
+
+
+def read_frames(path: Path):
+    """A run's per-frame table (``frames.csv``, :func:`~tfaffect.training.task.write_frame_outputs`), video ids
+    kept as written; a typed error naming the file when it is missing."""
+    import pandas as pd
+
+    from tfaffect.errors import MissingResourceError
+
+    if not Path(path).is_file():
+        raise MissingResourceError(f"{path}: no per-frame predictions (the run did not finish its evaluation)")
+    return pd.read_csv(path, dtype={"video_id": str})
+
+
+def average_frames(frames: dict[str, Any]):
+    """The members' per-frame tables (name -> frames.csv content) as one, valence and arousal the mean over the
+    members; a :class:`~tfaffect.errors.DataError` when a member covers other frames than the first."""
+    import numpy as np
+
+    from tfaffect.errors import DataError
+
+    keys = ["video_id", "frame"]
+    names = list(frames)
+    tables = [frames[name].sort_values(keys, kind="stable").reset_index(drop=True) for name in names]
+    first = tables[0]
+    for name, table in zip(names[1:], tables[1:]):
+        if len(table) != len(first) or not (table[keys].to_numpy() == first[keys].to_numpy()).all():
+            raise DataError(f"the ensemble's members cover different frames: {name} ({len(table)} frames) against "
+                            f"{names[0]} ({len(first)})")
+    out = first.copy()
+    for column in ("valence", "arousal"):
+        out[column] = np.mean([table[column].to_numpy(np.float64) for table in tables], axis=0)
+    return out
+
+
+def feature_mlp(width: int, layers: int, units: int = 32) -> keras.Model:
+    """Section 3.2.5's regression model on the concatenated 2CL frame representations: ``layers`` hidden layers
+    of ``units`` (1 x 32 = MLP1, 2 x 32 = MLP2; ReLU, chosen: the paper names no activation) and two linear
+    outputs, valence and arousal ("no activations", section 3.1.2)."""
+    x = inputs = keras.Input(shape=(width,), name="features")
+    for k in range(layers):
+        x = keras.layers.Dense(units, activation="relu", name=f"hidden{k + 1}")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="va")(x), name=f"mmnet_mlp{layers}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MMNetEnsembleRecipe(MMNetRecipe):
+    """Base of the MM-Net recipes computed from other MM-Net runs, their stages (nothing trains through the
+    trainer: :meth:`trains` is false): :attr:`ensemble` says which.
+
+    * ``"cnn"``: Table 2, the fine-tuned CNN stage's own evaluation (the CRU-Net whose features are "FT").
+    * ``"prediction"``: Table 6, the mean of the memory networks' predictions (section 3.2.4), those with a
+      validation MSE below :attr:`ensemble_mse`.
+    * ``"feature"``: Table 7, an MLP on the chosen memory networks' 2CL frame representations (section 3.2.5;
+      :class:`MMNetFeatureEnsembleRecipe`).
+    * ``"final"``: Table 8, the mean of the chosen memory networks' and both MLPs' predictions (section 3.2.5).
+
+    The memory networks (:meth:`memory_networks`) are Tables 3 and 5's, each a cached stage trained with this
+    recipe's data, overlay, seed and label control. Selection and scores both read the final split's evaluation
+    (the validation split), as the paper selects on validation and reports there."""
+
+    ensemble: ClassVar[str] = "prediction"
+    ensemble_mse: float = hparam(ENSEMBLE_MSE, "the members: the memory networks whose validation MSE (the mean of "
+                                               "valence's and arousal's) is below 0.1 (sections 3.2.4-3.2.5); when "
+                                               "none is, all of them (recorded in metrics.json as 'selection')")
+    mlp_layers: int = hparam(1, "the feature-level MLP's hidden layers of 32 units: 1 (MLP1) or 2 (MLP2), "
+                                "section 3.2.5")
+    mlp_units: int = hparam(32, "units per hidden layer of the MLPs (section 3.2.5)")
+    mlp_epochs: int = hparam(200, "the MLPs' epochs: 200 (section 3.1.2)")
+    mlp_learning_rate: float = hparam(
+        0.02, "the MLPs' initial RMSprop rate, divided by 10 after plateau_patience epochs without a lower validation "
+              "MSE: the paper says the MLP 'is also trained with RMSprop' for 200 epochs (section 3.1.2) and gives a "
+              "rate for the memory networks only: theirs", source="chosen (paper silent)")
+    mlp_batch_size: int = hparam(256, "frames per MLP step; not given by the paper", source="chosen (paper silent)")
+
+    def validate(self):
+        super().validate()
+        if self.split not in (None, self.evaluation_split()):
+            raise ConfigError(f"{type(self).__name__}: the ensembles select their members on the validation split "
+                              f"and score there; --split {self.split} (Table 9's test scores) is not a recipe yet")
+        if self.mlp_layers < 1 or self.mlp_units < 1 or self.mlp_epochs < 1 or self.mlp_batch_size < 1:
+            raise ConfigError(f"{type(self).__name__}: mlp_layers, mlp_units, mlp_epochs and mlp_batch_size must be "
+                              f"positive")
+
+    def trains(self) -> bool:
+        return False
+
+    # --------------------------------------------------------------------------------------------
+    # Members.
+
+    def memory_networks(self) -> dict[str, MMNetRecipe]:
+        """Section 3.2.4's "various models above", by name ("FT C=50, L=5"): Table 3's three BDLSTMs (C = 250,
+        L = 11 on FT, No FT, FT + No FT) and Table 5's five on FT (its C = 250, L = 11 is Table 3's first), 7 in
+        all, with every other field this recipe's. A smoke run gives each its smoke C."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(MMNetRecipe)}
+        configs = dict.fromkeys([*((features, net.MEMORY, net.WINDOW) for features in TABLE3_ROWS.values()),
+                                 *(("ft", c, length) for c, length in TABLE5_MEMORIES)])
+        return {f"{FEATURE_LABELS[features]} C={c}, L={length}": MMNetRecipe(
+                    **{**fields, "row": None, "features": features, "window": length,
+                       "memory": self.memory if self.smoke else c})
+                for features, c, length in configs}
+
+    def requires(self) -> dict[str, Any]:
+        if self.ensemble == "cnn":
+            return {"CNN": RecipeStage(self.cnn_recipe("va"), "mmnet_cnn", f"{self.variant}_finetune")}
+        stages: dict[str, Any] = {
+            name: RecipeStage(member, "mmnet_bdlstm",
+                              f"{member.features.replace('+', '')}_c{member.memory}_l{member.window}")
+            for name, member in self.memory_networks().items()}
+        if self.ensemble == "final":  # section 3.2.5: "... and the two regression models above"
+            fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(MMNetEnsembleRecipe)}
+            for layers in (1, 2):
+                mlp = MMNetFeatureEnsembleRecipe(**{**fields, "row": None, "mlp_layers": layers})
+                stages[f"MLP{layers}"] = RecipeStage(mlp, "mmnet_ensemble", f"mlp{layers}")
+        return stages
+
+    def member_scores(self) -> dict[str, dict[str, float]]:
+        """Every stage's evaluation: CCC and MSE per dimension and ``mse`` = their MSEs' mean (Table 6's "mean
+        affective value", the selection criterion)."""
+        from tfaffect.io import read_json
+
+        scores = {}
+        for name in self.requires():
+            evaluation = read_json(self.stage_dir(name) / "metrics.json", "the stage did not finish")["evaluation"]
+            scores[name] = {k: evaluation[k] for k in ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal")}
+            scores[name]["mse"] = (scores[name]["mse_valence"] + scores[name]["mse_arousal"]) / 2
+        return scores
+
+    def chosen(self, scores: dict[str, dict[str, float]], names) -> tuple[list[str], str]:
+        """The ``names`` whose validation MSE is below :attr:`ensemble_mse`, else all of them; and what was done."""
+        names = list(names)
+        chosen = [name for name in names if scores[name]["mse"] < self.ensemble_mse]
+        if chosen:
+            return chosen, f"validation MSE below {self.ensemble_mse}"
+        log.warning("no member has a validation MSE below %s (lowest %.4f): the ensemble takes all %d", self.ensemble_mse,
+                    min(scores[name]["mse"] for name in names), len(names))
+        return names, f"all: none has a validation MSE below {self.ensemble_mse}"
+
+    # --------------------------------------------------------------------------------------------
+    # The result.
+
+    def combine_stages(self, run_dir: Path) -> dict[str, Any]:
+        from tfaffect import evaluation
+        from tfaffect.io import write_json_atomic
+        from tfaffect.training.task import SYNTHETIC, write_frame_outputs
+
+        run_dir = Path(run_dir)
+        write_json_atomic(run_dir / "config.json", {"recipe": self.recipe_name(), "fields": self.to_dict(),
+                                                   "derived": {"deviations": self.deviations()}})
+        scores = self.member_scores()
+        networks = list(self.memory_networks()) if self.ensemble != "cnn" else []
+        chosen, selection = self.chosen(scores, networks) if networks else (list(scores), "the fine-tuned CNN")
+        if self.ensemble == "feature":
+            frames, extra = self.fit_mlp(chosen, run_dir)
+            chosen = extra.pop("members")
+        else:
+            members = chosen + [name for name in scores if name.startswith("MLP")]
+            frames, extra = average_frames({name: read_frames(self.stage_dir(name) / "frames.csv")
+                                            for name in members}), {}
+            chosen = members
+        data, synthetic = self.data_dir()
+        name = SYNTHETIC if synthetic else data.name
+        write_frame_outputs(frames, run_dir, name)
+
+        def scores_of(frames):
+            scores = evaluation.score_frames(frames, self.protocols)
+            return {**scores, **self.mean_mse(scores)}
+
+        result = {"split": self.final_split(), "data": str(data), "synthetic": synthetic,
+                  **scores_of(frames), **self.published_entries(),
+                  "members": {n: {**s, "chosen": n in chosen} for n, s in scores.items()},
+                  "selection": selection, **extra}
+        metrics = {"recipe": self.recipe_name(), "run_dir": str(run_dir), "fields": self.to_dict(),
+                   "final": {k: result[k] for k in self.headline}, "evaluation": result,
+                   "stages": {n: str(self.stage_dir(n)) for n in scores}}
+        write_json_atomic(run_dir / "metrics.json", metrics)
+        return metrics
+
+    def summary(self, metrics) -> str:
+        from tfaffect.io import write_text_atomic
+        from tfaffect.report import report
+
+        evaluation, keys, run_dir = metrics["evaluation"], self.headline, Path(metrics["run_dir"])
+        data = "SynthAffect (synthetic)" if evaluation["synthetic"] else evaluation["data"]
+        lines = [f"{evaluation['split']} on {data}, {evaluation['frames']} frames with a face, all concatenated; "
+                 f"the members ({evaluation['selection']}; * = in the ensemble):",
+                 "member                  " + "  ".join(f"{k:>12s}" for k in keys)]
+        for name, scores in evaluation["members"].items():
+            lines.append(f"{name:22s}{'*' if scores['chosen'] else ' '} " + "  ".join(f"{scores[k]:12.3f}" for k in keys))
+        lines += [f"{self.ensemble + ' ensemble' if self.ensemble != 'cnn' else 'the CNN':22s}  "
+                  + "  ".join(f"{evaluation[k]:12.3f}" for k in keys), f"run directory: {run_dir}"]
+        keys = self.published_keys()
+        if keys:
+            text = report(keys[0][0], list(dict.fromkeys(table for _, table, _ in keys)), [run_dir])
+            write_text_atomic(run_dir / "report.md", text + "\n")
+            lines += ["", text, "", f"report: {run_dir / 'report.md'}"]
+        return "\n".join([*lines, f"per-frame predictions: {run_dir / 'frames.csv'}; plots: {run_dir / 'plots'}"])
+
+    # --------------------------------------------------------------------------------------------
+    # Table 7: the feature-level MLP.
+
+    def representations(self, names, split: str):
+        """``(frames, x)``: every frame of ``split`` (video id, frame, face flag, annotations; the evaluation's
+        order) and ``x [frames, sum of 2CL]``, the members' :func:`frame_representation` side by side, each from
+        its BDLSTM layer over every stride-1 window of the video's cached features."""
+        import numpy as np
+        import pandas as pd
+
+        from tfaffect.errors import DataError
+        from tfaffect.models.saving import load_model
+        from tfaffect.training.task import per_video_sequences
+
+        networks, index, parts = self.memory_networks(), None, []
+        for name in names:
+            member = networks[name]
+            model = load_model(self.stage_dir(name) / "model.keras")
+            encoder = keras.Model(model.input, model.get_layer("bdlstm").output)  # [N, L, 2C] per video
+            batches = member.read(split, batch_size=member.batch_size, training=False,
+                                  **{**member.dataset_args(False), "with_index": True})
+            tables, vectors = [], []
+            for x, y, weight, where in per_video_sequences(lambda x: x["features"], batches.as_numpy_iterator()):
+                vectors.append(frame_representation(encoder.predict_on_batch({"features": x}), x.shape[1]))
+                va = y["va"][0].astype(np.float64)
+                va[weight["va"][0] == 0] = np.nan
+                tables.append(pd.DataFrame({"video_id": str(where["video_id"][0]), "frame": where["frame"][0],
+                                            "has_face": where["has_face"][0].astype(bool),
+                                            "valence_true": va[:, 0], "arousal_true": va[:, 1]}))
+            table = pd.concat(tables, ignore_index=True)
+            if index is None:
+                index = table
+            elif not table[["video_id", "frame"]].equals(index[["video_id", "frame"]]):
+                raise DataError(f"{split}: the memory networks {names[0]} and {name} read different frames")
+            parts.append(np.concatenate(vectors).astype(np.float32))
+        return index, np.concatenate(parts, axis=1)
+
+    def fit_mlp(self, chosen: list[str], run_dir: Path) -> tuple[Any, dict[str, Any]]:
+        """Section 3.2.5: the chosen memory networks but those with C = 250, L = 11 ("a feature length of 2CL, or
+        5500": excluded; when only those are chosen, every other memory network), their representations of the
+        training frames with a face -> an MLP (:func:`feature_mlp`), RMSprop at :attr:`mlp_learning_rate`,
+        divided by 10 after :attr:`plateau_patience` epochs without a lower validation MSE, for :attr:`mlp_epochs`;
+        its predictions on every validation frame. Writes ``model.keras`` (the MLP) and ``history.csv``."""
+        import numpy as np
+        import pandas as pd
+
+        from tfaffect.io import atomic_path, write_text_atomic
+        from tfaffect.training.task import SHUFFLED_LABEL_SEED
+
+        short = [name for name in self.memory_networks() if not name.endswith(f"C={net.MEMORY}, L={net.WINDOW}")]
+        members = [name for name in chosen if name in short] or short
+        frames, x = zip(*(self.representations(members, split) for split in self.train_splits()))
+        train, x = pd.concat(frames, ignore_index=True), np.concatenate(x)
+        val, x_val = self.representations(members, self.final_split())
+
+        def labelled(table):  # frames with a face and both annotations
+            truth = table[["valence_true", "arousal_true"]].to_numpy(np.float64)
+            return table["has_face"].to_numpy(bool) & np.isfinite(truth).all(axis=1)
+
+        keep, keep_val = labelled(train), labelled(val)
+        y = train[["valence_true", "arousal_true"]].to_numpy(np.float32)[keep]
+        if self.label_control == "shuffled":  # the control's MLP must not see which label goes with which frame
+            y = np.random.default_rng(self.seed + SHUFFLED_LABEL_SEED).permutation(y)
+        keras.utils.set_random_seed(self.seed)
+        mlp = feature_mlp(x.shape[1], self.mlp_layers, self.mlp_units)
+        mlp.compile(optimizer=keras.optimizers.RMSprop(self.mlp_learning_rate), loss="mse")
+        log.info("MLP%d on %d members' representations (%d-d), %d training frames, %d epochs", self.mlp_layers,
+                 len(members), x.shape[1], int(keep.sum()), self.mlp_epochs)
+        history = mlp.fit(x[keep], y, batch_size=self.mlp_batch_size, epochs=self.mlp_epochs, verbose=0,
+                          validation_data=(x_val[keep_val], val[["valence_true", "arousal_true"]].to_numpy(
+                              np.float32)[keep_val]),
+                          callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1,
+                                                                       patience=self.plateau_patience)])
+        predicted = mlp.predict(x_val, batch_size=1024, verbose=0)
+        out = val.copy()
+        out["valence"], out["arousal"] = predicted[:, 0].astype(np.float64), predicted[:, 1].astype(np.float64)
+        with atomic_path(run_dir / "model.keras") as tmp:
+            mlp.save(tmp)
+        write_text_atomic(run_dir / "history.csv", pd.DataFrame(history.history).rename_axis("epoch").to_csv())
+        return out, {"members": members, "representation_width": int(x.shape[1]),
+                     "training_frames": int(keep.sum())}
+
+
+@dataclasses.dataclass(frozen=True)
+class MMNetFeatureEnsembleRecipe(MMNetEnsembleRecipe):
+    """The feature-level ensemble's MLP (Table 7; :meth:`MMNetEnsembleRecipe.fit_mlp`), also a stage of Table 8."""
+
+    ensemble: ClassVar[str] = "feature"

@@ -34,9 +34,13 @@ def resolve(stage: stages.Stage, *, verbose: Optional[int] = None) -> Path:
     run_dir = stages.stage_dir(stage)
     if stage.finished(run_dir):
         log.info("%s: reusing the finished stage in %s (same configuration and data)", stage.label, run_dir)
-    elif isinstance(stage, stages.RecipeStage):
+    elif isinstance(stage, stages.RecipeStage) and stage.recipe.trains():
         log.info("%s: training stage in %s", stage.label, run_dir)
         train(stage.recipe, run_dir=run_dir, verbose=verbose)
+    elif isinstance(stage, stages.RecipeStage):  # e.g. an ensemble's member computed from its own stages
+        log.info("%s: combining stage in %s", stage.label, run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        stage.recipe.combine_stages(run_dir)
     else:
         log.info("%s: running stage in %s", stage.label, run_dir)
         stage.run(run_dir, verbose=verbose)

@@ -14,7 +14,7 @@ lookup: nothing trains as a side effect of building a model or its datasets.
 A stage is anything with the small :class:`Stage` protocol: a ``folder`` and ``label``, a ``fingerprint``
 of what its result depends on, the stages it ``requires`` itself, whether a directory holds its
 ``finished`` result, and how to ``run`` into one. A :class:`RecipeStage` is trained by the runner through
-the trainer; every other stage runs itself, e.g. the per-frame feature extraction
+the trainer (or, for a recipe that trains nothing, combined from its own stages); every other stage runs itself, e.g. the per-frame feature extraction
 (:class:`tfaffect.training.features.FeatureStage`), an SVM fitted on features, a search over fusion weights.
 """
 

@@ -1,0 +1,43 @@
+"""MM-Net's baseline CNN: CRU-Net-56-tiny fine-tuned for valence and arousal, scored alone.
+
+Paper:     Li, Chen, Xiao, Zhao, Roy, Feng, Yan & Sim 2017, "Estimation of Affective Level in the Wild With
+           Multiple Memory Networks" (CVPR 2017 workshops, Aff-Wild challenge), sections 3.1.2, 3.2.1.
+Table/row: Table 2, row CNN: the fine-tuned CRU-Net-56-tiny tested directly, frame by frame.
+Published: Aff-Wild, MSE = the mean of the valence and arousal MSEs, FACE frames: training 0.0218, validation
+           0.1067 (38 videos).
+Runtime:   RUNTIME_CNN
+Command:   python recipes/mmnet_cnn.py                    # SynthAffect, demo budget
+           python recipes/mmnet_cnn.py --data DIR         # the paper's budget (GPU)
+
+Nothing of its own trains: its stage is the fine-tuned CNN every MM-Net memory network reads its "FT" features
+from (tfaffect/training/mmnet.py, MMNetEnsembleRecipe with ensemble "cnn"): CRU-Net-56-tiny pre-trained for 7
+expressions, then fine-tuned for valence and arousal 20 epochs at 1e-3 x10, 1e-4 x5, 1e-5 x3, 1e-6 x2 (section
+3.1.2), cached in $TFAFFECT_CACHE/mmnet_cnn/ and shared with recipes/mmnet_bdlstm.py and the others. This recipe
+scores that CNN's centre-crop predictions of every validation frame, FACE and ALL (metrics.json: ``mse_validation``
+is Table 2's column, the mean of the two MSEs; the training MSE is not computed). The SynthAffect overlay is every
+MM-Net recipe's (MMNetRecipe.synthaffect).
+
+LEARNS_CNN
+"""
+
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
+import dataclasses
+
+from tfaffect.training.mmnet import LI2017, MMNetEnsembleRecipe
+
+
+@dataclasses.dataclass(frozen=True)
+class MMNetCNNTableRecipe(MMNetEnsembleRecipe):
+    """Li 2017, Table 2: the fine-tuned CRU-Net-56-tiny alone (the memory networks' FT feature stage)."""
+
+    table = "Table 2, row CNN"
+    runtime = "RUNTIME_CNN"
+    ensemble = "cnn"
+    published_rows = ((LI2017, "Table 2", "CNN"),)
+
+
+if __name__ == "__main__":
+    main(MMNetCNNTableRecipe)

@@ -1,0 +1,41 @@
+"""MM-Net's final ensemble: the mean of the chosen memory networks and both feature-level MLPs.
+
+Paper:     Li, Chen, Xiao, Zhao, Roy, Feng, Yan & Sim 2017, "Estimation of Affective Level in the Wild With
+           Multiple Memory Networks" (CVPR 2017 workshops, Aff-Wild challenge), sections 3.2.5, 3.3.
+Table/row: Table 8, rows F. Ensemble-FACE (headline) and F. Ensemble-ALL (metrics.json's all_* scores).
+Published: Aff-Wild validation (38 videos), MSE valence / arousal, CCC valence / arousal:
+           FACE 0.106630 / 0.084108, 0.149588 / 0.203219;  ALL 0.112930 / 0.084873, 0.171364 / 0.210785.
+Runtime:   RUNTIME_FINAL
+Command:   python recipes/mmnet_f_ensemble.py                  # SynthAffect, demo budget
+           python recipes/mmnet_f_ensemble.py --data DIR       # the paper's budget (GPU)
+
+"A prediction level ensemble is performed for all the models in Section 3.2.4 and the two regression models
+above" (section 3.2.5): the members recipes/mmnet_p_ensemble.py averages (validation MSE below 0.1; all
+when none is, as on SynthAffect) and the MLP1 and MLP2 of recipes/mmnet_mlp.py, each a cached stage
+($TFAFFECT_CACHE/mmnet_bdlstm/, mmnet_ensemble/), averaged frame by frame (tfaffect/training/mmnet.py,
+MMNetEnsembleRecipe). The SynthAffect overlay is every MM-Net recipe's (MMNetRecipe.synthaffect).
+
+LEARNS_FINAL
+"""
+
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
+import dataclasses
+
+from tfaffect.training.mmnet import LI2017, MMNetEnsembleRecipe
+
+
+@dataclasses.dataclass(frozen=True)
+class MMNetFinalEnsembleRecipe(MMNetEnsembleRecipe):
+    """Li 2017, Table 8: the mean of the chosen memory networks' and both MLPs' predictions."""
+
+    table = "Table 8, F. Ensemble-FACE and F. Ensemble-ALL"
+    runtime = "RUNTIME_FINAL"
+    ensemble = "final"
+    published_rows = ((LI2017, "Table 8", "F. Ensemble-FACE"),)
+
+
+if __name__ == "__main__":
+    main(MMNetFinalEnsembleRecipe)

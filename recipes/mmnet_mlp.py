@@ -1,0 +1,50 @@
+"""MM-Net's feature-level ensemble: an MLP on the memory networks' 2CL-dimensional frame representations.
+
+Paper:     Li, Chen, Xiao, Zhao, Roy, Feng, Yan & Sim 2017, "Estimation of Affective Level in the Wild With
+           Multiple Memory Networks" (CVPR 2017 workshops, Aff-Wild challenge), sections 2, 3.1.2, 3.2.5.
+Table/row: Table 7, --row MLP1 (default: one hidden layer of 32 units) and --row MLP2 (two); FACE is the headline,
+           ALL metrics.json's all_* scores.
+Published: Aff-Wild validation (38 videos), MSE valence / arousal, CCC valence / arousal:
+           MLP1-FACE 0.112767 / 0.084258, 0.209685 / 0.261834;  MLP1-ALL 0.118834 / 0.084636, 0.222690 / 0.270243;
+           MLP2-FACE 0.111141 / 0.084448, 0.166286 / 0.281198;  MLP2-ALL 0.117270 / 0.084574, 0.175925 / 0.292242.
+Runtime:   RUNTIME_FENS
+Command:   python recipes/mmnet_mlp.py --row MLP2               # SynthAffect, demo budget
+           python recipes/mmnet_mlp.py --row MLP2 --data DIR    # the paper's budget (GPU)
+
+What runs (tfaffect/training/mmnet.py, MMNetEnsembleRecipe.fit_mlp): the memory networks of
+recipes/mmnet_p_ensemble.py (cached stages, shared), those with a validation MSE below 0.1 (all when none
+is, as there) but the C = 250, L = 11 ones ("a feature length of 2CL, or 5500": excluded, section 3.2.5). Each
+frame's representation per member is its 2C BDLSTM output from each of the L stride-1 windows containing it, edge
+frames filled circularly (section 2; frame_representation), the members' side by side (2,010-d for the four of
+Table 5). An MLP of 32-unit ReLU layers (activation chosen: the paper names none) and two linear outputs is trained
+on the training frames with a face with RMSprop for 200 epochs (section 3.1.2) at 0.02, divided by 10 after 10
+epochs without a lower validation MSE (the memory networks' rule; the paper gives no rate for the MLP), MSE loss,
+batches of 256 (chosen), and scored on every validation frame. The SynthAffect overlay is every MM-Net recipe's
+(MMNetRecipe.synthaffect); the MLP keeps the paper's 200 epochs.
+
+LEARNS_FENS
+"""
+
+from tfaffect.launch import main, quiet_start
+
+quiet_start(__name__)  # run as a script: TensorFlow's C++ start-up log off before Keras loads
+
+import dataclasses
+
+from tfaffect.training.mmnet import LI2017, MMNetFeatureEnsembleRecipe
+
+
+@dataclasses.dataclass(frozen=True)
+class MMNetFeatureEnsembleTableRecipe(MMNetFeatureEnsembleRecipe):
+    """Li 2017, Table 7: the feature-level ensemble's MLP with one (MLP1) or two (MLP2) hidden layers."""
+
+    table = "Table 7, rows MLP1 and MLP2 (FACE and ALL)"
+    runtime = "RUNTIME_FENS"
+    rows = {"MLP1": {"mlp_layers": 1}, "MLP2": {"mlp_layers": 2}}
+
+    def published_keys(self):
+        return ((LI2017, "Table 7", f"MLP{self.mlp_layers}-FACE"),)
+
+
+if __name__ == "__main__":
+    main(MMNetFeatureEnsembleTableRecipe)
