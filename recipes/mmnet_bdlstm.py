@@ -6,22 +6,24 @@ Table/row: Table 4, rows BDLSTM-FACE (headline) and BDLSTM-ALL: "the full result
            Table 3, BDLSTM FT+No FT (section 3.2.2).
 Published: Aff-Wild validation (38 videos), MSE valence / arousal, CCC valence / arousal:
            FACE 0.111205 / 0.085461, 0.156441 / 0.290109;  ALL 0.117331 / 0.085551, 0.173021 / 0.305441.
-Runtime:   the paper: not given (GPU; 841k training frames). Here, with no arguments, on 2 CPU cores shared
-           with 4 other sessions (load average 6-7): 12 min 35 s wall, 6 min 23 s of CPU time, measured
-           2026-12-02 with SynthAffect already prepared at 48 px: expression pre-training 4.2 min, fine-tuning
-           5.0 min (320 steps each), both feature caches (14,632 frames each) 1 min, the BDLSTM 84 s (10 epochs
-           of 5-8 s). A second run reuses the cached stages ($TFAFFECT_CACHE/mmnet_cnn/, mmnet_features/).
+Runtime:   the paper: not given (GPU; 841k training frames). Here, with no arguments, on 2 CPU cores (load average
+           1-2), measured 2026-12-04 from nothing: 6 min 17 s wall, 9 min 35 s of CPU time: SynthAffect generated
+           and prepared at 48 px 31 s, expression pre-training 2.1 min, fine-tuning 2.2 min (320 steps each), both
+           feature caches (14,632 frames each) 25 s, the BDLSTM 47 s (10 epochs of 3-10 s). (2026-12-02, at load
+           average 6-7: 12 min 35 s.) A second run reuses the cached stages ($TFAFFECT_CACHE/mmnet_cnn/,
+           mmnet_features/).
 Learns:    AROUSAL ONLY on unseen people. SynthAffect validation (3,515 frames, whole set, FACE = ALL there),
-           run of 2026-12-02 18:07, seed 0, CRU-Net widths / 8 with one unit per stage (the overlay): CCC
-           valence -0.128, arousal 0.446; MSE 0.266 / 0.144; the last training epoch CCC 0.707 / 0.822. Its
-           stages: the fine-tuned CNN alone, validation CCC -0.149 / 0.439 (MSE 0.393 / 0.138); the expression
-           pre-training validation accuracy 0.330-0.378 over its 8 epochs (8 batches). Before (widths / 16,
-           Table 1's units, 4 x 50 CNN steps): CCC -0.101 / 0.073, the CNNs not fitting their own training faces.
-           Valence from pixels on unseen synthetic people stays unsolved (the smile is ~2 px at 48 px; a VGG CNN
-           of the Kollias family without landmarks reached 0.205). The shuffled-label control
-           (--label-control shuffled, seed 0, same run of 2026-12-02, every stage retrained): CCC valence
-           -0.001, arousal -0.011, MSE 0.186 / 0.186 (its fine-tuned CNN: -0.014 / 0.069): the default beats it
-           on arousal (+0.457) and not on valence.
+           run of 2026-12-04 01:22, seed 0, CRU-Net widths / 8 with one unit per stage (the overlay): CCC
+           valence -0.017, arousal 0.405; MSE 0.244 / 0.157; the last training epoch CCC 0.717 / 0.812. Its
+           stages: the fine-tuned CNN alone, validation CCC 0.108 / 0.429 (MSE 0.246 / 0.191: recipes/mmnet_cnn.py);
+           the expression pre-training validation accuracy 0.096-0.357 over its 8 epochs (8 batches). The run of
+           2026-12-02 18:07 with the same configuration gave -0.128 / 0.446 (MSE 0.266 / 0.144; its CNN -0.149 /
+           0.439), its shuffled-label control -0.001 / -0.011; what changed in between (the machine, or a commit
+           under the stages) was not traced. Before (widths / 16, Table 1's units, 4 x 50 CNN steps): CCC -0.101 / 0.073, the
+           CNNs not fitting their own training faces. Valence from pixels on unseen synthetic people stays weak
+           (the smile is ~2 px at 48 px; a VGG CNN of the Kollias family without landmarks reached 0.205). The
+           shuffled-label control (--label-control shuffled, seed 0, every stage retrained; the same configuration
+           as the FT+No FT member of recipes/mmnet_p_ensemble.py's control run of 2026-12-04): CTL_BDLSTM.
            tests/training/test_learning_mmnet.py guards that the BDLSTM fits its training windows against its
            control.
 Command:   python recipes/mmnet_bdlstm.py                                  # SynthAffect, demo budget
@@ -52,8 +54,8 @@ class MMNetBDLSTMRecipe(MMNetRecipe):
     """Li 2017, Table 4: BDLSTM C=250, L=11 on FT + No FT features (1024-d)."""
 
     table = "Table 4, BDLSTM-FACE and BDLSTM-ALL"
-    runtime = ("12 min 35 s measured on 2 CPU cores shared at load average 6-7 on SynthAffect (demo budget, CNN stages "
-               "and feature caches included); the paper's run needs a GPU")
+    runtime = ("6 min 17 s measured on 2 CPU cores at load average 1-2 on SynthAffect (demo budget, CNN stages and "
+               "feature caches included); the paper's run needs a GPU")
     published_rows = ((LI2017, "Table 4", "BDLSTM-FACE"),)  # BDLSTM-ALL: the run's all_* scores (metrics.json)
     features: Literal["ft", "noft", "ft+noft"] = hparam(
         "ft+noft", "Table 4 is Table 3's last row, FT + No FT, 1024-d (section 3.2.2)")

@@ -27,8 +27,8 @@ DEFAULT_RUNS = "runs"
 """Where recipes put their run directories by default (``runs/<recipe>/<timestamp>``)."""
 
 METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "mse_train", "mse_validation", "pcc_valence",
-           "pcc_arousal", "rmse_valence", "rmse_arousal", "rmse_mean", "pcc_mean", "icc_valence", "icc_arousal", "icc_mean",
-           "ccc_mean", "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "accuracy", "f1_macro",
+           "pcc_arousal", "rmse_valence", "rmse_arousal", "rmse_mean", "pcc_mean", "icc_valence", "icc_arousal",
+           "icc_mean", "ccc_mean", "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "accuracy", "f1_macro",
            "expression_score")
 """Columns a report can show, in this order; a table shows those its published rows or runs have.
 

@@ -52,3 +52,63 @@ def test_the_prediction_ensemble_needs_a_qualifying_member_and_every_mse():
         prediction_ensemble({"a": [[0.0, 0.0]]}, {"a": 0.1})
     with pytest.raises(ConfigError, match="no validation MSE for b"):
         prediction_ensemble({"a": [[0.0, 0.0]], "b": [[0.0, 0.0]]}, {"a": 0.05})
+
+
+# --------------------------------------------------------------------------------------------------
+# The ensemble recipes (Tables 2, 6-8): members, selection, averaging, the MLP (a smoke run end to end:
+# tests/training/test_training_recipes_smoke.py, which shares its stages' cache with the recipes' smoke runs).
+
+import pandas as pd  # noqa: E402
+
+from tfaffect.training import registry  # noqa: E402
+from tfaffect.training.mmnet import (MMNetEnsembleRecipe, MMNetFeatureEnsembleRecipe, average_frames,  # noqa: E402
+                                     feature_mlp)
+
+
+def test_the_members_are_tables_3_and_5_without_the_shared_row():
+    members = MMNetEnsembleRecipe(data="real-data").memory_networks()
+    got = {name: (m.features, m.memory, m.window) for name, m in members.items()}
+    assert got == {  # Table 3 (C=250, L=11: FT, No FT, FT+No FT) and Table 5's other four (FT), typed in from the paper
+        "FT C=250, L=11": ("ft", 250, 11), "No FT C=250, L=11": ("noft", 250, 11),
+        "FT+No FT C=250, L=11": ("ft+noft", 250, 11), "FT C=50, L=11": ("ft", 50, 11), "FT C=50, L=5": ("ft", 50, 5),
+        "FT C=25, L=5": ("ft", 25, 5), "FT C=16, L=5": ("ft", 16, 5)}
+    assert {m.epochs for m in members.values()} == {200} and {m.learning_rate for m in members.values()} == {0.02}
+    shuffled = MMNetEnsembleRecipe(data="real-data", label_control="shuffled", seed=3).memory_networks()
+    assert all(m.label_control == "shuffled" and m.seed == 3 for m in shuffled.values())
+
+
+def test_members_below_0_1_are_chosen_else_all_of_them():
+    recipe = MMNetEnsembleRecipe(data="real-data")
+    scores = {"a": {"mse": 0.05}, "b": {"mse": 0.1}, "c": {"mse": 0.0999}}
+    assert recipe.chosen(scores, ["a", "b", "c"]) == (["a", "c"], "validation MSE below 0.1")
+    assert recipe.chosen(scores, ["b"]) == (["b"], "all: none has a validation MSE below 0.1")
+
+
+def test_the_final_ensemble_needs_both_mlps_and_the_ensembles_refuse_another_split():
+    stages = MMNetEnsembleRecipe(data="real-data").requires()
+    assert len(stages) == 7 and not any(name.startswith("MLP") for name in stages)
+    final = registry.find("mmnet_f_ensemble")(data="real-data").requires()
+    assert [final[k].recipe.mlp_layers for k in ("MLP1", "MLP2")] == [1, 2]
+    assert all(isinstance(final[k].recipe, MMNetFeatureEnsembleRecipe) for k in ("MLP1", "MLP2"))
+    with pytest.raises(ConfigError, match="not a recipe yet"):
+        MMNetEnsembleRecipe(data="real-data", split="test").validate()
+
+
+def test_average_frames_by_hand_and_refuses_members_of_other_frames():
+    a = pd.DataFrame({"video_id": ["v2", "v1", "v1"], "frame": [0, 1, 0], "has_face": [True, True, False],
+                      "valence": [0.2, 0.4, -0.6], "arousal": [0.0, 0.1, 0.2]})
+    b = a.iloc[[1, 2, 0]].assign(valence=[0.0, 0.6, 0.4], arousal=[0.3, 0.4, 0.0])  # other order, same frames
+    got = average_frames({"a": a, "b": b}).set_index(["video_id", "frame"])
+    # v1/0: (-0.6 + 0.6) / 2, (0.2 + 0.4) / 2; v1/1: (0.4 + 0.0) / 2, (0.1 + 0.3) / 2; v2/0: (0.2 + 0.4) / 2, 0
+    np.testing.assert_allclose(got.loc[("v1", 0), ["valence", "arousal"]], [0.0, 0.3])
+    np.testing.assert_allclose(got.loc[("v1", 1), ["valence", "arousal"]], [0.2, 0.2])
+    np.testing.assert_allclose(got.loc[("v2", 0), ["valence", "arousal"]], [0.3, 0.0])
+    assert not got.loc[("v1", 0), "has_face"]
+    with pytest.raises(Exception, match="cover different frames"):
+        average_frames({"a": a, "b": b.iloc[:2]})
+
+
+def test_the_mlps_parameter_counts():
+    # MLP1: 2010 x 32 + 32, then 32 x 2 + 2; MLP2 adds 32 x 32 + 32 (section 3.2.5: 1 x 32 and 2 x 32 hidden units)
+    assert feature_mlp(2010, 1).count_params() == 2010 * 32 + 32 + 32 * 2 + 2 == 64_418
+    assert feature_mlp(2010, 2).count_params() == 64_418 + 32 * 32 + 32 == 65_474

@@ -70,3 +70,57 @@ def test_recipes_that_differ_only_in_the_recurrent_part_share_one_cnn_stage(cach
     assert fingerprint("affwildnet_grid", "--row", "150 units, 1 layer") == flagship
     assert fingerprint("affwildnet", "--sequence-length", "8") == flagship
     assert fingerprint("affwildnet", "--image-size", "48") != flagship
+
+
+@dataclasses.dataclass(frozen=True)
+class Counted:
+    """A stage that counts its runs and needs ``upstream`` stages of its own."""
+
+    label: str
+    upstream: tuple = ()
+    folder: str = "stage_test"
+    action = "run"
+    runs: list = dataclasses.field(default_factory=list, compare=False, hash=False)
+
+    def fingerprint(self):
+        return self.label.encode()
+
+    def requires(self):
+        return {stage.label: stage for stage in self.upstream}
+
+    def finished(self, run_dir):
+        return (run_dir / "done").is_file()
+
+    def run(self, run_dir, *, verbose=None):
+        self.runs.append(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "done").write_text("")
+
+
+@dataclasses.dataclass(frozen=True)
+class Combined(TinyRecipe):
+    """A recipe that trains nothing: two stages sharing one upstream stage (an ensemble's members on one CNN)."""
+
+    shared: object = None
+
+    def requires(self):
+        return {"a": Counted("a", (self.shared,)), "b": Counted("b", (self.shared,))}
+
+    def trains(self):
+        return False
+
+    def combine_stages(self, run_dir):
+        return {"run_dir": str(run_dir)}
+
+
+def test_a_stage_several_stages_share_is_run_and_logged_once_per_run(cache, tmp_path, caplog):
+    shared = Counted("shared")
+    with caplog.at_level(logging.INFO, logger="tfaffect"):
+        runner.run(Combined(shared=shared), tmp_path / "run")
+    assert len(shared.runs) == 1
+    assert sum("shared: running stage" in r.getMessage() for r in caplog.records) == 1
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tfaffect"):
+        runner.run(Combined(shared=shared), tmp_path / "again")
+    assert len(shared.runs) == 1  # finished: reused, and said once, not once per stage that needs it
+    assert sum("shared: reusing" in r.getMessage() for r in caplog.records) == 1

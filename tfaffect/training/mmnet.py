@@ -497,6 +497,9 @@ class MMNetEnsembleRecipe(MMNetRecipe):
     def trains(self) -> bool:
         return False
 
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), "mlp_epochs": 2}
+
     # --------------------------------------------------------------------------------------------
     # Members.
 
@@ -544,8 +547,8 @@ class MMNetEnsembleRecipe(MMNetRecipe):
         chosen = [name for name in names if scores[name]["mse"] < self.ensemble_mse]
         if chosen:
             return chosen, f"validation MSE below {self.ensemble_mse}"
-        log.warning("no member has a validation MSE below %s (lowest %.4f): the ensemble takes all %d", self.ensemble_mse,
-                    min(scores[name]["mse"] for name in names), len(names))
+        log.warning("no member has a validation MSE below %s (lowest %.4f): the ensemble takes all %d",
+                    self.ensemble_mse, min(scores[name]["mse"] for name in names), len(names))
         return names, f"all: none has a validation MSE below {self.ensemble_mse}"
 
     # --------------------------------------------------------------------------------------------
@@ -559,32 +562,26 @@ class MMNetEnsembleRecipe(MMNetRecipe):
         run_dir = Path(run_dir)
         write_json_atomic(run_dir / "config.json", {"recipe": self.recipe_name(), "fields": self.to_dict(),
                                                    "derived": {"deviations": self.deviations()}})
-        scores = self.member_scores()
+        members = self.member_scores()
         networks = list(self.memory_networks()) if self.ensemble != "cnn" else []
-        chosen, selection = self.chosen(scores, networks) if networks else (list(scores), "the fine-tuned CNN")
+        chosen, selection = self.chosen(members, networks) if networks else (list(members), "the fine-tuned CNN")
+        extra: dict[str, Any] = {}
         if self.ensemble == "feature":
             frames, extra = self.fit_mlp(chosen, run_dir)
             chosen = extra.pop("members")
-        else:
-            members = chosen + [name for name in scores if name.startswith("MLP")]
-            frames, extra = average_frames({name: read_frames(self.stage_dir(name) / "frames.csv")
-                                            for name in members}), {}
-            chosen = members
+        else:  # Table 8: the chosen memory networks and both MLPs
+            chosen += [name for name in members if name.startswith("MLP")]
+            frames = average_frames({name: read_frames(self.stage_dir(name) / "frames.csv") for name in chosen})
         data, synthetic = self.data_dir()
-        name = SYNTHETIC if synthetic else data.name
-        write_frame_outputs(frames, run_dir, name)
-
-        def scores_of(frames):
-            scores = evaluation.score_frames(frames, self.protocols)
-            return {**scores, **self.mean_mse(scores)}
-
-        result = {"split": self.final_split(), "data": str(data), "synthetic": synthetic,
-                  **scores_of(frames), **self.published_entries(),
-                  "members": {n: {**s, "chosen": n in chosen} for n, s in scores.items()},
+        write_frame_outputs(frames, run_dir, SYNTHETIC if synthetic else data.name)
+        scores = evaluation.score_frames(frames, self.protocols)
+        result = {"split": self.final_split(), "data": str(data), "synthetic": synthetic, **scores,
+                  **self.mean_mse(scores), **self.published_entries(),
+                  "members": {n: {**s, "chosen": n in chosen} for n, s in members.items()},
                   "selection": selection, **extra}
         metrics = {"recipe": self.recipe_name(), "run_dir": str(run_dir), "fields": self.to_dict(),
                    "final": {k: result[k] for k in self.headline}, "evaluation": result,
-                   "stages": {n: str(self.stage_dir(n)) for n in scores}}
+                   "stages": {n: str(self.stage_dir(n)) for n in members}}
         write_json_atomic(run_dir / "metrics.json", metrics)
         return metrics
 
@@ -598,7 +595,8 @@ class MMNetEnsembleRecipe(MMNetRecipe):
                  f"the members ({evaluation['selection']}; * = in the ensemble):",
                  "member                  " + "  ".join(f"{k:>12s}" for k in keys)]
         for name, scores in evaluation["members"].items():
-            lines.append(f"{name:22s}{'*' if scores['chosen'] else ' '} " + "  ".join(f"{scores[k]:12.3f}" for k in keys))
+            mark = "*" if scores["chosen"] else " "
+            lines.append(f"{name:22s}{mark} " + "  ".join(f"{scores[k]:12.3f}" for k in keys))
         lines += [f"{self.ensemble + ' ensemble' if self.ensemble != 'cnn' else 'the CNN':22s}  "
                   + "  ".join(f"{evaluation[k]:12.3f}" for k in keys), f"run directory: {run_dir}"]
         keys = self.published_keys()

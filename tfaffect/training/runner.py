@@ -27,11 +27,17 @@ from tfaffect.training.trainer import default_run_dir, train
 log = logging.getLogger(__name__)
 
 
-def resolve(stage: stages.Stage, *, verbose: Optional[int] = None) -> Path:
-    """Train or run ``stage`` (its own stages first), or reuse its finished result; return its directory."""
-    for upstream in stage.requires().values():
-        resolve(upstream, verbose=verbose)
+def resolve(stage: stages.Stage, *, verbose: Optional[int] = None, done: Optional[set] = None) -> Path:
+    """Train or run ``stage`` (its own stages first), or reuse its finished result; return its directory.
+    ``done``: the directories resolved already in this run (a stage several others share, e.g. an ensemble's
+    CNN stage, is checked and logged once)."""
+    done = set() if done is None else done
     run_dir = stages.stage_dir(stage)
+    if run_dir in done:
+        return run_dir
+    for upstream in stage.requires().values():
+        resolve(upstream, verbose=verbose, done=done)
+    done.add(run_dir)
     if stage.finished(run_dir):
         log.info("%s: reusing the finished stage in %s (same configuration and data)", stage.label, run_dir)
     elif isinstance(stage, stages.RecipeStage) and stage.recipe.trains():
@@ -50,8 +56,9 @@ def resolve(stage: stages.Stage, *, verbose: Optional[int] = None) -> Path:
 def run(recipe, run_dir: str | os.PathLike | None = None, *, verbose: Optional[int] = None) -> dict[str, Any]:
     """Resolve ``recipe``'s stages, then train it (or each of its folds); return its metrics.json content."""
     recipe.validate()
+    done: set = set()
     for stage in recipe.requires().values():
-        resolve(stage, verbose=verbose)
+        resolve(stage, verbose=verbose, done=done)
     folds = recipe.folds()
     if not folds and recipe.trains():
         return train(recipe, run_dir=run_dir, verbose=verbose)
