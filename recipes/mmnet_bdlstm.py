@@ -12,20 +12,20 @@ Runtime:   the paper: not given (GPU; 841k training frames). Here, with no argum
            feature caches (14,632 frames each) 25 s, the BDLSTM 47 s (10 epochs of 3-10 s). (2026-12-02, at load
            average 6-7: 12 min 35 s.) A second run reuses the cached stages ($TFAFFECT_CACHE/mmnet_cnn/,
            mmnet_features/).
-Learns:    AROUSAL ONLY on unseen people. SynthAffect validation (3,515 frames, whole set, FACE = ALL there),
-           run of 2026-12-04 01:22, seed 0, CRU-Net widths / 8 with one unit per stage (the overlay): CCC
-           valence -0.017, arousal 0.405; MSE 0.244 / 0.157; the last training epoch CCC 0.717 / 0.812. Its
-           stages: the fine-tuned CNN alone, validation CCC 0.108 / 0.429 (MSE 0.246 / 0.191: recipes/mmnet_cnn.py);
-           the expression pre-training validation accuracy 0.096-0.357 over its 8 epochs (8 batches). The run of
-           2026-12-02 18:07 with the same configuration gave -0.128 / 0.446 (MSE 0.266 / 0.144; its CNN -0.149 /
-           0.439), its shuffled-label control -0.001 / -0.011; what changed in between (the machine, or a commit
-           under the stages) was not traced. Before (widths / 16, Table 1's units, 4 x 50 CNN steps): CCC -0.101 / 0.073, the
-           CNNs not fitting their own training faces. Valence from pixels on unseen synthetic people stays weak
-           (the smile is ~2 px at 48 px; a VGG CNN of the Kollias family without landmarks reached 0.205). The
-           shuffled-label control (--label-control shuffled, seed 0, every stage retrained; the same configuration
-           as the FT+No FT member of recipes/mmnet_p_ensemble.py's control run of 2026-12-04): CTL_BDLSTM.
-           tests/training/test_learning_mmnet.py guards that the BDLSTM fits its training windows against its
-           control.
+Learns:    AROUSAL ONLY on unseen people. SynthAffect validation (3,515 frames, whole set, FACE = ALL there), run of
+           2026-12-04 01:22, seed 0, CRU-Net widths / 8 with one unit per stage (the overlay): CCC valence -0.017,
+           arousal 0.405; MSE 0.244 / 0.157; the last training epoch CCC 0.717 / 0.812. Its stages: the fine-tuned CNN
+           alone, validation CCC 0.108 / 0.429 (MSE 0.246 / 0.191: recipes/mmnet_cnn.py); the expression pre-training
+           validation accuracy 0.096-0.357 over its 8 epochs (8 batches). The run of 2026-12-02 18:07 with the same
+           configuration gave -0.128 / 0.446 (MSE 0.266 / 0.144; its CNN -0.149 / 0.439), its shuffled-label control
+           -0.001 / -0.011; what changed in between (the machine, or a commit under the stages) was not traced. Before
+           (widths / 16, Table 1's units, 4 x 50 CNN steps): CCC -0.101 / 0.073, the CNNs not fitting their own training
+           faces. Valence from pixels on unseen synthetic people stays weak (the smile is ~2 px at 48 px; a VGG CNN of
+           the Kollias family without landmarks reached 0.205). The shuffled-label control (--label-control shuffled,
+           seed 0, every stage retrained; the same configuration as the FT+No FT member of recipes/mmnet_p_ensemble.py's
+           control run of 2026-12-04): CCC -0.000 / -0.004, MSE 0.249 / 0.201: the default beats it on arousal (CCC
+           +0.409, MSE -0.044), not on valence. tests/training/test_learning_mmnet.py guards that the BDLSTM fits its
+           training windows against its control.
 Command:   python recipes/mmnet_bdlstm.py                                  # SynthAffect, demo budget
            python recipes/mmnet_bdlstm.py --data DIR                       # the paper's budget (GPU)
 
