@@ -53,7 +53,7 @@ class MMNetFeatureEnsembleTableRecipe(MMNetFeatureEnsembleRecipe):
     rows = {"MLP1": {"mlp_layers": 1}, "MLP2": {"mlp_layers": 2}}
 
     def published_keys(self):
-        return ((LI2017, "Table 7", f"MLP{self.mlp_layers}-FACE"),)
+        return tuple((LI2017, "Table 7", f"MLP{self.mlp_layers}-{frames}") for frames in ("FACE", "ALL"))
 
 
 if __name__ == "__main__":

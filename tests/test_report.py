@@ -108,3 +108,17 @@ def test_aspandi_table_2_shows_its_ccc_avg_column(tmp_path):
     # Table 2's columns: RMSE, COR, CCC; VAL, ARO, AVG (Aspandi 2021)
     assert list(frame.columns) == ["row", "source", "rmse_valence", "rmse_arousal", "rmse_mean", "pcc_valence",
                                    "pcc_arousal", "pcc_mean", "ccc_valence", "ccc_arousal", "ccc_mean", "run"]
+
+
+def test_li_all_rows_take_the_runs_all_frames_scores(tmp_path):
+    rows = [["li2017", "Table 4", "BDLSTM-FACE"], ["li2017", "Table 4", "BDLSTM-ALL"]]
+    folder = _run(tmp_path, "bdlstm", {"published_rows": rows, "synthetic": True, "data": "synth", "frames": 90,
+                                       "ccc_valence": 0.1, "ccc_arousal": 0.2, "mse_valence": 0.3, "mse_arousal": 0.4,
+                                       "all_frames": 100, "all_ccc_valence": 0.5, "all_ccc_arousal": 0.6,
+                                       "all_mse_valence": 0.7, "all_mse_arousal": 0.8, "mse_validation": 0.35})
+    lines = report.report("li2017", ["Table 4"], [tmp_path]).splitlines()
+    face = [line for line in lines if line.startswith("| BDLSTM-FACE | ours")]
+    every = [line for line in lines if line.startswith("| BDLSTM-ALL | ours")]
+    # Table 4's columns: Val. MSE, Aro. MSE, Val. CCC, Aro. CCC; mse_validation is not one of them (PAPER_ONLY)
+    assert face == [f"| BDLSTM-FACE | ours, SynthAffect (synthetic) | 0.300 | 0.400 | 0.100 | 0.200 | {folder} |"]
+    assert every == [f"| BDLSTM-ALL | ours, SynthAffect (synthetic) | 0.700 | 0.800 | 0.500 | 0.600 | {folder} |"]

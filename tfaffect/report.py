@@ -37,6 +37,10 @@ macro F1, expression score ``0.67 F1 + 0.33 Acc`` (eq. 5), CCC per dimension (eq
 their mean (eq. 7). Aspandi 2021 (Table 1): RMSE, COR (Pearson) and ICC per dimension and their mean
 (AVG); (Table 2, SEWA): RMSE, COR and CCC per dimension and their mean (AVG). Li 2017 (Tables 2, 3, 5): the mean
 of the valence and arousal MSEs on the training and on the validation set."""
+ALL_FRAMES_ROW = "-ALL"
+"""The suffix of Li 2017's rows scored on every frame, missing faces interpolated (Tables 4, 6-8): a run names the
+FACE row and this one, and the ALL row takes the run's ``all_``-prefixed scores (the "all" protocol of
+:func:`tfaffect.evaluation.score_va`)."""
 PAPER_ONLY = ("ccc_mean", "mse_train", "mse_validation")
 """Columns shown only in a table whose published rows have them (Aspandi 2021 Table 2's CCC AVG, Li 2017's mean
 MSEs): most runs record a CCC mean, which Kollias 2019's and Do 2020's tables do not print; every MM-Net run records
@@ -84,9 +88,13 @@ def collect_runs(roots: Iterable[str | os.PathLike], unpublished: list | None = 
             if odd:
                 log.warning("%s: %s not a number; left empty", path, ", ".join(odd))
             for row in rows:
+                scores, frames = values, evaluation.get("frames")
+                if row[2].endswith(ALL_FRAMES_ROW):  # Li 2017's ALL rows: the run's all_* scores
+                    scores = {k: evaluation[f"all_{k}"] for k in METRICS if _is_number(evaluation.get(f"all_{k}"))}
+                    frames = evaluation.get("all_frames", frames)
                 runs.append({"paper": row[0], "table": row[1], "row": row[2], "run_dir": str(path.parent),
                              "synthetic": bool(evaluation.get("synthetic")), "data": evaluation.get("data"),
-                             "frames": evaluation.get("frames"), **values})
+                             "frames": frames, **scores})
     return runs
 
 
