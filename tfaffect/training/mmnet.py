@@ -468,9 +468,9 @@ class MMNetEnsembleRecipe(MMNetRecipe):
     * ``"final"``: Table 8, the mean of the chosen memory networks' and both MLPs' predictions (section 3.2.5).
 
     The memory networks (:meth:`memory_networks`) are Tables 3 and 5's, each a cached stage trained with this
-    recipe's data, overlay, seed and label control (the memory networks' fields, e.g. ``epochs``, are theirs; their
-    ``memory``, ``window`` and ``features`` come from the tables: this recipe's own are unused but a smoke C). Selection
-    and scores both read the final split's evaluation (the validation split), as the paper selects on validation
+    recipe's data, overlay, seed and label control (this recipe's memory-network fields, e.g. ``epochs``, train them;
+    ``memory``, ``window`` and ``features`` come from the tables instead: this recipe's own three are unused, but for
+    a smoke run's C). Selection and scores both read the final split's evaluation (the validation split), as the paper selects on validation
     and reports there."""
 
     ensemble: ClassVar[str] = "prediction"
