@@ -9,7 +9,10 @@ Table/row: none. The paper's tables report the landmark model (recipes/affwildne
 Runtime:   with no arguments, 13 min 17 s measured on 2 loaded CPU cores (the test suite beside it),
            its own CNN stage included (cached afterwards); with --smoke: under a minute.
 Measured:  SynthAffect validation (3,515 frames, synthetic), seed 0: CCC valence 0.384, arousal 0.633;
-           MSE 0.201, 0.121 (before its CNN stage's zero output kernel: -0.002 / 0.003, MSE 7.7 / 3.3).
+           MSE 0.201, 0.121 (before its CNN stage's zero output kernel: -0.002 / 0.003, MSE 7.7 / 3.3). Its
+           shuffled-label control (--label-control shuffled, its CNN stage retrained on shuffled labels too; run of
+           2026-12-04, 15 min 47 s at load average ~2): CCC 0.003 / -0.001, MSE 2.080 / 1.792 (per-video mean
+           CCC 0.002 / 0.001).
 Command:   python recipes/affwildnet_released.py [--data DIR]
 """
 
