@@ -6,6 +6,9 @@ Published: Aff-Wild test set, CCC valence 0.52, arousal 0.38; MSE valence 0.10, 
 Runtime:   about as recipes/affwildnet.py; it reuses the flagship's cached CNN stage at the same seed. Measured
            (seed 0, SynthAffect, synthetic, git ff91ddb, other jobs beside it on 2 CPU cores): 18 min 27 s
            with the CNN stage (9 min of it); validation CCC valence 0.821, arousal 0.877, MSE 0.069 / 0.044.
+           Its shuffled-label control (--label-control shuffled, the CNN stage retrained on shuffled labels too;
+           run of 2026-12-04, 13 min 58 s at load average ~2, the CNN stage 6 min 34 s of it): CCC 0.032 /
+           -0.031, MSE 0.181 / 0.656 (per-video mean CCC 0.045 / -0.042).
 Command:   python recipes/affwildnet_lstm.py [--data DIR --backbone-weights FILE]
 
 Everything as recipes/affwildnet.py but the cell: LSTM "allowing peephole connections" (section
