@@ -56,7 +56,9 @@ class AffWildCNNRecipe(AffWildRecipe):
                                      # Keras's default output layer blows up (the released recipe's CNN stage: training
                                      # MSE 5,398 / 3,957 after 150 steps, CCC 0.000); from a zero output kernel,
                                      # training MSE 0.23 / 0.28 in the first 25 steps, training CCC 0.75 / 0.93 after
-                                     # 100, validation (3,515 frames) CCC 0.205 / 0.855, MSE 0.373 / 0.043
+                                     # 100, validation (3,515 frames) CCC 0.205 / 0.855, MSE 0.373 / 0.043. Its
+                                     # shuffled-label control (2026-12-04, 8 min 51 s at load ~2) blows up even so:
+                                     # CCC 0.000 / 0.000, MSE 32,496 / 6,162 (the "VGG Face" row's control too)
         },
     }
     rows = {
