@@ -122,3 +122,16 @@ def test_li_all_rows_take_the_runs_all_frames_scores(tmp_path):
     # Table 4's columns: Val. MSE, Aro. MSE, Val. CCC, Aro. CCC; mse_validation is not one of them (PAPER_ONLY)
     assert face == [f"| BDLSTM-FACE | ours, SynthAffect (synthetic) | 0.300 | 0.400 | 0.100 | 0.200 | {folder} |"]
     assert every == [f"| BDLSTM-ALL | ours, SynthAffect (synthetic) | 0.700 | 0.800 | 0.500 | 0.600 | {folder} |"]
+
+
+def test_kahou_tables_show_train_valid_and_test_accuracy_in_the_papers_order(tmp_path):
+    """Kahou 2015 Table 2's columns are partitions: Train, Valid, Test (Table 1: Train, Val); a swapped run (submission
+    4) records its Train accuracy (the search partition) under train_accuracy like the published row."""
+    folder = _run(tmp_path, "fusion", {"published_row": ["kahou2015", "Table 2", "4"], "synthetic": True,
+                                       "data": "synth", "frames": 9, "accuracy": 0.9, "train_accuracy": 0.6})
+    lines = report.report("kahou2015", ["Table 2"], [tmp_path]).splitlines()
+    assert "| row | source | train_accuracy | accuracy | test_accuracy | run |" in lines
+    assert "| 4 | published (AFEW 5.0 (EmotiW 2015)) | 0.523 | 0.720 | 0.501 |  |" in lines
+    assert f"| 4 | ours, SynthAffect (synthetic) | 0.600 | 0.900 |  | {folder} |" in lines
+    table_1 = report.report("kahou2015", ["Table 1"], [tmp_path]).splitlines()
+    assert "| RNN | published (AFEW 5.0 validation (EmotiW 2015)) | 0.848 | 0.396 |" in table_1

@@ -28,23 +28,24 @@ DEFAULT_RUNS = "runs"
 
 METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "mse_train", "mse_validation", "pcc_valence",
            "pcc_arousal", "rmse_valence", "rmse_arousal", "rmse_mean", "pcc_mean", "icc_valence", "icc_arousal",
-           "icc_mean", "ccc_mean", "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "accuracy", "f1_macro",
-           "expression_score")
+           "icc_mean", "ccc_mean", "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "train_accuracy", "accuracy",
+           "test_accuracy", "f1_macro", "expression_score")
 """Columns a report can show, in this order; a table shows those its published rows or runs have.
 
 Kollias 2019: CCC, MSE and PCC per dimension, accuracy per class and in total (Table 18). Do 2020 (Tables II, III): accuracy,
 macro F1, expression score ``0.67 F1 + 0.33 Acc`` (eq. 5), CCC per dimension (eq. 6) and VA score =
 their mean (eq. 7). Aspandi 2021 (Table 1): RMSE, COR (Pearson) and ICC per dimension and their mean
 (AVG); (Table 2, SEWA): RMSE, COR and CCC per dimension and their mean (AVG). Li 2017 (Tables 2, 3, 5): the mean
-of the valence and arousal MSEs on the training and on the validation set."""
+of the valence and arousal MSEs on the training and on the validation set. Kahou 2015 (Tables 1, 2): clip accuracy
+on Train, Val and Test."""
 ALL_FRAMES_ROW = "-ALL"
 """The suffix of Li 2017's rows scored on every frame, missing faces interpolated (Tables 4, 6-8): a run names the
 FACE row and this one, and the ALL row takes the run's ``all_``-prefixed scores (the "all" protocol of
 :func:`tfaffect.evaluation.score_va`)."""
-PAPER_ONLY = ("ccc_mean", "mse_train", "mse_validation")
+PAPER_ONLY = ("ccc_mean", "mse_train", "mse_validation", "train_accuracy", "test_accuracy")
 """Columns shown only in a table whose published rows have them (Aspandi 2021 Table 2's CCC AVG, Li 2017's mean
-MSEs): most runs record a CCC mean, which Kollias 2019's and Do 2020's tables do not print; every MM-Net run records
-``mse_validation``, which Li 2017's Tables 4 and 6-8 do not print."""
+MSEs, Kahou 2015's Train and Test accuracies): most runs record a CCC mean, which Kollias 2019's and Do 2020's tables
+do not print; every MM-Net run records ``mse_validation``, which Li 2017's Tables 4 and 6-8 do not print."""
 
 
 def collect_runs(roots: Iterable[str | os.PathLike], unpublished: list | None = None) -> list[dict]:

@@ -1,6 +1,8 @@
 """Kahou 2015 training helpers: decision-level fusion by random search (section 5.2), clip scores and the confusion
 table, checked on hand-built cases."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -202,3 +204,34 @@ def test_fusion_recipes_take_audio_only_where_it_can_run(monkeypatch):
     assert fusion_modalities(fusion) == ("cnn", "rnn")
     assert KahouDecisionFusionTask().members() == ("cnn_svm", "rnn", "fusion", "activity")
     assert 'pip install -e ".[audio]"' in fusion.deviations()["audio"]["used"]
+
+
+def test_swapped_partitions_train_the_members_on_val_and_search_on_train(tmp_path, monkeypatch):
+    """Table 2 submission 4 (--row 4, a smoke run): every member trains on Val and the weights are searched on Train;
+    the frame CNN (trained on stills) and the feature caches are those of submission 1. Table 2's columns stay
+    partitions: ``train_accuracy`` is the Train clips' (the search partition: equal to the search's own accuracy),
+    ``accuracy`` the Val clips' (SynthAffect's smoke AFEW layout: 4 Train clips, 2 Val clips)."""
+    from tfaffect.training import registry, runner
+    from tfaffect.training.kahou import feature_fusion_member, irnn_member
+    from tfaffect.training.stages import stage_dir
+
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path / "cache"))
+    recipe_class = registry.find("kahou_decision_fusion")
+    swapped, plain = (recipe_class.from_args(["--smoke", "--row", row]) for row in ("4", "1"))
+    for task in (swapped, irnn_member(swapped), feature_fusion_member(swapped)):
+        assert (task.train_splits(), task.evaluation_split()) == (("validation",), "train")
+    assert (plain.train_splits(), plain.evaluation_split()) == (("train",), "validation")
+    mine, theirs = swapped.requires(), plain.requires()
+    for name, shared in {"cnn": True, "features": True, "logits": True, "irnn": False, "fusion": False}.items():
+        assert (stage_dir(mine[name]) == stage_dir(theirs[name])) is shared, name
+    runner.run(swapped, tmp_path / "run", verbose=0)
+    evaluation = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluation"]
+    assert (evaluation["searched_on"], evaluation["members_trained_on"]) == ("train", "validation")
+    assert (evaluation["train_clips"], evaluation["clips"]) == (4, 2)
+    assert evaluation["train_accuracy"] == evaluation["search_accuracy"]
+    assert set(evaluation["members"]["rnn"]) == {"accuracy", "train_accuracy"}
+    weights = json.loads((tmp_path / "run" / "fusion_weights.json").read_text())
+    assert weights["searched_on"] == "train"
+    irnn = swapped.stage_dir("irnn")
+    assert json.loads((irnn / "config.json").read_text())["fields"]["swapped"] is True
+    assert json.loads((irnn / "metrics.json").read_text())["evaluation"]["split"] == "train"
