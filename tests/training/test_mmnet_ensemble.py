@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfaffect.errors import ConfigError
-from tfaffect.training.mmnet import frame_representation, prediction_ensemble
+from tfaffect.training.mmnet import frame_representation
 
 
 def _outputs(count, window):
@@ -38,20 +38,6 @@ def test_frame_representation_of_a_video_shorter_than_the_window():
 def test_frame_representation_rejects_a_window_count_that_does_not_fit():
     with pytest.raises(ConfigError, match="do not fit"):
         frame_representation(_outputs(2, 3), 5)
-
-
-def test_the_prediction_ensemble_averages_the_members_below_0_1_validation_mse():
-    predictions = {"a": [[0.2, 0.4], [0.0, -0.2]], "b": [[0.9, 0.9], [0.9, 0.9]], "c": [[0.4, 0.0], [0.2, 0.6]]}
-    mean, chosen = prediction_ensemble(predictions, {"a": 0.05, "b": 0.12, "c": 0.0999})
-    assert chosen == ["a", "c"]  # b's 0.12 is not below 0.1
-    np.testing.assert_allclose(mean, [[0.3, 0.2], [0.1, 0.2]])  # (a + c) / 2 by hand
-
-
-def test_the_prediction_ensemble_needs_a_qualifying_member_and_every_mse():
-    with pytest.raises(ConfigError, match="below 0.1"):
-        prediction_ensemble({"a": [[0.0, 0.0]]}, {"a": 0.1})
-    with pytest.raises(ConfigError, match="no validation MSE for b"):
-        prediction_ensemble({"a": [[0.0, 0.0]], "b": [[0.0, 0.0]]}, {"a": 0.05})
 
 
 # --------------------------------------------------------------------------------------------------

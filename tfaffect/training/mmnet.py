@@ -392,26 +392,6 @@ def frame_representation(window_outputs, time_steps: int):
     return np.stack(rows).reshape(time_steps, window * width)
 
 
-def prediction_ensemble(predictions, validation_mse, threshold: float = ENSEMBLE_MSE):
-    """Section 3.2.4's prediction-level ensemble: the mean of the ``predictions`` (name -> ``[T, 2]``, the same
-    frames) of the members whose validation MSE (name -> the mean of valence's and arousal's, Table 6's "mean
-    affective value") is below ``threshold`` (0.1). Returns ``(mean [T, 2], names chosen)``; a
-    :class:`~tfaffect.errors.ConfigError` when no member qualifies or a member has no MSE."""
-    import numpy as np
-
-    missing = sorted(set(predictions) - set(validation_mse))
-    if missing:
-        raise ConfigError(f"prediction_ensemble: no validation MSE for {', '.join(missing)}")
-    chosen = [name for name in predictions if validation_mse[name] < threshold]
-    if not chosen:
-        raise ConfigError(f"prediction_ensemble: no member has a validation MSE below {threshold} "
-                          f"({', '.join(f'{n} {validation_mse[n]:.4f}' for n in predictions)})")
-    shapes = {np.shape(predictions[name]) for name in chosen}
-    if len(shapes) != 1:
-        raise ConfigError(f"prediction_ensemble: the members' predictions differ in shape: {sorted(shapes)}")
-    return np.mean([np.asarray(predictions[name], np.float64) for name in chosen], axis=0), chosen
-
-
 def read_frames(path: Path):
     """A run's per-frame table (``frames.csv``, :func:`~tfaffect.training.task.write_frame_outputs`), video ids
     kept as written; a typed error naming the file when it is missing."""

@@ -44,7 +44,7 @@ from tfaffect.errors import ConfigError
 from tfaffect.training.fields import coerce, field_default, jsonable, matches, show, type_name, value_source
 from tfaffect.training.fields import hparam  # noqa: F401  (recipe files import it from here)
 from tfaffect.training.options import parse_args
-from tfaffect.training.stages import finished_stage_dir
+from tfaffect.training.stages import finished_stage_dir, stage_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,11 +202,15 @@ class Recipe(abc.ABC):
         return {}
 
     def stage_dir(self, name: str) -> Path:
-        """The run directory of the finished stage ``name`` of :meth:`requires` (a lookup; nothing trains)."""
-        stages = self.requires()
+        """The run directory of the finished stage ``name`` of :meth:`requires` (a lookup; nothing trains). The
+        stages and their directories are resolved once per recipe object (a recipe with many stages looks them up
+        often, and each directory hashes its stage's configuration and data)."""
+        stages = self.__dict__.get("_stage_dirs")
+        if stages is None:
+            stages = self.__dict__["_stage_dirs"] = {n: (s, stage_dir(s)) for n, s in self.requires().items()}
         if name not in stages:
             raise ConfigError(f"{type(self).__name__} requires no stage {name!r} (it requires {sorted(stages)})")
-        return finished_stage_dir(stages[name], name, type(self).recipe_name())
+        return finished_stage_dir(*stages[name], name, type(self).recipe_name())
 
     def folds(self) -> Sequence["Recipe"]:
         """Cross-validation: the recipes of the folds the runner trains (into ``<run_dir>/fold<K>``) instead of

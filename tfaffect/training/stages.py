@@ -90,9 +90,9 @@ def finished(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file()
 
 
-def finished_stage_dir(stage: Stage, name: str, owner: str) -> Path:
-    """:func:`stage_dir` of a finished stage; a typed error naming the stage when it has not run."""
-    path = stage_dir(stage)
+def finished_stage_dir(stage: Stage, path: Path, name: str, owner: str) -> Path:
+    """``path`` (:func:`stage_dir` of ``stage``) when the stage has finished; a typed error naming it when it has not
+    run."""
     if not stage.finished(path):
         raise MissingResourceError(
             f"{owner}: its stage {name!r} ({stage.folder}/{stage.label}) has not been {stage.action} yet ({path}): run "
