@@ -1,7 +1,8 @@
 """MM-Net (issue #15 item 7): the BDLSTM trained on cached CRU-Net features, with its CNN in front
 (:func:`tfaffect.models.mmnet.image_model`), exported: ``serve`` on uint8 frames [B, T, S, S, 3] equals the two
 parts run separately (the CNN's ``"features"`` on every frame, then the features model, stride-1 window
-averaging inside). Tiny CRU-Net (32 px, widths / 16), C=4, L=3."""
+averaging inside), and ``step`` + ``flush`` give the same outputs L - 1 frames late. Tiny CRU-Net (32 px, widths / 16),
+C=4, L=3."""
 
 import json
 
@@ -38,14 +39,57 @@ def _reference(cnn, memory, frames):
 def test_export_serve_equals_the_two_parts(exported):
     cnn, memory, out, loaded = exported
     metadata = json.loads((out / "metadata.json").read_text())
-    assert "serve" in metadata["signatures"] and "step" not in metadata["signatures"]
-    assert "bidirectional" in metadata["step_unavailable"]  # why there is no one-frame step
+    assert {"serve", "step", "flush"} <= set(metadata["signatures"]) and metadata["step_unavailable"] is None
+    assert metadata["delay"] == 2 and metadata["step_check"]["equal"]  # L - 1 = 2
     frames = np.random.default_rng(1).integers(0, 256, (2, 6, 32, 32, 3), dtype=np.uint8)
     expected = _reference(cnn, memory, frames)
     served = loaded.serve(frames)
     got = np.stack([served["valence"].numpy(), served["arousal"].numpy()], axis=-1)
     assert got.shape == (2, 6, 2) and np.ptp(expected) > 1e-3
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def _streamed(loaded, frames):
+    """``step`` over each frame of ``frames [B, T, ...]`` from the initial state, its ready outputs, then ``flush``'s
+    valid ones: ``[B, frames out, 2]`` and the number of ready steps."""
+    state = loaded.initial_state(tf.constant(frames.shape[0], tf.int32))["state"]
+    out, ready = [], 0
+    for t in range(frames.shape[1]):
+        step = loaded.step(frame=frames[:, t], state=state)
+        state = step["state"]
+        if step["ready"].numpy().all():
+            ready += 1
+            out.append(np.stack([step["valence"].numpy(), step["arousal"].numpy()], axis=-1)[:, None])
+        else:
+            assert not step["ready"].numpy().any()
+    rest = loaded.flush(state=state)
+    valid = rest["valid"].numpy()[0] > 0.5
+    out.append(np.stack([rest["valence"].numpy(), rest["arousal"].numpy()], axis=-1)[:, valid])
+    return np.concatenate(out, axis=1), ready
+
+
+@pytest.mark.parametrize("time", [1, 2, 3, 4, 9])
+def test_step_then_flush_equals_the_model_on_the_whole_clip_two_frames_late(exported, time):
+    """The loaded SavedModel's ``step`` gives frame t - 2 at frame t (L = 3: a frame's windows end 2 frames after
+    it), ``flush`` the last 2 frames: together the model on the whole clip, for clips shorter than the window (the
+    model repeats the last frame), as long as it and longer than the buffer of 2L - 1 = 5 frames."""
+    cnn, memory, _, loaded = exported
+    frames = np.random.default_rng(time).integers(0, 256, (2, time, 32, 32, 3), dtype=np.uint8)
+    got, ready = _streamed(loaded, frames)
+    assert ready == max(time - 2, 0)
+    np.testing.assert_allclose(got, _reference(cnn, memory, frames), rtol=0, atol=1e-5)
+
+
+def test_step_starting_from_another_frame_differs(exported):
+    """The check above can fail: a stream with one frame more at its start gives other outputs for the same frames
+    (each frame's windows see other neighbours only at the start, frames 0-3 here), and the step's frame count in
+    the state matters."""
+    cnn, memory, _, loaded = exported
+    frames = np.random.default_rng(3).integers(0, 256, (1, 7, 32, 32, 3), dtype=np.uint8)
+    later, _ = _streamed(loaded, frames[:, 1:])
+    whole = _reference(cnn, memory, frames)[:, 1:]
+    assert np.abs(later - whole)[:, :3].max() > 1e-3
+    np.testing.assert_allclose(later[:, 3:], whole[:, 3:], rtol=0, atol=1e-5)
 
 
 def test_predict_on_a_video_equals_the_model_on_all_its_crops(tmp_path, detector, head):

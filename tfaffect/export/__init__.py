@@ -47,6 +47,15 @@ crops already at the input size pass unchanged), then the model scales them itse
     models, whose frames see a causal window of the ``s`` latest per-frame vectors (the STAT
     models 3-6 of :mod:`tfaffect.models.stat_lstm`, Do 2020 Table I), stream with a buffer of the
     last ``s`` per-frame vectors as state (:mod:`tfaffect.export.streaming` says how ``step`` is made).
+    Models that average a bidirectional net over every stride-1 window of L frames around each frame
+    (MM-Net, Li 2017) stream with a fixed delay: ``step`` returns the outputs of the frame ``L - 1``
+    frames back (``metadata.json["delay"]``) and ``ready`` float32 ``[B]`` (0 for the first ``L - 1``
+    frames of a stream); their state holds the last ``2L - 1`` per-frame features and a frame count.
+``flush(state)``
+    Delayed models only: the stream's last ``L - 1`` frames (``valence`` ``[B, L - 1]``, ..., oldest
+    first) from the state after its last ``step``, and ``valid`` ``[B, L - 1]`` (0 for rows before the
+    first frame of a stream shorter than that). The ready ``step`` outputs followed by the valid
+    ``flush`` rows equal ``serve`` on the whole stream; the export checks this on random frames.
 ``per_frame(image)``
     The per-frame part alone, on crops already at the model's input size (no resize): ``image``
     uint8 ``[N, S, S, 3]`` (+ ``landmarks`` ``[N, 68, 2]`` in units of that size). Sequence models

@@ -59,4 +59,7 @@ def cli_main(args: argparse.Namespace) -> int:
           f"TFLite: {written['tflite']['file'] or written['tflite']['error']}")
     if written["step_unavailable"]:
         print(f"no streaming step: {written['step_unavailable']}")
+    elif written.get("delay"):
+        print(f"streaming step: {written['delay']} frames late (the model looks {written['delay']} frames ahead); "
+              "flush(state) gives the last ones")
     return 0

@@ -132,6 +132,9 @@ class ExportModule:
                 tf.TensorSpec([None, size[0], size[1], 3], tf.uint8, name="image"),
                 *([tf.TensorSpec([None, NUM_LANDMARKS, 2], tf.float32, name="landmarks")]
                   if structure.landmarks else [])])
+            if structure.delayed is not None:
+                self.flush = tf.function(self._flush, autograph=False, input_signature=[
+                    tf.TensorSpec([None, structure.state_size], tf.float32, name="state")])
             if structure.sequence and clip_outputs(model):
                 self.clip = tf.function(self._clip, autograph=False, input_signature=[
                     *serve_specs, tf.TensorSpec([None], tf.int32, name="lengths")])
@@ -139,15 +142,15 @@ class ExportModule:
     def drop_step(self) -> None:
         """Leave ``initial_state``, ``step`` and ``per_frame`` out of the export."""
         self._structure.pieces = None
-        for name in ("initial_state", "step", "per_frame", "clip"):
+        for name in ("initial_state", "step", "flush", "per_frame", "clip"):
             self.__dict__.pop(name, None)
 
     def archive(self, metadata: Optional[str] = None) -> keras.export.ExportArchive:
         """An ExportArchive with ``serve`` first (so ``serving_default`` is ``serve``), then the others; with
         ``metadata`` (JSON text) also the ``metadata`` signature that returns it (``{"json": string scalar}``)."""
         archive = keras.export.ExportArchive()
-        functions = {name: getattr(self, name, None) for name in ("serve", "initial_state", "step", "per_frame",
-                                                                  "clip")}
+        functions = {name: getattr(self, name, None) for name in ("serve", "initial_state", "step", "flush",
+                                                                  "per_frame", "clip")}
         if metadata is not None:
             text = tf.constant(metadata, tf.string)
             functions["metadata"] = tf.function(lambda: {"json": tf.identity(text)}, input_signature=[],
@@ -201,7 +204,7 @@ class ExportModule:
 
     def _initial_state(self, batch_size):
         """The recurrent layers' own initial states (``RNN.get_initial_state``), packed; zeros for window buffers."""
-        if self._structure.windowed is not None:
+        if self._structure.windowed is not None or self._structure.delayed is not None:
             return {"state": tf.zeros([batch_size, self._structure.state_size], tf.float32)}
         states = [tf.cast(state, tf.float32) for layer in self._structure.recurrent
                   for state in as_list(layer.get_initial_state(batch_size))]
@@ -216,6 +219,8 @@ class ExportModule:
         """One frame: first piece, then per recurrent layer its cell one step and the next piece."""
         if self._structure.windowed is not None:
             return self._step_windowed(frame, landmarks, state)
+        if self._structure.delayed is not None:
+            return self._step_delayed(frame, landmarks, state)
         x = self._inputs(frame, landmarks)
         sequence = self._structure.sequence
         if sequence:  # a sequence of length 1
@@ -260,6 +265,63 @@ class ExportModule:
         new_state.append(tf.ones_like(state[:, -1:]))
         return {**_named_outputs(outputs), "state": tf.concat(new_state, axis=-1)}
 
+    def _window_head(self, windows):
+        """Windows of features ``[N, L, F]`` -> the model's per-window outputs ``[N, L, ...]``."""
+        (out,) = self._structure.pieces[1]([windows])
+        return out
+
+    def _window_outputs(self, buffer):
+        """Buffers ``[B, 2L - 1, F]`` -> the window head's outputs on the L windows inside each, ``{name: [B, L
+        (window k: buffer frames k .. k + L - 1), L (position in the window), ...]}`` (:class:`Delayed`)."""
+        window = self._structure.delayed.window
+        windows = tf.stack([buffer[:, k:k + window] for k in range(window)], axis=1)  # [B, L, L, F]
+        out = self._window_head(tf.reshape(windows, [-1, window, buffer.shape[-1]]))
+        return tf.reshape(out, tf.concat([[-1, window, window], tf.shape(out)[2:]], axis=0))
+
+    def _step_delayed(self, frame, landmarks, state):
+        """One frame of a delayed model (:class:`Delayed`): its features into the buffer, then the output of the
+        frame ``delay`` frames back, averaged over the windows that contain it and lie inside the stream."""
+        delayed = self._structure.delayed
+        window, size = delayed.window, delayed.feature_size
+        x = {key: value[:, None] for key, value in self._inputs(frame, landmarks).items()}
+        features = tf.cast(self._structure.pieces[0](x, training=False), tf.float32)  # [B, 1, F]
+        buffer = tf.reshape(state[:, :-1], [-1, delayed.buffer, size])
+        buffer = tf.concat([buffer[:, 1:], features], axis=1)
+        frames = state[:, -1:] + 1.0  # [B, 1]: frames given, this one included
+        outputs = self._window_outputs(buffer)
+        middle = tf.stack([outputs[:, k, window - 1 - k] for k in range(window)], axis=1)  # [B, L, ...]
+        # window k starts at stream frame frames - (2L - 1) + k: it exists when that is >= 0
+        inside = tf.cast(tf.range(window, dtype=tf.float32)[None] >= float(delayed.buffer) - frames, tf.float32)
+        va = _masked_mean(middle, inside)
+        packed = tf.concat([tf.reshape(buffer, [-1, delayed.buffer * size]), frames], axis=-1)
+        return {**_named_outputs({"va": va}), "ready": tf.cast(frames[:, 0] >= window, tf.float32), "state": packed}
+
+    def _flush(self, state):
+        """The end of a delayed stream: the last L - 1 frames' outputs ``[B, L - 1]`` (oldest first) and ``valid``
+        ``[B, L - 1]`` (0 for positions before the stream's first frame, in streams shorter than L - 1 frames)."""
+        delayed = self._structure.delayed
+        window, last = delayed.window, delayed.buffer - 1
+        buffer = tf.reshape(state[:, :-1], [-1, delayed.buffer, delayed.feature_size])
+        frames = state[:, -1:]  # [B, 1]
+        outputs = self._window_outputs(buffer)
+        rows = []
+        for j in range(window - 1):  # the frame at buffer index L + j; windows k = j + 1 .. L - 1 contain it
+            ks = list(range(j + 1, window))
+            rows.append(_masked_mean(tf.stack([outputs[:, k, window + j - k] for k in ks], axis=1),
+                                     tf.cast(tf.constant(ks, tf.float32)[None] >= float(delayed.buffer) - frames,
+                                             tf.float32)))
+        full = tf.stack(rows, axis=1)  # [B, L - 1, ...]
+        # shorter than L frames: the model's one window, the last frame repeated (window_indices)
+        count = tf.cast(frames[:, 0], tf.int32)
+        start = delayed.buffer - tf.minimum(count, window)  # the stream's first frame (when shorter than L)
+        indices = tf.minimum(start[:, None] + tf.range(window)[None], last)
+        short = self._window_head(tf.gather(buffer, indices, batch_dims=1))  # [B, L, ...]: position i = frame i
+        positions = tf.range(window - 1)[None] + count[:, None] - (window - 1)  # [B, L - 1]: frame of row j
+        picked = tf.gather(short, tf.clip_by_value(positions, 0, window - 1), batch_dims=1)
+        is_short = tf.reshape(count < window, [-1] + [1] * (len(full.shape) - 1))
+        va = tf.where(is_short, picked, full)
+        return {**_named_outputs({"va": va}), "valid": tf.cast(positions >= 0, tf.float32)}
+
     def _per_frame(self, image, landmarks=None):
         """The TFLite part: crops at the model's size -> features before the first recurrent layer
         (sequence models), the per-frame vectors (windowed models) or the model's outputs (frame models)."""
@@ -273,6 +335,13 @@ class ExportModule:
         return {"features": features[:, 0]}
 
 
+def _masked_mean(values, mask):
+    """``values [B, K, ...]`` averaged over K where ``mask [B, K]`` is 1 (0 where no entry is)."""
+    weights = tf.reshape(mask, tf.concat([tf.shape(mask), tf.ones([len(values.shape) - 2], tf.int32)], axis=0))
+    weights = tf.cast(weights, values.dtype)
+    return tf.reduce_sum(values * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+
+
 # --------------------------------------------------------------------------------------------------
 # Checks run at export time.
 
@@ -283,6 +352,8 @@ def check_step(module: ExportModule) -> dict[str, Any]:
     ``{"frames", "max_abs_diff", "tolerance", "equal"}``, or ``{"frames", "equal": False, "error"}``
     when ``step`` cannot run (``serve`` failing is an error of the export and raises).
     """
+    if module._structure.delayed is not None:
+        return _check_delayed(module)
     windowed = module._structure.windowed
     # Windowed models: enough frames that every buffer fills and then shifts.
     frames_count = module._structure.time or max([STEP_CHECK_FRAMES] + [window + 2 for window in
@@ -303,6 +374,44 @@ def check_step(module: ExportModule) -> dict[str, Any]:
     scale = max(1.0, max(float(np.max(np.abs(value))) for value in whole.values()))
     tolerance = STEP_CHECK_TOLERANCE * scale
     return {"frames": frames_count, "max_abs_diff": diff, "tolerance": tolerance, "equal": diff <= tolerance}
+
+
+def _check_delayed(module: ExportModule) -> dict[str, Any]:
+    """:func:`check_step` of a delayed model (:class:`~tfaffect.export.streaming.Delayed`): ``step`` over random
+    sequences, its ready outputs followed by ``flush``'s valid ones, against ``serve`` on each sequence: one long
+    enough that the buffer fills and shifts (2L + 1 frames), one shorter than the window (L - 2 frames, when
+    L > 2). Also records ``delay``."""
+    delayed = module._structure.delayed
+    lengths = [delayed.buffer + 2] + ([delayed.window - 2] if delayed.window > 2 else [])
+    diff, scale = 0.0, 1.0
+    for seed, count in enumerate(lengths):
+        frames, *landmarks = random_inputs(module._structure, 1, count, seed=seed)
+        whole = module.serve(frames, *landmarks)
+        try:
+            state = module.initial_state(tf.constant(1, tf.int32))["state"]
+            streamed = {key: [] for key in whole}
+            for t in range(count):
+                out = module.step(frames[:, t], *[points[:, t] for points in landmarks], state)
+                state = out.pop("state")
+                if float(out.pop("ready")[0]) > 0.5:
+                    for key in streamed:
+                        streamed[key].append(out[key].numpy()[:, None])
+            rest = module.flush(state)
+            valid = rest.pop("valid")[0].numpy() > 0.5
+            for key in streamed:
+                streamed[key].append(rest[key].numpy()[:, valid])
+        except Exception as exc:  # a model whose pieces cannot run one frame at a time: no step, say why
+            return {"frames": count, "equal": False, "error": f"{type(exc).__name__}: {exc}"}
+        for key, value in whole.items():
+            got = np.concatenate(streamed[key], axis=1)
+            if got.shape != value.shape:
+                return {"frames": count, "equal": False, "error": f"step and flush gave {got.shape[1]} frames of "
+                                                                  f"{key!r}, serve {value.shape[1]}"}
+            diff = max(diff, float(np.max(np.abs(got - value.numpy()))))
+            scale = max(scale, float(np.max(np.abs(value))))
+    tolerance = STEP_CHECK_TOLERANCE * scale
+    return {"frames": lengths[0], "short_frames": lengths[1:], "delay": delayed.delay, "max_abs_diff": diff,
+            "tolerance": tolerance, "equal": diff <= tolerance}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -355,6 +464,19 @@ def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) ->
                        "state": f"float32 [B, {structure.state_size}] from initial_state or the previous step"},
             "outputs": {**{key: value.replace("[B, T", "[B") for key, value in outputs.items()},
                         "state": f"float32 [B, {structure.state_size}] for the next step"}}
+        if structure.delayed is not None:
+            delay = structure.delayed.delay
+            step_outputs = signatures["step"]["outputs"]
+            for key in outputs:
+                step_outputs[key] += f" of the frame {delay} frames before this one (a delay of L - 1 = {delay})"
+            step_outputs["ready"] = (f"float32 [B]: 1 when the outputs are a frame's; 0 for the first {delay} "
+                                     "frames of a stream, which have no frame that far back")
+            signatures["flush"] = {
+                "inputs": {"state": f"float32 [B, {structure.state_size}] after the stream's last step"},
+                "outputs": {**{key: value.replace("[B, T", f"[B, {delay}") + f": the stream's last {delay} frames, "
+                                    "oldest first" for key, value in outputs.items()},
+                            "valid": f"float32 [B, {delay}]: 0 for rows before the stream's first frame (streams "
+                                     f"shorter than {delay} frames)"}}
         if not structure.sequence:
             per_frame_outputs = {key: value.replace("[B, T", "[N") for key, value in outputs.items()}
         elif structure.windowed is not None:
@@ -363,7 +485,8 @@ def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) ->
                                                          structure.windowed.frontier)}
         else:
             features = structure.pieces[0].output
-            per_frame_outputs = {"features": f"float32 [N, {features.shape[-1]}] entering the first recurrent layer"}
+            enters = "the sliding windows" if structure.delayed else "the first recurrent layer"
+            per_frame_outputs = {"features": f"float32 [N, {features.shape[-1]}] entering {enters}"}
         if structure.sequence and clip_outputs(model):
             signatures["clip"] = {
                 "inputs": {**signatures["serve"]["inputs"],
@@ -395,6 +518,7 @@ def _describe(model: keras.Model, structure: Structure, step: Optional[dict]) ->
         "outputs": list(outputs),
         "signatures": signatures,
         "state": {"size": structure.state_size, "layout": structure.state_layout()},
+        "delay": structure.delayed.delay if structure.delayed is not None and step and step["equal"] else 0,
         "step_check": step,
         "step_unavailable": _why_no_step(structure, step),
         "files": {"saved_model": "saved_model.pb", "keras": KERAS_FILE, "metadata": METADATA_FILE},

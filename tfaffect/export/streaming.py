@@ -22,6 +22,14 @@ the buffer is filled with it, the model's padding by repeating the first frame) 
 once on the current windows: one backbone pass plus the temporal head over ``s`` vectors per frame,
 at every frame.
 
+Models that average a bidirectional net over every stride-1 window of L frames (MM-Net, Li 2017 section 2:
+:class:`~tfaffect.models.mmnet.SlidingWindows` ... :class:`~tfaffect.models.mmnet.OverlapAverage`) need the L - 1
+frames after a frame to predict it, so they stream with a fixed delay of L - 1 frames (:class:`Delayed`): a
+per-frame part (model inputs -> the per-frame features the windows read) and the window head (one window of
+features ``[L, F]`` -> its L outputs). ``step`` runs the per-frame part on the frame, shifts it into a buffer of the
+last 2L - 1 feature vectors, runs the head on the L windows that contain the buffer's middle frame and gives that
+frame's average, L - 1 frames late; ``flush`` gives the last L - 1 frames at the end of the stream.
+
 Recurrent layers are exported with ``use_cudnn=False``: the model is rebuilt from its config with
 that setting and the weights are copied, because a GRU/LSTM traced on a GPU with ``"auto"`` bakes
 a cuDNN kernel into the graph that does not load on a machine without one (DESIGN.md, known traps).
@@ -41,6 +49,7 @@ from tfaffect.errors import ConfigError
 keras = lazy_module("keras")
 tf = lazy_module("tensorflow")
 _layers = lazy_module("tfaffect.models.layers")
+_mmnet = lazy_module("tfaffect.models.mmnet")
 
 NUM_LANDMARKS = 68  # the 68-point mark-up of the data contract (FORMATS.md, SynthAffect landmark files)
 
@@ -114,6 +123,7 @@ class Structure:
     pieces: Optional[list] = None
     not_streamable: Optional[str] = None
     windowed: Optional["Windowed"] = None
+    delayed: Optional["Delayed"] = None
 
     @property
     def state_sizes(self) -> list[list[int]]:
@@ -126,14 +136,14 @@ class Structure:
 
     @property
     def state_size(self) -> int:
-        if self.windowed is not None:
-            return self.windowed.state_size
+        if self.windowed is not None or self.delayed is not None:
+            return (self.windowed or self.delayed).state_size
         return sum(sum(sizes) for sizes in self.state_sizes)
 
     def state_layout(self) -> list[dict[str, Any]]:
         """Which columns of the packed ``state`` belong to which layer's state (for metadata.json)."""
-        if self.windowed is not None:
-            return self.windowed.state_layout()
+        if self.windowed is not None or self.delayed is not None:
+            return (self.windowed or self.delayed).state_layout()
         layout, offset = [], 0
         for layer, sizes in zip(self.recurrent, self.state_sizes):
             for index, size in enumerate(sizes):
@@ -199,6 +209,75 @@ class Windowed:
         layout.append({"layer": None, "kind": "started", "offset": offset, "size": 1,
                        "meaning": "0 before the first frame (the buffers are then filled with it), 1 after"})
         return layout
+
+
+@dataclasses.dataclass
+class Delayed:
+    """How ``step`` streams a model whose frame t is the mean of a bidirectional window net's outputs for t over
+    every stride-1 window of ``window`` = L frames containing it (MM-Net, Li 2017 section 2): the outputs of frame
+    t need frames up to t + L - 1, so ``step`` gives frame ``t - (L - 1)`` (``delay`` = L - 1 frames late) and
+    ``flush`` the last L - 1 frames when the stream ends.
+
+    The state is a buffer of the last ``2L - 1`` per-frame feature vectors (``feature_size`` = F each, oldest
+    first) and the number of frames given so far. At each frame ``step`` runs the window head on the L windows
+    inside the buffer (each contains its middle frame) and averages, per output, the middle frame's values over the
+    windows that lie inside the stream (none before frame 0): what the model computes over the whole clip.
+    Streams shorter than L frames: the model's one window repeats the last frame (``window_indices``); ``flush``
+    does the same."""
+
+    window: int
+    feature_size: int
+
+    @property
+    def delay(self) -> int:
+        return self.window - 1
+
+    @property
+    def buffer(self) -> int:
+        """Feature vectors kept: the L windows containing the middle frame span ``2L - 1`` frames."""
+        return 2 * self.window - 1
+
+    @property
+    def state_size(self) -> int:
+        return self.buffer * self.feature_size + 1
+
+    def state_layout(self) -> list[dict[str, Any]]:
+        size = self.buffer * self.feature_size
+        return [{"layer": None, "kind": "feature buffer", "window": self.buffer, "vector_size": self.feature_size,
+                 "offset": 0, "size": size, "order": "the last 2L - 1 per-frame feature vectors, oldest first, "
+                                                     "row-major [2L - 1, vector]; zeros before the stream"},
+                {"layer": None, "kind": "frames", "offset": size, "size": 1,
+                 "meaning": "the number of frames given to step so far"}]
+
+
+def _cut_at_sliding_windows(model: keras.Model, layers: list) -> tuple[Delayed, list]:
+    """The :class:`Delayed` description of ``model`` and its two pieces: per-frame part (model inputs -> the
+    features ``[B, T, F]`` the windows read) and window head (windows ``[B', L, F]`` -> per-window outputs
+    ``[B', L, D]``, the model's own layers between the folded windows and their unfolding). The model must be
+    :class:`~tfaffect.models.mmnet.MemoryNetwork`'s graph: ``SlidingWindows`` -> ``FoldTime`` -> head ->
+    ``UnfoldTime`` -> ``OverlapAverage`` over the same features, its one output; else :class:`ConfigError`."""
+    if len(layers) != 1:
+        raise ConfigError(f"{len(layers)} sliding-window layers: a delayed step handles one")
+    (windows,) = layers
+    outputs = model.output
+    average, node = _history(outputs["va"]) if list(outputs) == ["va"] else (None, None)
+    if not isinstance(average, _mmnet.OverlapAverage):
+        raise ConfigError("sliding windows whose outputs are not averaged into the model's only output 'va' (an "
+                          "OverlapAverage layer)")
+    unfolded, reference = node.input_tensors
+    unfold, unfold_node = _history(unfolded)
+    per_window, window_reference = unfold_node.input_tensors
+    if not isinstance(unfold, _layers.UnfoldTime) or window_reference is not windows.output \
+            or reference is not windows.input:
+        raise ConfigError("the averaged outputs do not come from the sliding windows of the features they average")
+    folds = [layer for layer in model.layers if isinstance(layer, _layers.FoldTime)
+             and any(t is windows.output for node in layer._inbound_nodes for t in node.input_tensors)]
+    if len(folds) != 1 or len(windows._inbound_nodes) != 1:
+        raise ConfigError("the sliding windows are not folded once into a batch of windows")
+    description = Delayed(window=int(windows.window), feature_size=int(windows.input.shape[-1]))
+    per_frame = keras.Model(model.input, windows.input, name="piece_per_frame")
+    head = keras.Function([folds[0].output], [per_window], name="piece_window_head")
+    return description, [per_frame, head]
 
 
 def _history(tensor):
@@ -318,8 +397,11 @@ def analyse(model: keras.Model) -> Structure:
         structure.pieces = [model]
         return structure
     window_layers = [layer for layer in model.layers if _layers.context_frames(layer) is not None]
+    sliding = [layer for layer in model.layers if isinstance(layer, _mmnet.SlidingWindows)]
     try:
-        if window_layers:
+        if sliding:
+            structure.delayed, structure.pieces = _cut_at_sliding_windows(model, sliding)
+        elif window_layers:
             structure.windowed, structure.pieces = _cut_at_windows(model, window_layers)
         else:
             structure.recurrent, structure.pieces = _cut_at_recurrent_layers(model)
@@ -400,6 +482,8 @@ class ChunkedSequence:
             raise ConfigError(f"model {model.name!r} is a frame model: no sequence to carry a state along")
         if structure.windowed is not None:
             raise ConfigError(f"model {model.name!r} sees causal windows of frames: give it the previous frames")
+        if structure.delayed is not None:
+            raise ConfigError(f"model {model.name!r} averages windows around each frame: give it the frames after it")
         if structure.pieces is None:
             raise ConfigError(f"model {model.name!r} cannot carry its state from chunk to chunk: "
                               f"{structure.not_streamable}")

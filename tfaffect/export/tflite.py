@@ -55,6 +55,7 @@ def convert_tflite(module, saved_model: Path, path: Path) -> dict[str, Any]:
     reference = module.per_frame(*inputs)
     record = {"file": TFLITE_FILE, "signature": "per_frame",
               "part": ("the per-frame vectors the causal windows are formed from" if structure.windowed is not None
+                       else "the per-frame features the sliding windows are formed from" if structure.delayed
                        else "features entering the first recurrent layer" if structure.sequence
                        else "the whole frame model"),
               "inputs": {"image": f"uint8 [N, {structure.image_size[0]}, {structure.image_size[1]}, 3] RGB crops "
