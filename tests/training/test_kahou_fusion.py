@@ -235,3 +235,28 @@ def test_swapped_partitions_train_the_members_on_val_and_search_on_train(tmp_pat
     irnn = swapped.stage_dir("irnn")
     assert json.loads((irnn / "config.json").read_text())["fields"]["swapped"] is True
     assert json.loads((irnn / "metrics.json").read_text())["evaluation"]["split"] == "train"
+
+
+def test_a_fusion_stage_trained_without_audio_is_not_reused_once_opensmile_is_installed(monkeypatch, tmp_path):
+    """The feature fusion network's inputs depend on an optional package (opensmile: the audio modality), not only
+    on its fields: its cached stage must differ with and without it (a stage trained on cnn + rnn was reused for
+    cnn + audio + rnn inputs, and decision fusion failed on the shapes). The IRNN stage, which reads no audio,
+    stays the same."""
+    import importlib.util
+
+    from tfaffect.training.kahou import KahouDecisionFusionTask, feature_fusion_member, irnn_member
+    from tfaffect.training.stages import RecipeStage
+
+    installed = importlib.util.find_spec
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path))
+    recipe = KahouDecisionFusionTask().with_smoke()
+
+    def fingerprints(opensmile: bool):
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (object() if opensmile else None)
+                            if name == "opensmile" else installed(name, *a))
+        return (RecipeStage(feature_fusion_member(recipe), "kahou_fusion", "feature_fusion").fingerprint(),
+                RecipeStage(irnn_member(recipe), "kahou_irnn", "irnn").fingerprint())
+
+    (with_audio, irnn), (without_audio, same_irnn) = fingerprints(True), fingerprints(False)
+    assert with_audio != without_audio and irnn == same_irnn
+    assert fingerprints(True)[0] == with_audio

@@ -1434,6 +1434,11 @@ class _FusionFields:
               "say how the features enter the network; the IRNN's ReLU states are unbounded)",
         source="chosen (paper silent)")
 
+    def environment_key(self) -> dict[str, Any]:
+        """The fused modalities: whether audio is one depends on opensmile being installed (:func:`audio_absence`),
+        so a stage trained without it is not reused once it is (:class:`~tfaffect.training.stages.RecipeStage`)."""
+        return {"modalities": list(fusion_modalities(self))}
+
 
 def irnn_member(recipe) -> KahouIRNNTask:
     """The IRNN member stage of a fusion ``recipe``: its data, frame CNN source and budget, seed and label control."""

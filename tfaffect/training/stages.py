@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Protocol
 
@@ -60,8 +61,12 @@ class RecipeStage:
     action: ClassVar[str] = "trained"
 
     def fingerprint(self) -> bytes:
-        """What identifies the stage's result: its recipe's fields and its data's manifest."""
+        """What identifies the stage's result: its recipe's fields, what its recipe's ``environment_key()`` says the
+        result also depends on (an optional package that adds an input), and its data's manifest."""
         digest = hashlib.sha256(self.recipe.to_json().encode())
+        environment = getattr(self.recipe, "environment_key", dict)()
+        if environment:
+            digest.update(json.dumps(environment, sort_keys=True).encode())
         data_dir = getattr(self.recipe, "data_dir", None)
         if data_dir is not None:
             manifest = Path(data_dir()[0]) / "manifest.json"
