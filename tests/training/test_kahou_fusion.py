@@ -1,6 +1,7 @@
 """Kahou 2015 training helpers: decision-level fusion by random search (section 5.2), clip scores and the confusion
 table, checked on hand-built cases."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -260,3 +261,15 @@ def test_a_fusion_stage_trained_without_audio_is_not_reused_once_opensmile_is_in
     (with_audio, irnn), (without_audio, same_irnn) = fingerprints(True), fingerprints(False)
     assert with_audio != without_audio and irnn == same_irnn
     assert fingerprints(True)[0] == with_audio
+
+
+def test_a_swapped_member_recipe_claims_no_table_1_row():
+    """Table 1 and section 6.2 trained on Train and scored on Val: an IRNN or fusion network trained on Val
+    (--swapped) is no such row, so the report does not put it beside them."""
+    from tfaffect.training.kahou import KahouFeatureFusionTask, KahouIRNNTask
+
+    for cls in (KahouIRNNTask, KahouFeatureFusionTask):
+        published = dataclasses.dataclass(frozen=True)(
+            type(f"Published{cls.__name__}", (cls,), {"published_rows": (("kahou2015", "Table 1", "RNN"),)}))
+        assert published().published_keys() == (("kahou2015", "Table 1", "RNN"),)
+        assert published(swapped=True).published_keys() == ()

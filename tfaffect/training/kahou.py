@@ -326,6 +326,13 @@ class _ClipRecipeFields:
         return "train" if self.swapped else "validation"
 
 
+def published_partitions(recipe) -> tuple[tuple[str, str, str], ...]:
+    """``recipe.published_rows``, none when its partitions are ``swapped``: the published rows (Table 1, section
+    6.2) trained on Train and scored Val, so a run trained on Val is no such row (Table 2's swapped submissions
+    are the decision-fusion recipe's rows 4 and 5)."""
+    return () if getattr(recipe, "swapped", False) else tuple(recipe.published_rows)
+
+
 def clip_splits(recipe) -> tuple[str, ...]:
     """The splits a clip recipe's feature caches hold, in a fixed order: the same cache whether or not the recipe's
     partitions are ``swapped``."""
@@ -549,7 +556,7 @@ class KahouIRNNTask(_ClipRecipeFields, AffectTask):
     # After training.
 
     def published_keys(self) -> tuple[tuple[str, str, str], ...]:
-        return tuple(self.published_rows)
+        return published_partitions(self)
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         """Table 1's columns: clip accuracy on the evaluation split and on the training clips; per-frame running
@@ -991,7 +998,7 @@ class _ClipProbabilities:
                 "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
 
     def published_keys(self) -> tuple[tuple[str, str, str], ...]:
-        return tuple(self.published_rows)
+        return published_partitions(self)
 
     def evaluate_clip_model(self, clip_model, run_dir: Path, what: str, **extra) -> dict[str, Any]:
         """Table 1's columns for a single clip model (``clip_model.split(split)``, ``.probabilities(split)`` and
@@ -1670,7 +1677,7 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                 "weighted_metrics": {"expression": [metrics.ExpressionAccuracy(name="accuracy")]}}
 
     def published_keys(self) -> tuple[tuple[str, str, str], ...]:
-        return tuple(self.published_rows)
+        return published_partitions(self)
 
     def member_scores(self) -> dict[str, dict[str, Any]]:
         """The members' own clip accuracies (validation and training): the IRNN stage's evaluation, the SVM's."""
@@ -1901,5 +1908,5 @@ __all__ = ["activity_absence", "activity_model", "ActivityModel", "ActivitySetti
            "fit_audio_svm", "fit_svm", "frame_cnn_recipe", "fused_scores", "FusionInputs", "irnn_member",
            "KahouActivityTask", "KahouAggregatedCNNTask", "KahouAudioTask", "KahouDecisionFusionTask",
            "KahouFeatureFusionTask", "KahouFrameCNNTask", "KahouIRNNTask", "load_audio_clips", "load_clip_model",
-           "load_clips", "member_stages", "normalise_blocks", "read_clip_labels", "read_fusion_inputs",
-           "running_frames", "svm_member", "svm_probabilities"]
+           "load_clips", "member_stages", "normalise_blocks", "published_partitions", "read_clip_labels",
+           "read_fusion_inputs", "running_frames", "svm_member", "svm_probabilities"]
