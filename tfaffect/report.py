@@ -28,8 +28,8 @@ DEFAULT_RUNS = "runs"
 
 METRICS = ("ccc_valence", "ccc_arousal", "mse_valence", "mse_arousal", "mse_train", "mse_validation", "pcc_valence",
            "pcc_arousal", "rmse_valence", "rmse_arousal", "rmse_mean", "pcc_mean", "icc_valence", "icc_arousal",
-           "icc_mean", "ccc_mean", "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7), "train_accuracy", "accuracy",
-           "test_accuracy", "f1_macro", "expression_score")
+           "icc_mean", "ccc_mean", "va_score", *(f"accuracy_{name.lower()}" for name in EXPRESSIONS_7),
+           "train_accuracy", "accuracy", "test_accuracy", "f1_macro", "expression_score")
 """Columns a report can show, in this order; a table shows those its published rows or runs have.
 
 Kollias 2019: CCC, MSE and PCC per dimension, accuracy per class and in total (Table 18). Do 2020 (Tables II, III): accuracy,
