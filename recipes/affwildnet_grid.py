@@ -10,7 +10,9 @@ Runtime:   about as recipes/affwildnet.py per cell (the cells share its cached C
            (load average 2-3, other jobs beside it; 2026-12-03).
 Learns:    the default cell on SynthAffect (synthetic; validation, the 8 unseen people, 3,515 frames
            concatenated, seed 0): CCC valence 0.896, arousal 0.836; MSE 0.050 / 0.097 (per-video mean CCC
-           0.832 / 0.703). Its shuffled-label control was not run (the flagship's: CCC 0.000 / 0.001).
+           0.832 / 0.703). Its shuffled-label control (--label-control shuffled, the CNN stage retrained on
+           shuffled labels too; 7 min 18 s from nothing at load ~1, 2026-12-04): CCC -0.007 / -0.022, MSE
+           0.811 / 0.190 (per-video mean CCC 0.001 / 0.000).
 Command:   python recipes/affwildnet_grid.py --row "150 units, 1 layer" [--data DIR]
 
 Everything else as recipes/affwildnet.py (VGG-Face conv, landmarks, FC 4096, GRU, CCC loss, Adam).
