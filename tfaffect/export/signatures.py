@@ -271,12 +271,18 @@ class ExportModule:
         return out
 
     def _window_outputs(self, buffer):
-        """Buffers ``[B, 2L - 1, F]`` -> the window head's outputs on the L windows inside each, ``{name: [B, L
-        (window k: buffer frames k .. k + L - 1), L (position in the window), ...]}`` (:class:`Delayed`)."""
+        """Buffers ``[B, 2L - 1, F]`` -> the window head's outputs on the L windows inside each, ``[B, L (window k:
+        buffer frames k .. k + L - 1), L (position in the window), ...]`` (:class:`Delayed`)."""
         window = self._structure.delayed.window
         windows = tf.stack([buffer[:, k:k + window] for k in range(window)], axis=1)  # [B, L, L, F]
         out = self._window_head(tf.reshape(windows, [-1, window, buffer.shape[-1]]))
         return tf.reshape(out, tf.concat([[-1, window, window], tf.shape(out)[2:]], axis=0))
+
+    def _windows_inside(self, frames):
+        """``[B, L]``: 1 for the buffer's windows that lie inside the stream, given ``frames [B, 1]`` frames so far
+        (window k starts at stream frame ``frames - (2L - 1) + k``: it exists when that is >= 0)."""
+        delayed = self._structure.delayed
+        return tf.cast(tf.range(delayed.window, dtype=tf.float32)[None] >= float(delayed.buffer) - frames, tf.float32)
 
     def _step_delayed(self, frame, landmarks, state):
         """One frame of a delayed model (:class:`Delayed`): its features into the buffer, then the output of the
@@ -290,9 +296,7 @@ class ExportModule:
         frames = state[:, -1:] + 1.0  # [B, 1]: frames given, this one included
         outputs = self._window_outputs(buffer)
         middle = tf.stack([outputs[:, k, window - 1 - k] for k in range(window)], axis=1)  # [B, L, ...]
-        # window k starts at stream frame frames - (2L - 1) + k: it exists when that is >= 0
-        inside = tf.cast(tf.range(window, dtype=tf.float32)[None] >= float(delayed.buffer) - frames, tf.float32)
-        va = _masked_mean(middle, inside)
+        va = _masked_mean(middle, self._windows_inside(frames))
         packed = tf.concat([tf.reshape(buffer, [-1, delayed.buffer * size]), frames], axis=-1)
         return {**_named_outputs({"va": va}), "ready": tf.cast(frames[:, 0] >= window, tf.float32), "state": packed}
 
@@ -304,12 +308,11 @@ class ExportModule:
         buffer = tf.reshape(state[:, :-1], [-1, delayed.buffer, delayed.feature_size])
         frames = state[:, -1:]  # [B, 1]
         outputs = self._window_outputs(buffer)
+        inside = self._windows_inside(frames)
         rows = []
         for j in range(window - 1):  # the frame at buffer index L + j; windows k = j + 1 .. L - 1 contain it
-            ks = list(range(j + 1, window))
-            rows.append(_masked_mean(tf.stack([outputs[:, k, window + j - k] for k in ks], axis=1),
-                                     tf.cast(tf.constant(ks, tf.float32)[None] >= float(delayed.buffer) - frames,
-                                             tf.float32)))
+            rows.append(_masked_mean(tf.stack([outputs[:, k, window + j - k] for k in range(j + 1, window)], axis=1),
+                                     inside[:, j + 1:]))
         full = tf.stack(rows, axis=1)  # [B, L - 1, ...]
         # shorter than L frames: the model's one window, the last frame repeated (window_indices)
         count = tf.cast(frames[:, 0], tf.int32)
