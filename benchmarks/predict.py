@@ -5,7 +5,8 @@ One run, on one video, prints:
 1. **End to end**: frames/s of :func:`tfaffect.predict.predict_video` (the function ``tfaffect predict``
    calls): decoding, face detection on batches of downscaled frames with tracking in between,
    alignment, the model on windows of crops, the CSV and both PNG plots.
-2. **Naive**: what a user would write without batching: for every frame, MTCNN on the *full* frame,
+2. **Naive**: what a user would write without batching: for every frame, MTCNN (the ``mtcnn`` package as shipped,
+   its networks called eagerly) on the *full* frame,
    the most confident face aligned with :func:`tfaffect.data.faces.align_face`, one model call on that
    one crop (``T = 1``), then the same CSV and plots. Because it is slow it runs on the first
    ``--naive-frames`` frames of the same video (its cost per frame does not depend on the video's length).
@@ -238,7 +239,8 @@ def main(argv=None) -> None:
         info = probe_video(video)
         model = build_model(MODEL_NAME, tiny=args.tiny, landmarks=False)
         bf16 = with_precision(model, "bfloat16")
-        detector = MTCNN()
+        detector = MTCNN()  # FacePipeline compiles its networks (tfaffect.data.faces.compile_detector)
+        naive_detector = MTCNN()  # the naive pipeline's: the package as shipped, eager
         data_args = model_data_args(model)
         size = data_args["image_size"]
 
@@ -280,7 +282,7 @@ def main(argv=None) -> None:
             "end to end, bf16": lambda: predict_video(video, bf16, out_dir=tmp / "bf16", progress=False,
                                                       detector=detector, batch_size=batch_size,
                                                       precision="bfloat16"),
-            "naive": lambda: naive_predict(video, model, detector, tmp / "naive", stop=naive_frames),
+            "naive": lambda: naive_predict(video, model, naive_detector, tmp / "naive", stop=naive_frames),
             "all faces": lambda: predict(video, model, out=tmp / "all", progress=False, detector=detector,
                                          batch_size=batch_size),
             f"{args.faces} faces": lambda: predict(crowd, model, out=tmp / "crowd", progress=False, detector=detector,

@@ -269,6 +269,16 @@ def test_recurrent_model_state_is_carried_so_chunks_equal_one_call_on_the_whole_
     got = predict_crops(model, images, window=5)["va"]
     assert got.shape == (23, 2) and np.ptp(whole) > 0.1
     np.testing.assert_allclose(got, whole, rtol=0, atol=1e-5)
+    # the first chunk is short (batch_size crops: the first rows come out early), the next ones a window long
+    from tfaffect.predict import _Runner
+
+    runner = _Runner(model, batch_size=3, window=5)
+    counts = []
+    for index, image in enumerate(images[:21]):
+        runner.add(index, 0, image)
+        counts.append(len(runner.take()))
+    runner.flush()
+    assert [c for c in counts if c] == [3, 5, 5, 5] and len(runner.take()) == 3 and runner.calls == 5
     # the test can fail: windows that each start from the initial state (the earlier behaviour) differ
     restarted = np.concatenate([np.asarray(model.predict_on_batch({"image": images[None, start:start + 5]})["va"])[0]
                                 for start in range(0, 23, 5)])

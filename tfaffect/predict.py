@@ -396,8 +396,9 @@ class _Runner:
     as that face's sequence (module docstring, "How the model sees the crops").
 
     ``add`` queues one crop under a key (``(frame, face_id)``); when ``limit`` crops are queued (``batch_size``
-    for frame models, ``window`` for sequence models) or on :meth:`flush`, the model runs. :meth:`take` hands
-    out ``{key: {output name: vector}}`` for the crops run since the last call.
+    for frame models, ``window`` for sequence models; the first chunk of a model whose state is carried: only
+    ``batch_size``) or on :meth:`flush`, the model runs. :meth:`take` hands out ``{key: {output name: vector}}`` for
+    the crops run since the last call.
     """
 
     def __init__(self, model, batch_size: int, window: int, landmarks: bool = False):
@@ -405,6 +406,9 @@ class _Runner:
         self.mode, self.chunked, self.context = model_mode(model)
         self.call = model_function(model)
         self.limit = batch_size if self.mode == "frames" else window
+        # a carried state makes the chunking invisible in the outputs, so the first chunk is short: the first
+        # rows come out after batch_size faces, not after a whole window (start-up, benchmarks/predict.py)
+        self.first_limit = min(batch_size, self.limit) if self.mode == "carried" else self.limit
         self.landmarks = landmarks
         self.queued: list[tuple[Any, int, np.ndarray, np.ndarray | None]] = []
         self.states: dict[int, list[np.ndarray]] = {}  # carried: each face's recurrent state
@@ -417,7 +421,7 @@ class _Runner:
     def add(self, key, face_id: int, crop: np.ndarray, points: np.ndarray | None = None) -> None:
         """Queue one crop ``[S, S, 3]`` (and its landmarks ``[68, 2]`` in crop units when the model takes them)."""
         self.queued.append((key, face_id, crop, points if self.landmarks else None))
-        if len(self.queued) >= self.limit:
+        if len(self.queued) >= (self.limit if self.calls else self.first_limit):
             self.flush(final=False)
 
     def take(self) -> dict[Any, dict[str, np.ndarray]]:

@@ -13,7 +13,7 @@ import pytest
 from skimage import data as skimage_data
 from skimage.transform import SimilarityTransform
 
-from tfaffect.data.faces import (ARCFACE_TEMPLATE_112, FacePipeline, alignment_template, box_iou,
+from tfaffect.data.faces import (ARCFACE_TEMPLATE_112, FacePipeline, alignment_template, box_iou, compile_detector,
                                  points5_from_68, transform_points, umeyama)
 
 HAND_EYES = np.array([[204.0, 101.0], [245.0, 103.0]])
@@ -236,3 +236,26 @@ def test_detect_every_k_redetects_when_the_face_is_lost(detector, astronaut):
     crops = list(FacePipeline(size=64, batch_size=2, detect_every=4, detector=detector).process(enumerate(frames)))
     assert [c.image is not None for c in crops] == present
     assert [c.score == 0.0 for c in crops] == [not p for p in present]
+
+
+def test_compiled_detector_gives_the_eager_crops(astronaut, monkeypatch):
+    """compile_detector runs MTCNN's networks as tf.functions: the same boxes and crops as the eager package, on
+    full detections and on tracked frames (O-Net alone), wrapped once however often it is asked."""
+    import tfaffect.data.faces as faces
+
+    head = _head(astronaut, 0.8)
+    frames = [_canvas((head, 60 + 9 * i, 40 + 3 * i)) for i in range(7)]
+    compiled = compile_detector(compile_detector(mtcnn.MTCNN()))
+    wrapped = [stage._model for stage in compiled.stages]
+    assert all(type(network).__name__ == "Function" for network in wrapped)  # tf.function, not the Keras model
+    got = list(FacePipeline(size=64, batch_size=2, detect_every=3, detector=compiled).process(enumerate(frames)))
+    assert [stage._model for stage in compiled.stages] == wrapped  # the pipeline did not wrap it again
+
+    monkeypatch.setattr(faces, "compile_detector", lambda detector: detector)  # the control: the package as shipped
+    eager = mtcnn.MTCNN()
+    expected = list(FacePipeline(size=64, batch_size=2, detect_every=3, detector=eager).process(enumerate(frames)))
+    assert not any(type(stage._model).__name__ == "Function" for stage in eager.stages)
+    assert [c.tracked for c in got] == [c.tracked for c in expected] and any(c.tracked for c in got)
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_allclose(b.box, a.box, atol=1e-3)
+        assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 1

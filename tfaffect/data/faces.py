@@ -372,7 +372,7 @@ class FacePipeline:
             from mtcnn import MTCNN  # imports TensorFlow: only when a pipeline is built
 
             detector = MTCNN()
-        self.detector = detector
+        self.detector = compile_detector(detector)
 
     # ---- public -----------------------------------------------------------------------------
 
@@ -664,6 +664,26 @@ class FacePipeline:
                         result[i] = found[i][0]
                         current[j] = result[i].box
         return result
+
+
+def compile_detector(detector):
+    """Run each of an ``mtcnn.MTCNN`` detector's networks (P-, R-, O-Net) as a ``tf.function``; return the detector.
+
+    The ``mtcnn`` package calls its Keras networks eagerly, layer by layer, for every pyramid scale and batch:
+    on 2 CPU cores that Python dispatch is about half of the face stage's time. Traced once per input shape
+    (``reduce_retracing``: after a few shapes one trace serves any shape), the same networks give the same
+    outputs (the crops are bit-identical: ``tests/data/test_faces.py``) in about half the time
+    (``benchmarks/predict.py``, the "faces" row). Done in place, once per detector (a detector shared by several
+    pipelines is wrapped once); a stage without a ``_model`` (an ``mtcnn`` other than 1.x) is left as it is.
+    """
+    import tensorflow as tf
+
+    for stage in getattr(detector, "stages", ()):
+        network = getattr(stage, "_model", None)
+        if network is not None and not getattr(stage, "_tfaffect_compiled", False):
+            stage._model = tf.function(network, reduce_retracing=True)
+            stage._tfaffect_compiled = True
+    return detector
 
 
 class _FacesState:
