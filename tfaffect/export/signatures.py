@@ -364,12 +364,7 @@ def check_step(module: ExportModule) -> dict[str, Any]:
     frames, *landmarks = random_inputs(module._structure, 1, frames_count, seed=0)
     whole = module.serve(frames, *landmarks)
     try:
-        state = module.initial_state(tf.constant(1, tf.int32))["state"]
-        steps = []
-        for t in range(frames_count):
-            out = module.step(frames[:, t], *[points[:, t] for points in landmarks], state)
-            state = out.pop("state")
-            steps.append(out)
+        steps, _ = _stepped(module, frames, landmarks)
     except Exception as exc:  # a model whose pieces cannot run one frame at a time: no step, say why
         return {"frames": frames_count, "equal": False, "error": f"{type(exc).__name__}: {exc}"}
     diff = max(float(np.max(np.abs(np.stack([s[key] for s in steps], axis=1) - whole[key].numpy())))
@@ -377,6 +372,18 @@ def check_step(module: ExportModule) -> dict[str, Any]:
     scale = max(1.0, max(float(np.max(np.abs(value))) for value in whole.values()))
     tolerance = STEP_CHECK_TOLERANCE * scale
     return {"frames": frames_count, "max_abs_diff": diff, "tolerance": tolerance, "equal": diff <= tolerance}
+
+
+def _stepped(module: ExportModule, frames, landmarks: list) -> tuple[list[dict], Any]:
+    """``step`` over every frame of ``frames [1, T, ...]`` (and ``landmarks``) from the initial state: each step's
+    outputs (without the state) and the last state."""
+    state = module.initial_state(tf.constant(1, tf.int32))["state"]
+    steps = []
+    for t in range(frames.shape[1]):
+        out = module.step(frames[:, t], *[points[:, t] for points in landmarks], state)
+        state = out.pop("state")
+        steps.append(out)
+    return steps, state
 
 
 def _check_delayed(module: ExportModule) -> dict[str, Any]:
@@ -391,14 +398,9 @@ def _check_delayed(module: ExportModule) -> dict[str, Any]:
         frames, *landmarks = random_inputs(module._structure, 1, count, seed=seed)
         whole = module.serve(frames, *landmarks)
         try:
-            state = module.initial_state(tf.constant(1, tf.int32))["state"]
-            streamed = {key: [] for key in whole}
-            for t in range(count):
-                out = module.step(frames[:, t], *[points[:, t] for points in landmarks], state)
-                state = out.pop("state")
-                if float(out.pop("ready")[0]) > 0.5:
-                    for key in streamed:
-                        streamed[key].append(out[key].numpy()[:, None])
+            steps, state = _stepped(module, frames, landmarks)
+            streamed = {key: [out[key].numpy()[:, None] for out in steps if float(out["ready"][0]) > 0.5]
+                        for key in whole}
             rest = module.flush(state)
             valid = rest.pop("valid")[0].numpy() > 0.5
             for key in streamed:
