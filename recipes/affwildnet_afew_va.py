@@ -10,6 +10,9 @@ Measured:  fold 0, seed 0, synthetic, on 2 CPU cores with the test suite and two
            from the flagship stage CCC valence 0.950, arousal 0.797; PCC 0.970 / 0.936; MSE 0.020 / 0.080;
            38 min 22 s, plus 26 min 50 s for the stage (SynthAffect seed 1, CNN stage, flagship). Before the
            stage existed, from random weights: CCC 0.012 / 0.042, PCC 0.059 / 0.224 (did not learn).
+           Its shuffled-label control (--label-control shuffled: the flagship stage trained on shuffled labels
+           too; fold 0, seed 0, 2026-12-04, load 1-3): CCC 0.003 / -0.002, PCC 0.025 / -0.027, MSE 0.958 / 1.410;
+           17 min 30 s from nothing (the CNN stage, the flagship stage and the fine-tuning, on 2 CPU cores).
 Command:   python recipes/affwildnet_afew_va.py                 # all 5 folds + mean, SynthAffect (AFEW-VA layout)
            python recipes/affwildnet_afew_va.py --fold 2        # one fold
            python recipes/affwildnet_afew_va.py --data DIR --init runs/affwildnet/<run>   # the paper
