@@ -672,12 +672,16 @@ def compile_detector(detector):
     The ``mtcnn`` package calls its Keras networks eagerly, layer by layer, for every pyramid scale and batch:
     on 2 CPU cores that Python dispatch is about half of the face stage's time. Traced once per input shape
     (``reduce_retracing``: after a few shapes one trace serves any shape), the same networks give the same
-    outputs (the crops are bit-identical: ``tests/data/test_faces.py``) in about half the time
-    (``benchmarks/predict.py``, the "faces" row). Done in place, once per detector (a detector shared by several
-    pipelines is wrapped once); a stage without a ``_model`` (an ``mtcnn`` other than 1.x) is left as it is.
+    outputs (the same boxes and crops: ``tests/data/test_faces.py``; identical on the 300 frames of
+    ``benchmarks/predict.py``'s clip) in about half the time (its "faces" row: 3.2 against 5.7 ms a frame). Done in
+    place, once per detector (a detector shared by several pipelines is wrapped once); a stage without a ``_model``
+    (an ``mtcnn`` other than 1.x), or a Keras backend other than TensorFlow, leaves the detector as it is.
     """
+    import keras
     import tensorflow as tf
 
+    if keras.backend.backend() != "tensorflow":
+        return detector
     for stage in getattr(detector, "stages", ()):
         network = getattr(stage, "_model", None)
         if network is not None and not getattr(stage, "_tfaffect_compiled", False):
