@@ -323,3 +323,18 @@ def test_a_frame_cnn_on_emotiw_labels_every_frame_with_its_clips_label(private_c
     assert model.output["expression"].shape[1:] == (7,)
     assert model.get_layer("expression").input is model.get_layer("fc2").output
 
+
+
+def test_the_emotiw_shuffled_label_control_pairs_each_image_with_another_frames_clip_label(private_cache):
+    """--label-control shuffled on an EmotiW recipe: the training stream carries the frames' index (clip labels are
+    read from it), so the control must take the index with the labels (it crashed: the index was dropped). The
+    control sees the learner's images with labels that do not go with them."""
+    learner = registry.find("emotiw_cnn").from_args(["--smoke"])
+    control = registry.find("emotiw_cnn").from_args(["--smoke", "--label-control", "shuffled"])
+    (train, _), (shuffled, _) = learner.datasets(), control.datasets()
+    differ = 0
+    for (x, y, w), (cx, cy, cw) in zip(train.take(4).as_numpy_iterator(), shuffled.take(4).as_numpy_iterator()):
+        np.testing.assert_array_equal(cx["image"], x["image"])
+        assert cy["expression"].shape == y["expression"].shape and cw["expression"].shape == w["expression"].shape
+        differ += int((cy["expression"] != y["expression"]).sum())
+    assert differ > 0

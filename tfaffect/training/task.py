@@ -317,10 +317,12 @@ def per_video_sequences(frame_outputs, batches):
 
 
 def with_labels_of(images, labels):
-    """``(x, y, w)`` from ``images`` with ``(y, w)`` from ``labels`` (the shuffled-label control)."""
+    """``x`` from ``images`` with everything else from ``labels``: ``(x, y, w)``, or ``(x, y, w, index)`` where the
+    stream carries the frames' index (the EmotiW recipe reads each frame's clip label and face flag from it, so the
+    index must travel with the labels). The shuffled-label control."""
     import tensorflow as tf
 
-    return tf.data.Dataset.zip(images, labels).map(lambda a, b: (a[0], b[1], b[2]))
+    return tf.data.Dataset.zip(images, labels).map(lambda a, b: (a[0], *b[1:]))
 
 
 __all__ = ["AffectTask", "LEARNING_FLOOR", "PLOT_VIDEOS", "histogram_values", "learning_warnings", "video_traces",
