@@ -324,7 +324,6 @@ def test_a_frame_cnn_on_emotiw_labels_every_frame_with_its_clips_label(private_c
     assert model.get_layer("expression").input is model.get_layer("fc2").output
 
 
-
 def test_the_emotiw_shuffled_label_control_pairs_each_image_with_another_frames_clip_label(private_cache):
     """--label-control shuffled on an EmotiW recipe: the training stream carries the frames' index (clip labels are
     read from it), so the control must take the index with the labels (it crashed: the index was dropped). The

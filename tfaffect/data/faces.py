@@ -684,9 +684,8 @@ def compile_detector(detector):
         return detector
     for stage in getattr(detector, "stages", ()):
         network = getattr(stage, "_model", None)
-        if network is not None and not getattr(stage, "_tfaffect_compiled", False):
+        if network is not None and not isinstance(network, tf.types.experimental.PolymorphicFunction):
             stage._model = tf.function(network, reduce_retracing=True)
-            stage._tfaffect_compiled = True
     return detector
 
 
