@@ -224,7 +224,8 @@ def test_init_weights_are_loaded_and_the_emotiw_head_replaces_the_output(tmp_pat
     assert model.get_layer("rnn1").get_config()["reset_after"] is False  # adopted from the source
     np.testing.assert_allclose(model.predict_on_batch(x)["va"], expected, rtol=1e-5, atol=1e-6)
 
-    emotiw = registry.find("affwildnet_emotiw").from_args(["--smoke", "--init", str(tmp_path), "--no-landmarks"])
+    emotiw = registry.find("affwildnet_emotiw").from_args(["--smoke", "--init", str(tmp_path), "--no-landmarks",
+                                                           "--head-probe-steps", "0"])
     classifier = emotiw.build_model()
     probs = classifier.predict_on_batch(x)["expression"]
     assert set(classifier.output) == {"expression"} and probs.shape == (1, 3, 7)
@@ -237,6 +238,44 @@ def test_init_weights_are_loaded_and_the_emotiw_head_replaces_the_output(tmp_pat
         ["--smoke", "--init", str(tmp_path), "--no-landmarks", "--freeze", "backbone"]).build_model()
     assert not frozen.get_layer("vggface").trainable and frozen.get_layer("rnn1").trainable
     np.testing.assert_allclose(frozen.predict_on_batch(x)["va"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_head_probe_is_the_regularised_logistic_regression_on_the_frozen_features(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from tfaffect.models import AffWildNet
+
+    keras.utils.set_random_seed(5)
+    AffWildNet(landmarks=False, image_size=32, units=8, fc_units=(16,)).save(tmp_path / "model.keras")
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (3, 2, 4, 32, 32, 3), dtype=np.uint8)  # 3 batches of 2 windows of 4 frames
+    labels = rng.integers(0, 3, (3, 2, 4)).astype(np.int32)  # classes 0-2 only
+    weights = (rng.random((3, 2, 4)) < 0.8).astype(np.float32)
+    labels[weights == 0] = 6  # a class seen only on frames without weight: it must not be fitted
+    stream = tf.data.Dataset.from_tensor_slices(({"image": images}, {"expression": labels}, {"expression": weights}))
+    recipe = registry.find("affwildnet_emotiw").from_args(
+        ["--smoke", "--init", str(tmp_path / "model.keras"), "--no-landmarks", "--units", "8", "--head-probe-steps",
+         "2"])
+    monkeypatch.setattr(type(recipe), "datasets", lambda self: (stream, None))
+    model = recipe.build_model()
+    kernel, bias = model.get_layer("expression").get_weights()
+    assert not kernel[:, 3:].any() and np.all(bias[3:] == -20)  # classes without a weighted frame
+    # optimality of scikit-learn's objective, C * sum(cross-entropy) + |W|^2 / 2 (C = 1), on the weighted frames
+    # of the first 2 batches: the gradient, computed here by hand, vanishes at the probe's weights
+    encoder = keras.Model(model.inputs, model.get_layer("expression").input)
+    keep = weights[:2] > 0
+    x = np.concatenate([np.asarray(encoder.predict_on_batch({"image": images[k]}))[keep[k]] for k in range(2)])
+    y = np.eye(3)[labels[:2][keep]]
+    logits = x.astype(np.float64) @ kernel[:, :3] + bias[:3]
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    gradient = x.T @ (p - y) + kernel[:, :3]
+    assert np.abs(gradient).max() < 1e-3 * np.abs(x.T @ y).max() + 1e-4
+    assert np.abs((p - y).sum(0)).max() < 1e-3 * len(y)
+    assert np.abs(kernel[:, :3]).max() > 1e-3  # something was fitted
+
+    with pytest.raises(ConfigError, match="head_probe_steps"):
+        registry.find("affwildnet_recola").from_args(["--smoke", "--head-probe-steps", "2"])
 
 
 # ---- the comparison networks (start="backbone") ----------------------------------------------------

@@ -60,7 +60,10 @@ its clip's label (read from the shards' ``clip_label``). A clip's prediction is 
 per-frame class probabilities over its frames with a face**, then the arg-max
 (:func:`clip_predictions`): the paper says only that "video classification based on frame
 aggregation was performed" (section 5.2.1, note (i)); averaging probabilities is the usual choice
-and uses every frame's confidence rather than one vote per frame.
+and uses every frame's confidence rather than one vote per frame. The paper names no initialisation for
+the new layer: Keras's default, or with ``head_probe_steps`` a linear probe on the frozen network's
+features first (:meth:`TransferRecipe.probe_head`; recipes/affwildnet_emotiw.py's SynthAffect overlay,
+where it is measured).
 """
 
 from __future__ import annotations
@@ -364,6 +367,12 @@ class TransferRecipe(AffWildRecipe):
     quadrant_targets: tuple[float, ...] = hparam(
         (), "VA-quadrant oversampling: off; not fixed by the paper for section 5 (section 4.2 introduces it "
             "for Aff-Wild's imbalance only)")
+    head_probe_steps: int = hparam(
+        0, "EmotiW (task 'expression', from init): before fine-tuning, fit the new 7-way layer to the frozen "
+           "network's features of this many training batches (a linear probe: multinomial logistic regression, "
+           "scikit-learn's default C = 1), then fine-tune every layer from there (LP-FT, Kumar et al. 2022); "
+           "0 = Keras's default initialisation. Section 5.2.1 names no initialisation for the new layer",
+        source="chosen (paper silent)")
 
     # --------------------------------------------------------------------------------------------
     # Model and initial weights.
@@ -384,6 +393,13 @@ class TransferRecipe(AffWildRecipe):
         if self.cnn_pretrain:
             raise ConfigError(f"{where}: cnn_pretrain does not apply to the section 5 recipes (they start from init "
                               f"or from the pretrained backbone)")
+        if self.head_probe_steps < 0 or (self.head_probe_steps and (self.task, self.start) != ("expression",
+                                                                                            "affwildnet")):
+            raise ConfigError(f"{where}.head_probe_steps = {self.head_probe_steps}: a count >= 0, and only for a new "
+                              f"7-way layer on a trained AffWildNet (task 'expression', start 'affwildnet')")
+
+    def smoke_overrides(self) -> dict[str, Any]:
+        return {**super().smoke_overrides(), **({"head_probe_steps": 2} if self.head_probe_steps else {})}
 
     def model_architecture(self) -> dict[str, Any]:
         """The :data:`ARCHITECTURE_KEYS` values of this recipe's AffWildNet."""
@@ -445,7 +461,42 @@ class TransferRecipe(AffWildRecipe):
             kwargs["backbone_weights"] = None  # the initial weights replace the backbone's anyway
         base = self.finish_model(AffWildNet(**kwargs), fresh_output=init.path is None, pretrained=init.path is not None)
         load_initial_weights(base, init)
-        return with_expression_head(base) if self.task == "expression" else base
+        if self.task != "expression":
+            return base
+        model = with_expression_head(base)
+        if self.head_probe_steps:
+            self.probe_head(model)
+        return model
+
+    def probe_head(self, model: keras.Model) -> None:
+        """``head_probe_steps``: the ``expression`` layer of ``model`` set to a multinomial logistic regression
+        (scikit-learn, C = 1) of the frames' labels on the features it reads (the last GRU layer, inference mode),
+        over the frames with a label of the first ``head_probe_steps`` batches of the training stream (its label
+        control included). A class without a frame there keeps a zero kernel and a bias of -20 (never predicted
+        until fine-tuning moves it)."""
+        from sklearn.linear_model import LogisticRegression
+
+        head = model.get_layer("expression")
+        encoder = keras.Model(model.inputs, head.input)
+        features, labels = [], []
+        for x, y, weight in self.datasets()[0].take(self.head_probe_steps).as_numpy_iterator():
+            keep = weight["expression"] > 0
+            features.append(np.asarray(encoder.predict_on_batch(x))[keep])
+            labels.append(y["expression"][keep])
+        x, y = np.concatenate(features).astype(np.float64), np.concatenate(labels).astype(int)
+        if len(np.unique(y)) < 2:
+            raise ConfigError(f"{type(self).__name__}.head_probe_steps = {self.head_probe_steps}: the probe's "
+                              f"{len(y)} labelled frames hold {len(np.unique(y))} class(es); take more batches")
+        fit = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+        coef, intercept = fit.coef_, fit.intercept_
+        if len(fit.classes_) == 2:  # scikit-learn's binary form: one logit, the second class's against the first
+            coef, intercept = np.vstack([0 * coef, coef]), np.concatenate([[0.0], intercept])
+        kernel, bias = np.zeros(head.kernel.shape, np.float32), np.full(head.bias.shape, -20.0, np.float32)
+        kernel[:, fit.classes_] = coef.T
+        bias[fit.classes_] = intercept
+        head.set_weights([kernel, bias])
+        log.info("the new 7-way layer from a linear probe on %d frames of %d batches (training accuracy %.3f)",
+                 len(y), self.head_probe_steps, fit.score(x, y))
 
     def initial_weights_deviation(self) -> Optional[dict[str, Any]]:
         """Section 5 fine-tunes AffWildNet trained on Aff-Wild; ``derived.init`` records what this run starts
