@@ -172,7 +172,7 @@ class AnclafRecipe(AffectTask):
         if self.fold is not None:
             return super().summary(metrics)
         evaluation = metrics["evaluation"]
-        keys = ("rmse_valence", "rmse_arousal", "pcc_valence", "pcc_arousal", "icc_valence", "icc_arousal")
+        keys = self.headline  # Table 1 (AFEW-VA): ICC; Table 2 (SEWA): CCC
         lines = [f"run directory: {metrics['run_dir']} ({NUM_FOLDS} folds, "
                  f"{'SynthAffect, synthetic' if evaluation['synthetic'] else evaluation['data']})",
                  "fold  " + "  ".join(f"{k:>12s}" for k in keys)]
