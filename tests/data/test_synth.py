@@ -35,7 +35,7 @@ def medium(tmp_path_factory) -> Path:
 
 
 def _split_dir(split: str) -> str:
-    return {"train": "Training_Set", "validation": "Validation_Set"}[split]
+    return {"train": "Training_Set", "validation": "Validation_Set", "test": "Test_Set"}[split]
 
 
 def _read(root: Path, video: dict) -> dict:
@@ -161,6 +161,29 @@ def test_adding_videos_keeps_the_existing_ones(tiny, tmp_path):
     a, b = _all_files(tiny), _all_files(more)
     shared = [name for name in a if "synth_train_002" in name or "synth_val_001" in name]
     assert shared and all(a[name] == b[name] for name in shared)
+
+
+def test_a_labelled_test_split_leaves_the_other_videos_and_the_cache_key_as_they_were(tiny, tmp_path):
+    from tfaffect.data.formats import get_format
+
+    with_test = synth.generate(tmp_path / "test", workers=1, progress=False, **{**TINY, "num_test_videos": 2})
+    a, b = _all_files(tiny), _all_files(with_test)
+    meta = ("synthaffect.json", "SYNTHETIC.md")
+    assert all(b[name] == content for name, content in a.items() if name not in meta)  # train and validation
+    added = sorted(name for name in set(b) - set(a))
+    assert "annotations/VA_Set/Test_Set/synth_test_002.txt" in added
+    assert all("synth_test_00" in name for name in added)
+    assert [v["name"] for v in _manifest(with_test)["videos"] if v["split"] == "test"] == ["synth_test_001",
+                                                                                         "synth_test_002"]
+    records = list(get_format("affwild2").iter_records(with_test, "test"))
+    truth = _read(with_test, next(v for v in _manifest(with_test)["videos"] if v["name"] == "synth_test_001"))
+    assert [r.video_id for r in records] == ["synth_test_001", "synth_test_002"]
+    face = truth["va"][:, 0] != synth.INVALID_VA
+    np.testing.assert_allclose(np.asarray(records[0].valence)[face], truth["va"][face, 0])
+    # no test split: the parameters, hence the cache folder, are those from before the test split existed
+    assert "num_test_videos" not in _manifest(tiny)["parameters"]
+    assert synth.cache_path(tmp_path, **TINY) == synth.cache_path(tmp_path, **TINY, num_test_videos=0)
+    assert synth.cache_path(tmp_path, **TINY) != synth.cache_path(tmp_path, **TINY, num_test_videos=1)
 
 
 # ---------------------------------------------------------------------------- label statistics

@@ -8,9 +8,9 @@ Layout written (the Aff-Wild2 layout of the first ABAW competition, 2020, FORMAT
 ``affwild2`` importer reads it unchanged, plus tfaffect's landmark extension)::
 
     <out>/cropped_aligned/<video>/00001.jpg ...     size x size RGB JPEG faces; no file = no face
-    <out>/annotations/VA_Set/{Training_Set,Validation_Set}/<video>.txt
+    <out>/annotations/VA_Set/{Training_Set,Validation_Set,Test_Set}/<video>.txt
           header ``valence,arousal``, rows ``v,a``; ``-5,-5`` for a frame without a face
-    <out>/annotations/EXPR_Set/{Training_Set,Validation_Set}/<video>.txt
+    <out>/annotations/EXPR_Set/{Training_Set,Validation_Set,Test_Set}/<video>.txt
           header ``Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise``, one int per row, ``-1`` invalid
     <out>/landmarks/<video>.txt
           header ``x0,y0,...,x67,y67``, one row of 136 pixel coordinates per frame, all ``-1`` without a face
@@ -19,8 +19,15 @@ Layout written (the Aff-Wild2 layout of the first ABAW competition, 2020, FORMAT
                               counts, identity and nuisance parameters, occluded frame ranges
 
 Frame ``i`` (0-based) of a video is annotation row ``i + 1`` after the header and image ``%05d`` of
-``i + 1``. Videos are named ``synth_train_001`` ... and ``synth_val_001`` ...; every video is its own
-identity, so train and validation identities are disjoint.
+``i + 1``. Videos are named ``synth_train_001`` ..., ``synth_val_001`` ... and ``synth_test_001`` ...; every
+video is its own identity, so train, validation and test identities are disjoint.
+
+The test split (``Test_Set``) is optional and off by default (``num_test_videos = 0``): a labelled test split
+is a SynthAffect extension (the ABAW releases publish no test labels), for the recipes that score a test set
+apart from the validation set they select on (:data:`tfaffect.training.data.TEST_VIDEOS`). Adding it leaves the
+training and validation videos byte-identical (each video draws from its own stream), and a dataset without it
+keeps the cache key it had before the test split existed (``num_test_videos`` enters the parameters only when
+non-zero).
 
 How a video is made
 -------------------
@@ -92,7 +99,8 @@ DEFAULT_TRAIN_VIDEOS = 24  # not fixed by a paper; chosen so AffWildNet (~17 fra
 DEFAULT_VAL_VIDEOS = 8  # 2 CPU cores) sees about one epoch of ~11k train frames in ~10 minutes
 DEFAULT_FRAMES = (300, 600)  # frames per video, drawn uniformly per video: 10-20 s at FPS
 
-SPLITS = (("train", "Training_Set", "synth_train"), ("validation", "Validation_Set", "synth_val"))
+SPLITS = (("train", "Training_Set", "synth_train"), ("validation", "Validation_Set", "synth_val"),
+          ("test", "Test_Set", "synth_test"))
 """(split name used by tfaffect, Aff-Wild2 folder name, video name prefix)."""
 
 INVALID_VA = -5  # FORMATS.md, Aff-Wild2 VA_Set: -5 marks an invalid frame
@@ -735,8 +743,9 @@ def _render_video(task: dict) -> dict:
 # Dataset
 # =============================================================================================
 
-def _parameters(num_train_videos, num_val_videos, frames_per_video, seed, size) -> dict:
-    """Validated, normalised generation parameters (the cache key and the manifest's ``parameters``)."""
+def _parameters(num_train_videos, num_val_videos, frames_per_video, seed, size, num_test_videos=0) -> dict:
+    """Validated, normalised generation parameters (the cache key and the manifest's ``parameters``);
+    ``num_test_videos`` only when non-zero, so a dataset without a test split keeps its earlier key."""
     if isinstance(frames_per_video, (int, np.integer)):
         frames = [int(frames_per_video), int(frames_per_video)]
     else:
@@ -744,8 +753,10 @@ def _parameters(num_train_videos, num_val_videos, frames_per_video, seed, size) 
     checks = [
         (len(frames) == 2 and 5 <= frames[0] <= frames[1],
          f"frames_per_video must be an int >= 5 or a (min, max) pair with 5 <= min <= max, got {frames_per_video!r}"),
-        (int(num_train_videos) >= 0 and int(num_val_videos) >= 0 and int(num_train_videos) + int(num_val_videos) > 0,
-         f"need at least one video, got {num_train_videos} train and {num_val_videos} validation"),
+        (min(int(num_train_videos), int(num_val_videos), int(num_test_videos)) >= 0
+         and int(num_train_videos) + int(num_val_videos) + int(num_test_videos) > 0,
+         f"need at least one video and no negative count, got {num_train_videos} train, {num_val_videos} "
+         f"validation and {num_test_videos} test"),
         (int(seed) >= 0, f"seed must be >= 0, got {seed}"),
         (int(size) >= 32, f"size must be >= 32 pixels, got {size}"),
     ]
@@ -753,6 +764,7 @@ def _parameters(num_train_videos, num_val_videos, frames_per_video, seed, size) 
         if not ok:
             raise ConfigError(message)
     return {"num_train_videos": int(num_train_videos), "num_val_videos": int(num_val_videos),
+            **({"num_test_videos": int(num_test_videos)} if int(num_test_videos) else {}),
             "frames_per_video": frames, "seed": int(seed), "size": int(size)}
 
 
@@ -788,7 +800,7 @@ This folder was generated by tfaffect {manifest['tfaffect_version']} (SynthAffec
 valence, arousal, expression and 68 landmarks are known exactly. Use it to check that code runs and
 learns; numbers measured on it say nothing about real faces.
 
-- seed {p['seed']}; {p['num_train_videos']} train + {p['num_val_videos']} validation videos;
+- seed {p['seed']}; {p['num_train_videos']} train + {p['num_val_videos']} validation + {p.get('num_test_videos', 0)} test videos;
   {p['frames_per_video'][0]}-{p['frames_per_video'][1]} frames per video at {manifest['fps']:g} fps (chosen);
   {p['size']}x{p['size']} images; {total} frames, {faces} with a face.
 - Layout: Aff-Wild2 as distributed for ABAW 2020 (cropped_aligned/, annotations/VA_Set, EXPR_Set),
@@ -797,14 +809,14 @@ learns; numbers measured on it say nothing about real faces.
   Expressions are the nearest class prototype in the valence-arousal plane, with annotator-like
   disagreement runs and some frames without an expression label.
 - Regenerate: `tfaffect synth --out DIR --seed {p['seed']} --train-videos {p['num_train_videos']} \\
-  --val-videos {p['num_val_videos']} --frames {p['frames_per_video'][0]} {p['frames_per_video'][1]} --size {p['size']}`
+  --val-videos {p['num_val_videos']} --test-videos {p.get('num_test_videos', 0)} --frames {p['frames_per_video'][0]} {p['frames_per_video'][1]} --size {p['size']}`
 - Details per video (identity, nuisances, occluded frames): synthaffect.json.
 """
 
 
 def _tasks(params: dict, root: Path) -> list[dict]:
     tasks = []
-    counts = (params["num_train_videos"], params["num_val_videos"])
+    counts = (params["num_train_videos"], params["num_val_videos"], params.get("num_test_videos", 0))
     for split_code, ((split, split_dir, prefix), count) in enumerate(zip(SPLITS, counts)):
         for index in range(1, count + 1):
             tasks.append({"name": f"{prefix}_{index:03d}", "split": split, "split_dir": split_dir,
@@ -917,7 +929,7 @@ def _swap_in(tmp: Path, out: Path, params: dict, replace: bool) -> None:
 
 
 def generate(out_dir: str | os.PathLike, *, num_train_videos: int = DEFAULT_TRAIN_VIDEOS,
-             num_val_videos: int = DEFAULT_VAL_VIDEOS,
+             num_val_videos: int = DEFAULT_VAL_VIDEOS, num_test_videos: int = 0,
              frames_per_video: int | tuple[int, int] = DEFAULT_FRAMES, seed: int = 0, size: int = 112,
              workers: int = 2, progress: bool = True) -> Path:
     """Generate SynthAffect into ``out_dir`` and return its path.
@@ -928,7 +940,7 @@ def generate(out_dir: str | os.PathLike, *, num_train_videos: int = DEFAULT_TRAI
     with :class:`~tfaffect.errors.ConfigError`. Nothing appears at ``out_dir`` until the dataset is
     complete.
     """
-    params = _parameters(num_train_videos, num_val_videos, frames_per_video, seed, size)
+    params = _parameters(num_train_videos, num_val_videos, frames_per_video, seed, size, num_test_videos)
     return _build(Path(out_dir), params, int(workers), progress, replace=True)
 
 
@@ -946,7 +958,7 @@ def cache_path(cache_dir: str | os.PathLike | None = None, **kwargs) -> Path:
 
 
 def _defaults() -> dict:
-    return {"num_train_videos": DEFAULT_TRAIN_VIDEOS, "num_val_videos": DEFAULT_VAL_VIDEOS,
+    return {"num_train_videos": DEFAULT_TRAIN_VIDEOS, "num_val_videos": DEFAULT_VAL_VIDEOS, "num_test_videos": 0,
             "frames_per_video": DEFAULT_FRAMES, "seed": 0, "size": 112}
 
 
@@ -954,7 +966,7 @@ def ensure_synthaffect(cache_dir: str | os.PathLike | None = None, *, workers: i
                        **kwargs) -> Path:
     """The cached SynthAffect dataset for these parameters, generated first if it is not there.
 
-    ``kwargs`` are :func:`generate`'s (``num_train_videos``, ``num_val_videos``, ``frames_per_video``,
+    ``kwargs`` are :func:`generate`'s (``num_train_videos``, ``num_val_videos``, ``num_test_videos``, ``frames_per_video``,
     ``seed``, ``size``). The cache folder is ``cache_dir`` (default :func:`default_cache_dir`) /
     ``synthaffect-v<version>-<parameter hash>``; it is reused when its manifest matches.
     """
@@ -987,6 +999,9 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
                         help="number of training videos (each a different synthetic person)")
     parser.add_argument("--val-videos", type=int, default=DEFAULT_VAL_VIDEOS,
                         help="number of validation videos (people disjoint from the training ones)")
+    parser.add_argument("--test-videos", type=int, default=0,
+                        help="number of test videos (Test_Set, labelled: a SynthAffect extension; people disjoint "
+                             "from the others); default none")
     parser.add_argument("--frames", type=int, nargs="+", default=list(DEFAULT_FRAMES), metavar="N",
                         help="frames per video: one number, or MIN MAX to draw each video's length uniformly "
                              f"(at {FPS:g} fps)")
@@ -1001,7 +1016,7 @@ def cli_main(args: argparse.Namespace) -> int:
         return 2
     frames = args.frames[0] if len(args.frames) == 1 else tuple(args.frames)
     kwargs = {"num_train_videos": args.train_videos, "num_val_videos": args.val_videos,
-              "frames_per_video": frames, "seed": args.seed, "size": args.size}
+              "num_test_videos": args.test_videos, "frames_per_video": frames, "seed": args.seed, "size": args.size}
     try:
         if args.out is None:
             out = ensure_synthaffect(workers=args.workers, **kwargs)
@@ -1016,7 +1031,7 @@ def cli_main(args: argparse.Namespace) -> int:
     faces = sum(v["frames_with_face"] for v in videos)
     print(f"SynthAffect (synthetic) written to {out}: {len(videos)} videos "
           f"({manifest['parameters']['num_train_videos']} train, {manifest['parameters']['num_val_videos']} "
-          f"validation), {total} frames, {faces} with a face")
+          f"validation, {manifest['parameters'].get('num_test_videos', 0)} test), {total} frames, {faces} with a face")
     return 0
 
 

@@ -150,7 +150,8 @@ class AffWildRecipe(AffectTask):
         return self.architecture == "affwildnet"
 
     def data_dir(self) -> tuple[Path, bool]:
-        return resolve_data(self.data, self.image_size, smoke=self.smoke, synth_seed=self.synthaffect_seed)
+        return resolve_data(self.data, self.image_size, smoke=self.smoke, synth_seed=self.synthaffect_seed,
+                            test_split=self.synthaffect_test())
 
     def smoke_overrides(self) -> dict[str, Any]:
         # The tiny smoke dataset does not cover all four quadrants: no balancing there.

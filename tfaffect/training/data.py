@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from tfaffect.data.lock import folder_lock
-from tfaffect.errors import MissingResourceError
+from tfaffect.errors import ConfigError, MissingResourceError
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +36,29 @@ SMOKE_SYNTH = {"num_train_videos": 2, "num_val_videos": 1, "frames_per_video": 4
 SMOKE_LAYOUT_SYNTH = {"num_train_videos": 4, "num_val_videos": 2, "frames_per_video": 30}
 """The tiny SynthAffect behind a ``--smoke`` run in a transfer layout: six identities, so that AFEW-VA's
 five subject-independent folds each get one (about a second to generate)."""
+TEST_VIDEOS = 8
+"""SynthAffect's labelled test split, for the recipes that score a test set apart from the validation set they
+select on (``test_split`` below; e.g. Li 2017 Table 9): as many unseen people as the validation split
+(:data:`~tfaffect.data.synth.DEFAULT_VAL_VIDEOS`); a ``--smoke`` run gets one test video."""
 
 
-def synth_params(smoke: bool, seed: int, smoke_params: dict) -> dict:
+def synth_params(smoke: bool, seed: int, smoke_params: dict, test_split: bool = False) -> dict:
     """:func:`~tfaffect.data.synth.ensure_synthaffect`'s arguments: ``smoke_params`` for a ``--smoke`` run,
-    and the generator's ``seed`` when it is not the default 0 (another seed: other synthetic people)."""
-    return {**(smoke_params if smoke else {}), **({"seed": int(seed)} if seed else {})}
+    the generator's ``seed`` when it is not the default 0 (another seed: other synthetic people) and, with
+    ``test_split``, a labelled test split (:data:`TEST_VIDEOS` people; one in a smoke run)."""
+    return {**(smoke_params if smoke else {}), **({"seed": int(seed)} if seed else {}),
+            **({"num_test_videos": 1 if smoke else TEST_VIDEOS} if test_split else {})}
 
 
 def synthaffect_shards(image_size: int, *, smoke: bool = False, cache_dir: str | os.PathLike | None = None,
-                       seed: int = 0) -> Path:
-    """Shards of the embedded SynthAffect dataset (generator ``seed``) at ``image_size`` pixels, generated
-    and prepared on first use and cached under ``$TFAFFECT_CACHE`` (default ``~/.cache/tfaffect``)."""
+                       seed: int = 0, test_split: bool = False) -> Path:
+    """Shards of the embedded SynthAffect dataset (generator ``seed``; a labelled test split with ``test_split``)
+    at ``image_size`` pixels, generated and prepared on first use and cached under ``$TFAFFECT_CACHE`` (default
+    ``~/.cache/tfaffect``)."""
     from tfaffect.data.prepare import prepare
     from tfaffect.data.synth import cache_path, ensure_synthaffect
 
-    params = synth_params(smoke, seed, SMOKE_SYNTH)
+    params = synth_params(smoke, seed, SMOKE_SYNTH, test_split)
     raw = cache_path(cache_dir, **params)
     out = raw.parent / "prepared" / f"{raw.name}-size{int(image_size)}"
     if (out / "manifest.json").exists():  # written last: the shards are complete
@@ -125,13 +132,17 @@ def synthaffect_layout_shards(layout: str, image_size: int, *, smoke: bool = Fal
 
 
 def resolve_data(data: str | None, image_size: int, *, smoke: bool = False,
-                 layout: str | None = None, synth_seed: int = 0) -> tuple[Path, bool]:
+                 layout: str | None = None, synth_seed: int = 0, test_split: bool = False) -> tuple[Path, bool]:
     """``(shard directory, synthetic)`` for a recipe's ``data`` field (``None`` = SynthAffect from the
-    generator seed ``synth_seed``, in ``layout`` when given: see :func:`synthaffect_layout_shards`)."""
+    generator seed ``synth_seed``, with a labelled test split when ``test_split``, in ``layout`` when given: see
+    :func:`synthaffect_layout_shards`)."""
     if data is None:
         if layout is not None:
+            if test_split:
+                raise ConfigError(f"SynthAffect in the {layout} layout has no test split (only the Aff-Wild2 layout "
+                                  f"has one)")
             return synthaffect_layout_shards(layout, image_size, smoke=smoke, seed=synth_seed), True
-        return synthaffect_shards(image_size, smoke=smoke, seed=synth_seed), True
+        return synthaffect_shards(image_size, smoke=smoke, seed=synth_seed, test_split=test_split), True
     path = Path(data)
     if not (path / "manifest.json").exists():
         raise MissingResourceError(

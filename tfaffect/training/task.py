@@ -63,12 +63,15 @@ class AffectTask(Recipe):
     """Further overlay entries of single rows (``rows``), applied over :attr:`synthaffect`."""
 
     input_fields: ClassVar[tuple[str, ...]] = (*Recipe.input_fields, "split")
+    synthaffect_test_split: ClassVar[bool] = False
+    """True: every run of the family on SynthAffect reads it with its labelled test split, so that the recipes
+    scoring the test split and those scoring validation share one set of cached stages (:meth:`synthaffect_test`)."""
 
     split: Optional[str] = hparam(
         None, "the split the final evaluation scores; none = the recipe's own (the validation split, or the "
               "held-out fold). The published Aff-Wild and Aff-Wild2 numbers are mostly test-set numbers (each "
-              "recipe's docstring says): pass --split test where the data has a labelled test split. The best "
-              "epoch is still chosen on the validation split")
+              "recipe's docstring says): pass --split test where the data has a labelled test split (SynthAffect: "
+              "generated with one, 8 more unseen people). The best epoch is still chosen on the validation split")
     label_control: Literal["none", "shuffled"] = hparam(
         "none", "learning check: 'shuffled' pairs every training image with the labels of an "
                 "unrelated, independently drawn example (a control that must not learn)")
@@ -98,7 +101,13 @@ class AffectTask(Recipe):
 
     def data_dir(self) -> tuple[Path, bool]:
         """``(prepared data, synthetic?)``: ``--data DIR``, else the embedded SynthAffect at ``image_size``."""
-        return resolve_data(self.data, self.image_size, smoke=self.smoke)
+        return resolve_data(self.data, self.image_size, smoke=self.smoke, test_split=self.synthaffect_test())
+
+    def synthaffect_test(self) -> bool:
+        """Whether SynthAffect (no ``--data``) is generated with its labelled test split
+        (:data:`~tfaffect.training.data.TEST_VIDEOS`): for ``--split test``, and for every run of a family whose
+        :attr:`synthaffect_test_split` says so. Its training and validation shards are the same either way."""
+        return self.synthaffect_test_split or self.split == "test"
 
     def train_splits(self) -> tuple[str, ...]:
         """The splits of the prepared data the model is trained on."""
@@ -157,17 +166,22 @@ class AffectTask(Recipe):
         """``(predict_batch, batches)`` for :func:`tfaffect.evaluation.evaluate`. Default: the model, batch by batch."""
         return model.predict_on_batch, batches
 
-    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+    def evaluation_frames(self, model: keras.Model, split: str):
+        """``(scores, frames)`` of ``model`` over every frame of ``split``
+        (:func:`tfaffect.evaluation.evaluate`): what :meth:`evaluate` writes and returns for the final split."""
         from tfaffect import evaluation
         from tfaffect.data.tfrecord import naming_bad_shards
 
-        data, synthetic = self.data_dir()
-        split = self.final_split()
         batches = self.read(split, batch_size=self.batch_size, training=False,
                             **{**self.dataset_args(False), "with_index": True})
-        with naming_bad_shards(data, split):  # a corrupt record names its shard
+        with naming_bad_shards(self.data_dir()[0], split):  # a corrupt record names its shard
             predict, batches = self.predictor(model, batches.as_numpy_iterator())
-            scores, frames = evaluation.evaluate(predict, batches, protocols=self.protocols)
+            return evaluation.evaluate(predict, batches, protocols=self.protocols)
+
+    def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
+        data, synthetic = self.data_dir()
+        split = self.final_split()
+        scores, frames = self.evaluation_frames(model, split)
         name = SYNTHETIC if synthetic else data.name
         write_frame_outputs(frames, run_dir, name)
         result = {"split": split, "data": str(data), "synthetic": synthetic, **scores}
@@ -212,8 +226,8 @@ class AffectTask(Recipe):
             write_text_atomic(run_dir / "report.md", "\n\n".join([*warnings, text]) + "\n")
             lines += ["", text, "", f"report: {run_dir / 'report.md'}"]
         checkpoints = ", ".join(sorted(p.name for p in (run_dir / "checkpoints").glob("epoch_*.weights.h5")))
-        lines += [f"plots: {run_dir / 'plots'} (every validation video: va_grid_*.png; learning_curve.png; "
-                  f"va_histogram.png)", f"per-frame predictions: {run_dir / 'frames.csv'}",
+        lines += [f"plots: {run_dir / 'plots'} (every {evaluation.get('split', 'validation')} video: va_grid_*.png; "
+                  f"learning_curve.png; va_histogram.png)", f"per-frame predictions: {run_dir / 'frames.csv'}",
                   f"per-video scores: {run_dir / 'per_video.csv'}", f"model: {run_dir / 'model.keras'}",
                   f"checkpoints: {run_dir / 'checkpoints'} ({checkpoints or 'none'})",
                   f"training log: {run_dir / 'history.csv'} (TensorBoard: {run_dir / 'tensorboard'})"]
