@@ -48,6 +48,18 @@ MSEs, Kahou 2015's Train and Test accuracies): most runs record a CCC mean, whic
 do not print; every MM-Net run records ``mse_validation``, which Li 2017's Tables 4 and 6-8 do not print."""
 
 
+def _all_frames(row) -> bool:
+    """Whether a published row is scored on every frame (missing faces interpolated): Li 2017's rows ending in
+    :data:`ALL_FRAMES_ROW` and those noted "all frames" (Table 9: "The testing results are calculated over all
+    the frames in videos", section 3.3)."""
+    if row[2].endswith(ALL_FRAMES_ROW):
+        return True
+    try:
+        return published.lookup(*row).note == "all frames"
+    except KeyError:  # a row of a table the package does not know: the run's FACE scores
+        return False
+
+
 def collect_runs(roots: Iterable[str | os.PathLike], unpublished: list | None = None) -> list[dict]:
     """Every finished run under ``roots`` that names a published row: a dict per run.
 
@@ -90,7 +102,7 @@ def collect_runs(roots: Iterable[str | os.PathLike], unpublished: list | None = 
                 log.warning("%s: %s not a number; left empty", path, ", ".join(odd))
             for row in rows:
                 scores, frames = values, evaluation.get("frames")
-                if row[2].endswith(ALL_FRAMES_ROW):  # Li 2017's ALL rows: the run's all_* scores
+                if _all_frames(row):  # Li 2017's ALL rows and test rows: the run's all_* scores
                     scores = {k: evaluation[f"all_{k}"] for k in METRICS if _is_number(evaluation.get(f"all_{k}"))}
                     frames = evaluation.get("all_frames", frames)
                 runs.append({"paper": row[0], "table": row[1], "row": row[2], "run_dir": str(path.parent),

@@ -70,14 +70,19 @@ def test_members_below_0_1_are_chosen_else_all_of_them():
     assert recipe.chosen(scores, ["b"]) == (["b"], "all: none has a validation MSE below 0.1")
 
 
-def test_the_final_ensemble_needs_both_mlps_and_the_ensembles_refuse_another_split():
+def test_the_final_ensemble_needs_both_mlps_and_table_2_refuses_another_split():
     stages = MMNetEnsembleRecipe(data="real-data").requires()
     assert len(stages) == 7 and not any(name.startswith("MLP") for name in stages)
     final = registry.find("mmnet_f_ensemble")(data="real-data").requires()
     assert [final[k].recipe.mlp_layers for k in ("MLP1", "MLP2")] == [1, 2]
     assert all(isinstance(final[k].recipe, MMNetFeatureEnsembleRecipe) for k in ("MLP1", "MLP2"))
-    with pytest.raises(ConfigError, match="not a recipe yet"):
-        MMNetEnsembleRecipe(data="real-data", split="test").validate()
+    with pytest.raises(ConfigError, match="Table 2"):
+        registry.find("mmnet_cnn")(data="real-data", split="test").validate()
+    # Table 9 scores the test split with the stages of Tables 5-8: the same stages (their split is not theirs)
+    test = registry.find("mmnet_test").configure({"data": "real-data", "row": "F. Ensemble"})
+    assert test.split == "test" and test.ensemble == "final"
+    assert {n: s.recipe.to_json() for n, s in test.requires().items()} == {
+        n: s.recipe.to_json() for n, s in registry.find("mmnet_f_ensemble")(data="real-data").requires().items()}
 
 
 def test_average_frames_by_hand_and_refuses_members_of_other_frames():
@@ -98,3 +103,58 @@ def test_the_mlps_parameter_counts():
     # MLP1: 2010 x 32 + 32, then 32 x 2 + 2; MLP2 adds 32 x 32 + 32 (section 3.2.5: 1 x 32 and 2 x 32 hidden units)
     assert feature_mlp(2010, 1).count_params() == 2010 * 32 + 32 + 32 * 2 + 2 == 64_418
     assert feature_mlp(2010, 2).count_params() == 64_418 + 32 * 32 + 32 == 65_474
+
+
+# --------------------------------------------------------------------------------------------------
+# Table 9 (recipes/mmnet_test.py): chosen on validation, scored on SynthAffect's labelled test split.
+
+def test_table_9_chooses_on_validation_and_scores_every_member_on_the_test_split(tmp_path, monkeypatch):
+    from tfaffect.data.tfrecord import load_manifest
+    from tfaffect.io import read_json
+    from tfaffect.models.saving import load_model
+    from tfaffect.training import runner
+
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path / "cache"))
+    final = registry.find("mmnet_test").from_args(["--smoke", "--row", "F. Ensemble"])
+    metrics = runner.run(final, tmp_path / "final", verbose=0)
+    data = final.data_dir()[0]
+    test_videos = {video for shard in load_manifest(data)["shards"] if shard["split"] == "test"
+                   for video, _ in shard["videos"]}
+    assert test_videos and all(v.startswith("synth_test_") for v in test_videos)
+    got = pd.read_csv(tmp_path / "final" / "frames.csv", dtype={"video_id": str})
+    assert set(got["video_id"]) == test_videos and metrics["evaluation"]["split"] == "test"
+
+    keys = ["video_id", "frame"]
+    members = {}
+    for name, stage in final.requires().items():
+        folder = final.stage_dir(name)
+        stored = read_json(folder / "metrics.json", "")["evaluation"]
+        assert stored["split"] == "validation"  # every member was scored, and is chosen, on validation
+        assert metrics["evaluation"]["members"][name]["ccc_arousal"] == stored["ccc_arousal"]
+        model, recipe = load_model(folder / "model.keras"), stage.recipe
+        if name.startswith("MLP"):
+            inputs = stored["mlp_members"]  # in the order of the MLP's input (metrics.json's members are sorted)
+            assert sorted(inputs) == sorted(m for m, s in stored["members"].items() if s["chosen"])
+            validation, test = (recipe.mlp_frames(model, inputs, split) for split in ("validation", "test"))
+        else:
+            validation, test = (recipe.evaluation_frames(model, split)[1] for split in ("validation", "test"))
+        # the saved model, run again, gives the validation predictions the stage wrote when it was trained
+        written = pd.read_csv(folder / "frames.csv", dtype={"video_id": str}).sort_values(keys)
+        validation = validation.sort_values(keys)
+        np.testing.assert_allclose(validation[["valence", "arousal"]], written[["valence", "arousal"]], atol=1e-5)
+        members[name] = test.sort_values(keys).reset_index(drop=True)
+    # the final ensemble on the test split: every member's test predictions averaged (all chosen in a smoke run)
+    assert all(s["chosen"] for s in metrics["evaluation"]["members"].values())
+    expected = np.mean([m[["valence", "arousal"]].to_numpy() for m in members.values()], axis=0)
+    got = got.sort_values(keys).reset_index(drop=True)
+    assert (got[keys].to_numpy() == members["MLP1"][keys].to_numpy()).all()
+    np.testing.assert_allclose(got[["valence", "arousal"]], expected, atol=1e-5)
+
+    # the single best model: the member of the lowest validation MSE, its test predictions
+    single = registry.find("mmnet_test").from_args(["--smoke", "--row", "Single Model"])
+    chosen = runner.run(single, tmp_path / "single", verbose=0)["evaluation"]["members"]
+    mse = {name: s["mse"] for name, s in chosen.items()}
+    best = [name for name, s in chosen.items() if s["chosen"]]
+    assert best == [min(mse, key=mse.get)]
+    alone = pd.read_csv(tmp_path / "single" / "frames.csv", dtype={"video_id": str}).sort_values(keys)
+    np.testing.assert_allclose(alone[["valence", "arousal"]], members[best[0]][["valence", "arousal"]], atol=1e-6)

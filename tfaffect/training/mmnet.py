@@ -87,7 +87,7 @@ class _Faces(AffectTask):
         return self.face_size
 
     def data_dir(self) -> tuple[Path, bool]:
-        return resolve_data(self.data, self.face_size, smoke=self.smoke)
+        return resolve_data(self.data, self.face_size, smoke=self.smoke, test_split=self.synthaffect_test())
 
     def validate(self):
         super().validate()
@@ -212,6 +212,9 @@ class MMNetRecipe(_Faces):
               "the No FT features come from it and the fine-tuning starts from it; none = pre-train on the data's "
               "expression labels first")
 
+    synthaffect_test_split = True  # SynthAffect with its labelled test split (8 more unseen people) for every
+    # memory network and ensemble, so Table 9 (the test split) reuses the stages of Tables 3-8 (validation); the
+    # CNN stages (MMNetCNNRecipe) read the same training and validation shards without it and stay shared too
     synthaffect = {  # every memory-network recipe's SynthAffect overlay: their CNN stages and caches are shared
         "face_size": 48, "crop_size": 42,  # the paper's 112 of 128 px at SynthAffect's cached 48 px
         "width_divisor": 8, "units": (1, 1, 1, 1),  # CRU-Net widths / 8 (features 64-d per set), one unit per
@@ -446,12 +449,15 @@ class MMNetEnsembleRecipe(MMNetRecipe):
     * ``"feature"``: Table 7, an MLP on the chosen memory networks' 2CL frame representations (section 3.2.5;
       :class:`MMNetFeatureEnsembleRecipe`).
     * ``"final"``: Table 8, the mean of the chosen memory networks' and both MLPs' predictions (section 3.2.5).
+    * ``"single"``: Table 9's "single best model" (section 3.3), the memory network of the lowest validation MSE
+      (Table 9's validation row is Table 5's C = 25, L = 5, the lowest there: (0.108081 + 0.084837) / 2 = 0.0964594).
 
     The memory networks (:meth:`memory_networks`) are Tables 3 and 5's, each a cached stage trained with this
     recipe's data, overlay, seed and label control (this recipe's memory-network fields, e.g. ``epochs``, train them;
     ``memory``, ``window`` and ``features`` come from the tables instead: this recipe's own three are unused, but for
-    a smoke run's C). Selection and scores both read the final split's evaluation (the validation split), as the paper selects on validation
-    and reports there."""
+    a smoke run's C). Selection reads the members' validation scores, as the paper's; the ensemble is scored on the
+    final split: the validation split (Tables 6-8) or, with ``split`` (Table 9, recipes/mmnet_test.py), the test split,
+    where every member's predictions are computed from its saved model (:meth:`member_frames`)."""
 
     ensemble: ClassVar[str] = "prediction"
     ensemble_mse: float = hparam(ENSEMBLE_MSE, "the members: the memory networks whose validation MSE (the mean of "
@@ -469,9 +475,9 @@ class MMNetEnsembleRecipe(MMNetRecipe):
 
     def validate(self):
         super().validate()
-        if self.split not in (None, self.evaluation_split()):
-            raise ConfigError(f"{type(self).__name__}: the ensembles select their members on the validation split "
-                              f"and score there; --split {self.split} (Table 9's test scores) is not a recipe yet")
+        if self.ensemble == "cnn" and self.split not in (None, self.evaluation_split()):
+            raise ConfigError(f"{type(self).__name__}: Table 2 is the fine-tuned CNN stage's own validation scores; "
+                              f"--split {self.split} is not one of them")
         if self.mlp_layers < 1 or self.mlp_units < 1 or self.mlp_epochs < 1 or self.mlp_batch_size < 1:
             raise ConfigError(f"{type(self).__name__}: mlp_layers, mlp_units, mlp_epochs and mlp_batch_size must be "
                               f"positive")
@@ -493,7 +499,7 @@ class MMNetEnsembleRecipe(MMNetRecipe):
         configs = dict.fromkeys([*((features, net.MEMORY, net.WINDOW) for features in TABLE3_ROWS.values()),
                                  *(("ft", c, length) for c, length in TABLE5_MEMORIES)])
         return {f"{FEATURE_LABELS[features]} C={c}, L={length}": MMNetRecipe(
-                    **{**fields, "row": None, "features": features, "window": length,
+                    **{**fields, "row": None, "split": None, "features": features, "window": length,
                        "memory": self.memory if self.smoke else c})
                 for features, c, length in configs}
 
@@ -507,7 +513,7 @@ class MMNetEnsembleRecipe(MMNetRecipe):
         if self.ensemble == "final":  # section 3.2.5: "... and the two regression models above"
             fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(MMNetEnsembleRecipe)}
             for layers in (1, 2):
-                mlp = MMNetFeatureEnsembleRecipe(**{**fields, "row": None, "mlp_layers": layers})
+                mlp = MMNetFeatureEnsembleRecipe(**{**fields, "row": None, "split": None, "mlp_layers": layers})
                 stages[f"MLP{layers}"] = RecipeStage(mlp, "mmnet_ensemble", f"mlp{layers}")
         return stages
 
@@ -546,14 +552,18 @@ class MMNetEnsembleRecipe(MMNetRecipe):
                                                    "derived": {"deviations": self.deviations()}})
         members = self.member_scores()
         networks = list(self.memory_networks()) if self.ensemble != "cnn" else []
-        chosen, selection = self.chosen(members, networks) if networks else (list(members), "the fine-tuned CNN")
+        if self.ensemble == "single":  # Table 9's single best model
+            best = min(networks, key=lambda name: members[name]["mse"])
+            chosen, selection = [best], "the lowest validation MSE"
+        else:
+            chosen, selection = self.chosen(members, networks) if networks else (list(members), "the fine-tuned CNN")
         extra: dict[str, Any] = {}
         if self.ensemble == "feature":
             frames, extra = self.fit_mlp(chosen, run_dir)
-            chosen = extra.pop("members")
+            chosen = extra["mlp_members"]
         else:  # Table 8: the chosen memory networks and both MLPs
             chosen += [name for name in members if name.startswith("MLP")]
-            frames = average_frames({name: read_frames(self.stage_dir(name) / "frames.csv") for name in chosen})
+            frames = average_frames({name: self.member_frames(name) for name in chosen})
         data, synthetic = self.data_dir()
         write_frame_outputs(frames, run_dir, SYNTHETIC if synthetic else data.name)
         scores = evaluation.score_frames(frames, self.protocols)
@@ -574,12 +584,13 @@ class MMNetEnsembleRecipe(MMNetRecipe):
         evaluation, keys, run_dir = metrics["evaluation"], self.headline, Path(metrics["run_dir"])
         data = "SynthAffect (synthetic)" if evaluation["synthetic"] else evaluation["data"]
         lines = [f"{evaluation['split']} on {data}, {evaluation['frames']} frames with a face, all concatenated; "
-                 f"the members ({evaluation['selection']}; * = in the ensemble):",
+                 f"the members' validation scores ({evaluation['selection']}; * = in the ensemble):",
                  "member                  " + "  ".join(f"{k:>12s}" for k in keys)]
         for name, scores in evaluation["members"].items():
             mark = "*" if scores["chosen"] else " "
             lines.append(f"{name:22s}{mark} " + "  ".join(f"{scores[k]:12.3f}" for k in keys))
-        lines += [f"{self.ensemble + ' ensemble' if self.ensemble != 'cnn' else 'the CNN':22s}  "
+        label = {"cnn": "the CNN", "single": "the best member"}.get(self.ensemble, f"{self.ensemble} ensemble")
+        lines += [f"{label:22s}  "
                   + "  ".join(f"{evaluation[k]:12.3f}" for k in keys), f"run directory: {run_dir}"]
         keys = self.published_keys()
         if keys:
@@ -587,6 +598,24 @@ class MMNetEnsembleRecipe(MMNetRecipe):
             write_text_atomic(run_dir / "report.md", text + "\n")
             lines += ["", text, "", f"report: {run_dir / 'report.md'}"]
         return "\n".join([*lines, f"per-frame predictions: {run_dir / 'frames.csv'}; plots: {run_dir / 'plots'}"])
+
+    def member_frames(self, name: str):
+        """Stage ``name``'s per-frame predictions on the final split: its own ``frames.csv`` when that is the split it
+        was scored on (validation), else computed from its saved model: a memory network over the split's cached
+        features, a feature-level MLP (Table 8's stages) over its members' representations."""
+        from tfaffect.io import read_json
+        from tfaffect.models.saving import load_model
+
+        folder = self.stage_dir(name)
+        split = self.final_split()
+        if split == self.evaluation_split():
+            return read_frames(folder / "frames.csv")
+        recipe, model = self.requires()[name].recipe, load_model(folder / "model.keras")
+        log.info("%s on the %s split", name, split)
+        if isinstance(recipe, MMNetEnsembleRecipe):  # an MLP: its members' representations, in its input's order
+            evaluation = read_json(folder / "metrics.json", "the stage did not finish")["evaluation"]
+            return recipe.mlp_frames(model, evaluation["mlp_members"], split)
+        return recipe.evaluation_frames(model, split)[1]
 
     # --------------------------------------------------------------------------------------------
     # Table 7: the feature-level MLP.
@@ -628,7 +657,8 @@ class MMNetEnsembleRecipe(MMNetRecipe):
     def fit_mlp(self, chosen: list[str], run_dir: Path) -> tuple[Any, dict[str, Any]]:
         """Section 3.2.5: the chosen memory networks but those with C = 250, L = 11 ("a feature length of 2CL, or
         5500": excluded; when only those are chosen, every other memory network), their representations of the
-        training frames with a face -> an MLP (:func:`feature_mlp`), RMSprop at :attr:`mlp_learning_rate`,
+        training frames with a face, side by side in the order of :meth:`memory_networks` (``mlp_members`` in the
+        result) -> an MLP (:func:`feature_mlp`), RMSprop at :attr:`mlp_learning_rate`,
         divided by 10 after :attr:`plateau_patience` epochs without a lower validation MSE, for :attr:`mlp_epochs`;
         its predictions on every validation frame. Writes ``model.keras`` (the MLP) and ``history.csv``."""
         import numpy as np
@@ -641,7 +671,7 @@ class MMNetEnsembleRecipe(MMNetRecipe):
         members = [name for name in chosen if name in short] or short
         frames, x = zip(*(self.representations(members, split) for split in self.train_splits()))
         train, x = pd.concat(frames, ignore_index=True), np.concatenate(x)
-        val, x_val = self.representations(members, self.final_split())
+        val, x_val = self.representations(members, self.evaluation_split())  # the plateau rule's validation MSE
 
         def labelled(table):  # frames with a face and both annotations
             truth = table[["valence_true", "arousal_true"]].to_numpy(np.float64)
@@ -661,14 +691,26 @@ class MMNetEnsembleRecipe(MMNetRecipe):
                               np.float32)[keep_val]),
                           callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1,
                                                                        patience=self.plateau_patience)])
-        predicted = mlp.predict(x_val, batch_size=1024, verbose=0)
-        out = val.copy()
-        out["valence"], out["arousal"] = predicted[:, 0].astype(np.float64), predicted[:, 1].astype(np.float64)
+        if self.final_split() == self.evaluation_split():
+            out = self.mlp_frames(mlp, members, self.final_split(), (val, x_val))
+        else:
+            out = self.mlp_frames(mlp, members, self.final_split())
         with atomic_path(run_dir / "model.keras") as tmp:
             mlp.save(tmp)
         write_text_atomic(run_dir / "history.csv", pd.DataFrame(history.history).rename_axis("epoch").to_csv())
-        return out, {"members": members, "representation_width": int(x.shape[1]),
+        return out, {"mlp_members": members, "representation_width": int(x.shape[1]),
                      "training_frames": int(keep.sum())}
+
+    def mlp_frames(self, mlp: keras.Model, members: list[str], split: str, representations=None):
+        """The feature-level MLP ``mlp``'s predictions on every frame of ``split``, from ``members``' representations
+        (:meth:`representations`, or ``representations`` already computed)."""
+        import numpy as np
+
+        frames, x = representations if representations is not None else self.representations(members, split)
+        predicted = mlp.predict(x, batch_size=1024, verbose=0)
+        out = frames.copy()
+        out["valence"], out["arousal"] = predicted[:, 0].astype(np.float64), predicted[:, 1].astype(np.float64)
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
