@@ -40,6 +40,22 @@ def test_split_filter_and_validation_ids(dataset):
         list(affwild.iter_records(root, validation_ids=["301"]))
 
 
+def test_validation_videos_holds_out_an_even_spread_of_the_training_videos(dataset):
+    # 252 ids, 38 held out (MM-Net): k-th = sorted ids[floor((k + 0.5) * 252 / 38)], i.e. 3, 9, 16, 23, ...
+    ids = [f"{i:03d}" for i in range(252)]
+    chosen = affwild.spread_ids(reversed(ids), 38)
+    assert len(set(chosen)) == 38 and chosen[:4] == ["003", "009", "016", "023"] and chosen[-1] == "248"
+    assert affwild.spread_ids(["b", "a", "c"], 1) == ["b"]
+    root, _ = dataset  # training videos 105 and 212: one held out, the middle one of two is the second
+    records = list(affwild.iter_records(root, validation_videos=1))
+    assert [(r.split, r.video_id) for r in records] == [("train", "105"), ("validation", "212"), ("test", "301")]
+    for bad in (0, 2, True, "1"):
+        with pytest.raises(ConfigError, match="validation_videos"):
+            list(affwild.iter_records(root, validation_videos=bad))
+    with pytest.raises(ConfigError, match="without validation_ids"):
+        list(affwild.iter_records(root, validation_videos=1, validation_ids=["105"]))
+
+
 def test_row_count_must_match_the_frames(dataset):
     root, _ = dataset
     path = root / "annotations/train/valence/105.txt"

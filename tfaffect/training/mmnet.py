@@ -21,6 +21,13 @@ The pipeline of section 3.1.2, as runner stages (nothing trains as a side effect
 What the paper leaves open, chosen here and said on the fields: the CNN's optimizer, batch sizes, the CNN's
 pixel scaling, the pre-training budget, the BDLSTM's batch size and the loss (MSE: the paper selects and
 reports by MSE, section 3.2).
+
+Data. The paper's split of Aff-Wild's 252 training videos into 214 training and 38 validation videos is not
+published: ``tfaffect prepare --dataset affwild --root RAW --out DIR --size 128 --importer-option
+validation_videos=38`` holds out 38 of them evenly spread over the sorted ids
+(:func:`tfaffect.data.formats.affwild.spread_ids`), and keeps the test videos (Table 9) as ``test``. On
+SynthAffect every MM-Net run reads the generated set with its labelled test split
+(:attr:`MMNetRecipe.synthaffect_test_split`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,10 @@ Not read: the ``bboxes/`` and ``landmarks/`` folders of the release, whose inner
 verified (FORMATS.md); no reader is invented for them.
 
 Aff-Wild has no official validation split (MM-Net used 214 train / 38 validation videos, list not
-published): pass ``validation_ids`` to hold training videos out as ``"validation"``.
+published): pass ``validation_ids`` to hold training videos out as ``"validation"``, or ``validation_videos=N``
+for N of them chosen here (:func:`spread_ids`: evenly spread over the sorted training ids, the same on every
+machine; ``tfaffect prepare --dataset affwild --importer-option validation_videos=38`` gives MM-Net's 214 / 38 of
+the 252 training videos).
 """
 
 from __future__ import annotations
@@ -48,8 +51,17 @@ def read_values(path: str | os.PathLike) -> np.ndarray:
     return values.astype(np.float32)
 
 
+def spread_ids(ids: Iterable[str], count: int) -> list[str]:
+    """``count`` of the sorted ``ids``, evenly spread: the one at ``floor((k + 0.5) * n / count)`` for k = 0 ..
+    count - 1 (chosen: the MM-Net validation list is not published; a spread over the sorted ids, rather than a
+    seeded draw, is reproducible by hand and spans the id range)."""
+    ids = sorted(ids)
+    return [ids[int((k + 0.5) * len(ids) / count)] for k in range(count)]
+
+
 def iter_records(root: str | os.PathLike, split: str | None = None, *, decode: bool = False,
-                 validation_ids: Iterable[str] | None = None) -> Iterator[VideoRecord]:
+                 validation_ids: Iterable[str] | None = None,
+                 validation_videos: int | None = None) -> Iterator[VideoRecord]:
     """Yield one :class:`VideoRecord` per Aff-Wild video, by split then sorted video id.
 
     Args:
@@ -58,10 +70,20 @@ def iter_records(root: str | os.PathLike, split: str | None = None, *, decode: b
         decode: count every video's frames by decoding instead of trusting a header that agrees
             with the annotation.
         validation_ids: training video ids to yield as ``"validation"`` instead of ``"train"``.
+        validation_videos: hold this many training videos out as ``"validation"`` (:func:`spread_ids`); not with
+            ``validation_ids``.
     """
     root = option_path(root, "root", "Aff-Wild")
     decode = option_bool(decode, "decode", "Aff-Wild")
     held_out = set(option_names(validation_ids or (), "validation_ids", "Aff-Wild"))
+    if validation_videos is not None:
+        available = _video_ids(root, "train") if (root / "videos").is_dir() else []
+        if (isinstance(validation_videos, bool) or not isinstance(validation_videos, int) or held_out
+                or not 0 < validation_videos < len(available)):
+            raise ConfigError(f"Aff-Wild: option validation_videos must be a count from 1 to {len(available) - 1} "
+                              f"(there are {len(available)} training videos), without validation_ids; got "
+                              f"{validation_videos!r:.60}")
+        held_out = set(spread_ids(available, validation_videos))
     splits = check_split(split, "Aff-Wild", ("train", "validation", "test") if held_out else tuple(FOLDERS))
     if not (root / "videos").is_dir():
         raise MissingResourceError(f"Aff-Wild: no videos/ folder under {root}; pass the folder that holds "
