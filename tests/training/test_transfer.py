@@ -315,8 +315,30 @@ def test_a_cnn_is_a_comparison_network_only():
     with pytest.raises(ConfigError, match="start='backbone'"):
         cls.from_args(["--smoke", "--architecture", "cnn"])
     assert cls.from_args(["--smoke", "--architecture", "cnn", "--start", "backbone"]).architecture == "cnn"
-    with pytest.raises(ConfigError, match="cnn_pretrain"):
+    with pytest.raises(ConfigError, match="cnn_pretrain"):  # a fine-tuning starts from init
         cls.from_args(["--smoke", "--cnn-pretrain"])
+    with pytest.raises(ConfigError, match="cnn_pretrain"):  # a CNN has no CNN stage
+        cls.from_args(["--smoke", "--architecture", "cnn", "--start", "backbone", "--cnn-pretrain"])
+
+
+def test_a_cnn_rnn_from_its_backbone_may_start_from_a_cnn_stage_on_the_same_clips(private_cache, tmp_path):
+    from tfaffect.models.saving import load_model
+    from tfaffect.training import runner
+
+    recipe = registry.find("emotiw_cnn_rnn").from_args(["--smoke", "--cnn-pretrain"])
+    stage = recipe.requires()["cnn"].recipe
+    # the section 4.2 CNN on single frames of the same clips and task, batches of 50, cnn_pretrain_steps steps
+    assert (stage.architecture, stage.start, stage.task, stage.layout) == ("cnn", "backbone", "expression", "afew")
+    assert (stage.batch_size, stage.epochs, stage.max_steps_per_epoch) == (50, 1, recipe.cnn_pretrain_steps)
+    assert stage.data_dir() == recipe.data_dir() and not stage.requires()
+    runner.run(recipe, tmp_path / "run", verbose=0)
+    cnn = load_model(recipe.stage_dir("cnn") / "model.keras")
+    model = recipe.build_model()
+    for name in (recipe.backbone, "fc1"):  # the CNN-RNN's conv part and FC 1 start as the stage's
+        for got, expected in zip(model.get_layer(name).get_weights(), cnn.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(got, expected)
+    assert recipe.deviations()["initial_weights"]["used"].startswith("the CNN stage trained first on this data")
+    assert set(model.output) == {"expression"}
 
 
 def test_the_cnn_expression_head_is_a_7_way_softmax_on_the_last_fc_layer():
