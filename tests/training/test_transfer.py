@@ -338,6 +338,7 @@ def test_a_cnn_rnn_from_its_backbone_may_start_from_a_cnn_stage_on_the_same_clip
         for got, expected in zip(model.get_layer(name).get_weights(), cnn.get_layer(name).get_weights()):
             np.testing.assert_array_equal(got, expected)
     assert recipe.deviations()["initial_weights"]["used"].startswith("the CNN stage trained first on this data")
+    assert recipe.initial_weights.note.startswith("conv part and FC 1 from the CNN stage")
     assert set(model.output) == {"expression"}
 
 

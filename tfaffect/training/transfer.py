@@ -424,9 +424,14 @@ class TransferRecipe(AffWildRecipe):
         """The resolved ``init`` (resolved once per recipe object; logged). ``start="backbone"``: the backbone
         weights (no flagship run is looked for)."""
         if self.start == "backbone":
-            note = ("pretrained conv part only" if self.backbone_weights is not None else
-                    "no backbone_weights: random initialisation (the paper starts from the pretrained "
-                    f"{BACKBONE_NAMES[self.backbone]} conv part, section 4.2)")
+            if self.cnn_pretrain:
+                note = ("conv part and FC 1 from the CNN stage trained first on this data (cnn_pretrain), itself "
+                        f"from {'backbone_weights' if self.backbone_weights else 'random initialisation'}")
+            elif self.backbone_weights is not None:
+                note = "pretrained conv part only"
+            else:
+                note = ("no backbone_weights: random initialisation (the paper starts from the pretrained "
+                        f"{BACKBONE_NAMES[self.backbone]} conv part, section 4.2)")
             return InitialWeights("backbone", self.backbone_weights, None, note)
         if self.flagship_stage() is not None:
             path = self.stage_dir("flagship") / "model.keras"
