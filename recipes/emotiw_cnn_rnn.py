@@ -9,8 +9,8 @@ Table/row: Table 18, select with --row (default "VGG-Face + RNN"); accuracy Neut
 Runtime:   not given by the paper. Here, with no arguments: a CNN stage of 150 steps of 50 frames (the
            section 4.2 CNN on single frames of the same clips, cached), then 4 epochs of 25 steps of 5 windows
            of 16 frames: 24 min 14 s on 2 CPU cores from nothing (row "VGG-Face + RNN", 2026-12-04, beside other
-           training runs and the test suite, load 3-4; the CNN stage 9 min 40 s of it), SynthAffect's AFEW layout included; the other
-           rows not timed; with --smoke: about a minute.
+           training runs and the test suite, load 3-4; the CNN stage 9 min 40 s of it), SynthAffect's AFEW layout
+           included; the other rows not timed; with --smoke: about a minute.
 Measured:  row "VGG-Face + RNN", seed 0, synthetic, the 84 Val clips of 8 unseen people (majority class
            Neutral, 0.310): clip accuracy 0.429 (Neutral 0.615, Anger 0.500, Disgust 0.000 of 1, Fear 0.333,
            Happiness 0.235, Sadness 0.000, Surprise 0.733), frame accuracy 0.401; its CNN stage alone 0.369

@@ -245,15 +245,18 @@ class AffWildRecipe(AffectTask):
         landmarks, image size, loss, sampling, optimizer, precision and label control, on frames in batches
         of 50 (section 4.2.1: the CNN-only batch size) for ``cnn_pretrain_steps`` steps."""
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(AffWildRecipe)}
-        # What only the recurrent part reads takes its default, so that recipes and rows differing there alone (the
-        # Table 14 grid, the LSTM variant, the flagship) share one cached CNN stage.
-        shared.update({name: AffWildRecipe.__dataclass_fields__[name].default for name in RECURRENT_ONLY})
-        shared.update(architecture="cnn", cnn_pretrain=False, freeze="none", batch_size=50,
-                      mixed_precision=self.mixed_precision or self.cnn_pretrain_mixed_precision,
-                      cnn_pretrain_mixed_precision=False, epochs=1,
-                      max_steps_per_epoch=self.cnn_pretrain_steps, monitor="val_ccc_mean",
-                      lr_schedule="constant", lr_boundaries=(), lr_values=(), warmup_epochs=0.0, row=None)
-        return CNNStageRecipe(**shared)
+        return CNNStageRecipe(**{**shared, **self.cnn_stage_changes(), "monitor": "val_ccc_mean"})
+
+    def cnn_stage_changes(self) -> dict[str, Any]:
+        """What a CNN stage changes in the recipe it starts: the section 4.2 CNN on frames, in batches of 50
+        (section 4.2.1), one epoch of ``cnn_pretrain_steps`` steps at a constant rate; what only the recurrent
+        part reads at its default, so that recipes and rows differing there alone (the Table 14 grid, the LSTM
+        variant, the flagship) share one cached CNN stage."""
+        return {"architecture": "cnn", "cnn_pretrain": False, "freeze": "none", "batch_size": 50,
+                "mixed_precision": self.mixed_precision or self.cnn_pretrain_mixed_precision,
+                "cnn_pretrain_mixed_precision": False, "epochs": 1, "max_steps_per_epoch": self.cnn_pretrain_steps,
+                "lr_schedule": "constant", "lr_boundaries": (), "lr_values": (), "warmup_epochs": 0.0, "row": None,
+                **{name: AffWildRecipe.__dataclass_fields__[name].default for name in RECURRENT_ONLY}}
 
     def requires(self) -> dict[str, RecipeStage]:
         """``cnn_pretrain``: the CNN stage (:meth:`cnn_stage_recipe`), trained once per configuration and data."""

@@ -82,7 +82,7 @@ import pandas as pd
 
 from tfaffect import EXPRESSIONS_7, published
 from tfaffect.errors import ConfigError, MissingResourceError
-from tfaffect.training.affwild import BACKBONE_NAMES, RECURRENT_ONLY, AffWildRecipe
+from tfaffect.training.affwild import BACKBONE_NAMES, AffWildRecipe
 from tfaffect.training.data import resolve_data
 from tfaffect.training.recipe import hparam
 from tfaffect.training.stages import RecipeStage
@@ -391,8 +391,8 @@ class TransferRecipe(AffWildRecipe):
             raise ConfigError(f"{where}: init = {self.init!r} applies to start='affwildnet' (fine-tuning AffWildNet); "
                               f"start='backbone' starts from backbone_weights")
         if self.cnn_pretrain and (self.start, self.architecture) != ("backbone", "affwildnet"):
-            raise ConfigError(f"{where}: cnn_pretrain applies to a CNN-RNN trained from its backbone (start='backbone', "
-                              f"architecture 'affwildnet'); the fine-tunings start from init")
+            raise ConfigError(f"{where}: cnn_pretrain applies to a CNN-RNN trained from its backbone "
+                              f"(start='backbone', architecture 'affwildnet'); the fine-tunings start from init")
         if self.head_probe_steps < 0 or (self.head_probe_steps and (self.task, self.start) != ("expression",
                                                                                             "affwildnet")):
             raise ConfigError(f"{where}.head_probe_steps = {self.head_probe_steps}: a count >= 0, and only for a new "
@@ -404,15 +404,9 @@ class TransferRecipe(AffWildRecipe):
     def cnn_stage_recipe(self) -> "TransferRecipe":
         """``cnn_pretrain`` of a CNN-RNN trained from its backbone (a SynthAffect overlay: the embedded analogue of
         the pretrained conv part, as the flagship's CNN stage): this recipe as the section 4.2 CNN on single frames
-        of the same dataset and task (batches of 50, section 4.2.1), ``cnn_pretrain_steps`` steps at this recipe's
-        rate, its best checkpoint picked by the in-training validation; its conv part and FC 1 start the CNN-RNN
-        (:meth:`AffWildRecipe.build_model`)."""
-        return dataclasses.replace(
-            self, architecture="cnn", cnn_pretrain=False, freeze="none", batch_size=50, row=None,
-            mixed_precision=self.mixed_precision or self.cnn_pretrain_mixed_precision, cnn_pretrain_mixed_precision=False,
-            epochs=1, max_steps_per_epoch=self.cnn_pretrain_steps, lr_schedule="constant", lr_boundaries=(),
-            lr_values=(), warmup_epochs=0.0, **{name: AffWildRecipe.__dataclass_fields__[name].default
-                                                for name in RECURRENT_ONLY})
+        of the same dataset and task (:meth:`AffWildRecipe.cnn_stage_changes`), monitored as this recipe; its conv
+        part and FC 1 start the CNN-RNN (:meth:`AffWildRecipe.build_model`)."""
+        return dataclasses.replace(self, **self.cnn_stage_changes())
 
     def model_architecture(self) -> dict[str, Any]:
         """The :data:`ARCHITECTURE_KEYS` values of this recipe's AffWildNet."""
