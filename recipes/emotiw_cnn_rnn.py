@@ -14,9 +14,10 @@ Runtime:   not given by the paper. Here, with no arguments: a CNN stage of 150 s
 Measured:  row "VGG-Face + RNN", seed 0, synthetic, the 84 Val clips of 8 unseen people (majority class
            Neutral, 0.310): clip accuracy 0.429 (Neutral 0.615, Anger 0.500, Disgust 0.000 of 1, Fear 0.333,
            Happiness 0.235, Sadness 0.000, Surprise 0.733), frame accuracy 0.401; its CNN stage alone 0.369
-           (frames 0.342). Before the CNN stage (issue #10), from random conv weights on images only, it did not
-           learn in this budget: 0.310, every clip Neutral (10 min 27 s, load ~1), against that version's
-           shuffled-label control's 0.202 (every clip Happiness).
+           (frames 0.342). Its shuffled-label control (--label-control shuffled, its CNN stage on shuffled labels
+           too; 24 min 50 s, load 3-4): 0.310, every clip Neutral (frames 0.306; its stage alone 0.202). Before the
+           CNN stage (issue #10), from random conv weights on images only, it did not learn in this budget: 0.310,
+           every clip Neutral (10 min 27 s, load ~1), against that version's control's 0.202 (every clip Happiness).
 Command:   python recipes/emotiw_cnn_rnn.py --row "ResNet + RNN"        # SynthAffect in the AFEW layout
            python recipes/emotiw_cnn_rnn.py --data DIR --backbone-weights vggface.weights.h5
 
