@@ -698,10 +698,8 @@ class MMNetEnsembleRecipe(MMNetRecipe):
                               np.float32)[keep_val]),
                           callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1,
                                                                        patience=self.plateau_patience)])
-        if self.final_split() == self.evaluation_split():
-            out = self.mlp_frames(mlp, members, self.final_split(), (val, x_val))
-        else:
-            out = self.mlp_frames(mlp, members, self.final_split())
+        scored = self.final_split()
+        out = self.mlp_frames(mlp, members, scored, (val, x_val) if scored == self.evaluation_split() else None)
         with atomic_path(run_dir / "model.keras") as tmp:
             mlp.save(tmp)
         write_text_atomic(run_dir / "history.csv", pd.DataFrame(history.history).rename_axis("epoch").to_csv())
