@@ -127,6 +127,13 @@ class KahouDecisionFusionRecipe(KahouDecisionFusionTask):
         # "with swapped training and validation sets" (section 6.3): members trained on Val, the search on Train
         "4": {"fusion_learning_rate": 0.1, "fusion_momentum": 0.0, "swapped": True},
         "5": {"fusion_learning_rate": 0.001, "fusion_momentum": 0.9, "swapped": True},
+        # "retrained on the full training plus validation set, retaining all hyper-parameters including early
+        # stopping epoch number and combination weights" (section 6.3), scored on Test; "for each category we picked
+        # the best submission for retraining": 2 (stable fusion) and 4 (first fusion, swapped)
+        "3": {"fusion_learning_rate": 0.001, "fusion_momentum": 0.9, "retrained": True, "weights_from": "2"},
+        "6": {"fusion_learning_rate": 0.1, "fusion_momentum": 0.0, "retrained": True, "weights_from": "4"},
+        # "Random Search over combinations of submission 3 and 6 on Train+Val" (Table 2)
+        "7": {"retrained": True, "combined": True},
     }
     synthaffect = {  # the members' SynthAffect budget of recipes/kahou_cnn_irnn.py (same cached stages)
         "cnn_learning_rate": 0.01,  # the released 1e-3 fitted slowly: after 2 epochs validation frame accuracy

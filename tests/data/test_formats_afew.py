@@ -21,6 +21,20 @@ def test_records_match_the_fixture(tmp_path):
     assert [r.video_id for r in afew.iter_records(tmp_path, "validation")] == ["000300", "000301"]
 
 
+def test_a_labelled_test_folder_is_read_after_train_and_val(tmp_path):
+    """EmotiW never released Test labels; someone holding them (or SynthAffect's AFEW layout) keeps the Test clips in
+    class folders like the others: read last, and only when the folder is there (the test above has none)."""
+    truth = write_afew(tmp_path)
+    write_video(tmp_path / "Test" / "Fear" / "000900.avi", 3)
+    write_video(tmp_path / "Test" / "Happy" / "000899.avi", 2)
+    records = list(afew.iter_records(tmp_path))
+    assert [(r.split, r.video_id) for r in records[:len(truth)]] == sorted(truth, key=lambda k: (k[0] != "train",
+                                                                                                 k[1]))
+    assert [(r.split, r.video_id, EXPRESSIONS_7[r.clip_label], r.num_frames) for r in records[len(truth):]] == [
+        ("test", "000899", "Happiness", 2), ("test", "000900", "Fear", 3)]
+    assert [r.video_id for r in afew.iter_records(tmp_path, "test")] == ["000899", "000900"]
+
+
 def test_label_mapping_by_hand():
     assert {folder: EXPRESSIONS_7.index(name) for folder, name in afew.CLASS_FOLDERS.items()} == {
         "Neutral": 0, "Angry": 1, "Disgust": 2, "Fear": 3, "Happy": 4, "Sad": 5, "Surprise": 6}
@@ -29,7 +43,10 @@ def test_label_mapping_by_hand():
 def test_errors(tmp_path):
     with pytest.raises(MissingResourceError):
         list(afew.iter_records(tmp_path))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="split must be one of train, validation, test"):
+        list(afew.iter_records(tmp_path, "holdout"))
+    write_afew(tmp_path)
+    with pytest.raises(MissingResourceError, match="no Test/ folder"):  # asked for: an error; else skipped
         list(afew.iter_records(tmp_path, "test"))
     write_afew(tmp_path)
     write_video(tmp_path / "Train" / "Contempt" / "000999.avi", 2)

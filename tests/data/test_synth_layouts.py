@@ -181,6 +181,31 @@ def test_layouts_are_deterministic_and_never_overwrite_foreign_folders(synth, tm
     assert cv2.imread(str(next(first.rglob("*.png")))) is not None
 
 
+def test_afew_test_clips_follow_and_leave_train_and_val_unchanged(synth, tmp_path):
+    """SynthAffect with a test person in the AFEW layout: its clips land in ``Test/<Emotion>/`` (labelled by the
+    majority expression like the others, with a voice), numbered after Train and Val, whose files (videos, voices)
+    stay byte-identical to the layout without a test split: the Kahou recipes' Train/Val clips do not change."""
+    root, _ = synth
+    with_test = generate(tmp_path / "synth", num_train_videos=4, num_val_videos=2, num_test_videos=1,
+                         frames_per_video=30, size=48, workers=1, progress=False)
+    plain, extended = ensure_layout(root, "afew"), ensure_layout(with_test, "afew")
+    files = sorted(p.relative_to(plain) for p in plain.rglob("*") if p.suffix in (".avi", ".wav"))
+    assert files and all(name.parts[0] in ("Train", "Val") for name in files)
+    for name in files:
+        assert (plain / name).read_bytes() == (extended / name).read_bytes(), name
+    test = [p.relative_to(extended) for p in extended.rglob("*") if p.suffix in (".avi", ".wav")
+            and p.relative_to(extended).parts[0] == "Test"]
+    clips = [c for c in read_layout_map(extended)["clips"] if c["split"] == "test"]
+    assert [c["source"] for c in clips] == ["synth_test_001"]  # 30 frames: one clip
+    before = read_layout_map(plain)
+    assert clips[0]["id"] == f"{len(before['clips']) + len(before['skipped']) + 1:06d}"
+    truth = next(get_format("affwild2").iter_records(with_test, split="test", tasks=("VA", "EXPR")))
+    (record,) = get_format("afew").iter_records(extended, "test")
+    assert record.clip_label == majority_expression(truth.expression) and record.video_id == clips[0]["id"]
+    clip = Path(record.video_path).relative_to(extended)
+    assert sorted(test) == [clip, clip.with_suffix(".wav")]
+
+
 def test_sewa_round_trip_and_subject_independent_folds(synth):
     root, source = synth
     layout = ensure_layout(root, "sewa")

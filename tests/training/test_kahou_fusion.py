@@ -230,12 +230,61 @@ def test_swapped_partitions_train_the_members_on_val_and_search_on_train(tmp_pat
     assert (evaluation["searched_on"], evaluation["members_trained_on"]) == ("train", "validation")
     assert (evaluation["train_clips"], evaluation["clips"]) == (4, 2)
     assert evaluation["train_accuracy"] == evaluation["search_accuracy"]
-    assert set(evaluation["members"]["rnn"]) == {"accuracy", "train_accuracy"}
+    assert set(evaluation["members"]["rnn"]) == {"accuracy", "train_accuracy", "test_accuracy"}  # + the Test clips
     weights = json.loads((tmp_path / "run" / "fusion_weights.json").read_text())
     assert weights["searched_on"] == "train"
     irnn = swapped.stage_dir("irnn")
     assert json.loads((irnn / "config.json").read_text())["fields"]["swapped"] is True
     assert json.loads((irnn / "metrics.json").read_text())["evaluation"]["split"] == "train"
+
+
+def test_retrained_submissions_keep_the_searched_weights_and_submission_7_searches_their_fusion(tmp_path,
+                                                                                                  monkeypatch):
+    """Table 2 submissions 3, 6 and 7 (section 6.3; smoke runs on SynthAffect's AFEW layout: 4 Train, 2 Val and 1
+    Test clip). Submission 3 retrains every member on Train + Val with submission 2's hyperparameters and keeps its
+    searched weights (and its SVMs' C and gamma); 6 does the same from 4 (swapped); 7 searches weights over 3's and
+    6's fused probabilities on Train + Val and is scored on Test. Its test accuracy is recomputed here from the two
+    stages' saved scores, its weights and the Test labels read from the layout's class folders."""
+    from tfaffect.data.formats import get_format
+    from tfaffect.training import registry, runner
+    from tfaffect.training.data import synthaffect_layout_root
+    from tfaffect.training.kahou import TRAIN_VAL, feature_fusion_member, irnn_member, read_fused
+
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path / "cache"))
+    recipe_class = registry.find("kahou_decision_fusion")
+    seven, three = (recipe_class.from_args(["--smoke", "--row", row]) for row in ("7", "3"))
+    for task in (three, irnn_member(three), feature_fusion_member(three)):
+        assert (task.train_splits(), task.evaluation_split()) == ((TRAIN_VAL,), "test")
+    assert seven.row_recipe("3") == three and three.row_recipe("2").retrained is False
+    assert not irnn_member(seven.row_recipe("6")).swapped  # retrained on Train + Val, whichever partition 4 used
+    runner.run(seven, tmp_path / "run", verbose=0)
+
+    for retrained, searched, partition in (("3", "2", "validation"), ("6", "4", "train")):
+        mine = recipe_class.from_args(["--smoke", "--row", retrained])
+        source = json.loads((mine.stage_dir("searched") / "fusion_weights.json").read_text())
+        run = seven.stage_dir(f"submission{retrained}")
+        kept = json.loads((run / "fusion_weights.json").read_text())
+        assert source["searched_on"] == partition and np.array(source["weights"]).shape == (4, 7)
+        assert kept["weights"] == source["weights"] and kept["hyperparameters"] == source["hyperparameters"]
+        assert kept["searched_on"] == f"submission {searched} ({partition})"
+        irnn = json.loads((mine.stage_dir("irnn") / "metrics.json").read_text())["evaluation"]
+        assert (irnn["split"], irnn["train_clips"], irnn["clips"]) == ("test", 6, 1)
+        evaluation = json.loads((run / "metrics.json").read_text())["evaluation"]
+        assert evaluation["members_trained_on"] == TRAIN_VAL and "heldout_accuracy" not in evaluation
+        assert (evaluation["trainval_clips"], evaluation["test_clips"]) == (6, 1)
+
+    evaluation = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluation"]
+    assert evaluation["searched_on"] == TRAIN_VAL
+    weights = np.array(json.loads((tmp_path / "run" / "fusion_weights.json").read_text())["weights"])
+    assert weights.shape == (2, 7) and np.allclose(weights.sum(axis=0), 1.0)
+    layout = synthaffect_layout_root("afew", smoke=True)
+    truth = {r.video_id: r.clip_label for r in get_format("afew").iter_records(layout, "test")}
+    scores = [read_fused(seven.stage_dir(f"submission{row}"), "test") for row in ("3", "6")]
+    assert [list(ids) for _, _, ids in scores] == [sorted(truth)] * 2
+    fused = sum(w[None, :] * p for w, (p, _, _) in zip(weights, scores))
+    expected = np.mean(fused.argmax(axis=1) == np.array([truth[i] for i in sorted(truth)]))
+    assert evaluation["test_accuracy"] == pytest.approx(expected)
+    assert set(evaluation["members"]) == {"submission3", "submission6"}
 
 
 def test_a_fusion_stage_trained_without_audio_is_not_reused_once_opensmile_is_installed(monkeypatch, tmp_path):

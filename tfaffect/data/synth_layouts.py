@@ -30,9 +30,11 @@ arousal, an expression and 68 landmarks (or none of them, for the ~2% frames wit
     training videos become ``train_1``, ``train_2``, ..., validation videos ``dev_1``, ... A frame
     without a face is black in the video and ``?`` (missing) in the ratings.
 ``afew``
-    ``{Train,Val}/<Emotion>/<clip>.avi`` (MJPG, SynthAffect's 30 fps). Each SynthAffect video is cut
+    ``{Train,Val,Test}/<Emotion>/<clip>.avi`` (MJPG, SynthAffect's 30 fps). Each SynthAffect video is cut
     into clips of at most :data:`AFEW_CLIP_FRAMES` frames; training videos give ``Train`` clips,
-    validation videos ``Val`` clips (identities stay disjoint). A clip's one label is the **majority
+    validation videos ``Val`` clips, test videos (when the SynthAffect folder has a test split) ``Test`` clips,
+    numbered after the others (identities stay disjoint). A labelled ``Test`` is a SynthAffect extension:
+    EmotiW never released its test labels. A clip's one label is the **majority
     expression of its frames with a valid expression label** (ties: the lower class index of
     ``EXPRESSIONS_7``); a clip without any valid expression frame is left out and listed under
     ``skipped`` in ``synth_layout.json``. Clip ids are ``000001``, ``000002``, ... Frames without a
@@ -109,7 +111,7 @@ RECOLA_FPS = 25.0  # not in FORMATS.md: AVEC 2016 gold standard every 40 ms (25 
 # the video is written at the same rate so every frame has one rating at its own time
 RECOLA_STEP_S = 1.0 / RECOLA_FPS
 RECOLA_PREFIXES = {"train": "train", "validation": "dev"}  # FORMATS.md, RECOLA (AVEC 2016)
-AFEW_FOLDERS = {"train": "Train", "validation": "Val"}  # FORMATS.md, AFEW / EmotiW
+AFEW_FOLDERS = {"train": "Train", "validation": "Val", "test": "Test"}  # FORMATS.md, AFEW / EmotiW
 AFEW_CLASS_FOLDER = {"Neutral": "Neutral", "Anger": "Angry", "Disgust": "Disgust", "Fear": "Fear",
                      "Happiness": "Happy", "Sadness": "Sad", "Surprise": "Surprise"}
 """Class name of :data:`tfaffect.EXPRESSIONS_7` -> EmotiW folder name (FORMATS.md)."""

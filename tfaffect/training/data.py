@@ -50,6 +50,18 @@ def synth_params(smoke: bool, seed: int, smoke_params: dict, test_split: bool = 
             **({"num_test_videos": 1 if smoke else TEST_VIDEOS} if test_split else {})}
 
 
+TEST_LAYOUTS = ("afew",)
+"""The SynthAffect layouts written with a labelled test split (:data:`TEST_VIDEOS` people): AFEW's ``Test/`` clips,
+which the Kahou 2015 submissions retrained on Train + Val are scored on (Table 2). The others keep two splits."""
+
+
+def layout_synth_params(layout: str, smoke: bool, seed: int) -> dict:
+    """:func:`synth_params` of the SynthAffect folder written in ``layout``: the test split for :data:`TEST_LAYOUTS`.
+    Its training and validation videos are those of the folder without it (the test people are generated after them,
+    tests/data/test_synth.py), so the layout's Train and Val clips do not change with it."""
+    return synth_params(smoke, seed, SMOKE_LAYOUT_SYNTH, test_split=layout in TEST_LAYOUTS)
+
+
 def synthaffect_shards(image_size: int, *, smoke: bool = False, cache_dir: str | os.PathLike | None = None,
                        seed: int = 0, test_split: bool = False) -> Path:
     """Shards of the embedded SynthAffect dataset (generator ``seed``; a labelled test split with ``test_split``)
@@ -79,11 +91,12 @@ def synthaffect_layout_root(layout: str, *, smoke: bool = False, cache_dir: str 
     from tfaffect.data.synth import cache_path, ensure_synthaffect
     from tfaffect.data.synth_layouts import ensure_layout, layout_path, read_layout_map
 
-    raw = cache_path(cache_dir, **synth_params(smoke, seed, SMOKE_LAYOUT_SYNTH))
+    params = layout_synth_params(layout, smoke, seed)
+    raw = cache_path(cache_dir, **params)
     if read_layout_map(layout_path(raw, layout)) is not None:  # written last: complete
         return layout_path(raw, layout)
     with folder_lock(raw.parent, LOCK_NAME, what=f"SynthAffect in the {layout} layout"):
-        raw = ensure_synthaffect(cache_dir, workers=1 if smoke else 2, **synth_params(smoke, seed, SMOKE_LAYOUT_SYNTH))
+        raw = ensure_synthaffect(cache_dir, workers=1 if smoke else 2, **params)
         return ensure_layout(raw, layout)
 
 
@@ -108,7 +121,7 @@ def synthaffect_layout_shards(layout: str, image_size: int, *, smoke: bool = Fal
     from tfaffect.data.synth_layouts import (SUBJECTS_FILE, NoDetector, ensure_layout, layout_path,
                                              with_known_landmarks)
 
-    params = synth_params(smoke, seed, SMOKE_LAYOUT_SYNTH)
+    params = layout_synth_params(layout, smoke, seed)
     raw = cache_path(cache_dir, **params)
     out = raw.parent / "prepared" / f"{layout_path(raw, layout).name}-size{int(image_size)}"
     if (out / "manifest.json").exists():  # written last: the shards are complete
@@ -138,9 +151,9 @@ def resolve_data(data: str | None, image_size: int, *, smoke: bool = False,
     :func:`synthaffect_layout_shards`)."""
     if data is None:
         if layout is not None:
-            if test_split:
-                raise ConfigError(f"SynthAffect in the {layout} layout has no test split (only the Aff-Wild2 layout "
-                                  f"has one)")
+            if test_split and layout not in TEST_LAYOUTS:
+                raise ConfigError(f"SynthAffect in the {layout} layout has no test split (the Aff-Wild2 and "
+                                  f"{', '.join(TEST_LAYOUTS)} layouts have one)")
             return synthaffect_layout_shards(layout, image_size, smoke=smoke, seed=synth_seed), True
         return synthaffect_shards(image_size, smoke=smoke, seed=synth_seed, test_split=test_split), True
     path = Path(data)

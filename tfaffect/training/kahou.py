@@ -70,6 +70,24 @@ SVM_GAMMA = (1e-4, 1e-3, 1e-2, 1e-1)  # chosen, on standardised 105-d vectors (1
 SVM_FOLDS = 3  # chosen: 3-fold stratified cross-validation on the training clips picks C and gamma
 
 
+TRAIN_VAL = "train+validation"
+"""The pseudo-split of the members retrained on the Train and Val clips together (Table 2, submissions 3, 6 and 7:
+"retrained on the full training plus validation set", section 6.3): Train's clips, then Val's."""
+
+
+def split_parts(split: str) -> tuple[str, ...]:
+    """The prepared splits ``split`` reads: ``("train", "validation")`` for :data:`TRAIN_VAL`, else ``(split,)``."""
+    return ("train", "validation") if split == TRAIN_VAL else (split,)
+
+
+def has_test_split(data_dir: str | os.PathLike) -> bool:
+    """Whether the prepared AFEW clips in ``data_dir`` include a labelled ``test`` split (SynthAffect's AFEW layout
+    does; a real AFEW with the Test clips in class folders does)."""
+    from tfaffect.data.tfrecord import load_manifest
+
+    return "test" in load_manifest(data_dir)["splits"]
+
+
 def stored_size(data_dir: str | os.PathLike) -> int:
     """The side of the faces stored in prepared shards (their manifest's ``image_size``)."""
     from tfaffect.data.tfrecord import load_manifest
@@ -116,8 +134,9 @@ def _check_labels(labels: Mapping[str, int], data_dir, split: str) -> None:
 
 
 def load_clips(feature_dir: str | os.PathLike, split: str, output: str = "conv2") -> Clips:
-    """The clips of ``split`` from a per-frame feature directory: every video's frames with a face, in frame order,
-    as :class:`Clips` (see the module docstring for clips without a face)."""
+    """The clips of ``split`` (:data:`TRAIN_VAL`: both partitions', Train's first) from a per-frame feature directory:
+    every video's frames with a face, in frame order, as :class:`Clips` (see the module docstring for clips without a
+    face)."""
     import tensorflow as tf
 
     from tfaffect.data.features import load_feature_manifest, parse_features
@@ -127,7 +146,8 @@ def load_clips(feature_dir: str | os.PathLike, split: str, output: str = "conv2"
     if output not in manifest["outputs"]:
         raise ConfigError(f"{feature_dir} has no feature {output!r} (it has {', '.join(manifest['outputs'])})")
     shape = manifest["outputs"][output]
-    files = [os.path.join(os.fspath(feature_dir), s["file"]) for s in split_shards(manifest, split)]
+    files = [os.path.join(os.fspath(feature_dir), s["file"]) for part in split_parts(split)
+             for s in split_shards(manifest, part)]
     if not files:
         raise DataError(f"no shard of split {split!r}", str(feature_dir))
 
@@ -318,25 +338,39 @@ class _ClipRecipeFields:
                                   "fusion's weight search) on the Train clips (Table 2, submissions 4 and 5: "
                                   "'Training on Val, Validation on Train'); the frame CNN, trained on stills, is the "
                                   "same either way")
+    retrained: bool = hparam(False, "train on the Train and Val clips together with the same hyperparameters and "
+                                    "epochs, score on the Test clips (Table 2, submissions 3, 6 and 7: 'retrained on "
+                                    "the full training plus validation set', section 6.3; the frame CNN is not "
+                                    "retrained: 'but not the underlying CNN'); needs a labelled Test split")
 
     def train_splits(self) -> tuple[str, ...]:
+        if self.retrained:
+            return (TRAIN_VAL,)
         return ("validation",) if self.swapped else ("train",)
 
     def evaluation_split(self) -> str:
+        if self.retrained:
+            return "test"
         return "train" if self.swapped else "validation"
 
 
 def published_partitions(recipe) -> tuple[tuple[str, str, str], ...]:
-    """``recipe.published_rows``, none when its partitions are ``swapped``: the published rows (Table 1, section
-    6.2) trained on Train and scored Val, so a run trained on Val is no such row (Table 2's swapped submissions
-    are the decision-fusion recipe's rows 4 and 5)."""
-    return () if getattr(recipe, "swapped", False) else tuple(recipe.published_rows)
+    """``recipe.published_rows``, none when its partitions are ``swapped`` or it is ``retrained``: the published rows
+    (Table 1, section 6.2) trained on Train and scored Val, so a run trained on Val or on Train + Val is no such row
+    (Table 2's swapped and retrained submissions are the decision-fusion recipe's rows 3-7)."""
+    if getattr(recipe, "swapped", False) or getattr(recipe, "retrained", False):
+        return ()
+    return tuple(recipe.published_rows)
 
 
 def clip_splits(recipe) -> tuple[str, ...]:
-    """The splits a clip recipe's feature caches hold, in a fixed order: the same cache whether or not the recipe's
-    partitions are ``swapped``."""
-    return tuple(sorted({*recipe.train_splits(), recipe.evaluation_split()}))
+    """The splits a clip recipe's feature caches hold, in a fixed order: its training and evaluation partitions and,
+    where the data has one, the labelled ``test`` split (scored by Table 2's submissions); the same cache whether or
+    not the recipe's partitions are ``swapped`` or ``retrained``."""
+    splits = {part for split in (*recipe.train_splits(), recipe.evaluation_split()) for part in split_parts(split)}
+    if has_test_split(recipe.data_dir()[0]):
+        splits.add("test")
+    return tuple(sorted(splits))
 
 
 def frame_cnn_recipe(recipe) -> KahouFrameCNNTask:
@@ -788,6 +822,19 @@ def _grid_search(pipeline, grid: Mapping[str, Sequence[float]], x: np.ndarray, y
     return search.best_estimator_, found
 
 
+def retained_grid(recipe, member: str) -> Optional[dict[str, list[float]]]:
+    """The one-point grid ``{"svc__C": [C], "svc__gamma": [gamma]}`` of an SVM ``member`` (``cnn_svm``, ``audio``,
+    ``activity``) of a decision-fusion ``recipe`` retrained from a searched submission (``weights_from``): the C
+    and gamma that submission's grid search picked, "retaining all hyper-parameters" (section 6.3); ``None``
+    (search the grid) for every other recipe."""
+    if not getattr(recipe, "weights_from", None):
+        return None
+    found = searched_fusion(recipe)["hyperparameters"].get(member)
+    if found is None:
+        raise ConfigError(f"submission {recipe.weights_from} has no {member} member to retain the hyperparameters of "
+                          f"(its members: {', '.join(searched_fusion(recipe)['members'])})")
+    return {"svc__C": [found["C"]], "svc__gamma": [found["gamma"]]}
+
 
 # ==================================================================================================
 # Audio (section 3).
@@ -797,9 +844,11 @@ AUDIO_C = (1.0, 10.0, 100.0, 1000.0, 10000.0)  # issue #16 item 4 (released code
 AUDIO_GAMMA = (1e-3, 1e-4, 1e-5)  # issue #16 item 4 (released code)
 
 
-def fit_audio_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA):
+def fit_audio_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA,
+                  grid: Optional[Mapping[str, Sequence[float]]] = None):
     """Section 3: standardise the clips' functionals, PCA-whiten to ``components`` (10), RBF SVM with probability
-    outputs, C and gamma by grid search (the released code's grid: :data:`AUDIO_C`, :data:`AUDIO_GAMMA`). Returns
+    outputs, C and gamma by grid search (the released code's grid: :data:`AUDIO_C`, :data:`AUDIO_GAMMA`; ``grid``
+    another, e.g. one retained value each). Returns
     ``(fitted calibrated pipeline, {"C", "gamma", "cv_accuracy"})`` as :func:`fit_svm`; as there, with fewer than 2
     clips in some class (tiny data, ``--smoke``) no cross-validation: the grid's middle values, one-hot
     probabilities (:func:`svm_probabilities`)."""
@@ -811,13 +860,13 @@ def fit_audio_svm(x: np.ndarray, y: np.ndarray, *, seed: int = 0, components: in
     if np.count_nonzero(np.bincount(y)) < 2:
         raise DataError(f"the audio SVM needs clips of at least 2 classes in training, got {np.bincount(y)}")
     pipeline = Pipeline([*audio_whitening(x, seed=seed, components=components).steps, ("svc", SVC(kernel="rbf"))])
+    grid = dict(grid or {"svc__C": AUDIO_C, "svc__gamma": AUDIO_GAMMA})
     folds = _svm_folds(y)
     if folds < 2:
-        middle = {"C": AUDIO_C[len(AUDIO_C) // 2], "gamma": AUDIO_GAMMA[len(AUDIO_GAMMA) // 2]}
+        middle = {name: grid[f"svc__{name}"][len(grid[f"svc__{name}"]) // 2] for name in ("C", "gamma")}
         pipeline.set_params(svc__C=middle["C"], svc__gamma=middle["gamma"]).fit(x, y)
         return pipeline, {**middle, "cv_accuracy": None}
-    return _grid_search(pipeline, {"svc__C": AUDIO_C, "svc__gamma": AUDIO_GAMMA}, x, y, folds=folds, seed=seed,
-                        probability=True)
+    return _grid_search(pipeline, grid, x, y, folds=folds, seed=seed, probability=True)
 
 
 def audio_whitening(x: np.ndarray, *, seed: int = 0, components: int = AUDIO_PCA, fit: bool = False):
@@ -862,7 +911,7 @@ def load_audio_clips(root: str | os.PathLike, split: str) -> ClipVectors:
     from tfaffect.data.audio import cached_is10, clip_audio_path
     from tfaffect.data.formats import get_format
 
-    records = list(get_format(AFEW_LAYOUT).iter_records(root, split))
+    records = [r for part in split_parts(split) for r in get_format(AFEW_LAYOUT).iter_records(root, part)]
     if not records:
         raise DataError(f"no AFEW clip in split {split!r}", str(root))
     features = cached_is10([clip_audio_path(r.video_path) for r in records])
@@ -939,14 +988,15 @@ class AudioModel(_SavedClipModel):
     FILE = "audio_svm.joblib"
     STATE = ("svm", "whitening", "search")
 
-    def __init__(self, root: Path, train: str, seed: int, shuffled: bool):
+    def __init__(self, root: Path, train: str, seed: int, shuffled: bool,
+                 grid: Optional[Mapping[str, Sequence[float]]] = None):
         self.root = root
         self.clips: dict[str, ClipVectors] = {}
         clips = self.split(train)
         labels = clips.labels
         if shuffled:
             labels = np.random.default_rng(seed + SHUFFLED_LABEL_SEED).permutation(labels)
-        self.svm, self.search = fit_audio_svm(clips.features, labels, seed=seed)
+        self.svm, self.search = fit_audio_svm(clips.features, labels, seed=seed, grid=grid)
         self.whitening = audio_whitening(clips.features, seed=seed, fit=True)
 
     def split(self, split: str) -> ClipVectors:
@@ -968,7 +1018,8 @@ def audio_model(recipe, root: Path) -> AudioModel:
     """The :class:`AudioModel` of ``recipe`` on the AFEW folder ``root`` (cached on the recipe object)."""
     if "_audio_model" not in recipe.__dict__:
         (train,) = recipe.train_splits()
-        recipe.__dict__["_audio_model"] = AudioModel(root, train, recipe.seed, recipe.label_control == "shuffled")
+        recipe.__dict__["_audio_model"] = AudioModel(root, train, recipe.seed, recipe.label_control == "shuffled",
+                                                     retained_grid(recipe, "audio"))
     return recipe.__dict__["_audio_model"]
 
 
@@ -1132,7 +1183,8 @@ class ActivityModel(_SavedClipModel):
     STATE = ("settings", "whitening", "codebook", "svm", "search", "sae_loss")
     SAE_FILE = "activity_sae.keras"
 
-    def __init__(self, root: Path, train: str, seed: int, shuffled: bool, settings: ActivitySettings):
+    def __init__(self, root: Path, train: str, seed: int, shuffled: bool, settings: ActivitySettings,
+                 grid: Optional[Mapping[str, Sequence[float]]] = None):
         from sklearn.cluster import KMeans
         from sklearn.decomposition import PCA
 
@@ -1158,12 +1210,12 @@ class ActivityModel(_SavedClipModel):
         labels = clips.labels
         if shuffled:
             labels = np.random.default_rng(seed + SHUFFLED_LABEL_SEED).permutation(labels)
-        self.svm, self.search = fit_svm(clips.features, labels, seed=seed, probability=True)
+        self.svm, self.search = fit_svm(clips.features, labels, seed=seed, probability=True, grid=grid)
 
     def _records(self, split: str):
         from tfaffect.data.formats import get_format
 
-        records = list(get_format(AFEW_LAYOUT).iter_records(self.root, split))
+        records = [r for part in split_parts(split) for r in get_format(AFEW_LAYOUT).iter_records(self.root, part)]
         if not records:
             raise DataError(f"no AFEW clip in split {split!r}", str(self.root))
         return records
@@ -1236,7 +1288,8 @@ def activity_model(recipe, root: Path, settings: ActivitySettings) -> ActivityMo
     if "_activity_model" not in recipe.__dict__:
         (train,) = recipe.train_splits()
         recipe.__dict__["_activity_model"] = ActivityModel(root, train, recipe.seed,
-                                                           recipe.label_control == "shuffled", settings)
+                                                           recipe.label_control == "shuffled", settings,
+                                                           retained_grid(recipe, "activity"))
     return recipe.__dict__["_activity_model"]
 
 
@@ -1453,7 +1506,8 @@ def irnn_member(recipe) -> KahouIRNNTask:
                          frame_data=recipe.frame_data, frame_model=recipe.frame_model, frame_layer=recipe.frame_layer,
                          image_size=recipe.image_size, face_size=recipe.face_size, cnn_epochs=recipe.cnn_epochs,
                          cnn_max_steps_per_epoch=recipe.cnn_max_steps_per_epoch,
-                         cnn_learning_rate=recipe.cnn_learning_rate, swapped=recipe.swapped,
+                         cnn_learning_rate=recipe.cnn_learning_rate,
+                         swapped=recipe.swapped and not recipe.retrained, retrained=recipe.retrained,
                          epochs=recipe.irnn_epochs)
     return irnn.with_smoke() if recipe.smoke else irnn
 
@@ -1575,7 +1629,8 @@ def svm_member(recipe) -> tuple[Any, dict[str, Any]]:
         labels = inputs.labels
         if recipe.label_control == "shuffled":
             labels = np.random.default_rng(recipe.seed + SHUFFLED_LABEL_SEED).permutation(labels)
-        recipe.__dict__["_svm"] = fit_svm(inputs.raw["cnn"], labels, seed=recipe.seed, probability=True)
+        recipe.__dict__["_svm"] = fit_svm(inputs.raw["cnn"], labels, seed=recipe.seed, probability=True,
+                                          grid=retained_grid(recipe, "cnn_svm"))
     return recipe.__dict__["_svm"]
 
 
@@ -1665,8 +1720,8 @@ class KahouFeatureFusionTask(_FusionFields, _ClipRecipeFields, AffectTask):
                               batch_size=kwargs.get("batch_size", self.batch_size))
 
     def build_model(self) -> keras.Model:
-        return net.KahouFusionNet(modalities=fusion_modalities(self), common_units=self.common_units, dropout=self.dropout,
-                                  penalty=self.penalty)
+        return net.KahouFusionNet(modalities=fusion_modalities(self), common_units=self.common_units,
+                                  dropout=self.dropout, penalty=self.penalty)
 
     def compile_args(self, learning_rate) -> dict[str, Any]:
         from tfaffect import losses, metrics
@@ -1729,10 +1784,34 @@ def feature_fusion_member(recipe) -> KahouFeatureFusionTask:
     optimiser version)."""
     shared = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(_FusionFields)}
     shared.update({f.name: getattr(recipe, f.name) for f in dataclasses.fields(_ClipRecipeFields)})
+    shared["swapped"] = recipe.swapped and not recipe.retrained  # retrained on Train + Val either way
     fusion = KahouFeatureFusionTask(data=recipe.data, seed=recipe.seed, label_control=recipe.label_control,
                                     learning_rate=recipe.fusion_learning_rate, momentum=recipe.fusion_momentum,
                                     epochs=recipe.fusion_epochs, **shared)
     return fusion.with_smoke() if recipe.smoke else fusion
+
+
+COMBINED_ROWS = ("3", "6")
+"""Submission 7's members: "a random search over combinations of submission 3 and 6 on Train+Val" (Table 2)."""
+PARTITION_KEYS = {"validation": "accuracy", "train": "train_accuracy", TRAIN_VAL: "trainval_accuracy",
+                  "test": "test_accuracy"}
+"""Table 2's columns are partitions: the accuracy key of each split a decision fusion scores."""
+FUSED_FILE = "fused_probabilities.npz"
+"""A decision-fusion run's fused class probabilities of every split it scored (what submission 7 combines)."""
+
+
+def searched_fusion(recipe) -> dict[str, Any]:
+    """``fusion_weights.json`` of the submission a retrained decision-fusion ``recipe`` keeps the weights and member
+    hyperparameters of (its ``searched`` stage, ``recipe.weights_from``). Read once per recipe object."""
+    import json
+
+    if "_searched" not in recipe.__dict__:
+        path = recipe.stage_dir("searched") / "fusion_weights.json"
+        try:
+            recipe.__dict__["_searched"] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read submission {recipe.weights_from}'s weights: {exc}", str(path)) from exc
+    return recipe.__dict__["_searched"]
 
 
 def crossfit_search(probabilities: np.ndarray, labels: np.ndarray, *, folds: int, seed: int,
@@ -1760,7 +1839,8 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
     ``fusion_weights.json``, and scores."""
 
     paper: ClassVar[str] = PAPER
-    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "heldout_accuracy", "best_member_accuracy")
+    headline: ClassVar[tuple[str, ...]] = ("accuracy", "train_accuracy", "test_accuracy", "heldout_accuracy",
+                                           "best_member_accuracy")
     input_fields: ClassVar[tuple[str, ...]] = (*AffectTask.input_fields, "frame_data", "frame_model", "audio_data",
                                                "activity_data")
 
@@ -1782,6 +1862,12 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
         2, "the search's in-sample accuracy on Val is what Table 2 reports as 'Valid'; in addition the Val clips are "
            "split into this many parts, each predicted with weights searched on the others (heldout_accuracy)",
         source="chosen (paper silent)")
+    weights_from: Optional[str] = hparam(
+        None, "with retrained: the row (submission) whose searched weights and members' SVM hyperparameters are kept "
+              "while the members are retrained on Train + Val (section 6.3: 'retaining all hyper-parameters including "
+              "early stopping epoch number and combination weights'; submission 3 keeps 2's, 6 keeps 4's)")
+    combined: bool = hparam(False, "submission 7: the weights searched on Train + Val over the fused probabilities of "
+                                   "the retrained submissions 3 and 6 (section 6.3), scored on Test")
     learning_rate: float = hparam(1e-3, "unused: the fusion has no trainable weight (the one step only logs)")
     epochs: int = hparam(1, "the fusion has no trainable weight: one epoch of one step only logs the losses")
     max_steps_per_epoch: Optional[int] = hparam(1, "one logging step (nothing is trained)")
@@ -1794,6 +1880,19 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
                               "search_sigma_min > 0 needed")
         if self.heldout_folds < 2:
             raise ConfigError(f"{type(self).__name__}.heldout_folds = {self.heldout_folds}: must be >= 2")
+        where = type(self).__name__
+        if self.combined:
+            missing = [r for r in COMBINED_ROWS if r not in self.rows]
+            if not self.retrained or self.weights_from or missing:
+                raise ConfigError(f"{where}.combined (submission 7) needs retrained, no weights_from and the rows "
+                                  f"{', '.join(COMBINED_ROWS)} it combines (rows missing: {missing or 'none'})")
+        elif self.retrained != bool(self.weights_from):
+            raise ConfigError(f"{where}: retrained members keep a searched submission's weights: pass both retrained "
+                              f"and weights_from (got retrained={self.retrained}, weights_from={self.weights_from!r})")
+        elif self.weights_from and (self.weights_from not in self.rows
+                                    or self.rows[self.weights_from].get("retrained")):
+            raise ConfigError(f"{where}.weights_from = {self.weights_from!r}: name a searched row of "
+                              f"{', '.join(r for r, v in self.rows.items() if not v.get('retrained'))}")
 
     def smoke_overrides(self) -> dict[str, Any]:
         return {**super().smoke_overrides(), "batch_size": 4, "max_steps_per_epoch": 1, "search_iterations": 200,
@@ -1809,21 +1908,57 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
         return _fusion_data_dir(self)
 
     def requires(self) -> dict[str, Any]:
-        """The feature fusion member (``fusion``) and everything it reads (:func:`member_stages`)."""
+        """The feature fusion member (``fusion``) and everything it reads (:func:`member_stages`); retrained, the
+        submission whose weights it keeps (``searched``); submission 7, the retrained submissions it combines."""
+        if self.combined:
+            return {f"submission{row}": RecipeStage(self.row_recipe(row), "kahou_decision", f"submission{row}")
+                    for row in COMBINED_ROWS}
         fusion = feature_fusion_member(self)
-        return {**fusion.requires(), "fusion": RecipeStage(fusion, "kahou_fusion", "feature_fusion")}
+        stages = {**fusion.requires(), "fusion": RecipeStage(fusion, "kahou_fusion", "feature_fusion")}
+        if self.weights_from:
+            stages["searched"] = RecipeStage(self.row_recipe(self.weights_from), "kahou_decision",
+                                             f"submission{self.weights_from}")
+        return stages
+
+    def row_recipe(self, row: str) -> "KahouDecisionFusionTask":
+        """This recipe as submission ``row`` (its values in ``rows``; every other field as here)."""
+        reset = {"retrained": False, "weights_from": None, "combined": False, "swapped": False}
+        return dataclasses.replace(self, row=row, **{**reset, **self.rows[row]})
 
     def members(self) -> tuple[str, ...]:
         """:data:`DECISION_MEMBERS` less ``audio`` and ``activity`` where :func:`audio_absence` and
-        :func:`activity_absence` say so."""
+        :func:`activity_absence` say so; submission 7's: the submissions it combines."""
+        if self.combined:
+            return tuple(f"submission{row}" for row in COMBINED_ROWS)
         absent = {"audio": audio_absence(self), "activity": activity_absence(self)}
         return tuple(m for m in DECISION_MEMBERS if not absent.get(m))
+
+    def _activity(self) -> ActivityModel:
+        root = afew_root(self.activity_data, smoke=self.smoke)[0]
+        return activity_model(self, root, SMOKE_ACTIVITY if self.smoke else ActivitySettings())
+
+    def svm_hyperparameters(self) -> dict[str, dict[str, Any]]:
+        """What each SVM member's grid search picked (C, gamma, cross-validated accuracy): kept by the submissions
+        retrained from this one (:func:`retained_grid`)."""
+        out = {"cnn_svm": svm_member(self)[1]}
+        if "audio" in self.members():
+            out["audio"] = audio_model(self, fusion_audio_root(self)).search
+        if "activity" in self.members():
+            out["activity"] = self._activity().search
+        return out
 
     def member_probabilities(self, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
         """``(probabilities [M, N, 7], labels [N], ids)`` of the members (:meth:`members`) on ``split``."""
         from tfaffect.models.saving import load_model
 
         cache = self.__dict__.setdefault("_member_probabilities", {})
+        if split not in cache and self.combined:
+            fused = [read_fused(self.stage_dir(member), split) for member in self.members()]
+            for member, (_, labels, ids) in zip(self.members()[1:], fused[1:]):
+                if ids != fused[0][2] or not np.array_equal(labels, fused[0][1]):
+                    raise DataError(f"{member} scored other {split} clips than {self.members()[0]}",
+                                    str(self.stage_dir(member)))
+            cache[split] = (np.stack([f[0] for f in fused]), fused[0][1], fused[0][2])
         if split not in cache:
             inputs = read_fusion_inputs(self, split)
             svm, _ = svm_member(self)
@@ -1833,10 +1968,9 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
             if "audio" in self.members():
                 by_member["audio"] = inputs.audio_probabilities
             if "activity" in self.members():
-                root = afew_root(self.activity_data, smoke=self.smoke)[0]
-                activity = activity_model(self, root, SMOKE_ACTIVITY if self.smoke else ActivitySettings())
+                activity = self._activity()
                 by_member["activity"] = activity.probabilities(split)[
-                    _clip_rows(activity.split(split).ids, inputs.ids, "activity", root)]
+                    _clip_rows(activity.split(split).ids, inputs.ids, "activity", activity.root)]
             cache[split] = (np.stack([by_member[m] for m in self.members()]).astype(np.float32), inputs.labels,
                             inputs.ids)
         return cache[split]
@@ -1845,9 +1979,26 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
         probabilities, labels, _ = self.member_probabilities(split)
         return _array_dataset(dict(zip(self.members(), probabilities)), labels, seed=seed, batch_size=batch_size)
 
+    def search_split(self) -> Optional[str]:
+        """Where the weights are searched: the partition the members did not train on (section 5.2: Val, or Train
+        when ``swapped``); submission 7's on Train + Val (section 6.3); ``None`` for a retrained submission, which
+        keeps its ``weights_from``'s."""
+        if self.combined:
+            return TRAIN_VAL
+        return None if self.weights_from else self.evaluation_split()
+
+    def scored_splits(self) -> tuple[str, ...]:
+        """The splits scored, each a column of Table 2 (:data:`PARTITION_KEYS`): the members' training split, the
+        evaluation split and, when the data has it, the labelled Test."""
+        splits = dict.fromkeys((*self.train_splits(), self.evaluation_split()))
+        if self.combined or has_test_split(self.data_dir()[0]):
+            splits["test"] = None
+        return tuple(splits)
+
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
-        """The weight search on the evaluation split (the partition the members did not train on), the fused and the
-        members' clip accuracies on it and on the training clips, the held-out estimate (:func:`crossfit_search`)."""
+        """Search the weights on :meth:`search_split` (or keep a searched submission's), then score the fused and the
+        members' clip accuracies on every :meth:`scored_splits` partition; the held-out estimate of the search
+        (:func:`crossfit_search`) beside it."""
         import json
         import time
 
@@ -1855,51 +2006,93 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
 
         data, synthetic = self.data_dir()
         name = SYNTHETIC if synthetic else data.name
-        split, train = self.evaluation_split(), self.train_splits()[0]
-        probabilities, labels, ids = self.member_probabilities(split)
-        train_probabilities, train_labels, _ = self.member_probabilities(train)
+        search_split, scored = self.search_split(), self.scored_splits()
+        probabilities = {split: self.member_probabilities(split) for split in scored}
         search = {"iterations": self.search_iterations, "sigma": self.search_sigma, "decay": self.search_decay,
                   "sigma_min": self.search_sigma_min}
-        started = time.perf_counter()
-        weights, searched = decision_fusion_search(probabilities, labels, seed=self.seed, **search)
-        search_s = time.perf_counter() - started
-        heldout, _ = crossfit_search(probabilities, labels, folds=self.heldout_folds, seed=self.seed, **search)
+        result: dict[str, Any] = {"split": self.evaluation_split(), "members_trained_on": self.train_splits()[0],
+                                  "data": str(data), "synthetic": synthetic}
+        if search_split is None:  # retrained: the weights of the submission it retrains
+            kept = searched_fusion(self)
+            if list(kept["members"]) != list(self.members()):
+                raise ConfigError(f"submission {self.weights_from} fused {kept['members']}, this run has "
+                                  f"{list(self.members())}: the weights do not apply")
+            weights = np.asarray(kept["weights"], np.float64)
+            result.update({"searched_on": f"submission {self.weights_from} ({kept['searched_on']})",
+                           "weights_from": self.weights_from})
+            source = json.loads((self.stage_dir("searched") / "metrics.json").read_text())["evaluation"]
+            result["weights_from_scores"] = {key: source[key] for key in PARTITION_KEYS.values() if key in source}
+        else:
+            member_p, labels, _ = probabilities[search_split]
+            started = time.perf_counter()
+            weights, searched = decision_fusion_search(member_p, labels, seed=self.seed, **search)
+            result["search_wall_s"] = round(time.perf_counter() - started, 1)
+            heldout, _ = crossfit_search(member_p, labels, folds=self.heldout_folds, seed=self.seed, **search)
+            result.update({"searched_on": search_split, "search_accuracy": searched,
+                           "heldout_accuracy": float(np.mean(heldout == labels)), "search": search})
         model.get_layer("weighted_sum").weights_mc.assign(weights.astype(np.float32))
-        with atomic_path(run_dir / "model.keras") as tmp:  # the searched weights travel with the model
+        with atomic_path(run_dir / "model.keras") as tmp:  # the weights travel with the model
             model.save(tmp)
-        fused = fused_scores(weights, probabilities)
-        predicted = fused.argmax(axis=1)
-        # Table 2's columns are partitions: accuracy = Val, train_accuracy = Train, whichever the search ran on
-        searched_key, members_key = ("train_accuracy", "accuracy") if self.swapped else ("accuracy", "train_accuracy")
-        result: dict[str, Any] = {"split": split, "searched_on": split, "members_trained_on": train,
-                                  "data": str(data), "synthetic": synthetic,
-                                  **clip_scores(predicted, labels, searched_key.removesuffix("accuracy")),
-                                  **clip_scores(fused_scores(weights, train_probabilities).argmax(axis=1),
-                                                train_labels, members_key.removesuffix("accuracy")),
-                                  "search_accuracy": searched,
-                                  "heldout_accuracy": float(np.mean(heldout == labels)),
-                                  "equal_weights_accuracy": float(np.mean(probabilities.mean(axis=0).argmax(axis=1)
-                                                                          == labels)),
-                                  "search_wall_s": round(search_s, 1), "search": search}
-        result["members"] = {member: {searched_key: float(np.mean(p.argmax(axis=1) == labels)),
-                                      members_key: float(np.mean(tp.argmax(axis=1) == train_labels))}
-                             for member, p, tp in zip(self.members(), probabilities, train_probabilities)}
-        result["best_member_accuracy"] = max(m[searched_key] for m in result["members"].values())
+        # the clips written out: where the weights were searched (Table 2's in-sample column), else the Test clips
+        shown = search_split if search_split in scored and not self.combined else "test"
+        fused = {split: fused_scores(weights, p) for split, (p, _, _) in probabilities.items()}
+        result["members"] = {member: {} for member in self.members()}
+        for split, (member_p, labels, ids) in probabilities.items():
+            key, scores = PARTITION_KEYS[split], clip_scores(fused[split].argmax(axis=1), labels)
+            result.update({key: scores["accuracy"], key.replace("accuracy", "clips"): scores["clips"]})
+            if split == shown:  # per class on the clips written out
+                result.update({k: v for k, v in scores.items() if k.startswith("accuracy_")}, per_class_on=split)
+            result[f"equal_weights_{key}"] = float(np.mean(member_p.mean(axis=0).argmax(axis=1) == labels))
+            for member, p in zip(self.members(), member_p):
+                result["members"][member][key] = float(np.mean(p.argmax(axis=1) == labels))
+        best_on = PARTITION_KEYS[search_split] if search_split and not self.combined else "test_accuracy"
+        result["best_member_accuracy"] = max(m[best_on] for m in result["members"].values())
+        result["best_member_on"] = best_on
         write_json_atomic(run_dir / "fusion_weights.json",
                           {"members": list(self.members()), "classes": list(EXPRESSIONS_7),
-                           "weights": weights.tolist(), "searched_on": split})
-        _write_clip_outputs(run_dir, ids, predicted, labels, fused,
-                            title=f"decision fusion (submission {self.row or '1'}), {split} ({name})")
-        frames = read_fusion_inputs(self, split).frame_table(fused)
-        write_frame_outputs(frames, run_dir, name)
-        result["frames"] = int(len(frames))
+                           "weights": weights.tolist(), "searched_on": result["searched_on"],
+                           "hyperparameters": {} if self.combined else self.svm_hyperparameters()})
+        write_fused(run_dir, {split: (fused[split], p[1], p[2]) for split, p in probabilities.items()})
+        member_p, labels, ids = probabilities[shown]
+        predicted = fused[shown].argmax(axis=1)
+        _write_clip_outputs(run_dir, ids, predicted, labels, fused[shown],
+                            title=f"decision fusion (submission {self.row or '1'}), {shown} ({name})")
+        if not self.combined:  # submission 7 fuses fused clips: no frame features of its own
+            frames = read_fusion_inputs(self, shown).frame_table(fused[shown])
+            write_frame_outputs(frames, run_dir, name)
+            result["frames"] = int(len(frames))
         result.update(self.published_entries())
-        log.info("%s (%s): decision fusion clip accuracy %.3f (in-sample: the weights were searched here; held out "
-                 "%.3f, %d folds), %s clips (the members' training clips) %.3f; members: %s; search %.0f s", split,
-                 name, result[searched_key], result["heldout_accuracy"], self.heldout_folds, train,
-                 result[members_key], json.dumps({k: round(v[searched_key], 3) for k, v in result["members"].items()}),
-                 search_s)
+        log.info("decision fusion (%s, weights %s): %s; members: %s", name,
+                 f"searched on {search_split}" if search_split else f"of submission {self.weights_from}",
+                 ", ".join(f"{PARTITION_KEYS[s]} {result[PARTITION_KEYS[s]]:.3f}" for s in scored)
+                 + (f", held out {result['heldout_accuracy']:.3f}" if "heldout_accuracy" in result else ""),
+                 json.dumps({k: {s: round(v, 3) for s, v in m.items()} for k, m in result["members"].items()}))
         return result
+
+
+def write_fused(run_dir: Path, fused: Mapping[str, tuple[np.ndarray, np.ndarray, Sequence[str]]]) -> Path:
+    """:data:`FUSED_FILE` in ``run_dir``: for each split its fused scores ``[N, 7]``, labels and clip ids."""
+    from tfaffect.io import atomic_path
+
+    arrays = {}
+    for split, (scores, labels, ids) in fused.items():
+        key = split.replace("+", "_")
+        arrays.update({f"{key}_scores": np.asarray(scores, np.float32), f"{key}_labels": np.asarray(labels),
+                       f"{key}_ids": np.asarray(ids, dtype=str)})
+    with atomic_path(run_dir / FUSED_FILE) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    return run_dir / FUSED_FILE
+
+
+def read_fused(run_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """``(scores [N, 7], labels [N], ids)`` of ``split`` in a decision-fusion run's :data:`FUSED_FILE`."""
+    path, key = Path(run_dir) / FUSED_FILE, split.replace("+", "_")
+    try:
+        with np.load(path) as data:
+            return data[f"{key}_scores"], data[f"{key}_labels"], tuple(str(i) for i in data[f"{key}_ids"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"no fused {split} scores in this decision-fusion run ({exc})", str(path)) from exc
 
 
 __all__ = ["activity_absence", "activity_model", "ActivityModel", "ActivitySettings", "afew_root", "audio_model",
@@ -1908,5 +2101,6 @@ __all__ = ["activity_absence", "activity_model", "ActivityModel", "ActivitySetti
            "fit_audio_svm", "fit_svm", "frame_cnn_recipe", "fused_scores", "FusionInputs", "irnn_member",
            "KahouActivityTask", "KahouAggregatedCNNTask", "KahouAudioTask", "KahouDecisionFusionTask",
            "KahouFeatureFusionTask", "KahouFrameCNNTask", "KahouIRNNTask", "load_audio_clips", "load_clip_model",
-           "load_clips", "member_stages", "normalise_blocks", "published_partitions", "read_clip_labels",
-           "read_fusion_inputs", "running_frames", "svm_member", "svm_probabilities"]
+           "load_clips", "member_stages", "normalise_blocks", "published_partitions", "read_clip_labels", "read_fused",
+           "read_fusion_inputs", "retained_grid", "running_frames", "searched_fusion", "split_parts", "svm_member",
+           "svm_probabilities", "TRAIN_VAL", "write_fused"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Optional
 
@@ -226,11 +227,12 @@ class AffectTask(Recipe):
             write_text_atomic(run_dir / "report.md", "\n\n".join([*warnings, text]) + "\n")
             lines += ["", text, "", f"report: {run_dir / 'report.md'}"]
         checkpoints = ", ".join(sorted(p.name for p in (run_dir / "checkpoints").glob("epoch_*.weights.h5")))
-        lines += [f"plots: {run_dir / 'plots'} (every {evaluation.get('split', 'validation')} video: va_grid_*.png; "
-                  f"learning_curve.png; va_histogram.png)", f"per-frame predictions: {run_dir / 'frames.csv'}",
-                  f"per-video scores: {run_dir / 'per_video.csv'}", f"model: {run_dir / 'model.keras'}",
-                  f"checkpoints: {run_dir / 'checkpoints'} ({checkpoints or 'none'})",
-                  f"training log: {run_dir / 'history.csv'} (TensorBoard: {run_dir / 'tensorboard'})"]
+        plots = sorted({re.sub(r"\d+", "*", p.name) for p in (run_dir / "plots").glob("*.png")})
+        found = [("plots", "plots", f" ({', '.join(plots)})"), ("per-frame predictions", "frames.csv", ""),
+                 ("per-video scores", "per_video.csv", ""), ("model", "model.keras", ""),
+                 ("checkpoints", "checkpoints", f" ({checkpoints or 'none'})"),
+                 ("training log", "history.csv", f" (TensorBoard: {run_dir / 'tensorboard'})")]
+        lines += [f"{what}: {run_dir / name}{more}" for what, name, more in found if (run_dir / name).exists()]
         return "\n".join(lines)
 
 

@@ -2,7 +2,7 @@
 
 Layout read (FORMATS.md)::
 
-    <root>/{Train,Val}/{Angry,Disgust,Fear,Happy,Neutral,Sad,Surprise}/<id>.avi
+    <root>/{Train,Val[,Test]}/{Angry,Disgust,Fear,Happy,Neutral,Sad,Surprise}/<id>.avi
 
 The class folder is the clip's label, stored as ``VideoRecord.clip_label``, an index into
 ``expression_classes = tfaffect.EXPRESSIONS_7`` (Angry -> Anger, Happy -> Happiness,
@@ -10,8 +10,9 @@ Sad -> Sadness). ``num_frames`` and ``fps`` come from the video (header count, d
 header gives none or with ``decode=True``). Per-frame arrays are left ``None``: the clip label is
 not a per-frame label (Kahou 2015, section 2.1).
 
-* The test set's labels were never released with the data, so only ``train`` (``Train``) and
-  ``validation`` (``Val``) are read.
+* The test set's labels were never released with the data: ``test`` (``Test``, in class folders like the
+  others) is read when the folder is there (someone holding labels, or SynthAffect's AFEW layout, whose labelled
+  test people are a SynthAffect extension) and skipped silently when it is not.
 * A folder under ``Train``/``Val`` that is not one of the seven classes is an error (it would
   otherwise be a silently dropped class); files other than ``.avi`` in a class folder are reported in
   a warning, except a clip's audio ``<id>.wav`` beside it (:func:`tfaffect.data.audio.clip_audio_path`: where the
@@ -34,7 +35,7 @@ from tfaffect.errors import AnnotationError, MissingResourceError
 
 logger = logging.getLogger(__name__)
 
-FOLDERS = {"train": "Train", "validation": "Val"}
+FOLDERS = {"train": "Train", "validation": "Val", "test": "Test"}
 """Split name -> EmotiW folder (FORMATS.md)."""
 CLASS_FOLDERS = {"Neutral": "Neutral", "Angry": "Anger", "Disgust": "Disgust", "Fear": "Fear",
                  "Happy": "Happiness", "Sad": "Sadness", "Surprise": "Surprise"}
@@ -43,11 +44,11 @@ CLASS_FOLDERS = {"Neutral": "Neutral", "Angry": "Anger", "Disgust": "Disgust", "
 
 def iter_records(root: str | os.PathLike, split: str | None = None, *,
                  decode: bool = False) -> Iterator[VideoRecord]:
-    """Yield one :class:`VideoRecord` per AFEW clip: ``train`` then ``validation``, clip ids sorted.
+    """Yield one :class:`VideoRecord` per AFEW clip: ``train``, ``validation``, then ``test``, clip ids sorted.
 
     Args:
         root: the folder holding ``Train/`` and ``Val/``.
-        split: ``"train"``, ``"validation"`` or ``None`` (both).
+        split: ``"train"``, ``"validation"``, ``"test"`` or ``None`` (all present; ``Train/`` is required).
         decode: count frames by decoding every video instead of trusting the container header.
     """
     root = option_path(root, "root", "AFEW")
@@ -56,7 +57,7 @@ def iter_records(root: str | os.PathLike, split: str | None = None, *,
     for name in splits:
         split_dir = root / FOLDERS[name]
         if not split_dir.is_dir():
-            if split is None and name == "validation" and (root / FOLDERS["train"]).is_dir():
+            if split is None and name != "train" and (root / FOLDERS["train"]).is_dir():
                 continue
             raise MissingResourceError(f"AFEW: no {FOLDERS[name]}/ folder under {root}; pass the folder "
                                        f"that holds Train/ and Val/")
