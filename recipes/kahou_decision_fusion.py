@@ -5,11 +5,14 @@ Paper:     Kahou, Michalski, Konda, Memisevic & Pal 2015, "Recurrent Neural Netw
 Table/row: Table 2, submission 1 (--row 1: models trained on Train, the feature fusion network in its first
            version, random search on Val), submission 2 (--row 2: the same with the stable fusion network), and
            the swapped partitions (section 6, Table 2): submission 4 (--row 4: models trained on Val, random search on
-           Train, the first fusion network) and 5 (--row 5: the same with the stable one).
+           Train, the first fusion network) and 5 (--row 5: the same with the stable one); retrained on Train + Val
+           and scored on Test (section 6.3): submission 3 (--row 3: the hyperparameters and weights of 2), 6 (--row
+           6: those of 4) and 7 (--row 7: a random search over 3's and 6's fused probabilities on Train + Val).
 Published: submission 1: training 0.86216, validation 0.54716 (the search partition), test 0.44341;
            submission 2: training 0.81997, validation 0.54447, test 0.48979;
            submission 4: training 0.52320 (the search partition), validation 0.71967, test 0.50092;
-           submission 5: training 0.52742, validation 0.68463, test 0.47680.
+           submission 5: training 0.52742, validation 0.68463, test 0.47680;
+           submission 3: test 0.50463; submission 6: test 0.52875; submission 7: test 0.49907.
 Runtime:   not given by the paper. Here, on 2 CPU cores shared with other jobs (measured 2026-12-02): 8 min 13 s
            wall from nothing (load average 5.6-7.2): the frame CNN stage 5 epochs (3.5 min), the conv2 and logits
            feature caches, the IRNN 30 epochs, the fusion network 200 epochs (21 s), then the weight search
@@ -20,6 +23,7 @@ Runtime:   not given by the paper. Here, on 2 CPU cores shared with other jobs (
 Command:   python recipes/kahou_decision_fusion.py                   # SynthAffect, AFEW layout, --row 1
            python recipes/kahou_decision_fusion.py --row 2
            python recipes/kahou_decision_fusion.py --row 4                   # swapped: train on Val, search Train
+           python recipes/kahou_decision_fusion.py --row 6                   # 4 retrained on Train + Val, on Test
            python recipes/kahou_decision_fusion.py --data AFEW48 --frame-data STILLS48   # the paper's setting
 
 What runs (tfaffect/training/kahou.py): the members, all trained on the Train clips: the aggregated CNN's RBF SVM
@@ -45,8 +49,22 @@ aggregated-CNN, audio and activity SVMs, the feature fusion network, with its ea
 and the weights are searched on the Train clips; the frame CNN, trained on stills, and the feature caches are
 those of rows 1 and 2. Table 2's columns stay partitions: accuracy is the Val clips' (where the members trained),
 train_accuracy the Train clips' (where the weights were searched, in-sample), heldout_accuracy the Train clips
-cross-fitted as above. The retraining on Train + Val (submissions 3, 6, 7) is not a recipe: it is scored only on
-the Test partition, whose labels EmotiW never released and which SynthAffect's AFEW layout does not have.
+cross-fitted as above.
+
+Retrained (--row 3, 6, 7; retrained=true, section 6.3): every member but the frame CNN ("but not the underlying CNN":
+it trains on stills) trains again on the Train and Val clips together with the fields of the submission it
+retrains (weights_from: 2 for 3, 4 for 6): the same epochs (no member restores a best epoch, so the "early stopping
+epoch number" is the fixed epoch count), the SVMs' C and gamma as that submission's grid search picked them
+(fusion_weights.json, "hyperparameters"), and its searched weights. That submission runs first as a cached stage
+($TFAFFECT_CACHE/kahou_decision), so its own scores stand beside (weights_from_scores). Scored on the Test clips
+(test_accuracy, Table 2's one column for these rows; trainval_accuracy is in-sample). The members' in-training
+validation during these runs is on Test: logged only, nothing is chosen by it. Submission 7 (--row 7, combined=true)
+takes the fused class probabilities of 3 and 6 (each run's fused_probabilities.npz) as its two members, searches their
+per-class weights on Train + Val, where both trained ("the whole data set has been seen which could have led to
+over-fitting"), and scores Test. EmotiW never released its Test labels: with --data these rows need a labelled Test/
+folder of class folders beside Train/ and Val/ (the afew importer reads it when present); SynthAffect's AFEW layout
+has one (8 more unseen people, a SynthAffect extension, its Train and Val clips unchanged by it). Every row scores
+Test when the data has it, so rows 1, 2, 4 and 5 fill Table 2's Test column too.
 
 Swapped, measured (SynthAffect: members trained on the 84 Val clips of 8 people, weights searched on the 258 Train
 clips of the other people, seed 0, runs of 2026-12-04 on 2 CPU cores, load 1-2, with opensmile 2.6 installed,

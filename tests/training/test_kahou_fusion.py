@@ -287,6 +287,24 @@ def test_retrained_submissions_keep_the_searched_weights_and_submission_7_search
     assert set(evaluation["members"]) == {"submission3", "submission6"}
 
 
+def test_retrained_submissions_are_checked_before_anything_trains(monkeypatch, tmp_path):
+    """A retrained row needs a searched row to keep the weights of, and labelled Test clips to be scored on."""
+    from tfaffect.training import kahou, registry
+
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path))
+    recipe_class = registry.find("kahou_decision_fusion")
+    for args, message in ((["--row", "1", "--retrained"], "pass both retrained and weights_from"),
+                          (["--row", "3", "--retrained", "--weights-from", "6"], "name a searched row of 1, 2, 4, 5"),
+                          (["--row", "7", "--retrained", "--combined", "--weights-from", "2"],
+                           "needs retrained, no weights_from")):
+        with pytest.raises(ConfigError, match=message):
+            recipe_class.from_args(["--smoke", *args])
+    three = recipe_class.from_args(["--smoke", "--row", "3"])
+    monkeypatch.setattr(kahou, "has_test_split", lambda data_dir: False)
+    with pytest.raises(ConfigError, match="scored on the Test clips"):
+        three.requires()
+
+
 def test_a_fusion_stage_trained_without_audio_is_not_reused_once_opensmile_is_installed(monkeypatch, tmp_path):
     """The feature fusion network's inputs depend on an optional package (opensmile: the audio modality), not only
     on its fields: its cached stage must differ with and without it (a stage trained on cnn + rnn was reused for

@@ -27,6 +27,11 @@ The pipeline (sections 2.1-2.3):
    (:func:`afew_root`), each saved in its run folder (:func:`load_clip_model`). Decision fusion weighs both,
    feature fusion the audio components only (section 6.2).
 
+Table 2's submissions (:class:`KahouDecisionFusionTask`) score every partition the data has, the labelled ``test``
+clips included (SynthAffect's AFEW layout has them, a SynthAffect extension); the retrained ones (``retrained``:
+submissions 3, 6 and 7) train every member but the frame CNN on :data:`TRAIN_VAL` and keep the weights and the SVMs'
+C and gamma of the submission they retrain (``weights_from``).
+
 Clip-level scores (:func:`clip_scores`): accuracy on the evaluation split ("Validation" of Table 1) and on the
 training clips ("Training"), per-class accuracies, ``clips.csv``, ``confusion.csv`` (rows: true class, columns:
 predicted, counts) and ``plots/confusion.png`` (the same matrix in row percentages, Figure 4's form). Frames
@@ -1910,6 +1915,10 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
     def requires(self) -> dict[str, Any]:
         """The feature fusion member (``fusion``) and everything it reads (:func:`member_stages`); retrained, the
         submission whose weights it keeps (``searched``); submission 7, the retrained submissions it combines."""
+        if self.retrained and not has_test_split(self.data_dir()[0]):
+            raise ConfigError(f"submission {self.row} is scored on the Test clips: {self.data_dir()[0]} has none "
+                              "(EmotiW never released their labels; prepare an AFEW folder with a labelled Test/ of "
+                              "class folders beside Train/ and Val/, or omit --data for SynthAffect's)")
         if self.combined:
             return {f"submission{row}": RecipeStage(self.row_recipe(row), "kahou_decision", f"submission{row}")
                     for row in COMBINED_ROWS}
@@ -2053,7 +2062,7 @@ class KahouDecisionFusionTask(_ClipProbabilities, _FusionFields, _ClipRecipeFiel
                            "weights": weights.tolist(), "searched_on": result["searched_on"],
                            "hyperparameters": {} if self.combined else self.svm_hyperparameters()})
         write_fused(run_dir, {split: (fused[split], p[1], p[2]) for split, p in probabilities.items()})
-        member_p, labels, ids = probabilities[shown]
+        _, labels, ids = probabilities[shown]
         predicted = fused[shown].argmax(axis=1)
         _write_clip_outputs(run_dir, ids, predicted, labels, fused[shown],
                             title=f"decision fusion (submission {self.row or '1'}), {shown} ({name})")
