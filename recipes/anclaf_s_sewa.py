@@ -15,7 +15,9 @@ Runtime:   not given by the paper. Here, with no arguments (ANCLaF-S-8, five fol
 Measured:  with no arguments, seed 0, synthetic, mean over the 5 folds (SEWA layout, labels in [-1, 1]): CCC
            valence 0.706, arousal 0.683 (PCC 0.773 / 0.741, RMSE 0.280 / 0.282), above the frame model alone
            (recipes/anclaf_sewa.py: CCC 0.430 / 0.374; its shuffled-label control -0.000 / 0.024), as Table 2
-           puts ANCLaF-S above ANCLaF. This recipe's own shuffled-label control was not run.
+           puts ANCLaF-S above ANCLaF. Its shuffled-label control (--label-control shuffled: every stage on
+           shuffled labels) stays at CCC 0.026 / 0.034 (PCC 0.100 / 0.088, RMSE 0.455 / 0.425), 21 min 37 s from
+           nothing beside the test suite (load 3-4, 2026-12-04).
 Command:   python recipes/anclaf_s_sewa.py --row ANCLaF-S-8             # 5 folds + mean, SynthAffect (SEWA layout)
            python recipes/anclaf_s_sewa.py --row ANCLaF-S-8 --data DIR  # the paper (`tfaffect prepare --dataset sewa`)
 
