@@ -115,6 +115,11 @@ def export_lines(run_dir: Path, out: Path) -> list[str]:
     from tfaffect.export import METADATA_FILE, export_model, load_run
     from tfaffect.export.runs import read_json
 
+    import keras
+
+    if keras.backend.backend() != "tensorflow":  # a SavedModel is a TensorFlow graph; the .keras file is not
+        return [f"SavedModel: not exported (this run used KERAS_BACKEND={keras.backend.backend()}; a SavedModel needs "
+                f"TensorFlow's: `KERAS_BACKEND=tensorflow tfaffect export --run-dir {run_dir}`)"]
     if not (run_dir / "model.keras").is_file() and not (run_dir / "fold0" / "model.keras").is_file():
         return ["SavedModel: none (the run trains no model of its own: its result is computed from its stages' runs, "
                 "e.g. an -AVG row's mean over the rows' cached runs; export one of those)"]

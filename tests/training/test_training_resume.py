@@ -112,6 +112,7 @@ def test_trainer_under_the_jax_backend(tmp_path):
     rc, out = finish(launch(tmp_path / "run", "--no-deterministic", "--epochs", "2", "--lr-schedule",
                             "exponential", "--warmup-epochs", "1", KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"))
     assert rc == 0, out
+    assert "SavedModel: not exported (this run used KERAS_BACKEND=jax" in out  # the end-of-run export is TF's
     session, = json.loads((tmp_path / "run" / "provenance.json").read_text())["sessions"]
     assert session["environment"]["keras_backend"] == "jax"
     # 5 steps per epoch; epoch 1 starts at step 0 with warm-up factor 1/5 of 0.01; epoch 2 at step 5
