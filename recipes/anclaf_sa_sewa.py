@@ -15,7 +15,10 @@ Runtime:   not given by the paper. Here, with no arguments (ANCLaF-SA-8, five fo
 Measured:  with no arguments, seed 0, synthetic, mean over the 5 folds (SEWA layout, labels in [-1, 1]): CCC
            valence 0.718, arousal 0.695 (PCC 0.787 / 0.759, RMSE 0.274 / 0.278; folds: CCC valence 0.585-0.892,
            arousal 0.572-0.782), a little above ANCLaF-S-8 there (recipes/anclaf_s_sewa.py: 0.706 / 0.683; its
-           shuffled-label control 0.026 / 0.034), as Table 2 puts SA above S. Its own control was not run.
+           shuffled-label control 0.026 / 0.034), as Table 2 puts SA above S. Its own shuffled-label control
+           (--label-control shuffled, every stage on shuffled labels; the folds' frame models, latents and first
+           curriculum stages cached from anclaf_s_sewa's control, 6 min 23 s, 2026-12-04): CCC valence 0.075, arousal
+           -0.024 (PCC 0.147 / 0.000).
 Command:   python recipes/anclaf_sa_sewa.py --row ANCLaF-SA-8             # 5 folds + mean, SynthAffect (SEWA layout)
            python recipes/anclaf_sa_sewa.py --row ANCLaF-SA-8 --data DIR  # the paper (`tfaffect prepare --dataset sewa`)
 
