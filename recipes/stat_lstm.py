@@ -19,8 +19,8 @@ Runtime:   the paper: not given (GPU, 720k training frames at 224 px). Here, wit
            evaluation; 8 min of CPU time in all), so about 8 min on 2 idle cores (not measured: no
            idle cores this session); generation + preparation add about 1 min on a first run. A
            second run reuses the cached face pretraining ($TFAFFECT_CACHE/stat_lstm_face/). With
-           --smoke about a minute (73 s measured under load). Models 5-6 (BiLSTM 1024) cost more per
-           step (not measured).
+           --smoke about a minute (62 s measured beside another training, 2026-12-04). Models 5-6 (BiLSTM 1024)
+           cost more per step (not measured).
 Learns:    on SynthAffect validation (3,515 frames, whole set, run of 2026-11-23), model 4 against the
            same budget's shuffled-label control (--label-control shuffled, which shuffles the face
            pretraining's labels too): CCC arousal 0.350 / -0.000, valence 0.000 / -0.000, VA score
@@ -49,14 +49,15 @@ Learns:    on SynthAffect validation (3,515 frames, whole set, run of 2026-11-23
            (MSE arousal 0.273, valence 0.682). Arousal is learnt on unseen people; valence is not (its face
            pretraining: validation CCC valence -0.134 against 0.43 in training, arousal 0.240; the control's
            face model 0.127 valence: between-person chance with 8 people); expression beats its control by
-           a few points only. Why valence does not carry over (the face pretraining alone, image model 2, seed 0,
-           the whole validation set; 2026-12-04): its budget is not the limit: 400 steps instead of 100 (6 min on
-           2 idle cores) fit the training people's valence (training CCC 0.68) and still score 0.021 on the unseen
-           ones (arousal 0.776, macro F1 0.285); 400 steps on 192 other synthetic people instead of 24 (SynthAffect
-           seed 1, 60 frames each: the paper's face model saw many people) score -0.141 (arousal 0.788; training
-           CCC valence only 0.3); Adam at 1e-3 instead of 1e-4 leaves valence dead (training CCC 0.00, validation
-           0.017; arousal 0.667). benchmarks/synth_ceiling.py's small CNN needs about 50,000 frames at 1e-3 to
-           carry valence over: out of reach of a ResNet-50 demo on 2 CPU cores.
+           a few points only. Why valence does not carry over (image model 2 run alone, --row "model 2": 32 frames
+           per step, seed 0, the whole validation set; 2026-12-04): twice the frames did not help. 400 steps
+           (12,800 frames, twice the face pretraining's 100 steps of 64; 6 min on 2 idle cores) fit the training
+           people's valence (training CCC 0.68) and score 0.021 on the unseen ones (arousal 0.776, macro F1
+           0.285); the same 400 steps on 192 other synthetic people instead of 24 (SynthAffect seed 1, 60 frames
+           each, as the paper's face model saw many people) score -0.141 (arousal 0.788; training CCC valence
+           0.3); 100 steps at Adam 1e-3 instead of 1e-4 leave valence dead (training CCC 0.00, validation 0.017;
+           arousal 0.667). benchmarks/synth_ceiling.py's small CNN needs about 50,000 frames at 1e-3 to carry
+           valence over: out of reach of a ResNet-50 demo on 2 CPU cores.
 Command:   python recipes/stat_lstm.py --row "model 4"                     # SynthAffect, demo budget
            python recipes/stat_lstm.py --row "model 6" --data DIR --face-weights FILE.h5   # the paper
 
