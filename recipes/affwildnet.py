@@ -31,6 +31,7 @@ Measured on SynthAffect (validation, the 8 unseen synthetic people, all frames c
   seed 1, loaded:       CCC valence 0.836, arousal 0.919; MSE 0.070, 0.037; 14 min 44 s
   seed 0, loaded:       CCC valence 0.723, arousal 0.847; MSE 0.144, 0.084; 18 min 16 s
   seed 0 after the issue #11 refactor, loaded: the same scores; 14 min 02 s (its export: 8 s)
+  seed 0, idle, 2026-12-04 (train step traced once): CCC 0.876 / 0.864; MSE 0.053 / 0.065; 14 min 03 s
   shuffled-label control (--label-control shuffled): CCC 0.000 / 0.001; MSE 1.041 / 0.211
 Synthetic figures: they show that the code learns, not how AffWildNet does on real faces.
 """

@@ -51,7 +51,7 @@ def collect_predictions(predict_batch, batches: Iterable, *, progress: bool = Tr
     from tqdm.auto import tqdm
 
     parts = []
-    if total is None and hasattr(batches, "__len__"):
+    if progress and total is None and hasattr(batches, "__len__"):
         total = len(batches)
     for x, y, weight, index in tqdm(batches, desc="evaluate", unit="batch", total=total, disable=not progress):
         out = predict_batch(x)

@@ -5,8 +5,10 @@ from numpy by hand."""
 import json
 
 import numpy as np
+import pytest
 
 from tfaffect.models import AffWildNet
+from tfaffect.training import registry
 from tfaffect.training.affwild import whole_videos
 from tfaffect.training.task import LEARNING_FLOOR, learning_warnings
 
@@ -105,3 +107,15 @@ def test_split_option_scores_another_split_and_is_checked_before_training():
     # a split the data does not have fails before training, naming the splits there are
     with pytest.raises(ConfigError, match="holdout.*train.*validation"):
         cls.configure({"smoke": True, "split": "holdout"}).datasets()
+
+
+@pytest.mark.parametrize("name", ["affwildnet", "cnn_m_baseline"])  # windows (whole-video predictor), frames
+def test_the_evaluation_progress_bar_counts_to_the_batches_read(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path))  # the smoke SynthAffect, generated here
+    recipe = registry.discover(registry.recipes_dir(None))[name].from_args(["--smoke"])
+    split = recipe.final_split()
+    batches = recipe.read(split, batch_size=recipe.batch_size, training=False,
+                          **{**recipe.dataset_args(False), "with_index": True})
+    read = sum(1 for _ in batches)
+    assert read > 1
+    assert recipe.evaluation_batches(split) == read
