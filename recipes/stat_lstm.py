@@ -16,8 +16,9 @@ Runtime:   the paper: not given (GPU, 720k training frames at 224 px). Here, wit
            pretraining, 4 x 25 steps of 64 frames at 64 px), then model 4 (4 x 25 steps of 2 clips of
            32 frames): 15 min wall measured with SynthAffect cached, while the shuffled-label control
            ran beside it on the same 2 cores (the pretraining 7.1 min, model 4 5.3 min, each with its
-           evaluation; 8 min of CPU time in all), so about 8 min on 2 idle cores (not measured: no
-           idle cores this session); generation + preparation add about 1 min on a first run. A
+           evaluation; 8 min of CPU time in all). On 2 idle cores, from nothing (2026-12-04, the train step
+           traced once): 6 min 35 s (generation + preparation 22 s, the pretraining 2 min 16 s, model 4
+           2 min 25 s, each with its evaluation). A
            second run reuses the cached face pretraining ($TFAFFECT_CACHE/stat_lstm_face/). With
            --smoke about a minute (62 s measured beside another training, 2026-12-04). Models 5-6 (BiLSTM 1024)
            cost more per step (not measured).
@@ -49,7 +50,9 @@ Learns:    on SynthAffect validation (3,515 frames, whole set, run of 2026-11-23
            (MSE arousal 0.273, valence 0.682). Arousal is learnt on unseen people; valence is not (its face
            pretraining: validation CCC valence -0.134 against 0.43 in training, arousal 0.240; the control's
            face model 0.127 valence: between-person chance with 8 people); expression beats its control by
-           a few points only. Why valence does not carry over (image model 2 run alone, --row "model 2": 32 frames
+           a few points only. Re-measured idle (2026-12-04, seed 0, from nothing): CCC arousal 0.500, valence
+           -0.056 (MSE 0.236 / 0.734), accuracy 0.220, macro F1 0.092; its face pretraining 0.321 / -0.202.
+           Why valence does not carry over (image model 2 run alone, --row "model 2": 32 frames
            per step, seed 0, the whole validation set; 2026-12-04): twice the frames did not help. 400 steps
            (12,800 frames, twice the face pretraining's 100 steps of 64; 6 min on 2 idle cores) fit the training
            people's valence (training CCC 0.68) and score 0.021 on the unseen ones (arousal 0.776, macro F1
@@ -108,8 +111,8 @@ class StatLSTMTableRecipe(StatLSTMRecipe):
     """Do 2020, Table II: the Table I model chosen by --row "model N" (default model 4)."""
 
     table = "Table II, rows 1-6 (Table I models)"
-    runtime = ("15 min measured on 2 shared CPU cores on SynthAffect (demo budget, face pretraining included); "
-               "the paper's run needs a GPU")
+    runtime = ("6.5 min measured on 2 idle CPU cores on SynthAffect (demo budget, face pretraining included; 15 min "
+               "on shared cores); the paper's run needs a GPU")
     rows = {f"model {number}": {"model": number}
             for number in (DEFAULT_MODEL, *(n for n in TABLE_I if n != DEFAULT_MODEL))}  # Table I
     synthaffect = {  # every row on SynthAffect, from random initialisation on 2 CPU cores
