@@ -230,9 +230,7 @@ def cli_main(args) -> int:
     arguments, the output folder, the model and the data are checked before the evaluation pass."""
     import json
 
-    import math
-
-    from tfaffect.data.pipeline import make_dataset, num_elements
+    from tfaffect.data.pipeline import known_length, make_dataset
     from tfaffect.data.tfrecord import load_manifest, naming_bad_shards, split_shards
     from tfaffect.io import check_output_dir, make_output_dir, write_json_atomic, write_text_atomic
     from tfaffect.models.saving import load_model
@@ -251,12 +249,9 @@ def cli_main(args) -> int:
         data_args.update(seq_len=args.seq_len, stride=args.stride or args.seq_len)
     batches = make_dataset(args.data, args.split, batch_size=args.batch_size, training=False, with_index=True,
                            tasks=("va",), **data_args)
-    window = {key: data_args[key] for key in ("seq_len", "stride") if key in data_args}
-    total = math.ceil(num_elements(args.data, args.split, mode=data_args["mode"], training=False, manifest=manifest,
-                                   **window) / args.batch_size)
     with naming_bad_shards(args.data, args.split):
         result, frames = evaluate(model.predict_on_batch, batches.as_numpy_iterator(), protocols=("face", "all"),
-                                  total=total)
+                                  total=known_length(batches))
     make_output_dir(out)
     result = {"model": str(args.model), "data": str(args.data), "split": args.split, **data_args, **result}
     write_json_atomic(out / "evaluation.json", result)

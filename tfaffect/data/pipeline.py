@@ -578,6 +578,13 @@ def _epochs(elements: tf.data.Dataset, *, training: bool, repeat: bool | None, e
     return elements
 
 
+def known_length(dataset: tf.data.Dataset) -> int | None:
+    """The number of elements ``dataset`` states (one evaluation pass of :func:`make_dataset` or
+    :func:`make_feature_dataset` states its batches, counted from the manifest); ``None`` when unknown or infinite."""
+    elements = int(dataset.cardinality())
+    return elements if elements >= 0 else None
+
+
 def make_feature_dataset(data_dir: str | os.PathLike, split: str, *, batch_size: int, training: bool,
                          mode: str = "frames", seq_len: int | None = None, stride: int | None = None,
                          outputs: Sequence[str] | None = None, balance: str | None = None,
@@ -850,5 +857,5 @@ class _DecodedSplit:
         return {**batch, "image": images, "offset": offset, "mirrored": mirrored}
 
 
-__all__ = ["CACHE_MEMORY_FRACTION", "KOLLIAS_QUADRANT_TARGETS", "MIRROR_68", "cache_bytes", "make_dataset",
-           "make_feature_dataset", "no_landmarks_error", "num_elements"]
+__all__ = ["CACHE_MEMORY_FRACTION", "KOLLIAS_QUADRANT_TARGETS", "MIRROR_68", "cache_bytes", "known_length",
+           "make_dataset", "make_feature_dataset", "no_landmarks_error", "num_elements"]

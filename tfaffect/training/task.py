@@ -173,6 +173,7 @@ class AffectTask(Recipe):
         from tqdm.auto import tqdm
 
         from tfaffect import evaluation
+        from tfaffect.data.pipeline import known_length
         from tfaffect.data.tfrecord import naming_bad_shards
 
         batches = self.read(split, batch_size=self.batch_size, training=False,
@@ -182,24 +183,12 @@ class AffectTask(Recipe):
             # (AffWildNet) yields its first video only after the per-frame pass over every batch (88 s of the
             # flagship's evaluation on 2 cores), which a bar over its yields showed as a stall at 0.
             read = tqdm(batches.as_numpy_iterator(), desc=f"evaluate {split}", unit="batch",
-                        total=self.evaluation_batches(split))
+                        total=known_length(batches))
             predict, outputs = self.predictor(model, read)
             try:
                 return evaluation.evaluate(predict, outputs, protocols=self.protocols, progress=False)
             finally:
                 read.close()
-
-    def evaluation_batches(self, split: str) -> Optional[int]:
-        """How many batches :meth:`evaluation_frames` reads from ``split`` (its progress bar's total): known from the
-        manifest when the family reads the prepared shards as :meth:`read` does here, else ``None``."""
-        if type(self).read is not AffectTask.read:  # features, clips, filtered frames: counted differently
-            return None
-        from tfaffect.data.pipeline import num_elements
-
-        args = self.dataset_args(False)
-        elements = num_elements(self.data_dir()[0], split, mode=args.get("mode", "frames"), seq_len=args.get("seq_len"),
-                                stride=args.get("stride"), training=False)
-        return -(-elements // self.batch_size)
 
     def evaluate(self, model: keras.Model, run_dir: Path) -> dict[str, Any]:
         data, synthetic = self.data_dir()

@@ -444,13 +444,12 @@ def _keras_distribution_fixes(model: keras.Model, element_spec):
     Both override private Keras methods on the instance while the context lasts (Keras 3.15); the
     multi-worker test in tests/training fails if a Keras release changes them.
     """
-    if getattr(model, "_distribute_strategy", None) is None:
-        model._symbolic_build(data_batch=element_spec)  # item 0; TensorSpecs carry .shape and .dtype
+    strategy = getattr(model, "_distribute_strategy", None)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model._symbolic_build(data_batch=element_spec)  # items 0 and 1; TensorSpecs carry .shape and .dtype
+    if strategy is None:
         yield
         return
-    strategy = model.distribute_strategy
-    with strategy.scope():
-        model._symbolic_build(data_batch=element_spec)  # TensorSpecs carry .shape and .dtype
     patched = {"_maybe_symbolic_build": lambda iterator=None, data_batch=None: None}
     if _num_workers(strategy) > 1:
         def rank_one_logs(step):
