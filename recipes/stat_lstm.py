@@ -103,6 +103,13 @@ TEMPORAL_DEMO = {  # the temporal models (3-6) on SynthAffect, over the rows' co
     # measured with 2, 4, 6 or 8 clips per step, with a layer normalisation of the fused vector, and at learning
     # rates 1e-4 and 3e-5; image model 2 (32 independent frames per step) does not saturate (training CCC valence
     # 0.31 after 40 steps).
+    "face_pretrain_budget": (16, 100, 32),  # the face pretraining's own budget: 16 epochs of 100 steps of 32 frames
+    # (51,200 frames; ~18 min on 2 idle cores, cached once for every temporal row). Image model 2 alone, seed 0, on the
+    # 8 unseen people (2026-12-05): after 1,600 steps CCC valence 0.529, arousal 0.858, accuracy 0.440, macro F1
+    # 0.415; after 400 (12,800 frames) valence 0.021; the former 100 steps of 64 frames -0.202. Its validation
+    # valence stayed near 0 for 1,300 steps while the training valence rose to 0.82, then jumped (0.78 at step 1,400),
+    # as benchmarks/synth_ceiling.py's small CNN needs ~50,000 frames: the budget, not the image size (at 112 px
+    # instead of 64, 100 steps: -0.145)
 }
 
 

@@ -123,14 +123,22 @@ def test_synthaffect_deviations_are_recorded_and_data_runs_use_the_published_val
     assert TABLE.from_args(["--row", "model 3"]).face_pretrain == 1
 
 
-def test_face_pretraining_is_the_image_model_on_the_same_frames_per_step():
+def test_face_pretraining_is_the_image_model_on_its_own_budget():
     recipe = TABLE.from_args(["--label-control", "shuffled"])
     face = recipe.face_pretrain_recipe()
-    assert (face.model, face.face_pretrain, face.batch_size) == (2, None, 2 * 32)
+    # SynthAffect: 16 epochs of 100 steps of 32 frames (face_pretrain_budget), against model 4's 4 x 25 x (2 x 32)
+    assert (face.model, face.face_pretrain, face.face_pretrain_budget) == (2, None, ())
+    assert (face.epochs, face.max_steps_per_epoch, face.batch_size) == (16, 100, 32)
+    assert (recipe.epochs, recipe.max_steps_per_epoch, recipe.batch_size) == (4, 25, 2)
     assert not face.temporal and face.multitask
-    # everything else is the temporal run's: data, budget, optimizer, and the control's shuffled labels
-    same = ("data", "epochs", "max_steps_per_epoch", "learning_rate", "image_size", "bn_momentum", "label_control")
+    # everything else is the temporal run's: data, optimizer, image size, and the control's shuffled labels
+    same = ("data", "learning_rate", "image_size", "bn_momentum", "label_control", "max_validation_steps")
     assert all(getattr(face, name) == getattr(recipe, name) for name in same)
+    # without a face budget: the temporal run's budget and frames per step (the learning test's configuration)
+    default = TABLE.from_args(["--face-pretrain-budget"]).face_pretrain_recipe()
+    assert (default.epochs, default.max_steps_per_epoch, default.batch_size) == (4, 25, 2 * 32)
+    with pytest.raises(ConfigError, match="face_pretrain_budget"):
+        TABLE.from_args(["--face-pretrain-budget", "16", "100"])
     with pytest.raises(ConfigError, match="face_pretrain"):
         TABLE.from_args(["--row", "model 2", "--face-pretrain", "1"])  # an image model has no temporal part
     with pytest.raises(ConfigError, match="face_pretrain"):

@@ -132,6 +132,10 @@ class StatLSTMRecipe(AffectTask):
         None, "temporal models: first train this image-only Table I model (1 or 2) on the same data and "
               "start from its face feature model, a stand-in for the face model the paper fine-tunes before "
               "the temporal models (section II.B); none = face_weights or random initialisation")
+    face_pretrain_budget: tuple[int, ...] = hparam(
+        (), "face_pretrain's own budget: EPOCHS STEPS_PER_EPOCH FRAMES_PER_STEP (its batch of independent frames); "
+            "empty = this recipe's epochs and max_steps_per_epoch, batch_size * clip_length frames per step (the "
+            "paper's face model is trained separately, on other data: section III.A)", source="chosen (paper silent)")
     face_weights: Optional[str] = hparam(
         None, "local .weights.h5 of face feature weights (the paper fine-tunes VGGFace2 on AffectNet and RAF-DB, "
               "section III.A; `tfaffect convert stat-lstm-face` converts the released Keras 2 .h5); none = random "
@@ -202,6 +206,9 @@ class StatLSTMRecipe(AffectTask):
                                                or self.face_weights is not None):
             raise ConfigError(f"{where}.face_pretrain = {self.face_pretrain}: an image model 1 or 2, for a "
                               f"temporal model (3-6) without face_weights")
+        if self.face_pretrain_budget and (len(self.face_pretrain_budget) != 3 or min(self.face_pretrain_budget) < 1):
+            raise ConfigError(f"{where}.face_pretrain_budget = {self.face_pretrain_budget}: three numbers >= 1 "
+                              "(epochs, steps per epoch, frames per step) or none")
         if self.face_features == "cached" and not self.temporal:
             raise ConfigError(f"{where}.face_features = 'cached': cached per-frame face features feed a temporal "
                               f"model (3-6); model {self.model} is an image model")
@@ -209,7 +216,8 @@ class StatLSTMRecipe(AffectTask):
     def smoke_overrides(self) -> dict[str, Any]:
         # The tiny smoke dataset does not hold all 7 expressions: no balancing there.
         return {**super().smoke_overrides(), "image_size": 32, "window": 3, "clip_length": 5, "batch_size": 2,
-                "lstm_units": 8, "lstm_layers": 1, "head_units": (16,), "balanced_sampling": False}
+                "lstm_units": 8, "lstm_layers": 1, "head_units": (16,), "balanced_sampling": False,
+                "face_pretrain_budget": ()}
 
 
     # --------------------------------------------------------------------------------------------
@@ -345,11 +353,14 @@ class StatLSTMRecipe(AffectTask):
                 "used": used, "source": "paper"}
 
     def face_pretrain_recipe(self) -> "StatLSTMRecipe":
-        """The image-model run ``face_pretrain`` asks for: this recipe with ``model = face_pretrain``, the
-        same frames per step (``batch_size * clip_length`` frames) and everything else unchanged
-        (data, budget, optimizer, label control)."""
-        return dataclasses.replace(self, model=self.face_pretrain, face_pretrain=None, row=None,
-                                   batch_size=self.batch_size * self.clip_length, face_features="end_to_end")
+        """The image-model run ``face_pretrain`` asks for: this recipe with ``model = face_pretrain`` and the budget
+        ``face_pretrain_budget`` (by default this recipe's, with the same frames per step: ``batch_size *
+        clip_length``), everything else unchanged (data, optimizer, image size, label control)."""
+        epochs, steps, frames = self.face_pretrain_budget or (self.epochs, self.max_steps_per_epoch,
+                                                              self.batch_size * self.clip_length)
+        return dataclasses.replace(self, model=self.face_pretrain, face_pretrain=None, face_pretrain_budget=(),
+                                   row=None, epochs=epochs, max_steps_per_epoch=steps, batch_size=frames,
+                                   face_features="end_to_end")
 
     def requires(self) -> dict[str, Any]:
         """``face_pretrain``: the image model whose face part this temporal model starts from; with
@@ -434,7 +445,8 @@ class FaceModelFile:
 
 
 MEMBER_BUDGET = ("model", "row", "smoke", "data", "epochs", "batch_size", "max_steps_per_epoch",
-                 "max_validation_steps", "monitor", "monitor_mode", "keep_checkpoints", "face_pretrain")
+                 "max_validation_steps", "monitor", "monitor_mode", "keep_checkpoints", "face_pretrain",
+                 "face_pretrain_budget")
 """Fields a fusion does not pass to the members it trains: each member keeps its own row, budget and batch."""
 
 
