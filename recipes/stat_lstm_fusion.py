@@ -15,22 +15,27 @@ Members:   which models the Fusion averages is not said; the track 1 submissions
 Runtime:   the fusion itself: one forward pass over the validation set (about a minute at 64 px).
            With no arguments it first trains models 2, 4 and 6 with the demo budget of
            recipes/stat_lstm.py on SynthAffect (each as long as that recipe's demo run, models 4 and
-           6 with their face pretraining; model 6 with its 2 x BiLSTM 1024 is the slowest), cached
-           under $TFAFFECT_CACHE/stat_lstm_members/ and reused by the next fusion run: 23 min 34 s
-           from nothing on 2 CPU cores beside the test suite (load 2-3; 2026-12-04; model 6's stage
-           9 min), the fusion itself 30 s. With --smoke (members 2 and 4 with their smoke budget, no
+           6 from its face pretraining, image model 2 trained for 16 x 100 steps of 32 frames and cached
+           under $TFAFFECT_CACHE/stat_lstm_face/, 17 min 47 s on 2 idle cores; model 6 with its 2 x BiLSTM
+           1024 is the slowest member), cached under $TFAFFECT_CACHE/stat_lstm_members/ and reused by the next
+           fusion run: 17 min 17 s on 2 CPU cores with that face pretraining already cached by a
+           recipes/stat_lstm.py run (2026-12-05; members: model 2 79 s, model 4 2 min 20 s, model 6 8 min 1 s;
+           the fusion itself 28 s). With --smoke (members 2 and 4 with their smoke budget, no
            face pretraining): 84 s measured (the registry smoke test, 2 cores at load 1-2), mostly
            building and saving the members' ResNet-50s; 4.7 min at load 8-10.
-Measured:  with no arguments, seed 0, synthetic (SynthAffect validation, 3,515 frames of 8 unseen people):
-           CCC arousal 0.519, valence -0.124 (MSE 0.164 / 0.529), VA score 0.197; accuracy 0.223, macro F1
-           0.121, expression score 0.155. Its members: model 2 CCC arousal 0.374, valence -0.256; model 4
-           0.500 / -0.056; model 6 0.353 / -0.057 (accuracy 0.182, 0.220, 0.244). As model 4 alone
-           (recipes/stat_lstm.py), it learns arousal on unseen people, not valence or expressions (issue
-           #10). Its shuffled-label control (--label-control shuffled: the members trained on shuffled labels,
-           face pretraining included; 25 min 49 s from nothing beside other runs, load 2-3.5): CCC arousal
-           0.126, valence 0.017 (MSE 0.207 / 0.191), accuracy 0.122, macro F1 0.069 (its members: arousal
-           0.084-0.141). The fusion beats it on arousal (0.519) and on the expressions (accuracy 0.223, macro F1
-           0.121), not on valence.
+Measured:  with no arguments, seed 0, synthetic (SynthAffect validation, 3,515 frames of 8 unseen people),
+           2026-12-05, members 4 and 6 from the face pretraining of 51,200 frames: CCC arousal 0.776, valence
+           0.304 (MSE 0.083 / 0.184), VA score 0.540; accuracy 0.379, macro F1 0.268, expression score 0.305.
+           Its members: model 2 CCC arousal 0.370, valence -0.257 (the row's own demo budget, 100 steps of 32
+           frames: it does not carry valence over); model 4 0.728 / 0.393; model 6 0.821 / 0.496 (accuracy
+           0.175, 0.378, 0.371). The average is below its best member on valence: model 2 pulls it down.
+           Before (2026-12-04, face pretraining of 6,400 frames): CCC arousal 0.519, valence -0.124 (MSE 0.164 /
+           0.529), accuracy 0.223, macro F1 0.121 (members' valence -0.256, -0.056, -0.057). Its shuffled-label
+           control (--label-control shuffled: the members trained on shuffled labels, face pretraining
+           included), measured with that earlier face pretraining budget (25 min 49 s from nothing beside other
+           runs, load 2-3.5; not re-measured since): CCC arousal 0.126, valence 0.017 (MSE 0.207 / 0.191),
+           accuracy 0.122, macro F1 0.069 (its members: arousal 0.084-0.141); recipes/stat_lstm.py's control with
+           the new budget stays at chance (valence -0.140, arousal 0.094). The fusion beats it on every figure.
 Command:   python recipes/stat_lstm_fusion.py                      # SynthAffect: train 2, 4, 6, then fuse
            python recipes/stat_lstm_fusion.py --members runs/stat_lstm/A runs/stat_lstm/B runs/stat_lstm/C
            python recipes/stat_lstm_fusion.py --data DIR --members RUN RUN RUN   # the paper's data
