@@ -19,6 +19,14 @@ Everything but C and L as recipes/mmnet_bdlstm.py (tfaffect/training/mmnet.py), 
 stride S = L // 2 (5 or 2, section 3.1.2). The SynthAffect overlay is every MM-Net recipe's (MMNetRecipe.synthaffect),
 with the measured reasons there.
 
+Re-measured 2026-12-05 with the CNN stages trained 1,600 steps of 32 faces each (the overlay, was 320:
+tfaffect/training/mmnet.py; seed 0, synthetic, 2 idle cores; the figures below this paragraph are those of 320
+steps, 2026-12-04): CCC valence / arousal, MSE valence / arousal, mse_validation: C=250, L=11 0.198 / 0.721, 0.211
+/ 0.070, 0.140; C=50, L=11 0.185 / 0.710, 0.217 / 0.080, 0.148; C=50, L=5 0.121 / 0.685, 0.306 / 0.086, 0.196;
+C=25, L=5 0.159 / 0.802, 0.298 / 0.054, 0.176; C=16, L=5 0.214 / 0.748, 0.272 / 0.069, 0.170. Their shuffled-label
+controls: CCC -0.004 to 0.004 / -0.005 to 0.000, MSE 0.172-0.173 / 0.199-0.204: every row beats its control on
+arousal and on valence's CCC, not on valence's MSE.
+
 Learns arousal, valence weakly (SynthAffect validation, 3,515 frames of 8 unseen people, FACE = ALL there, seed
 0, runs of 2026-12-04 as the members of recipes/mmnet_p_ensemble.py, synthetic): CCC valence / arousal, MSE
 valence / arousal: C=250, L=11 0.140 / 0.560, 0.201 / 0.123; C=50, L=11 0.126 / 0.581, 0.201 / 0.109; C=50, L=5
@@ -41,7 +49,7 @@ class MMNetMemoriesRecipe(MMNetRecipe):
     """Li 2017, Table 5: the BDLSTM with C cells and windows of L chosen by --row."""
 
     table = "Table 5, rows C=250, L=11 .. C=16, L=5"
-    runtime = "the mmnet_bdlstm stages plus 23-44 s on 2 CPU cores on SynthAffect (demo budget)"
+    runtime = "the mmnet_bdlstm stages (about 17 min from nothing) plus 23-35 s on 2 CPU cores on SynthAffect"
     rows = {f"C={c}, L={length}": {"memory": c, "window": length} for c, length in TABLE5_MEMORIES}
     # SynthAffect overlay: MMNetRecipe.synthaffect (tfaffect/training/mmnet.py), as recipes/mmnet_bdlstm.py's
 
