@@ -25,8 +25,8 @@ Re-measured 2026-12-05 with the CNN stages trained 1,600 steps of 32 faces each 
 tfaffect/training/mmnet.py; seed 0, synthetic, 2 idle cores; the figures below this paragraph are those of 320
 steps, 2026-12-04): all 7 members averaged (none has a validation MSE below 0.1; lowest 0.140, FT C=250, L=11): CCC
 valence 0.155, arousal 0.740; MSE 0.233 / 0.071 (mean 0.152), below its best member (0.198 / 0.721, mean MSE 0.140)
-on valence and the mean MSE. Members: see recipes/mmnet_memories.py and recipes/mmnet_features.py. Its shuffled-
-label control: CCC -0.000 / -0.003, MSE 0.172 / 0.195: beaten on both CCCs and arousal's MSE.
+on valence and the mean MSE. Members: see recipes/mmnet_memories.py and recipes/mmnet_features.py. Its
+shuffled-label control: CCC -0.000 / -0.003, MSE 0.172 / 0.195: beaten on both CCCs and arousal's MSE.
 
 Learns, but does not beat its best member (SynthAffect validation, 3,515 frames of 8 unseen people, FACE = ALL
 there, seed 0, runs of 2026-12-04, synthetic). No member's validation MSE is below 0.1 (lowest 0.155), so all 7
