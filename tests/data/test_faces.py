@@ -13,8 +13,8 @@ import pytest
 from skimage import data as skimage_data
 from skimage.transform import SimilarityTransform
 
-from tfaffect.data.faces import (ARCFACE_TEMPLATE_112, FacePipeline, alignment_template, box_iou, compile_detector,
-                                 points5_from_68, transform_points, umeyama)
+from tfaffect.data.faces import (ARCFACE_TEMPLATE_112, FacePipeline, _mtcnn_rows, alignment_template, box_iou,
+                                 compile_detector, points5_from_68, transform_points, umeyama)
 
 HAND_EYES = np.array([[204.0, 101.0], [245.0, 103.0]])
 HAND_MOUTH = np.array([[204.0, 141.0], [245.0, 142.0]])
@@ -236,6 +236,18 @@ def test_detect_every_k_redetects_when_the_face_is_lost(detector, astronaut):
     crops = list(FacePipeline(size=64, batch_size=2, detect_every=4, detector=detector).process(enumerate(frames)))
     assert [c.image is not None for c in crops] == present
     assert [c.score == 0.0 for c in crops] == [not p for p in present]
+
+
+def test_mtcnn_rows_equal_the_packages_detect_faces(detector, astronaut):
+    """The pipeline's MTCNN call (images normalised once into a tensor) gives exactly the rows of the package's own
+    ``detect_faces`` on the same batch: faces at several places and sizes, frames without a face, one frame."""
+    frames = np.stack([_canvas((_head(astronaut, 0.3 + 0.1 * i), 40 + 90 * i, 30 + 20 * i), shape=(180, 320))
+                       for i in range(3)] + [_canvas(shape=(180, 320))])
+    for batch in (frames, frames[:1], frames[3:]):
+        expected = detector.detect_faces(list(batch), output_type="numpy", box_format="xyxy", min_face_size=20)
+        got = _mtcnn_rows(detector, batch, 20)
+        assert got.shape == expected.shape and np.array_equal(got, expected)
+    assert len(_mtcnn_rows(detector, frames, 20)) >= 2 and len(_mtcnn_rows(detector, frames[3:], 20)) == 0
 
 
 def test_compiled_detector_gives_the_eager_crops(astronaut, monkeypatch):

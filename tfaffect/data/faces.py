@@ -627,8 +627,12 @@ class FacePipeline:
         """Full MTCNN (P-, R-, O-Net) on each item's frame; all candidate faces per frame."""
         result: list[list[_Face]] = [[] for _ in items]
         for group in self._groups(items, self.batch_size):
-            rows = self.detector.detect_faces([self._small(items[i]) for i in group], output_type="numpy",
-                                              box_format="xyxy", min_face_size=self.min_face_size)
+            images = [self._small(items[i]) for i in group]
+            if getattr(self.detector, "stages", None):
+                rows = _mtcnn_rows(self.detector, np.stack(images), self.min_face_size)
+            else:  # a stand-in with only detect_faces (e.g. synth_layouts.NoDetector)
+                rows = self.detector.detect_faces(images, output_type="numpy", box_format="xyxy",
+                                                  min_face_size=self.min_face_size)
             for i, faces in self._to_faces(np.asarray(rows).reshape(-1, 16), items, group, False).items():
                 result[i] = faces
         return result
@@ -643,14 +647,13 @@ class FacePipeline:
         """
         from mtcnn.stages import StageONet
         from mtcnn.utils.bboxes import resize_to_square
-        from mtcnn.utils.images import normalize_images
 
         onet = next((s for s in self.detector.stages if isinstance(s, StageONet)), None)
         if onet is None:
             raise ValueError("the MTCNN detector needs its O-Net stage (stages='face_and_landmarks_detection')")
         result: list[_Face | None] = [None] * len(items)
         for group in self._groups(items, self.batch_size * self.detect_every):
-            images = normalize_images(np.stack([self._small(items[i]) for i in group]).astype(np.float32))
+            images = _normalized(np.stack([self._small(items[i]) for i in group]), "float32")
             scale = np.stack([self._grid_scale(items[i]) for i in group])
             current = np.stack([boxes[i] for i in group])
             for _ in range(_ONET_PASSES):
@@ -664,6 +667,41 @@ class FacePipeline:
                         result[i] = found[i][0]
                         current[j] = result[i].box
         return result
+
+
+def _normalized(images: np.ndarray, dtype: str):
+    """``mtcnn``'s ``normalize_images`` (``(x - 127.5) / 128``) of a uint8 batch, as one TensorFlow tensor.
+
+    The ``mtcnn`` package normalises in NumPy and hands the array to every stage, which converts (copies) it into
+    a tensor again for each pyramid scale and each patch extraction: a third of the face stage's time on 2 cores
+    (cProfile of ``benchmarks/predict.py``'s clip). Converted once here, with the same arithmetic in the same
+    precision (``float64`` as NumPy gives for ``uint8 - 127.5``, or ``float32``), the values are bit-identical.
+    """
+    import tensorflow as tf
+
+    return (tf.cast(tf.convert_to_tensor(images), dtype) - 127.5) / 128
+
+
+def _mtcnn_rows(detector, images: np.ndarray, min_face_size: int) -> np.ndarray:
+    """``detector.detect_faces(list(images), output_type="numpy", box_format="xyxy", min_face_size=...)`` for a
+    batch of one shape, with the images normalised once into a tensor (:func:`_normalized`): the same stages,
+    on the same values, in the same order (``tests/data/test_faces.py`` checks the rows are equal). A batch of one
+    shape needs none of ``detect_faces``'s padding, so its offset correction is the identity and only its fit of
+    the boxes to the image remains."""
+    import tensorflow as tf
+    from mtcnn.utils.bboxes import limit_bboxes
+
+    shapes = np.array([image.shape for image in images])
+    with tf.device(detector._device):
+        try:
+            rows = None
+            normalized = _normalized(images, "float64")
+            for stage in detector.stages:
+                rows = stage(bboxes_batch=rows, images_normalized=normalized, images_oshapes=shapes,
+                             min_face_size=min_face_size)
+        except tf.errors.InvalidArgumentError:  # no faces found (as detect_faces treats it)
+            return np.empty((0, 16))
+    return limit_bboxes(rows, images_shapes=shapes, limit_landmarks=False)
 
 
 def compile_detector(detector):
