@@ -31,11 +31,10 @@ Measured:  with no arguments, seed 0, synthetic (SynthAffect validation, 3,515 f
            0.175, 0.378, 0.371). The average is below its best member on valence: model 2 pulls it down.
            Before (2026-12-04, face pretraining of 6,400 frames): CCC arousal 0.519, valence -0.124 (MSE 0.164 /
            0.529), accuracy 0.223, macro F1 0.121 (members' valence -0.256, -0.056, -0.057). Its shuffled-label
-           control (--label-control shuffled: the members trained on shuffled labels, face pretraining
-           included), measured with that earlier face pretraining budget (25 min 49 s from nothing beside other
-           runs, load 2-3.5; not re-measured since): CCC arousal 0.126, valence 0.017 (MSE 0.207 / 0.191),
-           accuracy 0.122, macro F1 0.069 (its members: arousal 0.084-0.141); recipes/stat_lstm.py's control with
-           the new budget stays at chance (valence -0.140, arousal 0.094). The fusion beats it on every figure.
+           control (--label-control shuffled: the members trained on shuffled labels, face pretraining of
+           51,200 frames included), 2026-12-05 (beside the test suite, interrupted and resumed: its wall time
+           says nothing): CCC arousal 0.087, valence -0.061 (MSE 0.182 / 0.187), accuracy 0.114, macro F1
+           0.067 (its members: arousal 0.012-0.101, valence -0.141 to 0.069). The fusion beats it on every figure.
 Command:   python recipes/stat_lstm_fusion.py                      # SynthAffect: train 2, 4, 6, then fuse
            python recipes/stat_lstm_fusion.py --members runs/stat_lstm/A runs/stat_lstm/B runs/stat_lstm/C
            python recipes/stat_lstm_fusion.py --data DIR --members RUN RUN RUN   # the paper's data
