@@ -28,8 +28,8 @@ One run, on one video, prints:
    face-frame, against the model alone on all of that clip's crops); and the **start-up time**: a fresh
    process from ``import tfaffect`` to the first frame's rows handed out by ``tfaffect.stream`` on the clip
    (TensorFlow import, model loading, MTCNN, the first detection and model call), target < 4 s, timed
-   ``--rounds`` times (median), beside its floors: ``import tensorflow`` and ``import tensorflow, keras`` alone in
-   fresh processes, in turn with it.
+   ``--rounds`` times (median), beside its floor: ``import tensorflow`` alone in a fresh process (TensorFlow 2.21's
+   import already imports Keras and, through Keras's wrappers, scikit-learn).
 
 Every contender gets ``--warmup`` untimed calls (graph tracing, first calls per shape), then
 ``--rounds`` timed calls taken in turn (``_common.time_interleaved``, so a change of the machine's load
@@ -136,17 +136,14 @@ TF_IMPORT = r"""
 import time
 start = time.perf_counter()
 import tensorflow
-middle = time.perf_counter()
-import keras
-print(middle - start, time.perf_counter() - start)
+print(time.perf_counter() - start)
 """
 
 
-def startup_seconds(video: Path, model_path: Path, rounds: int) -> tuple[list[float], list[float], list[float]]:
+def startup_seconds(video: Path, model_path: Path, rounds: int) -> tuple[list[float], list[float]]:
     """Seconds from ``import tfaffect`` to the first frame's rows in a fresh process (module docstring, 6.), and,
-    in turn with it, seconds of ``import tensorflow`` alone and then with ``import keras`` in a fresh process: the
-    floors of any predictor that runs TensorFlow (the face detector, MTCNN, is a TensorFlow model too) and of one
-    that loads a Keras model (``import keras`` also imports scikit-learn when it is installed, for its wrappers)."""
+    in turn with it, seconds of ``import tensorflow`` alone in a fresh process: the floor of any predictor that
+    runs TensorFlow in its own process (the face detector, MTCNN, is a TensorFlow model too)."""
     import subprocess
     import sys
 
@@ -157,8 +154,8 @@ def startup_seconds(video: Path, model_path: Path, rounds: int) -> tuple[list[fl
                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
             if out.returncode != 0:
                 raise RuntimeError(f"start-up run failed: {out.stderr[-2000:]}")
-            into.append([float(value) for value in out.stdout.split()])
-    return [t[0] for t in times], [f[0] for f in floors], [f[1] for f in floors]
+            into.append(float(out.stdout.split()[0]))
+    return times, floors
 
 
 def naive_predict(video, model, detector, out_dir: Path, stop: int):
@@ -341,14 +338,13 @@ def main(argv=None) -> None:
     faces_per_frame = len(crowd_images) / max(1, crowd_frames)
     print(f"{args.faces}-face clip: {faces_per_frame:.2f} faces per frame found, "
           f"{faces_per_frame / wall[crowd]:.1f} face-frames/s end to end")
-    startup, tf_import, keras_import = startup
+    startup, tf_import = startup
     middle = median(startup)
     print(f"start-up, import tfaffect -> first frame's rows (fresh process, median of {len(startup)}): "
           f"{middle:.2f} s (target < {TARGET_STARTUP:g} s): {'met' if middle < TARGET_STARTUP else 'not met'}; "
           f"each: {', '.join(f'{t:.2f}' for t in startup)}")
     print(f"of which no in-process TensorFlow predictor can go below `import tensorflow` alone (fresh process, "
-          f"median): {median(tf_import):.2f} s, nor one loading a Keras model below `import tensorflow, keras`: "
-          f"{median(keras_import):.2f} s; start-up beyond the latter: {middle - median(keras_import):.2f} s")
+          f"median): {median(tf_import):.2f} s; start-up beyond it: {middle - median(tf_import):.2f} s")
     print(f"load average at end (1/5/15 min): {load_average()}")
 
 
