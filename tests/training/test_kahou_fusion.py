@@ -248,7 +248,8 @@ def test_retrained_submissions_keep_the_searched_weights_and_submission_7_search
     from tfaffect.data.formats import get_format
     from tfaffect.training import registry, runner
     from tfaffect.training.data import synthaffect_layout_root
-    from tfaffect.training.kahou import TRAIN_VAL, feature_fusion_member, irnn_member, read_fused
+    from tfaffect.training.kahou import (TRAIN_VAL, audio_absence, feature_fusion_member, irnn_member,
+                                         read_fused)
 
     monkeypatch.setenv("TFAFFECT_CACHE", str(tmp_path / "cache"))
     recipe_class = registry.find("kahou_decision_fusion")
@@ -264,7 +265,8 @@ def test_retrained_submissions_keep_the_searched_weights_and_submission_7_search
         source = json.loads((mine.stage_dir("searched") / "fusion_weights.json").read_text())
         run = seven.stage_dir(f"submission{retrained}")
         kept = json.loads((run / "fusion_weights.json").read_text())
-        assert source["searched_on"] == partition and np.array(source["weights"]).shape == (4, 7)
+        members = 4 + (audio_absence(mine) is None)  # cnn_svm, rnn, fusion, activity; audio where opensmile is
+        assert source["searched_on"] == partition and np.array(source["weights"]).shape == (members, 7)
         assert kept["weights"] == source["weights"] and kept["hyperparameters"] == source["hyperparameters"]
         assert kept["searched_on"] == f"submission {searched} ({partition})"
         irnn = json.loads((mine.stage_dir("irnn") / "metrics.json").read_text())["evaluation"]
