@@ -45,3 +45,22 @@ def test_a_file_that_is_not_a_model_is_a_typed_error_naming_it(tmp_path):
     with pytest.raises(DataError, match="not a .keras archive") as error:
         load_model(garbage)
     assert str(garbage) in str(error.value)
+
+
+def test_loading_skips_the_he_redraw_of_vgg_kernels_that_the_file_overwrites(tmp_path, monkeypatch):
+    """A fresh VGG conv part draws its kernels He-normal (backbones.he_initialise_convs); a loaded model's come from
+    its file, so loading does not draw them (start-up of tfaffect predict) and gives the saved weights exactly."""
+    from tfaffect.models import backbones
+
+    redraws = []
+    original = backbones.he_initialise_convs
+    monkeypatch.setattr(backbones, "he_initialise_convs", lambda model: (redraws.append(model.name), original(model)))
+    model = build_model("affwildnet_vggface_gru", tiny=True, landmarks=False)
+    assert redraws == ["vggface"]
+    model.save(tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    assert redraws == ["vggface"] and not backbones.LOADING_SAVED.get()
+    for saved, got in zip(model.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(saved))
+    build_model("affwildnet_vggface_gru", tiny=True, landmarks=False)  # a model built after a load draws again
+    assert redraws == ["vggface", "vggface"]

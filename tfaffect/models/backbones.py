@@ -41,6 +41,7 @@ after such initialisation (Kollias 2019, section 4.2).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 
@@ -97,6 +98,12 @@ def resolve_backbone_weights(name: str, weights: str | os.PathLike | None) -> st
     return path
 
 
+LOADING_SAVED = contextvars.ContextVar("tfaffect_loading_saved", default=False)
+"""True while :func:`tfaffect.models.saving.load_model` rebuilds a saved model, whose file then overwrites every
+weight: :func:`build_backbone` skips the He-normal re-draw of the VGG kernels (a third of a second of ``tfaffect
+predict``'s start-up on 2 cores, for values never used)."""
+
+
 def build_backbone(name: str, image_size: int, weights: str | os.PathLike | None = None) -> keras.Model:
     """The conv + pooling part named ``name`` for ``[N, image_size, image_size, 3]`` float inputs -> ``[N, F]``.
 
@@ -116,7 +123,7 @@ def build_backbone(name: str, image_size: int, weights: str | os.PathLike | None
         conv = keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape, name=name)
         features = keras.layers.Flatten(name="flatten")(conv.output)
         model = keras.Model(conv.input, features, name=name)
-        if path is None:
+        if path is None and not LOADING_SAVED.get():
             he_initialise_convs(model)
     if path is not None:
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 
 from tfaffect.errors import DataError, MissingResourceError
+from tfaffect.models.backbones import LOADING_SAVED
 from tfaffect.models.registry import import_families
 
 
@@ -38,6 +39,7 @@ def load_model(path: str | os.PathLike):
         raise DataError("not a .keras archive (a .keras file is a zip archive written by model.save); pass a "
                         "model saved with model.save(PATH.keras)", path)
     import_families()
+    loading = LOADING_SAVED.set(True)  # the file overwrites every weight: no He re-draw of the VGG kernels
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises ValueError/TypeError/OSError/zipfile errors for files it cannot read
@@ -48,3 +50,5 @@ def load_model(path: str | os.PathLike):
                             path) from None
         raise DataError(f"cannot load this Keras model ({type(exc).__name__}: {text[:300]}); pass a model "
                         f"saved with model.save(PATH.keras)", path) from None
+    finally:
+        LOADING_SAVED.reset(loading)
