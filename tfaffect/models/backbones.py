@@ -100,7 +100,7 @@ def resolve_backbone_weights(name: str, weights: str | os.PathLike | None) -> st
 
 LOADING_SAVED = contextvars.ContextVar("tfaffect_loading_saved", default=False)
 """True while :func:`tfaffect.models.saving.load_model` rebuilds a saved model, whose file then overwrites every
-weight: :func:`build_backbone` skips the He-normal re-draw of the VGG kernels (a third of a second of ``tfaffect
+weight: :func:`build_backbone` skips the He-normal re-draw of the VGG kernels (0.3-0.5 s of ``tfaffect
 predict``'s start-up on 2 cores, for values never used)."""
 
 
