@@ -44,17 +44,20 @@ def test_affwildnet_beats_its_shuffled_label_control(learning_subset):
     So the bounds: mean CCC at least 0.15 above the control's (half the smallest measured margin,
     0.31), valence at least 0.25 above (half of 0.53); arousal is not bounded on its own, its cue (mouth
     and eye opening) is a pixel or two at 32 px and one seed learned little of it (the full-size
-    default run learns it: README). The control within +-0.1 of 0; MSE at most 0.25 (measured <= 0.17);
+    default run learns it: README). The control near 0 (below); MSE at most 0.25 (measured <= 0.17);
     the mean prediction within 0.25 of the labels' mean and their spread 0.5-1.6x the labels' (measured
-    0.80-1.23; the control's 0.11 and 2.2 offset fail these).
+    0.80-1.23; the control's 0.11 and 2.2 offset fail these). The control's CCC is bounded to +-0.2: the same
+    seed is not bit-reproducible across thread schedules, and a CI run on two pytest workers measured its valence
+    at -0.123 (arousal 0.025); the margins count from ``max(control, 0)``, so a negative control helps no margin.
     """
     root, data = learning_subset
     learned, frames = run(flagship_family(data, seed=0), root / "learner")
     control, _ = run(flagship_family(data, seed=0, label_control="shuffled"), root / "control")
-    assert learned["ccc_mean"] >= control["ccc_mean"] + 0.15, (learned, control)
-    assert learned["ccc_valence"] >= control["ccc_valence"] + 0.25, (learned, control)
+    # a control below 0 makes no margin easier: the margins count from max(control, 0)
+    assert learned["ccc_mean"] >= max(control["ccc_mean"], 0) + 0.15, (learned, control)
+    assert learned["ccc_valence"] >= max(control["ccc_valence"], 0) + 0.25, (learned, control)
     for dim in ("valence", "arousal"):
-        assert abs(control[f"ccc_{dim}"]) <= 0.1, (dim, control)
+        assert abs(control[f"ccc_{dim}"]) <= 0.2, (dim, control)
         assert learned[f"mse_{dim}"] <= 0.25, (dim, learned)
         predicted, true = frames[dim], frames[f"{dim}_true"]
         assert abs(predicted.mean() - true.mean()) <= 0.25, (dim, predicted.mean(), true.mean())
