@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
-# two pytest workers (pytest-xdist), each test file whole on one worker (module fixtures share caches): the
-# suite took 43 min on one process and 26 min on two on the 2-core CI machine (2026-12-05, peak memory 18 GB)
-PYTEST_WORKERS ?= 2
+# pytest workers (pytest-xdist; each test file whole on one worker, module fixtures share caches). Two took 26 min
+# against 43 on one (2-core machine, 2026-12-05, 18 GB peak) but exposed order-dependent tests: one until those are fixed
+PYTEST_WORKERS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: demo test clean-venv
@@ -23,7 +23,7 @@ demo: $(VENV)/.installed-test
 	$(PY) recipes/affwildnet.py
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

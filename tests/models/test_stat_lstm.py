@@ -295,6 +295,7 @@ def numpy_outputs(model, x):
 @pytest.mark.parametrize("number", [3, 4, 5, 6])
 def test_features_input_model_equals_the_image_model_on_the_face_outputs(number):
     """Table I models 3-6: image input == features input fed the face part's outputs, head weights copied by name."""
+    keras.utils.set_random_seed(0)  # weights whose outputs vary between frames whatever ran before (CI run)
     image_model = table1_model(number, window=3, **TINY)
     features_model = table1_model(number, window=3, frame_input="features", **TINY)
     assert set(features_model.input) == {"features", "scores"}
